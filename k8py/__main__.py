@@ -1,0 +1,5 @@
+import sys
+
+from k8py.cli.main import main
+
+sys.exit(main())

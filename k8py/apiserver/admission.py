@@ -1,0 +1,120 @@
+"""Built-in admission, the subset of upstream's default plugins that shapes
+what users see on every cluster:
+
+- NamespaceLifecycle: no new objects in missing or terminating namespaces;
+- ServiceAccount: pods run as a service account and get its token volume;
+- DefaultTolerationSeconds: pods tolerate not-ready/unreachable nodes 300 s;
+- Priority: pods get the numeric priority of their PriorityClass.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from k8py.api.registry import Resource
+from k8py.apimachinery import errors
+
+# Objects that may still be written into a namespace being deleted, so that
+# controllers can report what happens during the teardown.
+_ALLOWED_IN_TERMINATING = {("", "Event"), ("events.k8s.io", "Event")}
+_SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+_TOKEN_EXPIRY = 3607
+BUILTIN_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+DEFAULT_TOLERATION_SECONDS = 300
+
+
+def check_namespace_open(api, resource: Resource, obj: dict) -> None:
+    if not resource.namespaced:
+        return
+    m = obj["metadata"]
+    namespace = m.get("namespace", "")
+    ns = api.namespace(namespace)
+    if ns is None:
+        raise errors.not_found("namespaces", namespace)
+    terminating = (ns.get("metadata") or {}).get("deletionTimestamp") or \
+        (ns.get("status") or {}).get("phase") == "Terminating"
+    if terminating and (resource.group, resource.kind) not in _ALLOWED_IN_TERMINATING:
+        raise errors.StatusError(
+            403, "Forbidden",
+            f'{resource.group_resource} "{m.get("name", "")}" is forbidden: unable to create new content in '
+            f"namespace {namespace} because it is being terminated",
+            name=m.get("name", ""), group=resource.group, kind=resource.plural)
+
+
+def admit_pod(api, pod: dict) -> None:
+    spec = pod.setdefault("spec", {})
+    _admit_service_account(spec)
+    _admit_default_tolerations(spec)
+    _admit_priority(api, pod)
+
+
+def _admit_service_account(spec: dict) -> None:
+    if not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
+    spec["serviceAccount"] = spec["serviceAccountName"]
+    if spec.get("automountServiceAccountToken") is False:
+        return
+    containers = [c for key in ("initContainers", "containers") for c in spec.get(key) or []
+                  if isinstance(c, dict)]
+    # A pod that already mounts something at the token path keeps its own.
+    if any(m.get("mountPath") == _SA_MOUNT_PATH for c in containers for m in c.get("volumeMounts") or []):
+        return
+    volume_name = "kube-api-access-" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    spec.setdefault("volumes", []).append({
+        "name": volume_name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": _TOKEN_EXPIRY, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+        },
+    })
+    for container in containers:
+        container.setdefault("volumeMounts", []).append(
+            {"name": volume_name, "readOnly": True, "mountPath": _SA_MOUNT_PATH})
+
+
+def _admit_default_tolerations(spec: dict) -> None:
+    tolerations = spec.get("tolerations")
+    if tolerations is not None and not isinstance(tolerations, list):
+        return
+    tolerations = tolerations or []
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        covered = any(isinstance(t, dict) and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
+                      and t.get("effect") in (None, "", "NoExecute") for t in tolerations)
+        if not covered:
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS})
+    spec["tolerations"] = tolerations
+
+
+def _admit_priority(api, pod: dict) -> None:
+    spec = pod["spec"]
+    class_name = spec.get("priorityClassName")
+    if not class_name:
+        default = api.default_priority_class()
+        if default is None:
+            spec.setdefault("priority", 0)
+            return
+        class_name = spec["priorityClassName"] = default["metadata"]["name"]
+    if class_name in BUILTIN_PRIORITIES:
+        value, policy = BUILTIN_PRIORITIES[class_name], "PreemptLowerPriority"
+    else:
+        pc = api.priority_class(class_name)
+        if pc is None:
+            name = pod["metadata"].get("name", "")
+            raise errors.StatusError(403, "Forbidden",
+                                     f'pods "{name}" is forbidden: no PriorityClass with name {class_name} was found',
+                                     name=name, kind="pods")
+        value, policy = pc.get("value", 0), pc.get("preemptionPolicy", "PreemptLowerPriority")
+    if spec.get("priority") is not None and spec["priority"] != value:
+        name = pod["metadata"].get("name", "")
+        raise errors.StatusError(403, "Forbidden",
+                                 f'pods "{name}" is forbidden: the integer value of priority ({spec["priority"]}) '
+                                 f"must not be provided in pod spec; priority admission controller computed "
+                                 f"{value} from the given PriorityClass name", name=name, kind="pods")
+    spec["priority"] = value
+    spec.setdefault("preemptionPolicy", policy)

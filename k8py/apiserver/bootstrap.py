@@ -1,0 +1,61 @@
+"""Objects every cluster has from its first start.
+
+The system namespaces, a `default` ServiceAccount in each namespace, the
+`kubernetes` Service in `default` pointing at the API server, and the two
+system PriorityClasses. Creating them is idempotent: restarts keep what is
+there.
+"""
+
+from __future__ import annotations
+
+from k8py.apimachinery import errors
+from k8py.apiserver.admission import BUILTIN_PRIORITIES
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+async def _ensure(store, namespace: str, obj: dict) -> None:
+    if store.get_cached(namespace, obj["metadata"]["name"]) is not None:
+        return
+    try:
+        await store.create(obj, namespace)
+    except errors.StatusError as err:
+        if err.code != 409:
+            raise
+
+
+async def bootstrap(api) -> None:
+    namespaces = api.objects_for("", "v1", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        await _ensure(namespaces, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    for cached in namespaces.cache.list(namespaces.resource.key_prefix())[0]:
+        if not cached.obj["metadata"].get("deletionTimestamp"):
+            await api.ensure_default_service_account(cached.obj["metadata"]["name"])
+    await _ensure_kubernetes_service(api)
+    classes = api.objects_for("scheduling.k8s.io", "v1", "priorityclasses")
+    for name, value in BUILTIN_PRIORITIES.items():
+        await _ensure(classes, "", {
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name}, "value": value,
+            "description": "Used for system critical pods that must not be moved from their current node."
+            if name == "system-node-critical" else "Used for system critical pods that must run in the cluster, "
+                                                   "but can be moved to another node if necessary."})
+
+
+async def _ensure_kubernetes_service(api) -> None:
+    services = api.objects_for("", "v1", "services")
+    await _ensure(services, "default", {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": api.service_allocations.ips.first_ip, "type": "ClusterIP",
+                 "sessionAffinity": "None",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.config.port}]},
+    })
+    endpoints = api.objects_for("", "v1", "endpoints")
+    address = api.config.bind_address if api.config.bind_address != "0.0.0.0" else "127.0.0.1"
+    await _ensure(endpoints, "default", {
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": address}],
+                     "ports": [{"name": "https", "port": api.config.port, "protocol": "TCP"}]}],
+    })

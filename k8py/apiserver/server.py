@@ -1,0 +1,272 @@
+"""The API server: storage, caches and HTTP routing put together.
+
+`APIServer` owns one Store, one watch cache and one ObjectStore per stored
+resource, and an aiohttp application that routes every request through
+authentication, then to discovery, OpenAPI, health or a resource handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from k8py.api import fieldcheck
+from k8py.api.builtin import builtin_registry
+from k8py.api.openapi import OpenAPI
+from k8py.api.registry import Resource
+from k8py.api.schema import schemas
+from k8py.apimachinery import errors
+from k8py.apiserver import discovery, handlers, pki as pki_mod
+from k8py.apiserver.authn import Authenticator
+from k8py.apiserver.bootstrap import bootstrap
+from k8py.apiserver.objects import ObjectStore
+from k8py.apiserver.requestinfo import parse
+from k8py.apiserver.responses import json_response, status_response
+from k8py.apiserver.services import ServiceAllocations
+from k8py.apiserver.strategy import Strategy
+from k8py.storage.cache import WatchCache
+from k8py.storage.sqlite import open_sqlite_store
+
+log = logging.getLogger("k8py.apiserver")
+
+GIT_VERSION = "v1.32.0+k8py"
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    token: str | None = None
+    token_file: Path | None = None
+    service_cidr: str = "10.43.0.0/16"
+    cluster_cidr: str = "10.42.0.0/16"
+    cluster_dns: str = "10.43.0.10"
+    cluster_domain: str = "cluster.local"
+    tls_sans: list[str] = field(default_factory=list)
+
+
+def version_info() -> dict:
+    return {"major": "1", "minor": "32", "gitVersion": GIT_VERSION, "gitCommit": "k8py",
+            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python" +
+            platform.python_version(), "compiler": "cpython", "platform": f"linux/{_arch()}"}
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+class APIServer:
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.registry = builtin_registry()
+        self.openapi = OpenAPI(self.registry, schemas())
+        self.strategy = Strategy(self)
+        self.service_allocations = ServiceAllocations(config.service_cidr)
+        self.store = None
+        self.caches: dict[str, WatchCache] = {}
+        self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
+        self.authenticator: Authenticator | None = None
+        self.ready = False
+        self.background: list[asyncio.Task] = []
+
+    # ---- start-up ---------------------------------------------------------
+
+    async def start(self) -> None:
+        db_dir = self.config.data_dir / "server" / "db"
+        db_dir.mkdir(parents=True, exist_ok=True)
+        self.store = await open_sqlite_store(db_dir / "state.db")
+        for resource in self.registry.storage_resources():
+            self._add_storage(resource)
+        await asyncio.gather(*(c.start() for c in self.caches.values()))
+        for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
+            self.service_allocations.restore(cached.obj)
+        await bootstrap(self)
+        self.ready = True
+
+    def _add_storage(self, resource: Resource) -> None:
+        prefix = resource.key_prefix()
+        if prefix not in self.caches:
+            self.caches[prefix] = WatchCache(self.store, prefix)
+        key = (resource.group, resource.version, resource.plural)
+        self.object_stores[key] = ObjectStore(resource, self.store, self.caches[prefix], self.strategy)
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        if self.store is not None:
+            await self.store.close()
+
+    # ---- what other parts ask of the server -------------------------------
+
+    def objects(self, resource: Resource) -> ObjectStore:
+        storage = self.registry.storage_resource(resource)
+        return self.object_stores[(storage.group, storage.version, storage.plural)]
+
+    def objects_for(self, group: str, version: str, plural: str) -> ObjectStore:
+        return self.objects(self.registry.lookup(group, version, plural))
+
+    def _cached_obj(self, group, version, plural, namespace, name) -> dict | None:
+        cached = self.objects_for(group, version, plural).get_cached(namespace, name)
+        return cached.obj if cached else None
+
+    def namespace(self, name: str) -> dict | None:
+        return self._cached_obj("", "v1", "namespaces", "", name)
+
+    def priority_class(self, name: str) -> dict | None:
+        return self._cached_obj("scheduling.k8s.io", "v1", "priorityclasses", "", name)
+
+    def default_priority_class(self) -> dict | None:
+        store = self.objects_for("scheduling.k8s.io", "v1", "priorityclasses")
+        for cached in store.cache.list(store.resource.key_prefix())[0]:
+            if cached.obj.get("globalDefault"):
+                return cached.obj
+        return None
+
+    async def ensure_default_service_account(self, namespace: str) -> None:
+        store = self.objects_for("", "v1", "serviceaccounts")
+        if store.get_cached(namespace, "default") is not None:
+            return
+        sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+        try:
+            await store.create(sa, namespace)
+        except errors.StatusError as err:
+            if err.code != 409:
+                raise
+
+    async def check_disruption_allowed(self, pod: dict) -> None:
+        """PodDisruptionBudgets are enforced by the disruption controller's
+        status; until that controller exists every eviction is allowed."""
+        return None
+
+    async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
+        raise errors.service_unavailable(
+            f'no kubelet connection to node "{pod["spec"].get("nodeName")}": node streams arrive with the node agent')
+
+    def validate_fields(self, resource: Resource, body: dict, mode: str | None) -> list[str]:
+        """Type errors always fail; unknown fields fail under Strict, warn under Warn."""
+        schema = schemas().for_kind(resource.group, resource.version, resource.kind)
+        if schema is None:
+            return []
+        unknown, type_errors = fieldcheck.check_fields(body, schema, schemas())
+        if type_errors:
+            raise fieldcheck.decode_error(resource.kind, resource.version, type_errors[0])
+        mode = mode or "Warn"
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(f"fieldValidation must be one of Ignore, Warn, or Strict, got {mode}")
+        if not unknown or mode == "Ignore":
+            return []
+        messages = [f'unknown field "{path}"' for path in unknown]
+        if mode == "Strict":
+            raise errors.bad_request("strict decoding error: " + ", ".join(messages))
+        return messages
+
+    # ---- HTTP -------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._middleware])
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except errors.StatusError as err:
+            return status_response(err)
+        except web.HTTPException:
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as err:  # a bug must become a 500 Status, not a dropped connection
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return status_response(errors.internal_error(str(err) or type(err).__name__))
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return self._health(path)
+        user = self.authenticator.authenticate(request) if self.authenticator else None
+        if user is None:
+            raise errors.unauthorized()
+        request["user"] = user
+        if path == "/version" or path == "/version/":
+            return json_response(version_info())
+        if path.startswith("/openapi/"):
+            return self._openapi(request)
+        info = parse(path, request.method, request.query)
+        if not info.prefix:
+            raise errors.path_not_found()
+        if not info.is_resource:
+            return self._discovery(request, info)
+        resource = self.registry.lookup(info.group, info.version, info.resource)
+        if resource is None:
+            raise errors.path_not_found()
+        return await handlers.handle(handlers.Request(request, info, resource, user, self))
+
+    def _health(self, path: str) -> web.Response:
+        ok = self.ready or path.startswith("/livez")
+        if path.endswith("?verbose") or "verbose" in path:
+            pass
+        if not ok:
+            return web.Response(status=500, text="[-]storage not ready\nhealthz check failed\n")
+        return web.Response(text="ok")
+
+    def _openapi(self, request: web.Request) -> web.Response:
+        path = request.path
+        if path == "/openapi/v2":
+            return json_response(self.openapi.v2_document())
+        if path == "/openapi/v3":
+            return json_response(self.openapi.v3_index())
+        if path.startswith("/openapi/v3/"):
+            doc_path = path[len("/openapi/v3/"):]
+            body = self.openapi.v3_document(doc_path)
+            if body is None:
+                raise errors.path_not_found()
+            etag = self.openapi.v3_etag(doc_path)
+            headers = {"Etag": f'"{etag}"'}
+            if request.query.get("hash") == etag:
+                headers["Cache-Control"] = "public, immutable"
+            return json_response(body, headers=headers)
+        raise errors.path_not_found()
+
+    def _discovery(self, request: web.Request, info) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        aggregated = "as=APIGroupDiscoveryList" in accept
+        if info.prefix == "api" and not info.version:
+            if aggregated:
+                return self._aggregated(accept, legacy=True)
+            return json_response(discovery.api_versions(f"{self.config.bind_address}:{self.config.port}"))
+        if info.prefix == "apis" and not info.group:
+            if aggregated:
+                return self._aggregated(accept, legacy=False)
+            return json_response(discovery.api_group_list(self.registry))
+        if info.prefix == "apis" and not info.version:
+            body = discovery.api_group(self.registry, info.group)
+        else:
+            body = discovery.api_resource_list(self.registry, info.group, info.version)
+        if body is None:
+            raise errors.path_not_found()
+        return json_response(body)
+
+    def _aggregated(self, accept: str, legacy: bool) -> web.Response:
+        media = discovery.AGGREGATED_MEDIA
+        first_v2 = accept.find("v=v2;")
+        first_beta = accept.find("v=v2beta1")
+        if first_beta != -1 and (first_v2 == -1 or first_beta < first_v2):
+            media = discovery.AGGREGATED_MEDIA_V2BETA1
+        body = discovery.aggregated(self.registry, legacy)
+        if media == discovery.AGGREGATED_MEDIA_V2BETA1:
+            body["apiVersion"] = "apidiscovery.k8s.io/v2beta1"
+        return json_response(body, content_type=media)
+
+
+def default_hostname() -> str:
+    return socket.gethostname().lower()

@@ -1,0 +1,129 @@
+"""Per-kind write behaviour: defaulting, validation, admission, deletion rules.
+
+`ObjectStore` owns what every kind shares; this module holds what differs by
+kind, in one place, so the write path reads top to bottom:
+before_create -> validate_create -> admit_create -> store.
+"""
+
+from __future__ import annotations
+
+from k8py.api import defaults, validation
+from k8py.api.registry import Resource
+from k8py.apimachinery import errors
+from k8py.apiserver import admission
+
+# Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
+CREATE_ON_UPDATE = {("", "Endpoints"), ("", "Event"), ("coordination.k8s.io", "Lease"),
+                    ("", "LimitRange"), ("discovery.k8s.io", "EndpointSlice"),
+                    ("", "Node")}
+# Subresources that replace only part of the object.
+STATUS_LIKE = ("status",)
+# Subresources whose handler makes one narrow, server-checked change.
+SERVER_WRITES = ("binding", "finalize")
+UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def _raise_invalid(resource: Resource, obj: dict, causes) -> None:
+    if causes:
+        name = (obj.get("metadata") or {}).get("name", "")
+        raise errors.invalid(resource.kind, name, list(causes), resource.group)
+
+
+class Strategy:
+    def __init__(self, api):
+        # `api` gives access to other resources' stores (namespaces, service
+        # accounts, priority classes) and the service allocator.
+        self.api = api
+
+    # ---- create -----------------------------------------------------------
+
+    def before_create(self, resource: Resource, obj: dict) -> None:
+        defaults.apply_defaults(resource, obj)
+        defaults.prepare_create(resource, obj)
+
+    def validate_create(self, resource: Resource, obj: dict) -> None:
+        _raise_invalid(resource, obj, validation.validate_create(resource, obj))
+
+    async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
+        admission.check_namespace_open(self.api, resource, obj)
+        key = (resource.group, resource.kind)
+        if key == ("", "Pod"):
+            admission.admit_pod(self.api, obj)
+        elif key == ("", "Service") and not dry_run:
+            self.api.service_allocations.allocate(obj, obj["metadata"]["name"])
+
+    async def abort_create(self, resource: Resource, obj: dict) -> None:
+        """The store refused the object after admission: undo allocations."""
+        if (resource.group, resource.kind) == ("", "Service"):
+            self.api.service_allocations.release(obj)
+
+    async def after_create(self, resource: Resource, obj: dict) -> None:
+        if (resource.group, resource.kind) == ("", "Namespace"):
+            await self.api.ensure_default_service_account(obj["metadata"]["name"])
+
+    # ---- update -----------------------------------------------------------
+
+    def allow_create_on_update(self, resource: Resource) -> bool:
+        return (resource.group, resource.kind) in CREATE_ON_UPDATE
+
+    def allow_unconditional_update(self, resource: Resource) -> bool:
+        return True
+
+    def before_update(self, resource: Resource, new: dict, old: dict, subresource: str) -> None:
+        if subresource in SERVER_WRITES:
+            return
+        if subresource in STATUS_LIKE:
+            defaults.prepare_status_update(resource, new, old)
+            return
+        if (resource.group, resource.kind) == ("", "Service"):
+            self.api.service_allocations.carry_over(new, old)
+        defaults.apply_defaults(resource, new)
+        defaults.prepare_update(resource, new, old)
+
+    def validate_update(self, resource: Resource, new: dict, old: dict, subresource: str) -> None:
+        if subresource in SERVER_WRITES:
+            return
+        _raise_invalid(resource, new, validation.validate_update(resource, new, old))
+
+    async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
+                           dry_run=False) -> None:
+        if (resource.group, resource.kind) == ("", "Service") and not dry_run:
+            self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])
+
+    # ---- delete -----------------------------------------------------------
+
+    async def admit_delete(self, resource: Resource, obj: dict, options, *, user=None) -> None:
+        name = obj["metadata"]["name"]
+        if (resource.group, resource.kind) == ("", "Namespace") and name in UNDELETABLE_NAMESPACES:
+            raise errors.StatusError(403, "Forbidden",
+                                     f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                     name=name, kind="namespaces")
+
+    def grace_period(self, resource: Resource, obj: dict, options) -> int:
+        """Seconds to wait before the object may go; 0 deletes at once."""
+        if (resource.group, resource.kind) != ("", "Pod"):
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        # A pod no kubelet runs, or one that has finished, has nothing to stop.
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if options.grace_period is not None:
+            return max(options.grace_period, 0)
+        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+
+    def waits_for_finalize(self, resource: Resource, obj: dict) -> bool:
+        """Namespaces stay until their content is gone and spec.finalizers is empty."""
+        if (resource.group, resource.kind) != ("", "Namespace"):
+            return False
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
+    def default_propagation(self, resource: Resource) -> str:
+        return "Background"
+
+    def before_delete_mark(self, resource: Resource, obj: dict) -> None:
+        if (resource.group, resource.kind) == ("", "Namespace"):
+            obj.setdefault("status", {})["phase"] = "Terminating"
+
+    async def after_delete(self, resource: Resource, obj: dict) -> None:
+        if (resource.group, resource.kind) == ("", "Service"):
+            self.api.service_allocations.release(obj)

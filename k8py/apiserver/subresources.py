@@ -1,0 +1,189 @@
+"""Subresources: status, scale, binding, eviction, finalize.
+
+Streams (log, exec, attach, portforward, proxy) are answered by the kubelet
+and routed there once the node agent exists.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from aiohttp import web
+
+from k8py.apimachinery import errors, meta
+from k8py.apimachinery.selectors import selector_string
+from k8py.apiserver import codec, patching
+from k8py.apiserver.objects import DeleteOptions
+from k8py.apiserver.responses import json_response
+
+STREAMS = ("log", "exec", "attach", "portforward", "proxy")
+
+
+async def handle(req) -> web.StreamResponse:
+    info, resource = req.info, req.resource
+    sub = info.subresource
+    if not resource.has_subresource(sub) or not info.name:
+        raise errors.path_not_found()
+    if resource.namespaced and not info.namespace:
+        raise errors.path_not_found()
+    handler = _HANDLERS.get((sub, info.verb))
+    if handler is None:
+        if sub in STREAMS:
+            return await streams(req)
+        raise errors.method_not_allowed(info.verb, f"{resource.plural}/{sub}")
+    return await handler(req)
+
+
+# ---- status -----------------------------------------------------------------
+
+async def get_status(req) -> web.StreamResponse:
+    from k8py.apiserver.handlers import get
+    return await get(req)
+
+
+async def update_status(req) -> web.StreamResponse:
+    from k8py.apiserver.handlers import update
+    return await update(req)
+
+
+async def patch_status(req) -> web.StreamResponse:
+    from k8py.apiserver.handlers import patch
+    return await patch(req)
+
+
+# ---- scale ------------------------------------------------------------------
+
+def _scale_of(resource, obj: dict) -> dict:
+    m = obj["metadata"]
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if resource.scale and resource.scale.selector_is_map:
+        selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    else:
+        selector = selector_string(spec.get("selector"))
+    scale_meta = {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": scale_meta,
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": status.get("replicas", 0), "selector": selector}}
+
+
+async def get_scale(req) -> web.StreamResponse:
+    obj = req.objects.get(req.namespace, req.info.name)
+    return json_response(_scale_of(req.resource, obj))
+
+
+async def _write_scale(req, make_scale) -> web.StreamResponse:
+    resource, info = req.resource, req.info
+
+    def mutate(current: dict) -> dict:
+        scale = make_scale(_scale_of(resource, current))
+        if not isinstance(scale, dict):
+            raise errors.bad_request("Scale must be an object")
+        wanted_rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(resource.plural, info.name, errors.STALE_OBJECT, resource.group)
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            raise errors.bad_request(f"Scale in version \"v1\" cannot be handled as a Scale: json: cannot "
+                                     f"unmarshal {type(replicas).__name__} into Go struct field "
+                                     f"ScaleSpec.spec.replicas of type int32")
+        if replicas < 0:
+            raise errors.invalid("Scale", info.name, [errors.Cause(
+                "spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                "autoscaling")
+        current.setdefault("spec", {})["replicas"] = replicas
+        return current
+
+    updated = await req.objects.guaranteed_update(info.namespace, info.name, mutate,
+                                                  dry_run=req.dry_run, user=req.user)
+    return json_response(_scale_of(resource, updated))
+
+
+async def update_scale(req) -> web.StreamResponse:
+    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    return await _write_scale(req, lambda current: body)
+
+
+async def patch_scale(req) -> web.StreamResponse:
+    raw = await req.body()
+    patch_type = codec.media_type(req.http.headers.get("Content-Type"))
+    if patch_type not in (codec.JSON_PATCH, codec.MERGE_PATCH, codec.STRATEGIC_PATCH):
+        raise errors.unsupported_media_type(patch_type)
+    from k8py.api.schema import schemas
+    scale_schema = schemas().for_kind("autoscaling", "v1", "Scale")
+    return await _write_scale(req, lambda current: patching._apply(patch_type, current, raw, scale_schema))
+
+
+# ---- pods: binding and eviction --------------------------------------------
+
+async def bind(req) -> web.StreamResponse:
+    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    target = body.get("target") or {}
+    node = target.get("name")
+    name = req.info.name
+    if not node:
+        raise errors.invalid("Binding", name, [errors.Cause("target.name", "Required value",
+                                                            "FieldValueRequired")])
+
+    def assign(pod: dict) -> dict:
+        spec = pod.setdefault("spec", {})
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned to a host")
+        if spec.get("nodeName"):
+            raise errors.conflict("pods", name, f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+        spec["nodeName"] = node
+        status = pod.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                           "lastTransitionTime": meta.rfc3339()})
+        status["conditions"] = conditions
+        return pod
+
+    await req.objects.guaranteed_update(req.namespace, name, assign, subresource="binding",
+                                        dry_run=req.dry_run, user=req.user)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                          "code": 201}, 201)
+
+
+async def evict(req) -> web.StreamResponse:
+    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    options = DeleteOptions.from_body(body.get("deleteOptions"), req.query)
+    options.dry_run = options.dry_run or req.dry_run
+    await req.api.check_disruption_allowed(req.objects.get(req.namespace, req.info.name))
+    await req.objects.delete(req.namespace, req.info.name, options, user=req.user)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                          "code": 201}, 201)
+
+
+# ---- namespaces: finalize ---------------------------------------------------
+
+async def finalize(req) -> web.StreamResponse:
+    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    wanted = (body.get("spec") or {}).get("finalizers") or []
+
+    def set_finalizers(ns: dict) -> dict:
+        ns = copy.deepcopy(ns)
+        ns.setdefault("spec", {})["finalizers"] = list(wanted)
+        if not wanted:
+            ns["spec"].pop("finalizers")
+        return ns
+
+    updated = await req.objects.guaranteed_update("", req.info.name, set_finalizers, subresource="finalize",
+                                                  dry_run=req.dry_run, user=req.user)
+    return req.respond(updated)
+
+
+# ---- streams ----------------------------------------------------------------
+
+async def streams(req) -> web.StreamResponse:
+    pod = req.objects.get(req.namespace, req.info.name)
+    node = (pod.get("spec") or {}).get("nodeName")
+    if req.resource.kind == "Pod" and not node:
+        raise errors.bad_request(f'pod {req.info.name} does not have a host assigned')
+    return await req.api.proxy_to_node(req, pod)
+
+
+_HANDLERS = {
+    ("status", "get"): get_status, ("status", "update"): update_status, ("status", "patch"): patch_status,
+    ("scale", "get"): get_scale, ("scale", "update"): update_scale, ("scale", "patch"): patch_scale,
+    ("binding", "create"): bind, ("eviction", "create"): evict, ("finalize", "update"): finalize,
+}

@@ -1,0 +1,101 @@
+"""`k8py server`: the control plane (API server) on this machine.
+
+Flags follow k3s. The server creates its PKI and kubeconfig on first start,
+serves HTTPS only, and is ready (/readyz 200) about a second after start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from k8py.cli.paths import default_data_dir, default_kubeconfig
+
+log = logging.getLogger("k8py.server")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("server", help="run the control plane")
+    p.add_argument("--data-dir", type=Path, default=None, help="state folder (default /var/lib/k8py as root)")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--https-listen-port", type=int, default=6443)
+    p.add_argument("--write-kubeconfig", type=Path, default=None, help="where to write the admin kubeconfig")
+    p.add_argument("--token", default=None, help="a bearer token accepted as the cluster admin")
+    p.add_argument("--token-file", type=Path, default=None, help="static tokens, CSV: token,user,uid,groups")
+    p.add_argument("--datastore-endpoint", default="", help="empty = embedded SQLite")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16")
+    p.add_argument("--service-cidr", default="10.43.0.0/16")
+    p.add_argument("--cluster-dns", default="10.43.0.10")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--node-name", default=None)
+    p.add_argument("--tls-san", action="append", default=[], help="extra serving-certificate name or IP")
+    p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
+    p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbosity >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    try:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    if args.datastore_endpoint:
+        print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
+              file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def serve(args) -> None:
+    from aiohttp import web
+
+    from k8py.apiserver.authn import Authenticator
+    from k8py.apiserver.kubeconfig import write_kubeconfig
+    from k8py.apiserver.pki import ensure_pki, ssl_context
+    from k8py.apiserver.server import APIServer, ServerConfig
+
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = ServerConfig(data_dir=data_dir, bind_address=args.bind_address, port=args.https_listen_port,
+                          token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
+                          cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
+                          cluster_domain=args.cluster_domain, tls_sans=args.tls_san)
+    sans = list(args.tls_san)
+    if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
+        sans.append(args.bind_address)
+    pki = ensure_pki(data_dir / "server" / "tls", sans)
+    api = APIServer(config)
+    api.authenticator = Authenticator.from_config(pki, args.token, args.token_file)
+    await api.start()
+    runner = web.AppRunner(api.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, args.bind_address, args.https_listen_port, ssl_context=ssl_context(pki),
+                       backlog=1024)
+    await site.start()
+    host = "127.0.0.1" if args.bind_address == "0.0.0.0" else args.bind_address
+    kubeconfig = args.write_kubeconfig or default_kubeconfig(data_dir)
+    write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", pki, token=args.token)
+    print(f"k8py: API server ready on https://{host}:{args.https_listen_port}", flush=True)
+    print(f"k8py: kubeconfig written to {kubeconfig}", flush=True)
+    if os.geteuid() != 0 or args.disable_agent:
+        print("k8py: no node agent runs in this server: pods stay Pending until an agent runs as root",
+              flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await api.stop()

@@ -1,0 +1,128 @@
+"""End-to-end fixtures: a real `k8py server` on a free port, the real kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = (REPO.parent / "shared" / "manifests" / "seed") if (REPO.parent / "shared").exists() else None
+TOKEN = "e2e-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    data_dir: Path
+    port: int
+    kubeconfig: Path
+    cache_dir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.data_dir / "server" / "tls" / "server-ca.crt")) \
+            if (self.data_dir / "server" / "tls" / "server-ca.crt").exists() else ssl._create_unverified_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", context=ctx, timeout=1) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+    def kubectl(self, *args, version: str | None = None, input: str | None = None, check: bool = True,
+                env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        binary = f"kubectl.{version}" if version else "kubectl"
+        cmd = [shutil.which(binary) or binary, f"--kubeconfig={self.kubeconfig}",
+               f"--cache-dir={self.cache_dir}", *args]
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, **(env or {})})
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def kubectl_json(self, *args, **kw):
+        return json.loads(self.kubectl(*args, "-o", "json", **kw).stdout)
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ()) -> Server:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = data_dir / "kubeconfig.yaml"
+    log_path = data_dir / "server.log"
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
+         "--write-kubeconfig", str(kubeconfig), "--token", TOKEN, "--disable-agent", *extra],
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    server = Server(process, data_dir, port, kubeconfig, data_dir / "kube-cache", log_path)
+    try:
+        wait_for(lambda: process.poll() is not None or (server.ready() and kubeconfig.exists()), timeout=30,
+                 what="server /readyz")
+    except AssertionError:
+        server.stop()
+        raise
+    if process.poll() is not None:
+        raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("k8py-server"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def namespace(server, request):
+    """A fresh namespace per test, deleted afterwards."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{os.getpid() % 1000}"
+    name = "".join(c for c in name if c.isalnum() or c == "-")[:60].strip("-")
+    server.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+    yield name
+    server.kubectl("delete", "namespace", name, "--wait=false", check=False)

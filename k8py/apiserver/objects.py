@@ -307,6 +307,8 @@ class ObjectStore:
                 return obj, True
             return await self._delete_now(namespace, name, cached.revision, obj) or obj, True
         marked = await self._mark_deleting(namespace, name, grace, finalizers, options)
+        if not options.dry_run:
+            self.strategy.after_mark_deleting(self.resource, marked)
         return marked, False
 
     def _check_preconditions(self, obj: dict, options: DeleteOptions) -> None:

@@ -124,6 +124,10 @@ class Strategy:
         if (resource.group, resource.kind) == ("", "Namespace"):
             obj.setdefault("status", {})["phase"] = "Terminating"
 
+    def after_mark_deleting(self, resource: Resource, obj: dict) -> None:
+        if (resource.group, resource.kind) == ("", "Namespace"):
+            self.api.namespace_controller.enqueue(obj["metadata"]["name"])
+
     async def after_delete(self, resource: Resource, obj: dict) -> None:
         if (resource.group, resource.kind) == ("", "Service"):
             self.api.service_allocations.release(obj)

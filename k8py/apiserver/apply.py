@@ -24,7 +24,8 @@ async def server_side_apply(req, raw: bytes) -> tuple[dict, bool]:
         raise errors.bad_request("the applied configuration must be an object")
     from k8py.apiserver.handlers import check_type_meta
     check_type_meta(resource, applied)
-    req.warnings += req.api.validate_fields(resource, applied, req.query.get("fieldValidation"))
+    req.warnings += req.api.validate_fields(resource, applied, req.query.get("fieldValidation"),
+                                            "PatchOptions")
     m = applied.setdefault("metadata", {})
     if m.get("name") and m["name"] != info.name:
         raise errors.bad_request(f"the name of the object ({m['name']}) does not match the name on the URL "

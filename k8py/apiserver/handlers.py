@@ -8,8 +8,9 @@ the version the client used; `conversion` maps them to the storage version.
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
-from k8py.api import conversion
+from k8py.api import conversion, fieldcheck
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
 from k8py.apimachinery.selectors import parse_field_selector, parse_label_selector
@@ -60,10 +61,13 @@ class Request:
             raise errors.request_entity_too_large()
         return raw
 
-    def headers(self) -> dict | None:
+    def headers(self):
         if not self.warnings:
             return None
-        return {"Warning": ", ".join(f'299 - "{w}"' for w in self.warnings)}
+        headers = CIMultiDict()
+        for value in fieldcheck.warning_headers(self.warnings):
+            headers.add("Warning", value)
+        return headers
 
     def respond(self, obj: dict, status: int = 200) -> web.StreamResponse:
         """An object in the client's version and requested form."""
@@ -178,24 +182,24 @@ def _list_response(req: Request, result: ListResult, status: int = 200) -> web.S
 
 # ---- writes -----------------------------------------------------------------
 
-async def _decode_for_write(req: Request, raw: bytes) -> dict:
+async def _decode_for_write(req: Request, raw: bytes, options_kind: str) -> dict:
     body = codec.decode_object(raw, req.http.headers.get("Content-Type"))
     check_type_meta(req.resource, body)
-    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"))
+    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"), options_kind)
     return body
 
 
 async def create(req: Request) -> web.StreamResponse:
     if req.info.name:
         raise errors.method_not_allowed("create", req.resource.plural)
-    body = await _decode_for_write(req, await req.body())
+    body = await _decode_for_write(req, await req.body(), "CreateOptions")
     obj = conversion.to_storage(req.resource, body)
     created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user)
     return req.respond(to_client(req.resource, created), 201)
 
 
 async def update(req: Request) -> web.StreamResponse:
-    body = await _decode_for_write(req, await req.body())
+    body = await _decode_for_write(req, await req.body(), "UpdateOptions")
     obj = conversion.to_storage(req.resource, body)
     updated, created = await req.objects.update(req.namespace, req.info.name, obj,
                                                 subresource=req.info.subresource,

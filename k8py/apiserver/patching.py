@@ -49,7 +49,7 @@ async def patch(req, raw: bytes) -> tuple[dict, bool]:
         wanted_rv = (patched.get("metadata") or {}).get("resourceVersion")
         if wanted_rv and wanted_rv != current_rv:
             raise errors.conflict(resource.plural, info.name, errors.STALE_OBJECT, resource.group)
-        warnings[:] = req.api.validate_fields(resource, patched, field_validation)
+        warnings[:] = req.api.validate_fields(resource, patched, field_validation, "PatchOptions")
         patched.setdefault("apiVersion", resource.api_version)
         patched.setdefault("kind", resource.kind)
         return conversion.to_storage(resource, patched)

@@ -65,7 +65,8 @@ def test_unknown_field_strict_warn_ignore(server, namespace):
                        "data": {"a": "b"}})
     status, result = call(server, "POST", CM_PATH.format(ns=namespace) + "?fieldValidation=Strict", body)
     assert status == 400 and result["reason"] == "BadRequest"
-    assert result["message"] == 'strict decoding error: unknown field "bogus"'
+    assert result["message"] == ('ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+                                 'strict decoding error: unknown field "bogus"')
     status, result = call(server, "POST", CM_PATH.format(ns=namespace) + "?fieldValidation=Ignore", body)
     assert status == 201 and "bogus" not in result
 

@@ -772,3 +772,26 @@ def time_error(text: str, micro: bool = False) -> str | None:
     if day < 1 or day > _days_in(month, year):
         return f"parsing time {quoted}: day out of range"
     return None
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def prune(obj: dict, paths: list[str]) -> None:
+    """Drop unknown fields, as decoding into the typed object does.
+
+    `paths` are check_fields' unknown-field paths ("spec.foo",
+    "spec.containers[0].bogus"). Longest paths first, so that removing a
+    parent never hides a child's index.
+    """
+    for path in sorted(paths, key=len, reverse=True):
+        parts = [name if name else int(index) for name, index in _PATH_PART.findall(path)]
+        node = obj
+        for part in parts[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)

@@ -14,11 +14,11 @@ from k8py.apiserver.admission import BUILTIN_PRIORITIES
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-async def _ensure(store, namespace: str, obj: dict) -> None:
+async def _ensure(store, namespace: str, obj: dict, trusted: bool = False) -> None:
     if store.get_cached(namespace, obj["metadata"]["name"]) is not None:
         return
     try:
-        await store.create(obj, namespace)
+        await store.create(obj, namespace, trusted=trusted)
     except errors.StatusError as err:
         if err.code != 409:
             raise
@@ -58,4 +58,4 @@ async def _ensure_kubernetes_service(api) -> None:
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": address}],
                      "ports": [{"name": "https", "port": api.config.port, "protocol": "TCP"}]}],
-    })
+    }, trusted=True)

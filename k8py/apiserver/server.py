@@ -86,6 +86,7 @@ class APIServer:
         db_dir = self.config.data_dir / "server" / "db"
         db_dir.mkdir(parents=True, exist_ok=True)
         self.store = await open_sqlite_store(db_dir / "state.db")
+        self.store.start_compactor()
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
         await asyncio.gather(*(c.start() for c in self.caches.values()))
@@ -170,14 +171,15 @@ class APIServer:
             if patching:  # upstream reports a patched object that won't decode as 422
                 raise fieldcheck.patch_error(orjson.dumps(body).decode(), type_errors[0])
             raise fieldcheck.decode_error(resource.kind, resource.version, type_errors[0])
-        if not unknown or mode == "Ignore":
+        if not unknown:
             return []
         messages = fieldcheck.unknown_field_messages(unknown)
         if mode == "Strict":
             if patching:
                 raise fieldcheck.patch_strict_error(orjson.dumps(body).decode(), messages)
             raise fieldcheck.strict_error(resource.kind, resource.version, messages)
-        return messages
+        fieldcheck.prune(body, unknown)
+        return [] if mode == "Ignore" else messages
 
     # ---- HTTP -------------------------------------------------------------
 

@@ -7,6 +7,8 @@ before_create -> validate_create -> admit_create -> store.
 
 from __future__ import annotations
 
+import base64
+
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
@@ -29,6 +31,18 @@ def _raise_invalid(resource: Resource, obj: dict, causes) -> None:
         raise errors.invalid(resource.kind, name, list(causes), resource.group)
 
 
+def _fold_string_data(resource: Resource, obj: dict) -> None:
+    """Secret.stringData is write-only: its entries land base64-encoded in data."""
+    if (resource.group, resource.kind) != ("", "Secret"):
+        return
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+
+
 class Strategy:
     def __init__(self, api):
         # `api` gives access to other resources' stores (namespaces, service
@@ -38,6 +52,7 @@ class Strategy:
     # ---- create -----------------------------------------------------------
 
     def before_create(self, resource: Resource, obj: dict) -> None:
+        _fold_string_data(resource, obj)
         defaults.apply_defaults(resource, obj)
         defaults.prepare_create(resource, obj)
 
@@ -77,6 +92,7 @@ class Strategy:
             return
         if (resource.group, resource.kind) == ("", "Service"):
             self.api.service_allocations.carry_over(new, old)
+        _fold_string_data(resource, new)
         defaults.apply_defaults(resource, new)
         defaults.prepare_update(resource, new, old)
 

@@ -22,6 +22,19 @@ SEED = (REPO.parent / "shared" / "manifests" / "seed") if (REPO.parent / "shared
 TOKEN = "e2e-admin-token"
 
 
+# The versioned kubectls sit beside the machine's dispatcher, not always on PATH.
+KUBECTL_DIRS = ("/usr/lib/google-cloud-sdk/bin",)
+
+
+def kubectl_binary(version: str | None = None) -> str:
+    name = f"kubectl.{version}" if version else "kubectl"
+    found = shutil.which(name) or next(
+        (str(Path(d) / name) for d in KUBECTL_DIRS if (Path(d) / name).exists()), None)
+    if found is None:
+        pytest.fail(f"{name} is not installed")
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,8 +79,7 @@ class Server:
 
     def kubectl(self, *args, version: str | None = None, input: str | None = None, check: bool = True,
                 env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        binary = f"kubectl.{version}" if version else "kubectl"
-        cmd = [shutil.which(binary) or binary, f"--kubeconfig={self.kubeconfig}",
+        cmd = [kubectl_binary(version), f"--kubeconfig={self.kubeconfig}",
                f"--cache-dir={self.cache_dir}", *args]
         result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
                                 env={**os.environ, **(env or {})})

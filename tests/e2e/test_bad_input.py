@@ -42,7 +42,7 @@ CM_PATH = "/api/v1/namespaces/{ns}/configmaps"
     ("malformed json", '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {', "application/json",
      400, "BadRequest", "error decoding"),
     ("malformed yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed", "application/yaml",
-     400, "BadRequest", "yaml"),
+     400, "BadRequest", "YAML"),
     ("unknown kind", '{"apiVersion": "v1", "kind": "Gadget", "metadata": {"name": "g"}}', "application/json",
      400, "BadRequest", "Gadget"),
     ("wrong type", '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": {"a": 1}}',

@@ -78,7 +78,8 @@ async def serve(args) -> None:
     api = APIServer(config)
     api.authenticator = Authenticator.from_config(pki, args.token, args.token_file)
     await api.start()
-    runner = web.AppRunner(api.app(), access_log=None, handle_signals=False)
+    # Open watches would hold a graceful shutdown for a minute: give them two seconds.
+    runner = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, args.bind_address, args.https_listen_port, ssl_context=ssl_context(pki),
                        backlog=1024)

@@ -194,6 +194,43 @@ def _default_ip_families(spec: dict, old_spec: dict | None = None) -> None:
         spec["ipFamilies"] = ["IPv6" if ips and ":" in ips[0] else "IPv4"]
 
 
+def _externally_accessible(spec: dict) -> bool:
+    t = spec.get("type")
+    return t in ("LoadBalancer", "NodePort") or (t == "ClusterIP" and bool(spec.get("externalIPs")))
+
+
+def _drop_type_dependent_fields(spec: dict, old: dict) -> None:
+    """dropTypeDependentFields: a type change wipes what only the old type needed,
+    unless the client changed it too (then validation judges it)."""
+    def same(key):
+        return spec.get(key) == old.get(key)
+
+    if old.get("type") != "ExternalName" and spec.get("type") == "ExternalName":
+        if same("clusterIP") and same("clusterIPs"):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for key in ("ipFamilies", "ipFamilyPolicy"):
+            if same(key):
+                spec.pop(key, None)
+    ports = [p for p in (spec.get("ports") or []) if isinstance(p, dict)] if isinstance(spec.get("ports"), list) else []
+    old_ports = [p for p in (old.get("ports") or []) if isinstance(p, dict)] if isinstance(old.get("ports"), list) else []
+    node_port_types = ("NodePort", "LoadBalancer")
+    if old.get("type") in node_port_types and spec.get("type") not in node_port_types:
+        if [p.get("nodePort") for p in ports] == [p.get("nodePort") for p in old_ports][:len(ports)]:
+            for p in ports:
+                p.pop("nodePort", None)
+    old_hc = old.get("type") == "LoadBalancer" and old.get("externalTrafficPolicy") == "Local"
+    new_hc = spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+    if old_hc and not new_hc and same("healthCheckNodePort"):
+        spec.pop("healthCheckNodePort", None)
+    if old.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer":
+        for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if same(key):
+                spec.pop(key, None)
+    if _externally_accessible(old) and not _externally_accessible(spec) and same("externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
+
+
 def _prepare_service(svc: dict) -> None:
     normalize_cluster_ips(svc, None)
     spec = svc.get("spec")
@@ -272,7 +309,10 @@ def prepare_update(resource, new: dict, old: dict) -> None:
         normalize_cluster_ips(new, old)
         spec = new.get("spec")
         if isinstance(spec, dict):
+            _drop_type_dependent_fields(spec, _dict(old.get("spec")))
             _default_ip_families(spec, _dict(old.get("spec")))
+            if spec.get("type") != "LoadBalancer" and isinstance(new.get("status"), dict):
+                new["status"]["loadBalancer"] = {}
     if key in GENERATION_KINDS:
         nm, om = _meta(new), _dict(old.get("metadata"))
         generation = om.get("generation") if isinstance(om.get("generation"), int) else 0

@@ -26,7 +26,7 @@ import logging
 from k8py.api.registry import Resource
 from k8py.api.validation import (apps, autoscaling, batch, coordination, core, discovery, names, networking, policy,
                                  rbac, scheduling, storage)
-from k8py.api.validation.field import d, internal, path
+from k8py.api.validation.field import internal, path
 from k8py.api.validation.meta import dedupe, validate_object_meta, validate_object_meta_update
 from k8py.apimachinery.errors import Cause
 

@@ -6,7 +6,7 @@ import re
 import zoneinfo
 
 from k8py.api.validation import cron, names, pods
-from k8py.api.validation.field import (OMIT, GoValue, Path, d, dicts, duplicate, forbidden, go_label_selector,
+from k8py.api.validation.field import (OMIT, GoValue, Path, d, dicts, duplicate, go_label_selector,
                                        go_quote, go_string_map, i, invalid, is_int, lst, not_supported, path,
                                        required, s, strmap, too_long, too_many)
 from k8py.api.validation.meta import (FIELD_IMMUTABLE, selector_is_valid, selector_matches, validate_label_selector,

@@ -9,11 +9,11 @@ import posixpath
 
 from k8py.api.validation import names, pods, quantity, services
 from k8py.api.validation.field import (GoValue, Path, d, dicts, duplicate, forbidden, go_quote, go_string_map,
-                                       i, invalid, is_int, lst, not_supported, path, required, s, strmap,
+                                       i, invalid, lst, not_supported, path, required, s, strmap,
                                        too_long)
-from k8py.api.validation.meta import (FIELD_IMMUTABLE, map_selector_matches, validate_annotations,
+from k8py.api.validation.meta import (FIELD_IMMUTABLE, map_selector_matches,
                                       validate_immutable, validate_kube_finalizer_name, validate_label_name,
-                                      validate_labels, validate_nonnegative, validate_object_meta,
+                                      validate_nonnegative, validate_object_meta,
                                       validate_object_meta_update, validate_qualified_name)
 from k8py.api.validation.pods import PodOptions
 
@@ -796,4 +796,3 @@ STATUS_UPDATE = {
     "Node": validate_node_update,
 }
 
-__all__ = ["CREATE", "UPDATE", "STATUS_UPDATE", "validate_annotations", "validate_labels", "is_int"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from k8py.api.validation import names
-from k8py.api.validation.field import (GoValue, Path, d, duplicate, forbidden, go_quote, go_strings,
-                                       i, invalid, is_int, lst, not_supported, path, required, s,
+from k8py.api.validation.field import (GoValue, Path, d, forbidden, go_quote, go_strings,
+                                       i, invalid, is_int, lst, path, required, s,
                                        strmap, too_long)
 
 NameFunc = Callable[[str, bool], list]
@@ -312,5 +312,3 @@ def dedupe(causes: list) -> list:
     return out
 
 
-__all__ = ["validate_object_meta", "validate_object_meta_update", "validate_labels", "validate_annotations",
-           "validate_label_selector", "selector_matches", "validate_immutable", "duplicate", "not_supported"]

@@ -9,11 +9,10 @@ not accepted specially.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
 from k8py.api.validation import names, quantity
-from k8py.api.validation.field import (OMIT, GoValue, Path, d, dicts, duplicate, forbidden, go_quote,
+from k8py.api.validation.field import (GoValue, Path, d, dicts, duplicate, forbidden, go_quote,
                                        i, invalid, is_int, lst, not_found, not_supported, path, required,
                                        s, strmap, too_long)
 from k8py.api.validation.meta import (IS_NEGATIVE, validate_annotations, validate_label_name,
@@ -1780,5 +1779,3 @@ def validate_pod_status_update(new: dict, old: dict) -> list:
     return errs
 
 
-__all__ = ["validate_pod_create", "validate_pod_update", "validate_pod_status_update", "validate_pod_spec",
-           "validate_pod_template_spec", "validate_pvc_spec", "validate_volumes", "PodOptions", "OMIT"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from k8py.api.validation import names
-from k8py.api.validation.field import (GoValue, Path, d, dicts, go_quote, invalid, lst, not_supported, path,
+from k8py.api.validation.field import (GoValue, Path, d, go_quote, invalid, lst, not_supported, path,
                                        required, s)
 from k8py.api.validation.meta import (selector_is_valid, validate_label_selector, validate_object_meta,
                                       validate_object_meta_update)

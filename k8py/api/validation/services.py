@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from k8py.api.validation import names
 from k8py.api.validation.field import (GoValue, Path, d, dicts, duplicate, forbidden, go_quote, go_strings, i,
-                                       invalid, is_int, lst, not_supported, path, required, s, strmap)
+                                       invalid, lst, not_supported, path, required, s, strmap)
 from k8py.api.validation.meta import (validate_labels, validate_object_meta, validate_object_meta_update,
                                       validate_qualified_name)
 from k8py.api.validation.pods import SUPPORTED_PROTOCOLS, validate_port_num_or_name
@@ -383,5 +383,3 @@ def validate_service_status_update(new: dict, old: dict) -> list:
     return errs
 
 
-__all__ = ["validate_service", "validate_service_update", "validate_service_status_update", "is_headless",
-           "externally_accessible", "dicts", "is_int"]

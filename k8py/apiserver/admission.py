@@ -98,6 +98,7 @@ def _admit_priority(api, pod: dict) -> None:
         default = api.default_priority_class()
         if default is None:
             spec.setdefault("priority", 0)
+            spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
             return
         class_name = spec["priorityClassName"] = default["metadata"]["name"]
     if class_name in BUILTIN_PRIORITIES:

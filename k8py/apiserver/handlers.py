@@ -19,7 +19,7 @@ from k8py.apiserver.codec import Accept
 from k8py.apiserver.objects import DeleteOptions, ListResult
 from k8py.apiserver.requestinfo import RequestInfo
 from k8py.apiserver.responses import json_response, yaml_response
-from k8py.apiserver import patching, subresources
+from k8py.apiserver import managedfields, patching, subresources
 from k8py.apiserver.watch import serve_watch
 
 # Kinds whose DELETE answers with the deleted object rather than a Status.
@@ -50,6 +50,10 @@ class Request:
             if value != "All":
                 raise errors.bad_request(f'Invalid dryRun value: "{value}"; supported values: "All"')
         return bool(values)
+
+    @property
+    def field_manager(self) -> str:
+        return managedfields.manager_name(self.query.get("fieldManager"), self.http.headers.get("User-Agent"))
 
     @property
     def objects(self):
@@ -191,7 +195,8 @@ async def create(req: Request) -> web.StreamResponse:
         raise errors.method_not_allowed("create", req.resource.plural)
     body = await _decode_for_write(req, await req.body(), "CreateOptions")
     obj = conversion.to_storage(req.resource, body)
-    created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user)
+    created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user,
+                                       field_manager=req.field_manager)
     return req.respond(to_client(req.resource, created), 201)
 
 
@@ -200,7 +205,8 @@ async def update(req: Request) -> web.StreamResponse:
     obj = conversion.to_storage(req.resource, body)
     updated, created = await req.objects.update(req.namespace, req.info.name, obj,
                                                 subresource=req.info.subresource,
-                                                dry_run=req.dry_run, user=req.user)
+                                                dry_run=req.dry_run, user=req.user,
+                                                field_manager=req.field_manager)
     return req.respond(to_client(req.resource, updated), 201 if created else 200)
 
 

@@ -21,6 +21,8 @@ from k8py.api.fields import check_field_selector, field_values
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors, meta
 from k8py.apimachinery.selectors import FieldSelector, Selector
+from k8py.apiserver import managedfields
+from k8py.api.schema import schemas
 from k8py.storage.interface import KeyExistsError, KeyNotFoundError, RevisionConflictError, Store
 
 # How often an update without a pinned resourceVersion is retried when a
@@ -161,8 +163,22 @@ class ObjectStore:
 
     # ---- writes -----------------------------------------------------------
 
+    def record_ownership(self, old: dict | None, new: dict, manager: str | None, subresource: str = "") -> None:
+        """Track which manager set which fields (metadata.managedFields)."""
+        if manager is None:
+            return
+        r = self.resource
+        if subresource == "status":
+            reset = managedfields.reset_field_set("spec")
+        elif not subresource and r.has_subresource("status"):
+            reset = managedfields.reset_field_set("status")
+        else:
+            reset = None
+        managedfields.record_update(old, new, manager, "Update", subresource, meta.rfc3339(),
+                                    schemas().for_kind(r.group, r.version, r.kind), reset_fields=reset)
+
     async def create(self, obj: dict, namespace: str, *, dry_run: bool = False, user=None,
-                     trusted: bool = False) -> dict:
+                     trusted: bool = False, field_manager: str | None = None) -> dict:
         """Store a new object. `trusted` skips validation, for the few objects
         the server itself writes that users may not (the kubernetes Endpoints
         on a loopback address, as upstream's endpoint reconciler does)."""
@@ -179,6 +195,7 @@ class ObjectStore:
         m["uid"] = meta.new_uid()
         m["creationTimestamp"] = meta.rfc3339()
         self.strategy.before_create(self.resource, obj)
+        self.record_ownership(None, obj, field_manager)
         if not trusted:
             self.strategy.validate_create(self.resource, obj)
         await self.strategy.admit_create(self.resource, obj, user=user, dry_run=dry_run)
@@ -201,7 +218,7 @@ class ObjectStore:
                                      "namespace sent on the request")
 
     async def update(self, namespace: str, name: str, obj: dict, *, subresource: str = "",
-                     dry_run: bool = False, user=None) -> tuple[dict, bool]:
+                     dry_run: bool = False, user=None, field_manager: str | None = None) -> tuple[dict, bool]:
         """PUT: replace the object (or one subresource). Returns (object, created)."""
         m = meta.meta(obj)
         if m.get("name") and m["name"] != name:
@@ -221,7 +238,8 @@ class ObjectStore:
             if wanted_rv:
                 # A create can't be conditional on a version of a missing object.
                 raise errors.not_found(self.resource.plural, name, self.resource.group)
-            return await self.create(obj, namespace, dry_run=dry_run, user=user), True
+            return await self.create(obj, namespace, dry_run=dry_run, user=user,
+                                     field_manager=field_manager), True
         if not wanted_rv and not self.strategy.allow_unconditional_update(self.resource):
             raise errors.invalid(self.resource.kind, name, [errors.Cause(
                 "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
@@ -232,11 +250,12 @@ class ObjectStore:
                 raise errors.conflict(self.resource.plural, name, errors.STALE_OBJECT, self.resource.group)
             return obj
         return await self.guaranteed_update(namespace, name, mutate, subresource=subresource,
-                                            dry_run=dry_run, user=user), False
+                                            dry_run=dry_run, user=user, field_manager=field_manager), False
 
     async def guaranteed_update(self, namespace: str, name: str,
                                 mutate: Callable[[dict], dict | Awaitable[dict]], *,
-                                subresource: str = "", dry_run: bool = False, user=None) -> dict:
+                                subresource: str = "", dry_run: bool = False, user=None,
+                                field_manager: str | None = None) -> dict:
         """Read-modify-write, retried when someone else wrote in between.
 
         `mutate(current)` gets a private copy of the stored object and returns
@@ -253,6 +272,7 @@ class ObjectStore:
                 new = await new
             self._keep_system_metadata(new, old)
             self.strategy.before_update(self.resource, new, old, subresource)
+            self.record_ownership(old, new, field_manager, subresource)
             self.strategy.validate_update(self.resource, new, old, subresource)
             await self.strategy.admit_update(self.resource, new, old, user=user, dry_run=dry_run)
             if self._finalized(new):

@@ -59,6 +59,7 @@ async def patch(req, raw: bytes) -> tuple[dict, bool]:
         raise errors.not_found(resource.plural, info.name, resource.group)
     subresource = info.subresource if info.subresource in ("status",) else ""
     result = await objects.guaranteed_update(info.namespace, info.name, mutate, subresource=subresource,
-                                             dry_run=req.dry_run, user=req.user)
+                                             dry_run=req.dry_run, user=req.user,
+                                             field_manager=req.field_manager)
     req.warnings += warnings
     return result, False

@@ -90,6 +90,9 @@ class Strategy:
         if subresource in STATUS_LIKE:
             defaults.prepare_status_update(resource, new, old)
             return
+        if subresource == "ephemeralcontainers":
+            defaults.prepare_ephemeral_containers_update(resource, new, old)
+            return
         if (resource.group, resource.kind) == ("", "Service"):
             self.api.service_allocations.carry_over(new, old)
         _fold_string_data(resource, new)
@@ -99,7 +102,8 @@ class Strategy:
     def validate_update(self, resource: Resource, new: dict, old: dict, subresource: str) -> None:
         if subresource in SERVER_WRITES:
             return
-        _raise_invalid(resource, new, validation.validate_update(resource, new, old))
+        checked = subresource if subresource in ("status", "ephemeralcontainers") else ""
+        _raise_invalid(resource, new, validation.validate_update(resource, new, old, checked))
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False) -> None:

@@ -93,8 +93,9 @@ async def _write_scale(req, make_scale) -> web.StreamResponse:
         current.setdefault("spec", {})["replicas"] = replicas
         return current
 
-    updated = await req.objects.guaranteed_update(info.namespace, info.name, mutate,
-                                                  dry_run=req.dry_run, user=req.user)
+    updated = await req.objects.guaranteed_update(info.namespace, info.name, mutate, subresource="scale",
+                                                  dry_run=req.dry_run, user=req.user,
+                                                  field_manager=req.field_manager)
     return json_response(_scale_of(resource, updated))
 
 

@@ -882,3 +882,23 @@ def test_quantity_canonical_form(text, canonical):
 def test_quantity_rejects_garbage():
     with pytest.raises(quantity.QuantityError):
         quantity.parse("ten")
+
+
+def test_ephemeral_containers_may_be_added_not_changed():
+    old = prepared(pod())
+    old["metadata"]["resourceVersion"] = "4"
+    res = resource_of(old)
+    new = copy.deepcopy(old)
+    new["spec"]["ephemeralContainers"] = [{"name": "debug", "image": "busybox", "targetContainerName": "app"}]
+    new["spec"]["containers"][0]["image"] = "ignored:1"
+    defaults.prepare_ephemeral_containers_update(res, new, old)
+    assert new["spec"]["containers"] == old["spec"]["containers"]
+    assert new["spec"]["ephemeralContainers"][0]["terminationMessagePolicy"] == "File"
+    assert validation.validate_update(res, new, old, subresource="ephemeralcontainers") == []
+    # through the main resource the same change is refused
+    assert [c.field for c in validation.validate_update(res, new, old)] == ["spec"]
+    removed = copy.deepcopy(old)
+    defaults.prepare_ephemeral_containers_update(res, removed, new)
+    assert [(c.field, c.message) for c in validation.validate_update(res, removed, new,
+                                                                     subresource="ephemeralcontainers")] == [
+        ("spec.ephemeralContainers", 'Forbidden: existing ephemeral containers "debug" may not be removed\n')]

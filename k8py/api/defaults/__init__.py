@@ -4,8 +4,9 @@
     prepare_create(resource, obj)             # PrepareForCreate
     prepare_update(resource, new, old)        # PrepareForUpdate of the main resource
     prepare_status_update(resource, new, old) # PrepareForUpdate of /status
+    prepare_ephemeral_containers_update(resource, new, old)  # pods/ephemeralcontainers
 
-All four mutate in place and tolerate malformed input (wrong types are left
+All of them mutate in place and tolerate malformed input (wrong types are left
 alone for validation to report). `resource` is the storage Resource
 (group and kind decide what applies).
 
@@ -16,6 +17,8 @@ would read back (a Job picks up its template's generated labels this way).
 """
 
 from __future__ import annotations
+
+import copy
 
 from k8py.api.defaults import apps, autoscaling, batch, core, discovery, networking, rbac, scheduling, storage
 from k8py.api.defaults import strategies
@@ -76,4 +79,25 @@ def prepare_status_update(resource, new: dict, old: dict) -> None:
     apply_defaults(resource, new)
 
 
-__all__ = ["apply_defaults", "prepare_create", "prepare_update", "prepare_status_update", "pod_qos_class"]
+def prepare_ephemeral_containers_update(resource, new: dict, old: dict) -> None:
+    """Only spec.ephemeralContainers (and identity metadata) may change through
+    pods/ephemeralcontainers: everything else is taken from the stored pod."""
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return
+    kept = copy.deepcopy(old)
+    nm, km = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}, kept.setdefault("metadata", {})
+    for key in ("name", "namespace", "resourceVersion", "uid"):
+        if key in nm:
+            km[key] = nm[key]
+    spec = kept.setdefault("spec", {})
+    new_spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+    if new_spec.get("ephemeralContainers") is not None:
+        spec["ephemeralContainers"] = new_spec["ephemeralContainers"]
+    else:
+        spec.pop("ephemeralContainers", None)
+    new.clear()
+    new.update(kept)
+    apply_defaults(resource, new)
+
+
+__all__ = ["prepare_ephemeral_containers_update", "apply_defaults", "prepare_create", "prepare_update", "prepare_status_update", "pod_qos_class"]

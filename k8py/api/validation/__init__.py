@@ -1,7 +1,7 @@
 """Validation of writes, as the v1.32 apiserver's strategies validate them.
 
     validate_create(resource, obj) -> list[Cause]
-    validate_update(resource, new, old, subresource="") -> list[Cause]
+    validate_update(resource, new, old, subresource="") -> list[Cause]   # "status", "ephemeralcontainers"
     validate_status_update(resource, new, old) -> list[Cause]
 
 Objects arrive defaulted and prepared (see `k8py.api.defaults`). Each cause
@@ -87,6 +87,12 @@ def _common_update(resource: Resource, new: dict, old: dict) -> list:
 def validate_update(resource: Resource, new: dict, old: dict, subresource: str = "") -> list[Cause]:
     if subresource == "status":
         return validate_status_update(resource, new, old)
+    if subresource == "ephemeralcontainers" and (resource.group, resource.kind) == ("", "Pod"):
+        if not isinstance(new, dict) or not isinstance(old, dict):
+            return [internal(path(""), "object is not a JSON object")]
+        from k8py.api.validation.pods import validate_ephemeral_containers_update
+        causes = _run(_common_update, resource, new, old) + _run(validate_ephemeral_containers_update, new, old)
+        return dedupe(causes)
     if not isinstance(new, dict) or not isinstance(old, dict):
         return [internal(path(""), "object is not a JSON object")]
     causes = _run(_common_update, resource, new, old)

@@ -1779,3 +1779,24 @@ def validate_pod_status_update(new: dict, old: dict) -> list:
     return errs
 
 
+
+
+def validate_ephemeral_containers_update(new: dict, old: dict) -> list:
+    """The pods/ephemeralcontainers subresource: ephemeral containers may only be added."""
+    from k8py.api.validation.meta import validate_object_meta_update
+    errs = validate_object_meta_update(new, old)
+    errs += validate_pod_create_like(new)
+    errs += _pod_annotation_updates(new, old)
+    if MIRROR_ANNOTATION in strmap(d(old.get("metadata")).get("annotations")):
+        return [forbidden(path(""), "static pods do not support ephemeral containers")]
+    fld = path("spec", "ephemeralContainers")
+    current = {s(d(c).get("name")): d(c) for c in lst(d(new.get("spec")).get("ephemeralContainers"))}
+    for c in lst(d(old.get("spec")).get("ephemeralContainers")):
+        c = d(c)
+        name = s(c.get("name"))
+        if name not in current:
+            errs.append(forbidden(fld, f"existing ephemeral containers {go_quote(name)} may not be removed\n"))
+        elif current[name] != c:
+            errs.append(forbidden(fld, f"existing ephemeral containers {go_quote(name)} may not be changed\n"
+                                       + _spec_diff(c, current[name])))
+    return errs

@@ -253,3 +253,19 @@ def test_create_generators_that_send_protobuf(server, namespace):
     deploy = server.kubectl_json("get", "deploy", "gen-deploy", "-n", namespace)
     assert deploy["spec"]["replicas"] == 2
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+
+
+def test_server_side_apply_tracks_owners_and_conflicts(server, namespace):
+    path = str(SEED / "09-deployment-rolling.yaml")
+    name = yaml.safe_load((SEED / "09-deployment-rolling.yaml").read_text())["metadata"]["name"]
+    server.kubectl("apply", "--server-side", "-n", namespace, "-f", path)
+    got = server.kubectl_json("get", "deploy", name, "-n", namespace, "--show-managed-fields")
+    entry = got["metadata"]["managedFields"][0]
+    assert (entry["manager"], entry["operation"]) == ("kubectl", "Apply")
+    assert "f:replicas" in entry["fieldsV1"]["f:spec"]
+    server.kubectl("scale", "deploy", name, "-n", namespace, "--replicas=5")
+    conflict = server.kubectl("apply", "--server-side", "-n", namespace, "-f", path, check=False)
+    assert conflict.returncode != 0
+    assert "Apply failed with 1 conflict" in conflict.stderr and ".spec.replicas" in conflict.stderr
+    server.kubectl("apply", "--server-side", "--force-conflicts", "-n", namespace, "-f", path)
+    assert server.kubectl_json("get", "deploy", name, "-n", namespace)["spec"]["replicas"] == 3

@@ -26,7 +26,7 @@ class Cause:
         return out
 
     def describe(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
+        return f"{self.field}: {self.message}"
 
 
 class StatusError(Exception):
@@ -69,8 +69,9 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # Go leaves an empty reason out (omitempty)
+            status["reason"] = self.reason
         details = self.details()
         if details is not None:
             status["details"] = details
@@ -112,7 +113,8 @@ STALE_OBJECT = "the object has been modified; please apply your changes to the l
 
 def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> StatusError:
     """422 Invalid, message listing each cause as upstream's ToAggregate does."""
-    described = [c.describe() for c in causes]
+    # Like Go's error aggregate: the same text twice is reported once.
+    described = list(dict.fromkeys(c.describe() for c in causes))
     if len(described) == 1:
         summary = described[0]
     else:

@@ -66,12 +66,6 @@ class PatchStatusError(StatusError):
             return {}
         return details
 
-    def to_status(self) -> dict:
-        status = super().to_status()
-        if not self.reason:
-            del status["reason"]
-        return status
-
 
 def strategic_merge_not_supported() -> StatusError:
     """415 for a strategic merge patch on a kind without a schema.

@@ -19,7 +19,7 @@ from k8py.apiserver.codec import Accept
 from k8py.apiserver.objects import DeleteOptions, ListResult
 from k8py.apiserver.requestinfo import RequestInfo
 from k8py.apiserver.responses import json_response, yaml_response
-from k8py.apiserver import managedfields, patching, subresources
+from k8py.apiserver import managedfields, patching, subresources, virtual
 from k8py.apiserver.watch import serve_watch
 
 # Kinds whose DELETE answers with the deleted object rather than a Status.
@@ -112,7 +112,18 @@ def check_type_meta(resource: Resource, body: dict, *, expected_kind: str | None
 
 # ---- reads ------------------------------------------------------------------
 
+def _computed_items(req: Request) -> list[dict] | None:
+    read = virtual.READ.get((req.resource.group, req.resource.kind))
+    return read(req.api) if read is not None else None
+
+
 async def get(req: Request) -> web.StreamResponse:
+    items = _computed_items(req)
+    if items is not None:
+        for item in items:
+            if item["metadata"]["name"] == req.info.name:
+                return req.respond(item)
+        raise errors.not_found(req.resource.plural, req.info.name, req.resource.group)
     obj = req.objects.get(req.namespace, req.info.name)
     return req.respond(to_client(req.resource, obj))
 
@@ -142,6 +153,9 @@ def _limit(req: Request) -> int:
 async def list_objects(req: Request) -> web.StreamResponse:
     _check_resource_version(req.query.get("resourceVersion"))
     labels, fields = _selectors(req)
+    items = _computed_items(req)
+    if items is not None:
+        return _list_response(req, ListResult(items, 0))
     result = req.objects.list(req.namespace, labels, fields, _limit(req), req.query.get("continue", ""))
     return _list_response(req, result)
 
@@ -194,6 +208,9 @@ async def create(req: Request) -> web.StreamResponse:
     if req.info.name:
         raise errors.method_not_allowed("create", req.resource.plural)
     body = await _decode_for_write(req, await req.body(), "CreateOptions")
+    computed = virtual.CREATE.get((req.resource.group, req.resource.kind))
+    if computed is not None:
+        return req.respond(await computed(req, body), 201)
     obj = conversion.to_storage(req.resource, body)
     created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user,
                                        field_manager=req.field_manager)

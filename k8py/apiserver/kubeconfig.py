@@ -12,13 +12,11 @@ upstream, authenticates the certificate first.)
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from k8py.apiserver.pki import PKI
+from k8py.apiserver.pki import PKI, write_atomic
 
 
 def kubeconfig_dict(server_url: str, pki: PKI, token: str | None = None, user: str = "default",
@@ -49,20 +47,7 @@ def write_kubeconfig(path: Path, server_url: str, pki: PKI, token: str | None = 
     text = yaml.safe_dump(kubeconfig_dict(server_url, pki, token, user, cluster, context),
                           sort_keys=False, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, text.encode(), 0o600)
     return path
 
 

@@ -206,8 +206,8 @@ def _create_ca(pki: PKI):
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(key, hashes.SHA256()))
     # Key first: a cert without its key is treated as missing on next start.
-    _write_atomic(pki.ca_key, _key_pem(key), 0o600)
-    _write_atomic(pki.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(pki.ca_key, _key_pem(key), 0o600)
+    write_atomic(pki.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
 
 
@@ -238,8 +238,8 @@ def _sign_leaf(key, ca, subject: x509.Name, usage, sans: set[GeneralName]) -> x5
 def _write_leaf(cert_path: Path, key_path: Path, ca, subject, usage, sans) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _sign_leaf(key, ca, subject, usage, sans)
-    _write_atomic(key_path, _key_pem(key), 0o600)
-    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(key_path, _key_pem(key), 0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _key_pem(key) -> bytes:
@@ -247,7 +247,7 @@ def _key_pem(key) -> bytes:
                              serialization.NoEncryption())
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a
     key; the file has its final mode before it holds any secret."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -209,7 +209,6 @@ class APIServer:
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
             raise errors.unauthorized()
-        request["user"] = user
         if path == "/version" or path == "/version/":
             return json_response(version_info())
         if path.startswith("/openapi/"):

@@ -46,11 +46,18 @@ def test_version_and_discovery(server):
 
 
 @pytest.mark.parametrize("version", [None, "1.30", "1.33"])
-def test_other_kubectl_versions_list_namespaces(server, version):
+def test_kubectl_versions_list_apply_and_explain(server, version):
     out = server.kubectl("get", "namespaces", version=version).stdout
     names = [line.split()[0] for line in out.splitlines()[1:]]
     assert {"default", "kube-system", "kube-public", "kube-node-lease"} <= set(names)
     assert out.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
+    name = f"ver-{version or 'default'}".replace(".", "-")
+    server.kubectl("apply", "-f", "-", version=version, input=cm(name))
+    server.kubectl("apply", "-f", "-", version=version, input=cm(name, value="v2"))
+    assert server.kubectl_json("get", "cm", name, version=version)["data"]["key"] == "v2"
+    assert "FIELD: livenessProbe <Probe>" in server.kubectl("explain", "pod.spec.containers.livenessProbe",
+                                                            version=version).stdout
+    server.kubectl("delete", "cm", name, version=version)
 
 
 def test_explain(server):

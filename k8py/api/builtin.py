@@ -97,5 +97,20 @@ OTHERS = [
 ]
 
 
+# Stored as they come; what acts on them (webhook calls, API aggregation,
+# certificate signing) is built on top later.
+PLATFORM = [
+    Resource("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+             namespaced=False, short_names=("csr",), subresources=("status", "approval")),
+    Resource("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", namespaced=False),
+    Resource("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+             "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+             "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    Resource("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
+             categories=("api-extensions",), subresources=("status",)),
+]
+
+
 def builtin_registry() -> Registry:
-    return Registry(CORE + APPS + BATCH + AUTOSCALING + OTHERS)
+    return Registry(CORE + APPS + BATCH + AUTOSCALING + OTHERS + PLATFORM)

@@ -27,6 +27,7 @@ SUBRESOURCES = {
     "proxy": ("", "v1", "{kind}ProxyOptions", ("create", "delete", "get", "patch", "update")),
     "ephemeralcontainers": (None, None, None, _STATUS_VERBS),
     "finalize": (None, None, None, ("update",)),
+    "approval": (None, None, None, _STATUS_VERBS),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
 }
 

@@ -57,7 +57,7 @@ async def patch(req, raw: bytes) -> tuple[dict, bool]:
     objects = req.api.objects(resource)
     if objects.get_cached(info.namespace, info.name) is None:
         raise errors.not_found(resource.plural, info.name, resource.group)
-    subresource = info.subresource if info.subresource in ("status", "ephemeralcontainers") else ""
+    subresource = info.subresource if info.subresource in ("status", "approval", "ephemeralcontainers") else ""
     result = await objects.guaranteed_update(info.namespace, info.name, mutate, subresource=subresource,
                                              dry_run=req.dry_run, user=req.user,
                                              field_manager=req.field_manager)

@@ -19,7 +19,7 @@ CREATE_ON_UPDATE = {("", "Endpoints"), ("", "Event"), ("coordination.k8s.io", "L
                     ("", "LimitRange"), ("discovery.k8s.io", "EndpointSlice"),
                     ("", "Node")}
 # Subresources that replace only part of the object.
-STATUS_LIKE = ("status",)
+STATUS_LIKE = ("status", "approval")
 # Subresources whose handler makes one narrow, server-checked change.
 SERVER_WRITES = ("binding", "finalize")
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
@@ -66,6 +66,14 @@ class Strategy:
             admission.admit_pod(self.api, obj)
         elif key == ("", "Service") and not dry_run:
             self.api.service_allocations.allocate(obj, obj["metadata"]["name"])
+        elif key == ("certificates.k8s.io", "CertificateSigningRequest") and user is not None:
+            # The requester is whoever sent it, whatever the body claims.
+            spec = obj.setdefault("spec", {})
+            spec["username"], spec["groups"] = user.name, list(user.groups)
+            spec.pop("uid", None)
+            spec.pop("extra", None)
+            if user.uid:
+                spec["uid"] = user.uid
 
     async def abort_create(self, resource: Resource, obj: dict) -> None:
         """The store refused the object after admission: undo allocations."""

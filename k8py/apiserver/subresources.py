@@ -186,6 +186,7 @@ async def streams(req) -> web.StreamResponse:
 _HANDLERS = {
     ("status", "get"): get_status, ("status", "update"): update_status, ("status", "patch"): patch_status,
     ("scale", "get"): get_scale, ("scale", "update"): update_scale, ("scale", "patch"): patch_scale,
+    ("approval", "get"): get_status, ("approval", "update"): update_status, ("approval", "patch"): patch_status,
     ("ephemeralcontainers", "get"): get_status, ("ephemeralcontainers", "update"): update_status,
     ("ephemeralcontainers", "patch"): patch_status,
     ("binding", "create"): bind, ("eviction", "create"): evict, ("finalize", "update"): finalize,

@@ -276,3 +276,26 @@ def test_server_side_apply_tracks_owners_and_conflicts(server, namespace):
     assert "Apply failed with 1 conflict" in conflict.stderr and ".spec.replicas" in conflict.stderr
     server.kubectl("apply", "--server-side", "--force-conflicts", "-n", namespace, "-f", path)
     assert server.kubectl_json("get", "deploy", name, "-n", namespace)["spec"]["replicas"] == 3
+
+
+def test_certificate_signing_request_approve(server):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "alice")])).sign(key, hashes.SHA256())
+    import base64
+    pem = base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode()
+    csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+           "metadata": {"name": "alice-csr"},
+           "spec": {"request": pem, "signerName": "kubernetes.io/kube-apiserver-client",
+                    "usages": ["client auth"], "username": "someone-else"}}
+    server.kubectl("create", "-f", "-", input=json.dumps(csr))
+    assert "Pending" in server.kubectl("get", "csr", "alice-csr").stdout
+    server.kubectl("certificate", "approve", "alice-csr")
+    got = server.kubectl_json("get", "csr", "alice-csr")
+    assert got["spec"]["username"] == "system:admin", "the requester is the authenticated user"
+    assert [c["type"] for c in got["status"]["conditions"]] == ["Approved"]
+    assert "Approved" in server.kubectl("get", "csr", "alice-csr").stdout

@@ -135,17 +135,6 @@ class APIServer:
                 return cached.obj
         return None
 
-    async def ensure_default_service_account(self, namespace: str) -> None:
-        store = self.objects_for("", "v1", "serviceaccounts")
-        if store.get_cached(namespace, "default") is not None:
-            return
-        sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
-        try:
-            await store.create(sa, namespace)
-        except errors.StatusError as err:
-            if err.code != 409:
-                raise
-
     async def check_disruption_allowed(self, pod: dict) -> None:
         """PodDisruptionBudgets are enforced by the disruption controller's
         status; until that controller exists every eviction is allowed."""

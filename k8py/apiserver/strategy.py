@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission
+from k8py.apiserver import admission, bootstrap
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
 CREATE_ON_UPDATE = {("", "Endpoints"), ("", "Event"), ("coordination.k8s.io", "Lease"),
@@ -82,7 +82,7 @@ class Strategy:
 
     async def after_create(self, resource: Resource, obj: dict) -> None:
         if (resource.group, resource.kind) == ("", "Namespace"):
-            await self.api.ensure_default_service_account(obj["metadata"]["name"])
+            await bootstrap.populate_namespace(self.api, obj["metadata"]["name"])
 
     # ---- update -----------------------------------------------------------
 

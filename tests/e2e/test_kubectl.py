@@ -119,11 +119,11 @@ def test_get_output_formats(server, namespace):
     assert as_yaml["data"] == {"key": "v1"}
     path = server.kubectl("get", "cm", "alpha", "-n", namespace, "-o", "jsonpath={.data.key}").stdout
     assert path == "v1"
-    custom = server.kubectl("get", "cm", "-n", namespace, "-o", "custom-columns=N:.metadata.name,V:.data.key",
-                            "--sort-by=.metadata.name").stdout.splitlines()
+    custom = server.kubectl("get", "cm", "-n", namespace, "-l", "app", "--sort-by=.metadata.name",
+                            "-o", "custom-columns=N:.metadata.name,V:.data.key").stdout.splitlines()
     assert [l.split() for l in custom] == [["N", "V"], ["alpha", "v1"], ["beta", "v1"]]
     desc = server.kubectl("get", "cm", "-n", namespace, "--sort-by=.metadata.name", "-o", "name").stdout.split()
-    assert desc == ["configmap/alpha", "configmap/beta"]
+    assert desc == ["configmap/alpha", "configmap/beta", "configmap/kube-root-ca.crt"]
     chunked = server.kubectl("get", "cm", "-n", namespace, "--chunk-size=1", "-o", "name").stdout.split()
     assert set(chunked) >= {"configmap/alpha", "configmap/beta"}
     everywhere = server.kubectl("get", "cm", "-A").stdout
@@ -225,7 +225,7 @@ def test_force_delete_of_a_pod_bound_to_a_node(server, namespace):
 def test_get_watch_sees_later_changes(server, namespace):
     server.kubectl("apply", "-n", namespace, "-f", "-", input=cm("watched"))
     cmd = ["kubectl", f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}", "get", "cm",
-           "-n", namespace, "-w", "-o", "name"]
+           "-n", namespace, "-l", "app", "-w", "-o", "name"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []

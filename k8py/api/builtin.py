@@ -107,6 +107,9 @@ PLATFORM = [
              "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
     Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
              "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+             namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
+             subresources=("status",)),
     Resource("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
              categories=("api-extensions",), subresources=("status",)),
 ]

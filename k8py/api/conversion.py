@@ -95,9 +95,18 @@ _FROM_STORAGE = {
 }
 
 
+def _retag(api_version: str, obj: dict) -> dict:
+    """Custom resources convert with strategy None: only apiVersion changes."""
+    out = dict(obj)
+    out["apiVersion"] = api_version
+    return out
+
+
 def to_storage(resource: Resource, obj: dict) -> dict:
     if not resource.stores_elsewhere:
         return obj
+    if resource.custom:
+        return _retag(f"{resource.group}/{resource.stored_version}", obj)
     out = _TO_STORAGE[(resource.group, resource.version, resource.kind)](obj)
     out["kind"] = resource.kind
     return out
@@ -106,6 +115,8 @@ def to_storage(resource: Resource, obj: dict) -> dict:
 def from_storage(resource: Resource, obj: dict) -> dict:
     if not resource.stores_elsewhere:
         return obj
+    if resource.custom:
+        return _retag(resource.api_version, obj)
     out = _FROM_STORAGE[(resource.group, resource.version, resource.kind)](obj)
     out["kind"] = resource.kind
     return out

@@ -40,6 +40,9 @@ class Resource:
     # Subresources that are not stored objects (exec, log, binding, ...) are
     # listed in `subresources` too; this says which kind each one answers with.
     subresource_kinds: tuple[tuple[str, str, str, str], ...] = ()  # (name, group, version, kind)
+    # Custom resources (from CustomResourceDefinitions) keep their objects
+    # under /registry/<group>/<plural>/ as upstream does.
+    custom: bool = False
 
     @property
     def singular(self) -> str:
@@ -76,7 +79,8 @@ class Resource:
 
     def key_prefix(self, namespace: str | None = None) -> str:
         """etcd-style key prefix: /registry/<resource>/[<namespace>/]."""
-        base = f"/registry/{self.stored_plural}/"
+        base = f"/registry/{self.stored_group}/{self.stored_plural}/" if self.custom \
+            else f"/registry/{self.stored_plural}/"
         if self.namespaced and namespace:
             return f"{base}{namespace}/"
         return base
@@ -102,6 +106,16 @@ class Registry:
         versions = self._group_versions.setdefault(resource.group, [])
         if resource.version not in versions:
             versions.append(resource.version)
+
+    def remove(self, resource: Resource) -> None:
+        self._by_path.pop((resource.group, resource.version, resource.plural), None)
+        self._by_kind.pop((resource.group, resource.version, resource.kind), None)
+        if not self.in_group_version(resource.group, resource.version):
+            versions = self._group_versions.get(resource.group, [])
+            if resource.version in versions:
+                versions.remove(resource.version)
+            if not versions:
+                self._group_versions.pop(resource.group, None)
 
     def remove_group_version(self, group: str, version: str) -> None:
         for key in [k for k in self._by_path if k[:2] == (group, version)]:

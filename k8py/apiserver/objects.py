@@ -208,6 +208,7 @@ class ObjectStore:
             await self.strategy.abort_create(self.resource, obj)
             raise errors.already_exists(self.resource.plural, m["name"], self.resource.group) from None
         m["resourceVersion"] = str(kv.mod_revision)
+        self.strategy.after_write(self.resource, obj)
         await self.strategy.after_create(self.resource, obj)
         return obj
 
@@ -291,6 +292,7 @@ class ObjectStore:
             except KeyNotFoundError:
                 raise errors.not_found(self.resource.plural, name, self.resource.group) from None
             new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            self.strategy.after_write(self.resource, new)
             return new
         raise errors.conflict(self.resource.plural, name, errors.STALE_OBJECT, self.resource.group)
 

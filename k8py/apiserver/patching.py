@@ -24,6 +24,9 @@ def _apply(patch_type: str, current: dict, raw: bytes, schema: dict | None) -> d
 
 
 def _schema(resource):
+    # Custom resources have no patch metadata: strategic merge patch is refused (415).
+    if resource.custom:
+        return None
     return schemas().for_kind(resource.group, resource.version, resource.kind)
 
 

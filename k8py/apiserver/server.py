@@ -26,6 +26,7 @@ from k8py.apimachinery import errors
 from k8py.apiserver import discovery, handlers, pki as pki_mod
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.bootstrap import bootstrap
+from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.objects import ObjectStore
 from k8py.apiserver.requestinfo import parse
 from k8py.apiserver.responses import json_response, status_response
@@ -79,6 +80,7 @@ class APIServer:
         self.ready = False
         self.background: list[asyncio.Task] = []
         self.namespace_controller = NamespaceController(self)
+        self.crds = CustomResources(self)
 
     # ---- start-up ---------------------------------------------------------
 
@@ -93,6 +95,7 @@ class APIServer:
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
+        await self.crds.start()
         self.background.append(asyncio.create_task(self.namespace_controller.run()))
         self.ready = True
 

@@ -12,7 +12,8 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, bootstrap
+from k8py.apiserver import admission, bootstrap, custom_resources
+from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
 CREATE_ON_UPDATE = {("", "Endpoints"), ("", "Event"), ("coordination.k8s.io", "Lease"),
@@ -52,6 +53,13 @@ class Strategy:
     # ---- create -----------------------------------------------------------
 
     def before_create(self, resource: Resource, obj: dict) -> None:
+        if resource.custom:
+            custom_resources.prepare_create(resource, obj)
+            return
+        if (resource.group, resource.kind) == CRD_KEY:
+            finalizers = obj["metadata"].setdefault("finalizers", [])
+            if CLEANUP_FINALIZER not in finalizers:
+                finalizers.append(CLEANUP_FINALIZER)
         _fold_string_data(resource, obj)
         defaults.apply_defaults(resource, obj)
         defaults.prepare_create(resource, obj)
@@ -80,6 +88,11 @@ class Strategy:
         if (resource.group, resource.kind) == ("", "Service"):
             self.api.service_allocations.release(obj)
 
+    def after_write(self, resource: Resource, obj: dict) -> None:
+        """Called after every stored create, update or deletion mark."""
+        if (resource.group, resource.kind) == CRD_KEY:
+            self.api.crds.changed(obj["metadata"]["name"])
+
     async def after_create(self, resource: Resource, obj: dict) -> None:
         if (resource.group, resource.kind) == ("", "Namespace"):
             await bootstrap.populate_namespace(self.api, obj["metadata"]["name"])
@@ -94,6 +107,9 @@ class Strategy:
 
     def before_update(self, resource: Resource, new: dict, old: dict, subresource: str) -> None:
         if subresource in SERVER_WRITES:
+            return
+        if resource.custom:
+            custom_resources.prepare_update(resource, new, old, subresource)
             return
         if subresource in STATUS_LIKE:
             defaults.prepare_status_update(resource, new, old)
@@ -153,6 +169,7 @@ class Strategy:
             obj.setdefault("status", {})["phase"] = "Terminating"
 
     def after_mark_deleting(self, resource: Resource, obj: dict) -> None:
+        self.after_write(resource, obj)
         if (resource.group, resource.kind) == ("", "Namespace"):
             self.api.namespace_controller.enqueue(obj["metadata"]["name"])
 

@@ -11,6 +11,19 @@ from k8py.api import printers
 from k8py.apimachinery import meta
 
 INCLUDE_OBJECT_VALUES = ("", "None", "Metadata", "Object")
+# (group, kind) -> (columnDefinitions, cells(obj, now)) for custom resources,
+# filled in from CRDs' additionalPrinterColumns.
+CUSTOM_PRINTERS: dict[tuple[str, str], tuple[list[dict], object]] = {}
+
+
+def _columns(group: str, kind: str) -> list[dict]:
+    custom = CUSTOM_PRINTERS.get((group, kind))
+    return [dict(c) for c in custom[0]] if custom else printers.column_definitions(group, kind)
+
+
+def _cells(group: str, kind: str, obj: dict, now) -> list:
+    custom = CUSTOM_PRINTERS.get((group, kind))
+    return custom[1](obj, now) if custom else printers.row_cells(group, kind, obj, now)
 
 
 def partial_metadata(obj: dict, version: str = "v1") -> dict:
@@ -19,7 +32,7 @@ def partial_metadata(obj: dict, version: str = "v1") -> dict:
 
 
 def _row(group: str, kind: str, obj: dict, include: str, version: str, now) -> dict:
-    row = {"cells": printers.row_cells(group, kind, obj, now)}
+    row = {"cells": _cells(group, kind, obj, now)}
     if include == "Object":
         row["object"] = obj
     elif include != "None":
@@ -32,6 +45,6 @@ def table(group: str, kind: str, objects: list[dict], *, include: str = "Metadat
     now = meta.now()
     out = {"kind": "Table", "apiVersion": f"meta.k8s.io/{version}", "metadata": list_meta or {}}
     # Watch events after the first carry rows only, as upstream's do.
-    out["columnDefinitions"] = printers.column_definitions(group, kind) if with_columns else None
+    out["columnDefinitions"] = _columns(group, kind) if with_columns else None
     out["rows"] = [_row(group, kind, o, include, version, now) for o in objects]
     return out

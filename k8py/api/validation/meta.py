@@ -19,7 +19,9 @@ NameFunc = Callable[[str, bool], list]
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 FIELD_IMMUTABLE = "field is immutable"
 IS_NEGATIVE = "must be greater than or equal to 0"
-STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion"}
+# The apiextensions server validates CRD metadata with apimachinery's rules,
+# where the cleanup finalizer it adds itself is a plain qualified name.
+STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion", "customresourcecleanup.apiextensions.k8s.io"}
 BANNED_OWNERS = {("", "v1", "Event")}
 
 

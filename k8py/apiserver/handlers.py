@@ -7,6 +7,7 @@ the version the client used; `conversion` maps them to the storage version.
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -190,7 +191,6 @@ def _list_response(req: Request, result: ListResult, status: int = 200) -> web.S
         body = {**head, "items": items}
         return yaml_response(body, status) if req.accept.yaml else json_response(body, status, req.headers())
     # Fast path: splice each cached object's encoded bytes into the list.
-    import orjson
     raw = orjson.dumps(head)[:-1] + b',"items":[' + b",".join(c.json for c in result.items) + b"]}"
     return json_response(raw, status, req.headers())
 

@@ -217,8 +217,6 @@ class APIServer:
 
     def _health(self, path: str) -> web.Response:
         ok = self.ready or path.startswith("/livez")
-        if path.endswith("?verbose") or "verbose" in path:
-            pass
         if not ok:
             return web.Response(status=500, text="[-]storage not ready\nhealthz check failed\n")
         return web.Response(text="ok")

@@ -38,8 +38,25 @@ CONFIG_KEY_REGEX = ("a valid config key must consist of alphanumeric characters,
                     "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
 
 
-# The create path's preparation is shared with the defaulting tests.
-from tests.unit.test_defaults import created as prepared, resource_of  # noqa: E402
+def resource_of(obj: dict):
+    group, _, version = obj["apiVersion"].rpartition("/")
+    res = REG.by_kind(group, version, obj["kind"])
+    assert res is not None, obj["kind"]
+    return REG.storage_resource(res)
+
+
+def prepared(obj: dict) -> dict:
+    """What the store hands to validation: server metadata set, defaulted, prepared."""
+    obj = copy.deepcopy(obj)
+    res = resource_of(obj)
+    m = obj.setdefault("metadata", {})
+    if res.namespaced:
+        m.setdefault("namespace", "default")
+    m.setdefault("uid", UID)
+    m.setdefault("creationTimestamp", "2024-05-01T10:00:00Z")
+    defaults.apply_defaults(res, obj)
+    defaults.prepare_create(res, obj)
+    return obj
 
 
 def create_causes(obj: dict) -> list[tuple[str, str, str]]:

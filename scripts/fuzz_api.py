@@ -833,8 +833,8 @@ class Fuzzer:
                              f"parent {target.parent} changed by a rejected request", body, query)
                 self.parent_versions[target.label] = rv
             return
-        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-            return
+        if not isinstance(name, str) or not name or "/" in name or name in (".", "..") or len(name) > 253:
+            return  # not a name any object could have been stored under
         collection = target.collection(self.namespace)
         if name in self.created.get(target.storage, ()) or name in self.baseline.get(target.storage, ()):
             return

@@ -308,12 +308,57 @@ def _map_entry(field, buf: bytes, pos: int, end: int, strict: bool) -> tuple[str
 
 def _message(buf: bytes, pos: int, end: int, msg: Message, strict: bool) -> dict:
     fields = msg.fields
+    fast = msg.fast
     values: dict[int, object] = {}
     while pos < end:
         tag = buf[pos]
         pos += 1
         if tag >= 0x80:
             tag, pos = _varint(buf, pos, tag)
+        # Fast path for what Go writes most: strings, nested messages and
+        # varints, many of them zero values JSON leaves out anyway.
+        field = fast.get(tag)
+        if field is not None:
+            num = field.num
+            if field.wire == WIRE_VARINT:
+                value, pos = _read_varint(buf, pos)
+                if pos > end:
+                    raise Malformed(f"truncated field {field.json}")
+                if not value and field.drop_zero:
+                    if num in values:  # a later zero still overrides an earlier value
+                        del values[num]
+                    continue
+                value = _scalar_from_varint(field.kind, value)
+            else:
+                n = buf[pos]
+                pos += 1
+                if n >= 0x80:
+                    n, pos = _varint(buf, pos, n)
+                stop = pos + n
+                if stop > end:
+                    err = Malformed(f"truncated: field needs {n} bytes, {end - pos} left")
+                    err.path.insert(0, field.json)
+                    raise err
+                if field.kind == STR:
+                    if not n and field.drop_zero:
+                        if num in values:
+                            del values[num]
+                        continue
+                    value = buf[pos:stop].decode()
+                else:
+                    try:
+                        value = _message(buf, pos, stop, field.sub, strict)
+                    except Malformed as err:
+                        if field.card == LIST:
+                            err.path.insert(0, f"[{len(values.get(num, ()))}]")
+                        err.path.insert(0, field.json)
+                        raise
+                pos = stop
+            if field.card == ONE:
+                values[num] = value
+            else:
+                values.setdefault(num, []).append(value)
+            continue
         num = tag >> 3
         wire = tag & 7
         field = fields.get(num)
@@ -373,10 +418,12 @@ def _message(buf: bytes, pos: int, end: int, msg: Message, strict: bool) -> dict
         raise Malformed(f"truncated {msg.name}")
 
     out: dict = {}
-    for field in msg.order:
-        value = values.get(field.num, _MISSING)
-        if value is _MISSING or value is None:
+    # Only the fields that arrived, in declaration (JSON) order.
+    for num in sorted(values, key=msg.position.__getitem__) if len(values) > 1 else values:
+        value = values[num]
+        if value is None:
             continue
+        field = fields[num]
         if field.drop_zero and not value:
             continue
         if field.mode == INLINE:

@@ -363,8 +363,11 @@ def _message(buf: bytes, pos: int, end: int, msg: Message, strict: bool) -> dict
         wire = tag & 7
         field = fields.get(num)
         if field is None:
-            if strict:
+            if strict and num <= msg.newest:
                 raise Malformed(f"unknown field number {num} in {msg.name}")
+            # Past the last v1.32 number: a field a later Kubernetes added
+            # (kubectl 1.33 writes PodStatus.observedGeneration, 17, on every
+            # Pod). v1.32 has nowhere to put it; skipped, as upstream does.
             pos = _skip(buf, pos, end, wire)
             continue
         card = field.card
@@ -458,8 +461,11 @@ def decode_protobuf_object(raw: bytes, *, strict: bool = True) -> dict:
     """A `application/vnd.kubernetes.protobuf` body as the JSON object kubectl
     would have sent, or a 400 BadRequest StatusError.
 
-    strict: reject field numbers the v1.32 tables don't know (upstream's
-    decoder skips them; pass strict=False to do the same).
+    Field numbers above the highest one a v1.32 message declares are fields
+    of later Kubernetes versions and are skipped (clients newer than the
+    server send them, zero or not). strict: reject the other field numbers
+    the v1.32 tables don't know, which no Kubernetes version writes (upstream's
+    decoder skips them too; pass strict=False to do the same).
     """
     if not isinstance(raw, bytes):
         raw = bytes(raw)

@@ -64,7 +64,7 @@ class Field:
 
 
 class Message:
-    __slots__ = ("name", "fields", "order", "fast", "position")
+    __slots__ = ("name", "fields", "order", "fast", "position", "newest")
 
     def __init__(self, name: str):
         self.name = name
@@ -75,6 +75,9 @@ class Message:
         # varints arriving with their own wire type (not packed, not maps).
         self.fast: dict[int, Field] = {}
         self.position: dict[int, int] = {}  # field number -> declaration index
+        # The highest field number v1.32 declares: numbers past it belong to
+        # fields later Kubernetes versions added (field numbers only grow).
+        self.newest = 0
 
     def __repr__(self) -> str:
         return f"Message({self.name!r})"
@@ -138,6 +141,7 @@ def compile_messages(text: str) -> dict[str, Message]:
             order.append(field)
         msg.order = tuple(order)
         msg.position = {f.num: i for i, f in enumerate(order)}
+        msg.newest = max(msg.fields, default=0)
         msg.fast = {f.num << 3 | f.wire: f for f in order
                     if f.card != MAP and (f.kind in (STR, MSG) or f.kind in VARINT_KINDS)}
     return messages

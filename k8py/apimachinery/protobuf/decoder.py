@@ -268,9 +268,19 @@ def _zero(kind: int):
 
 
 def _map_entry(field, buf: bytes, pos: int, end: int, strict: bool) -> tuple[str, object]:
+    kind = field.kind
+    # Fast path for the usual short entry `0A klen key 12 vlen value` of a
+    # string or Quantity map (labels, annotations, resources).
+    if (kind == STR or kind == QTY) and end - pos >= 4 and buf[pos] == 0x0A and buf[pos + 1] < 0x80:
+        key_stop = pos + 2 + buf[pos + 1]
+        value_start = key_stop + 2
+        if value_start <= end and buf[key_stop] == 0x12 and value_start + buf[key_stop + 1] == end:
+            if kind == STR:
+                return buf[pos + 2:key_stop].decode(), buf[value_start:end].decode()
+            if end - value_start >= 2 and buf[value_start] == 0x0A and value_start + 2 + buf[value_start + 1] == end:
+                return buf[pos + 2:key_stop].decode(), buf[value_start + 2:end].decode() or "0"
     key = ""
     value = _MISSING
-    kind = field.kind
     while pos < end:
         tag, pos = _read_varint(buf, pos)
         num, wire = tag >> 3, tag & 7

@@ -275,8 +275,9 @@ class APIServer:
         path = request.path
         if path == "/openapi/v2":
             accept = request.headers.get("Accept", "")
-            # Only the JSON form exists; kubectl asks for protobuf alone and
-            # copes with a 406 by using the v3 documents.
+            if "protobuf" in accept:
+                # kube-openapi answers the protobuf form as plain octets (Go's mime parser rejects the '@').
+                return web.Response(body=self.openapi.v2_protobuf(), content_type="application/octet-stream")
             if accept and "json" not in accept and "*/*" not in accept:
                 raise errors.not_acceptable(accept)
             return json_response(self.openapi.v2_document())

@@ -4,19 +4,23 @@ Starts a fresh `k8py server` pinned to one core (taskset -c 0, as bench/api.py
 does), then from this process (pinned to the other core) times, one request
 at a time over one keep-alive HTTPS connection:
 
-1. creating the same Deployment (the kind kubectl sends as protobuf) with a
-   JSON body and with an `application/vnd.kubernetes.protobuf` body, in
-   alternating rounds; the protobuf body is what kubectl writes (the same
-   encoder reproduces kubectl's captured bytes exactly);
+1. creating the same 3-container Deployment (a kind kubectl sends as
+   protobuf) as `application/vnd.kubernetes.protobuf` (the bytes kubectl
+   writes: the encoder reproduces kubectl's captured bodies exactly), as the
+   JSON kubectl would write for the same object (Go's JSON keeps the empty
+   `strategy` and `status` structs), and as hand-written minimal JSON;
 2. changing one container image of a 50-container Deployment with a plain
    update (PUT) and with a server-side apply (PATCH apply-patch+yaml,
-   fieldManager=bench, force), in alternating rounds.
+   fieldManager=bench, force).
 
-Also reports, in-process, the decode time of each body form. Prints one JSON
-document: the figures and the issue's targets beside them (protobuf create
-adds < 20% over JSON; apply costs < 3x an update).
+The forms are interleaved request by request; each round yields a median
+per form, and ratios are the median over rounds of the per-round ratios, so
+a load change on a shared machine hits all forms alike. Also reports, in
+process, the decode time of each body form. Prints one JSON document: the
+figures and the issue's targets beside them (protobuf adds < 20% over the
+JSON create of the same object; an apply costs < 3x an update).
 
-    python bench/api_bodies.py [--rounds 5] [--requests 200]
+    python bench/api_bodies.py [--rounds 10] [--requests 50]
 """
 
 from __future__ import annotations
@@ -90,49 +94,77 @@ class Conn:
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 
 
+CREATE_FORMS = ("json", "protobuf", "json_minimal")
+
+
+def create_bodies(name: str, containers: int) -> dict[str, tuple[bytes, str]]:
+    """The same Deployment three ways: kubectl's protobuf; the JSON kubectl
+    would send for it (Go's JSON writes empty structs, `"strategy": {}` and
+    `"status": {}`, so it is the JSON form of what the protobuf decodes to);
+    and a hand-written minimal JSON."""
+    obj = deployment(name, containers)
+    protobuf = encode_protobuf_object(obj)
+    return {"json": (orjson.dumps(decode_protobuf_object(protobuf)), "application/json"),
+            "protobuf": (protobuf, PROTOBUF),
+            "json_minimal": (orjson.dumps(obj), "application/json")}
+
+
 def create_rounds(conn: Conn, rounds: int, per_round: int, containers: int) -> dict:
-    """Median create latency of the same Deployment as JSON and as protobuf,
-    the two forms interleaved request by request so both see the same store."""
-    times = {"json": [], "protobuf": []}
-    for n in range(rounds * per_round):
-        for form in ("json", "protobuf") if n % 2 else ("protobuf", "json"):
-            obj = deployment(f"create-{form[0]}-{n:06d}", containers)
-            if form == "json":
-                body, ctype = orjson.dumps(obj), "application/json"
-            else:
-                body, ctype = encode_protobuf_object(obj), PROTOBUF
-            times[form].append(conn.call("POST", DEPLOYMENTS + "?fieldManager=kubectl-create", body, ctype, 201))
-    return {form: statistics.median(t) for form, t in times.items()}
+    """Per round, the median create latency of each form, the forms interleaved
+    request by request (rotating which goes first) so they share the load."""
+    out = {form: [] for form in CREATE_FORMS}
+    n = 0
+    for _ in range(rounds):
+        times = {form: [] for form in CREATE_FORMS}
+        for i in range(per_round):
+            order = CREATE_FORMS[i % 3:] + CREATE_FORMS[:i % 3]
+            for form in order:
+                n += 1
+                body, ctype = create_bodies(f"create-{n:06d}", containers)[form]
+                times[form].append(conn.call("POST", DEPLOYMENTS + "?fieldManager=kubectl-create", body, ctype, 201))
+        for form in CREATE_FORMS:
+            out[form].append(statistics.median(times[form]))
+    return out
 
 
 def update_rounds(conn: Conn, rounds: int, per_round: int, containers: int) -> dict:
-    """Median latency of changing one image of a big Deployment: PUT vs apply,
-    interleaved request by request."""
+    """Per round, the median latency of changing one image of a big
+    Deployment with a PUT and with an apply, interleaved request by request."""
     name = "big"
     obj = deployment(name, containers)
     conn.call("POST", DEPLOYMENTS, orjson.dumps(obj), "application/json", 201)
     path = f"{DEPLOYMENTS}/{name}"
-    times = {"update": [], "apply": []}
+    out = {"update": [], "apply": []}
     step = 0
-    for n in range(rounds * per_round):
-        for form in ("update", "apply") if n % 2 else ("apply", "update"):
-            step += 1
-            changed = copy.deepcopy(obj)
-            changed["spec"]["template"]["spec"]["containers"][step % containers]["image"] = \
-                f"registry.local/app-{step % containers}:{step}"
-            if form == "update":
-                times[form].append(conn.call("PUT", path + "?fieldManager=bench-update",
-                                             orjson.dumps(changed), "application/json", 200))
-            else:
-                times[form].append(conn.call("PATCH", path + "?fieldManager=bench-apply&force=true",
-                                             orjson.dumps(changed), APPLY, 200))
-    return {form: statistics.median(t) for form, t in times.items()}
+    for _ in range(rounds):
+        times = {"update": [], "apply": []}
+        for n in range(per_round):
+            for form in ("update", "apply") if n % 2 else ("apply", "update"):
+                step += 1
+                changed = copy.deepcopy(obj)
+                changed["spec"]["template"]["spec"]["containers"][step % containers]["image"] = \
+                    f"registry.local/app-{step % containers}:{step}"
+                if form == "update":
+                    times[form].append(conn.call("PUT", path + "?fieldManager=bench-update",
+                                                 orjson.dumps(changed), "application/json", 200))
+                else:
+                    times[form].append(conn.call("PATCH", path + "?fieldManager=bench-apply&force=true",
+                                                 orjson.dumps(changed), APPLY, 200))
+        for form in out:
+            out[form].append(statistics.median(times[form]))
+    return out
+
+
+def _ratio(rounds: dict, top: str, bottom: str) -> float:
+    """The median over rounds of the per-round ratio: steadier than one ratio
+    of overall medians on a machine whose load changes during the run."""
+    return statistics.median(a / b for a, b in zip(rounds[top], rounds[bottom]))
 
 
 def decode_costs(containers: int, repeat: int = 2000) -> dict:
     """In-process decode time of one Deployment body, JSON vs protobuf (µs)."""
-    obj = deployment("decode", containers)
-    raw_json, raw_pb = orjson.dumps(obj), encode_protobuf_object(obj)
+    raw_pb = encode_protobuf_object(deployment("decode", containers))
+    raw_json = orjson.dumps(decode_protobuf_object(raw_pb))
     out = {}
     for form, fn, raw in (("json", orjson.loads, raw_json), ("protobuf", decode_protobuf_object, raw_pb)):
         started = time.perf_counter()
@@ -150,8 +182,8 @@ def verdict(value: float, target: tuple[str, float]) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5, help="rounds per comparison")
-    p.add_argument("--requests", type=int, default=100, help="requests per form per round")
+    p.add_argument("--rounds", type=int, default=10, help="rounds per comparison")
+    p.add_argument("--requests", type=int, default=50, help="requests per form per round")
     p.add_argument("--create-containers", type=int, default=3, help="containers in the created Deployment")
     p.add_argument("--apply-containers", type=int, default=50)
     args = p.parse_args()
@@ -173,17 +205,21 @@ def main() -> int:
             proc.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
     decode = decode_costs(args.create_containers)
+    med = {form: statistics.median(v) for form, v in {**creates, **updates}.items()}
     figures = {
-        "create_json_ms": round(creates["json"] * 1000, 3),
-        "create_protobuf_ms": round(creates["protobuf"] * 1000, 3),
-        "protobuf_create_overhead": round(creates["protobuf"] / creates["json"] - 1, 3),
+        "create_json_ms": round(med["json"] * 1000, 3),
+        "create_protobuf_ms": round(med["protobuf"] * 1000, 3),
+        "create_json_minimal_ms": round(med["json_minimal"] * 1000, 3),
+        "protobuf_create_overhead": round(_ratio(creates, "protobuf", "json") - 1, 3),
+        "protobuf_vs_minimal_json_overhead": round(_ratio(creates, "protobuf", "json_minimal") - 1, 3),
         "decode_json_us": round(decode["json"], 1),
         "decode_protobuf_us": round(decode["protobuf"], 1),
         "body_bytes_json": decode["bytes_json"],
         "body_bytes_protobuf": decode["bytes_protobuf"],
-        "update_50_containers_ms": round(updates["update"] * 1000, 3),
-        "apply_50_containers_ms": round(updates["apply"] * 1000, 3),
-        "apply_vs_update_ratio": round(updates["apply"] / updates["update"], 2),
+        "update_50_containers_ms": round(med["update"] * 1000, 3),
+        "apply_50_containers_ms": round(med["apply"] * 1000, 3),
+        "apply_vs_update_ratio": round(_ratio(updates, "apply", "update"), 2),
+        "rounds": args.rounds,
         "requests_per_form": args.rounds * args.requests,
     }
     verdicts = {key: verdict(figures[key], target) for key, target in TARGETS.items()}

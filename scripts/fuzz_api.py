@@ -160,6 +160,10 @@ def deep(rng: random.Random, depth: int):
 
 # ---- JSON tree mutations ---------------------------------------------------------
 
+# How many bytes one "blow this list up" mutation may add: several of them in
+# a row multiply, and the body limit (3 MiB) is tested without going further.
+MAX_GROWTH = 2_000_000
+
 def _nodes(obj, path=()):
     """Every (container, key) pair in the tree, with its path."""
     out = []
@@ -270,7 +274,9 @@ def m_explode_list(rng, obj, raws):
     if lists:
         lst = rng.choice(lists)
         item = rng.choice(lst)
-        lst.extend(copy.deepcopy(item) for _ in range(rng.choice([1, 2, 50, 2000])))
+        size = len(json.dumps(item, default=str)) if not isinstance(item, (str, int, float)) else 8
+        count = min(rng.choice([1, 2, 50, 2000]), max(1, MAX_GROWTH // size))
+        lst.extend(copy.deepcopy(item) for _ in range(count))
 
 
 def m_empty(rng, obj, raws):
@@ -479,8 +485,10 @@ def mutate_wire(rng: random.Random, message: bytes) -> bytes:
     elif op == 6:  # swap with a neighbour
         j = rng.randrange(len(lst))
         lst[i], lst[j] = lst[j], lst[i]
-    elif op == 7:  # explode a repeated field
-        lst[i:i] = [copy.deepcopy(lst[i]) for _ in range(rng.choice([10, 500]))]
+    elif op == 7:  # explode a repeated field, to at most ~2 MB (repeated passes multiply)
+        size = len(emit_wire([lst[i]])) or 1
+        count = min(rng.choice([10, 500]), max(1, MAX_GROWTH // size))
+        lst[i:i] = [copy.deepcopy(lst[i]) for _ in range(count)]
     else:  # deep nesting of one message inside itself
         inner = lst[i]
         for _ in range(rng.choice([50, 500])):
@@ -952,6 +960,8 @@ def main(argv=None) -> int:
     p.add_argument("--token", default="fuzz-admin-token")
     p.add_argument("--findings", type=Path, help="folder to write failing requests into")
     args = p.parse_args(argv)
+    # A SIGTERM (timeout, CI) still stops the server this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     proc = None
     tmp = None
     url = args.server

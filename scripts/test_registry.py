@@ -178,7 +178,7 @@ def layer_of(root: Path) -> tuple[bytes, str]:
     raw = io.BytesIO()
     tar_directory(root, raw)
     data = raw.getvalue()
-    return gzip.compress(data, mtime=0), "sha256:" + hashlib.sha256(data).hexdigest()
+    return gzip.compress(data, compresslevel=1, mtime=0), "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def image_documents(layer: bytes, diff_id: str, config: dict, docker: bool) -> tuple[bytes, dict]:

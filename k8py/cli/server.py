@@ -64,6 +64,7 @@ async def serve(args) -> None:
     from k8py.apiserver.kubeconfig import write_kubeconfig
     from k8py.apiserver.pki import ensure_pki, ssl_context
     from k8py.apiserver.server import APIServer, ServerConfig
+    from k8py.cli.components import start_components, stop_components
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ async def serve(args) -> None:
     write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", pki, token=args.token)
     print(f"k8py: API server ready on https://{host}:{args.https_listen_port}", flush=True)
     print(f"k8py: kubeconfig written to {kubeconfig}", flush=True)
+    components = await start_components(args, data_dir, f"https://{host}:{args.https_listen_port}")
     if os.geteuid() != 0 or args.disable_agent:
         print("k8py: no node agent runs in this server: pods stay Pending until an agent runs as root",
               flush=True)
@@ -98,5 +100,6 @@ async def serve(args) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await stop_components(components)
     await runner.cleanup()
     await api.stop()

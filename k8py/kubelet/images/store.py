@@ -145,7 +145,11 @@ class ImageStore(ImageService):
                     if got != want_diff:
                         raise ImageError("ErrImagePull",
                                          f"layer {blob} unpacks to {got}, but the image config says {want_diff}")
-                    os.rename(tree, target)
+                    try:
+                        os.rename(tree, target)
+                    except OSError:
+                        if not target.exists():    # else another process unpacked the same chain first
+                            raise
                 except LayerError as exc:
                     raise ImageError("ErrImagePull", f"failed to unpack layer {blob}: {exc}") from exc
                 finally:

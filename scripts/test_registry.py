@@ -264,8 +264,9 @@ def start_registry(directory: Path, port: int | None = None, images: bool = True
     except BaseException:
         registry.stop()
         raise
+    # Hermetic: a missing image is "not found" here, never looked for on the real Docker Hub.
     registry.mirrors_config.write_text(
-        f'mirrors:\n  docker.io:\n    endpoint: ["{registry.url}"]\n')
+        f'mirrors:\n  docker.io:\n    endpoint: ["{registry.url}"]\ndisable_default_endpoint: true\n')
     return registry
 
 

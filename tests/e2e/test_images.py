@@ -55,6 +55,11 @@ async def test_missing_images_fail_with_err_image_pull(store, image_registry):  
         await store.pull(f"{image_registry.host}/library/nothing-here:1")
     assert err.value.reason == "ErrImagePull"
     assert err.value.message.endswith(f"{image_registry.host}/library/nothing-here:1: not found")
+    with pytest.raises(ImageError) as err:          # through the mirror, which alone is asked
+        await store.pull("no-such-image")
+    assert err.value.message == ('failed to pull and unpack image "docker.io/library/no-such-image:latest": '
+                                 'failed to resolve reference "docker.io/library/no-such-image:latest": '
+                                 'docker.io/library/no-such-image:latest: not found')
     with pytest.raises(ImageError) as err:
         await store.pull("Not/Valid")
     assert err.value.reason == "InvalidImageName"

@@ -241,3 +241,16 @@ async def test_the_nginx_image_serves_its_welcome_page(runtime, tmp_path):
     assert b'"GET / HTTP/1.1" 200' in log.read_bytes()
     await runtime.stop_container(web, 10)          # the image's StopSignal (SIGQUIT) ends nginx gracefully
     assert (await runtime.container_status(web)).exit_code == 0
+
+
+async def test_container_logs_rotate_by_size(runtime, tmp_path, image_root):
+    small = RuncRuntime(runtime.root, images=ImageStore(image_root), log_max_size=2000, log_max_files=3)
+    sandbox = await sandbox_for(runtime)
+    cid = await run(small, sandbox, tmp_path, ["seq", "1", "500"])
+    status = await wait_state(small, cid, "exited")
+    log = Path(status.log_path)
+    rotated = sorted(p for p in log.parent.iterdir() if p.name.startswith(log.name + "."))
+    assert len(rotated) == 2 and log.stat().st_size <= 2000
+    assert log_lines(status)[-1] == ("stdout", "F", b"500")
+    kept = b"".join(p.read_bytes() for p in rotated) + log.read_bytes()
+    assert b" stdout F 499\n" in kept and b" stdout F 1\n" not in kept

@@ -142,3 +142,24 @@ def test_import_rootfs_folder_and_reject_garbage(tmp_path):
     junk.write_bytes(b"not a tar at all")
     with pytest.raises(ImageError):
         import_archive(store, junk)
+
+
+async def test_a_registry_answering_garbage_is_err_image_pull(tmp_path):
+    from aiohttp import web
+
+    async def html(request):
+        return web.Response(text="<html>a captive portal</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", html)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ImageError) as err:
+            await ImageStore(tmp_path / "data").pull(f"127.0.0.1:{port}/some/image")
+        assert err.value.reason == "ErrImagePull" and "invalid manifest" in err.value.message
+    finally:
+        await runner.cleanup()

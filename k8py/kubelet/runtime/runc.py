@@ -33,6 +33,7 @@ from k8py.kubelet.runtime.shim import proc_start_time
 from k8py.kubelet.runtime.streams import ExecProcess, attach_socket, exec_pipes, exec_tty
 
 SHIM_START_TIMEOUT = 60.0
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])     # the directory holding k8py/
 
 
 class RuntimeFailure(Exception):
@@ -244,10 +245,10 @@ class RuncRuntime(Runtime):
         shim_log = open(bundle / "shim.log", "ab")
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "k8py.kubelet.runtime.shim", str(bundle),
+                # -S: no site-packages scan; the shim needs only the stdlib and this package.
+                sys.executable, "-S", "-m", "k8py.kubelet.runtime.shim", str(bundle),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
-                start_new_session=True, cwd=str(bundle),
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+                start_new_session=True, cwd=str(bundle), env={**os.environ, "PYTHONPATH": PACKAGE_PARENT})
         finally:
             shim_log.close()
         try:

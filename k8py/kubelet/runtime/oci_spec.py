@@ -114,9 +114,21 @@ def resolve_user(config: ContainerConfig, image_user: str, rootfs: Path | None) 
     return user
 
 
+def host_capabilities() -> list[str]:
+    """Every capability this process may hand on (its bounding set): what "all" can mean here."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return [cap for bit, cap in enumerate(ALL_CAPABILITIES) if mask >> bit & 1]
+    except OSError:
+        pass
+    return list(ALL_CAPABILITIES)
+
+
 def capabilities(config: ContainerConfig) -> list[str]:
     if config.privileged:
-        return list(ALL_CAPABILITIES)
+        return host_capabilities()
 
     def norm(name: str) -> str:
         name = name.upper()
@@ -124,7 +136,7 @@ def capabilities(config: ContainerConfig) -> list[str]:
 
     adds = [norm(c) for c in config.capabilities_add]
     drops = [norm(c) for c in config.capabilities_drop]
-    caps = list(ALL_CAPABILITIES) if "ALL" in adds else list(DEFAULT_CAPABILITIES)
+    caps = host_capabilities() if "ALL" in adds else list(DEFAULT_CAPABILITIES)
     caps += [c for c in adds if c != "ALL" and c not in caps]
     if "ALL" in drops:
         # `drop: [ALL]` with explicit adds keeps just the adds, as Docker does.

@@ -151,7 +151,9 @@ async def test_a_new_runtime_adopts_running_containers(runtime, tmp_path, image_
     sandbox = await sandbox_for(runtime)
     cid = await run(runtime, sandbox, tmp_path, ["sh", "-c", "echo before; sleep 1000"])
     pid = (await wait_state(runtime, cid, "running")).pid
+    runtime.record_sandbox_ip(sandbox.id, "10.42.0.7")
     restarted = RuncRuntime(runtime.root, images=ImageStore(image_root))
+    assert [s.ip for s in await restarted.list_sandboxes()] == ["10.42.0.7"]
     [found] = await restarted.list_containers()
     assert (found.id, found.state, found.pid) == (cid, "running", pid)
     assert restarted.container_pid(cid) == pid

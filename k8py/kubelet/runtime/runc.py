@@ -155,6 +155,14 @@ class RuncRuntime(Runtime):
         record = self._sandbox_record(sandbox_id)
         return Sandbox(**record["sandbox"]) if record else None
 
+    def record_sandbox_ip(self, sandbox_id: str, ip: str | None) -> None:
+        """Persist the pod IP the network plugin gave the sandbox, so list_sandboxes has it after a restart."""
+        path = self.sandbox_dir / sandbox_id / "sandbox.json"
+        record = _read_json(path)
+        if record is not None:
+            record["sandbox"]["ip"] = ip
+            _write_json(path, record)
+
     async def remove_sandbox(self, sandbox_id: str) -> None:
         directory = self.sandbox_dir / sandbox_id
         if not directory.exists():

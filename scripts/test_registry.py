@@ -292,6 +292,8 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="k8py-registry-"))
+    # Block the stop signals first: sigwait only collects signals that are blocked.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     registry = start_registry(directory, args.port)
     print(f"registry {registry.url}; mirror config {registry.mirrors_config}", flush=True)
     try:

@@ -97,11 +97,11 @@ async def test_image_defaults_env_user_workdir_and_readonly_root(runtime, tmp_pa
     cid = await run(runtime, sandbox, tmp_path,
                     ["sh", "-c", "id -u; id -g; pwd; echo $GREETING; cat /data/note; touch /x || echo ro; "
                                  "touch /data/y || echo ro-mount"],
-                    env=[("GREETING", "hi")], run_as_user=1000, run_as_group=2000, working_dir="/tmp",
+                    env=[("GREETING", "hi")], run_as_user=1000, run_as_group=2000, working_dir="/tmp/made/for/me",
                     read_only_root_filesystem=True, mounts=[Mount("/data", str(data), read_only=True)])
     status = await wait_state(runtime, cid, "exited")
     out = [c for s, _, c in log_lines(status) if s == "stdout"]
-    assert out == [b"1000", b"2000", b"/tmp", b"hi", b"from the host", b"ro", b"ro-mount"]
+    assert out == [b"1000", b"2000", b"/tmp/made/for/me", b"hi", b"from the host", b"ro", b"ro-mount"]
 
 
 async def test_memory_limit_is_oom_killed(runtime, tmp_path):

@@ -167,7 +167,7 @@ def default_mounts(sandbox: Sandbox, shm_source: str, privileged: bool, host_net
 
 
 def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *, rootfs: Path,
-               cgroups_path: str, shm_source: str, host_pid: bool = False) -> dict:
+               cgroups_path: str, shm_source: str, host_pid: bool = False, swap_accounting: bool = True) -> dict:
     privileged = config.privileged
     caps = capabilities(config)
     process = {
@@ -197,7 +197,9 @@ def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *,
     resources: dict = {"devices": [{"allow": privileged, "access": "rwm"}]}
     memory = {}
     if config.memory_limit_bytes:
-        memory = {"limit": config.memory_limit_bytes, "swap": config.memory_limit_bytes}
+        memory = {"limit": config.memory_limit_bytes}
+        if swap_accounting:         # swap = limit: no swap on top of the memory limit, as the kubelet wants
+            memory["swap"] = config.memory_limit_bytes
         resources["memory"] = memory
     cpu = {}
     if config.cpu_shares:

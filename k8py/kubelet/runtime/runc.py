@@ -83,6 +83,7 @@ class RuncRuntime(Runtime):
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self.version = _runc_version()
+        self.swap_accounting = cgroups.swap_accounting()
 
     # --- helpers ---
 
@@ -213,7 +214,8 @@ class RuncRuntime(Runtime):
             shm = bundle.parent.parent / "sandboxes" / sandbox.id / "shm"
             spec = build_spec(config, image.config, sandbox, rootfs=rootfs, cgroups_path=cgroups_path,
                               shm_source=str(shm) if shm.exists() else "/dev/shm",
-                              host_pid=bool((record.get("config") or {}).get("host_pid")))
+                              host_pid=bool((record.get("config") or {}).get("host_pid")),
+                              swap_accounting=self.swap_accounting)
         except (SpecError, OSError) as exc:
             await self._discard_bundle(bundle)
             raise RuntimeFailure("CreateContainerError", str(exc)) from exc

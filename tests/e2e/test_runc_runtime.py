@@ -175,14 +175,16 @@ async def test_exec_stream_pipes_and_tty(runtime, tmp_path):
     assert await proc.stdout.read() == b"through stdin\n"
     assert await proc.stderr.read() == b"done\n"
     assert await proc.wait() == 5
-    tty = await runtime.exec_stream(cid, ["sh", "-c", "stty size; read x; stty size"], tty=True, stdin=True)
-    first = await asyncio.wait_for(tty.stdout.readuntil(b"\n"), 10)
-    assert first.strip() == b"24 80"
+    # kubectl sends the terminal size right after starting, so does this test; the process
+    # waits for the size to reach its pty (runc relays it), then reads a line from it.
+    tty = await runtime.exec_stream(cid, ["sh", "-c", "[ -t 0 ] && echo is-a-tty; "
+                                                      "until [ \"$(stty size)\" = '40 100' ]; do sleep 0.02; done; "
+                                                      "echo resized; read x; echo got-$x"], tty=True, stdin=True)
     tty.resize(100, 40)
-    await asyncio.sleep(0.2)
+    assert b"is-a-tty" in await asyncio.wait_for(tty.stdout.readuntil(b"resized"), 10)
     tty.stdin.write(b"go\r")
     rest = await asyncio.wait_for(tty.stdout.read(), 10)
-    assert b"40 100" in rest
+    assert b"got-go" in rest
     assert await tty.wait() == 0
 
 

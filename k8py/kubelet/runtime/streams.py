@@ -133,6 +133,17 @@ async def exec_tty(argv: list[str], stdin: bool, cols: int = 80, rows: int = 24)
         except (OSError, ProcessLookupError):
             pass
 
+    def nudge() -> None:
+        if proc.returncode is None:
+            try:
+                proc.send_signal(signal.SIGWINCH)
+            except ProcessLookupError:
+                pass
+
+    # runc copies our size to the container's pty once, racing the handover of that pty;
+    # when it loses, the process sees a 0x0 terminal. A few early SIGWINCHs make it copy again.
+    for delay in (0.02, 0.1, 0.3, 1.0):
+        loop.call_later(delay, nudge)
     return ExecProcess(_FdWriter(master) if stdin else None, stdout, stderr, wait, resize)
 
 

@@ -145,7 +145,8 @@ def test_progress_deadline_exceeded(server, namespace, runner):
     assert progressing["message"].endswith("has timed out progressing.")
     available = next(c for c in d["status"]["conditions"] if c["type"] == "Available")
     assert (available["status"], available["reason"]) == ("False", "MinimumReplicasUnavailable")
-    runner.resume()
+    runner.resume()  # progress after the deadline still completes the rollout
+    wait_for(lambda: "NewReplicaSetAvailable" in json.dumps(
+        server.kubectl_json("get", "deploy", "slow", "-n", namespace)["status"]["conditions"]),
+        timeout=20, what="the rollout to complete after all")
     server.kubectl("rollout", "status", "deploy/slow", "-n", namespace, "--timeout=40s")
-    d = server.kubectl_json("get", "deploy", "slow", "-n", namespace)
-    assert json.dumps(d["status"]["conditions"]).count("NewReplicaSetAvailable") == 1

@@ -140,3 +140,30 @@ def test_namespaces_get_their_service_account_and_ca_and_are_emptied_on_delete(s
     server.kubectl("create", "configmap", "content", "-n", "cm-lifecycle")
     server.kubectl("delete", "namespace", "cm-lifecycle", "--timeout=30s")
     assert server.kubectl("get", "namespace", "cm-lifecycle", check=False).returncode == 1
+
+
+def test_pod_gc_collects_finished_pods_over_threshold_and_pods_of_vanished_nodes(bare_server):
+    server = bare_server
+    namespace = "cm-podgc"
+    server.kubectl("create", "namespace", namespace)
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "podgc-ghost-node"}}
+    server.kubectl("create", "-f", "-", input=json.dumps(node))
+    for i in range(3):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"done-{i}"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
+        server.kubectl("patch", "pod", f"done-{i}", "-n", namespace, "--subresource=status", "--type=merge",
+                       "-p", json.dumps({"status": {"phase": "Succeeded"}}))
+    bound = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-ghost"},
+             "spec": {"nodeName": "podgc-ghost-node", "containers": [{"name": "c", "image": "busybox"}]}}
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(bound))
+    server.kubectl("delete", "node", "podgc-ghost-node")
+    manager = ManagerProcess(server, "--controllers", "podgc", "--no-leader-elect",
+                             "--terminated-pod-gc-threshold", "1", "--pod-gc-period", "0.5")
+    try:
+        def remaining():
+            return {p["metadata"]["name"] for p in server.kubectl_json("get", "pods", "-n", namespace)["items"]}
+        wait_for(lambda: remaining() == {"done-2"}, timeout=20,
+                 what="the two oldest finished pods and the ghost node's pod to go")
+    finally:
+        manager.kill(signal.SIGTERM)

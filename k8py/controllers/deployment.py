@@ -239,9 +239,10 @@ class DeploymentController(Controller):
         if replicas > 0:
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
                                 f"Scaled up replica set {created['metadata']['name']} to {replicas}")
-        self._set_condition(d, "Progressing", "True", "NewReplicaSetCreated",
-                            f'Created new replica set "{created["metadata"]["name"]}"')
-        await self._write_status(d)
+        if spec.get("progressDeadlineSeconds") is not None:
+            self._set_condition(d, "Progressing", "True", "NewReplicaSetCreated",
+                                f'Created new replica set "{created["metadata"]["name"]}"')
+            await self._write_status(d)
         return created
 
     async def _sync_deployment_revision(self, d: dict, new_rs: dict) -> None:

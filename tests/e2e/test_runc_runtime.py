@@ -225,6 +225,8 @@ async def test_bad_input_is_a_runtime_failure(runtime, tmp_path):
         await runtime.start_container(cid)
     status = await runtime.container_status(cid)
     assert (status.state, status.reason, status.exit_code) == ("exited", "StartError", 128)
+    assert status.message.startswith("failed to create containerd task: failed to create shim task: OCI runtime "
+                                     "create failed: runc create failed: unable to start container process: ")
     assert "/no/such/binary" in status.message
     with pytest.raises(RuntimeFailure):
         await runtime.container_status("nope")

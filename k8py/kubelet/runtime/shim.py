@@ -82,7 +82,10 @@ def runc_error(log_path: str) -> str:
                     message = entry.get("msg", message)
     except OSError:
         pass
-    return message or "runc failed to start the container"
+    message = (message or "runc failed to start the container").removeprefix("runc run failed: ")
+    # Worded as containerd reports it, which is what `kubectl describe` users know.
+    return ("failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+            f"runc create failed: {message}: unknown")
 
 
 def recv_console(listener: socket.socket, runc: subprocess.Popen, timeout: float = 30) -> int | None:

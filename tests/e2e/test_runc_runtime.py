@@ -277,3 +277,18 @@ async def test_host_network_and_privileged(runtime, tmp_path):
                       capabilities_drop=["ALL"])
     status = await wait_state(runtime, plain, "exited")
     assert log_lines(status)[0][2].split()[1] == b"0000000000000000"
+
+
+async def test_a_shared_cgroup_parent_is_left_alone(runtime, tmp_path):
+    shared = f"{runtime.test_prefix}/shared"
+    first = await runtime.run_sandbox(SandboxConfig(pod_uid="a", name="a", namespace="d", hostname="a",
+                                                    cgroup_parent=shared))
+    second = await runtime.run_sandbox(SandboxConfig(pod_uid="b", name="b", namespace="d", hostname="b",
+                                                     cgroup_parent=shared))
+    survivor = await run(runtime, first, tmp_path, ["sleep", "1000"])
+    pid = (await wait_state(runtime, survivor, "running")).pid
+    await runtime.remove_sandbox(second.id)        # did not create the parent: must not empty it
+    status = await runtime.container_status(survivor)
+    assert (status.state, status.pid) == ("running", pid)
+    await runtime.remove_sandbox(first.id)         # created it, so removes it (the fixture checks)
+    assert await runtime.list_containers() == []

@@ -123,6 +123,9 @@ class RuncRuntime(Runtime):
                                    ("uts", config.host_network)) if not host]
         cgroup_parent = config.cgroup_parent or f"k8py/pod{config.pod_uid}"
         holder = None
+        # Only a cgroup this sandbox creates is its to empty and remove later: a parent shared
+        # with other pods (or made by someone else) is left alone.
+        owns_cgroup = not any(d.exists() for d in cgroups.controller_dirs(cgroup_parent))
         try:
             paths = await asyncio.to_thread(namespaces.create, directory / "ns", kinds, config.hostname)
             if config.share_process_namespace and not config.host_pid:
@@ -132,7 +135,8 @@ class RuncRuntime(Runtime):
             for d in cgroups.controller_dirs(cgroup_parent):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            await self._release_sandbox(directory, {"holder_pid": holder, "cgroup_parent": None})
+            await self._release_sandbox(directory, {"holder_pid": holder, "cgroup_parent": cgroup_parent,
+                                                    "owns_cgroup": owns_cgroup})
             raise RuntimeFailure("SandboxCreateError", f"failed to create pod sandbox: {exc}") from exc
         sandbox = Sandbox(id=sandbox_id, pod_uid=config.pod_uid, netns_path=paths.get("net"),
                           ipc_ns_path=paths.get("ipc"), uts_ns_path=paths.get("uts"),
@@ -141,7 +145,7 @@ class RuncRuntime(Runtime):
         _write_json(directory / "sandbox.json", {
             "sandbox": asdict(sandbox), "config": asdict(config), "holder_pid": holder,
             "holder_start_time": proc_start_time(holder) if holder else None,
-            "cgroup_parent": cgroup_parent, "created_at": time.time()})
+            "cgroup_parent": cgroup_parent, "owns_cgroup": owns_cgroup, "created_at": time.time()})
         return sandbox
 
     async def list_sandboxes(self) -> list[Sandbox]:
@@ -183,7 +187,7 @@ class RuncRuntime(Runtime):
             namespaces.release([str(p) for p in ns_dir.iterdir()])
         if (directory / "shm").exists():
             namespaces.unmount(directory / "shm")
-        if record.get("cgroup_parent"):
+        if record.get("cgroup_parent") and record.get("owns_cgroup"):
             for pid in cgroups.pids_in(record["cgroup_parent"]):
                 try:
                     os.kill(pid, signal.SIGKILL)

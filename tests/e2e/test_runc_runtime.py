@@ -292,3 +292,21 @@ async def test_a_shared_cgroup_parent_is_left_alone(runtime, tmp_path):
     assert (status.state, status.pid) == ("running", pid)
     await runtime.remove_sandbox(first.id)         # created it, so removes it (the fixture checks)
     assert await runtime.list_containers() == []
+
+
+async def test_a_tty_container_logs_and_attaches_through_its_pty(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime)
+    cid = await run(runtime, sandbox, tmp_path,
+                    ["sh", "-c", "[ -t 1 ] && echo on-a-tty; until [ \"$(stty size)\" = '30 120' ]; "
+                                 "do sleep 0.02; done; read x; echo got-$x"],
+                    tty=True, stdin=True)
+    await wait_state(runtime, cid, "running")
+    proc = await runtime.attach(cid)
+    proc.resize(120, 30)
+    proc.stdin.write(b"hi\r")
+    await proc.stdin.drain()
+    assert b"got-hi" in await asyncio.wait_for(proc.stdout.read(), 10)
+    assert await proc.wait() == 0
+    status = await runtime.container_status(cid)
+    contents = [c for _, _, c in log_lines(status)]
+    assert contents[0] == b"on-a-tty" and any(c.startswith(b"got-hi") for c in contents)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from k8py.kubelet.images.store import ImageStore
-from k8py.kubelet.runtime import cgroups
+from k8py.kubelet.runtime import cgroups, namespaces
 from k8py.kubelet.runtime.crilog import parse_line
 from k8py.kubelet.runtime.interface import ContainerConfig, Mount, SandboxConfig
 from k8py.kubelet.runtime.runc import RuncRuntime, RuntimeFailure
@@ -203,13 +203,16 @@ async def test_attach_to_a_stdin_container(runtime, tmp_path):
 
 async def test_shared_process_namespace(runtime, tmp_path):
     sandbox = await sandbox_for(runtime, share_process_namespace=True)
-    assert sandbox.pid_ns_path
+    assert sandbox.pid_ns_path and runtime.sandbox_ready(sandbox.id)
     first = await run(runtime, sandbox, tmp_path, ["sleep", "1000"])
     await wait_state(runtime, first, "running")
     second = await run(runtime, sandbox, tmp_path, ["sleep", "999"])
     await wait_state(runtime, second, "running")
     code, out = await runtime.exec_sync(second, ["ps", "-o", "args"], 10)
     assert code == 0 and b"sleep 1000" in out and b"sleep 999" in out
+    # As after a reboot: namespace files without their mounts, no PID namespace holder.
+    namespaces.unmount(Path(sandbox.netns_path))
+    assert not runtime.sandbox_ready(sandbox.id) and not runtime.sandbox_ready("missing")
 
 
 async def test_bad_input_is_a_runtime_failure(runtime, tmp_path):

@@ -160,6 +160,19 @@ class RuncRuntime(Runtime):
         record = self._sandbox_record(sandbox_id)
         return Sandbox(**record["sandbox"]) if record else None
 
+    def sandbox_ready(self, sandbox_id: str) -> bool:
+        """Whether the sandbox's namespaces still exist: after a host reboot the files remain but
+        their bind mounts (and the PID namespace holder) are gone, and the pod needs a new sandbox."""
+        record = self._sandbox_record(sandbox_id)
+        if record is None:
+            return False
+        sandbox = record["sandbox"]
+        for path in (sandbox["netns_path"], sandbox["ipc_ns_path"], sandbox["uts_ns_path"]):
+            if path and not namespaces.is_mounted(Path(path)):
+                return False
+        holder = record.get("holder_pid")
+        return not holder or proc_start_time(holder) == record.get("holder_start_time")
+
     def record_sandbox_ip(self, sandbox_id: str, ip: str | None) -> None:
         """Persist the pod IP the network plugin gave the sandbox, so list_sandboxes has it after a restart."""
         path = self.sandbox_dir / sandbox_id / "sandbox.json"

@@ -1,6 +1,7 @@
 """pytest plugin: one local image registry per session (busybox + nginx, mirror of docker.io).
 
-Use with `pytest_plugins = ["tests.e2e.registry"]` and the `image_registry` fixture;
+Use with `pytest_plugins = ["tests.e2e.registry"]` in a test module (one registry per session) and
+the `image_registry` fixture;
 `image_registry.mirrors_config` is a registries.yaml for ImageStore / the agent.
 """
 

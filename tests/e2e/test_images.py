@@ -13,11 +13,13 @@ import pytest
 from k8py.kubelet.images.archive import import_archive, import_rootfs
 from k8py.kubelet.images.store import ImageStore
 from k8py.kubelet.runtime.interface import ImageError
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
+
+
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
 
 
 @pytest.fixture
-def store(tmp_path, image_registry):  # noqa: F811
+def store(tmp_path, image_registry):
     return ImageStore(tmp_path / "data", image_registry.mirrors_config)
 
 
@@ -41,7 +43,7 @@ async def test_short_names_pull_through_the_docker_io_mirror(store):
     assert set(blobs_before) <= set(os.listdir(store.blobs))
 
 
-async def test_pull_by_registry_host_and_by_digest(store, image_registry):  # noqa: F811
+async def test_pull_by_registry_host_and_by_digest(store, image_registry):
     direct = await store.pull(f"{image_registry.host}/library/busybox")
     digest = direct.repo_digests[0].split("@")[1]
     by_digest = await store.pull(f"{image_registry.host}/library/busybox@{digest}")
@@ -50,7 +52,7 @@ async def test_pull_by_registry_host_and_by_digest(store, image_registry):  # no
     assert store.get(direct.id[7:19]).id == direct.id
 
 
-async def test_missing_images_fail_with_err_image_pull(store, image_registry):  # noqa: F811
+async def test_missing_images_fail_with_err_image_pull(store, image_registry):
     with pytest.raises(ImageError) as err:
         await store.pull(f"{image_registry.host}/library/nothing-here:1")
     assert err.value.reason == "ErrImagePull"

@@ -16,13 +16,15 @@ from k8py.kubelet.runtime import cgroups, namespaces
 from k8py.kubelet.runtime.crilog import parse_line
 from k8py.kubelet.runtime.interface import ContainerConfig, Mount, SandboxConfig
 from k8py.kubelet.runtime.runc import RuncRuntime, RuntimeFailure
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need root")
 
 
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
+
+
 @pytest.fixture(scope="module")
-def image_root(tmp_path_factory, image_registry):  # noqa: F811
+def image_root(tmp_path_factory, image_registry):
     root = tmp_path_factory.mktemp("images")
     store = ImageStore(root, image_registry.mirrors_config)
     asyncio.run(store.pull("busybox"))

@@ -29,3 +29,9 @@ def image_registry(tmp_path_factory):
     registry = _load_script().start_registry(tmp_path_factory.mktemp("registry"))
     yield registry
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_script():
+    """scripts/test_registry.py as a module: start more registries (auth, TLS) or build test images."""
+    return _load_script()

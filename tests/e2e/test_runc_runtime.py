@@ -188,6 +188,12 @@ async def test_exec_stream_pipes_and_tty(runtime, tmp_path):
     rest = await asyncio.wait_for(tty.stdout.read(), 10)
     assert b"got-go" in rest
     assert await tty.wait() == 0
+    # A process that never reads its terminal cannot stall the caller's event loop.
+    deaf = await runtime.exec_stream(cid, ["sleep", "1"], tty=True, stdin=True)
+    started = time.monotonic()
+    deaf.stdin.write(b"x" * (1 << 20))
+    assert time.monotonic() - started < 0.5
+    assert await asyncio.wait_for(deaf.wait(), 10) == 0
 
 
 async def test_attach_to_a_stdin_container(runtime, tmp_path):

@@ -86,6 +86,8 @@ class ControllerContext:
         self.metrics.describe("workqueue_adds_total", "counter", "Total number of adds handled by workqueue")
         self.metrics.describe("workqueue_depth", "gauge", "Current depth of workqueue")
         self.metrics.describe("controller_syncs_total", "counter", "Syncs by controller and result")
+        self.metrics.describe("controller_sync_seconds_total", "counter", "Seconds spent in syncs, by controller")
+        self.options: dict = {}
 
     def informer(self, group_version: str, plural: str, namespace: str | None = None) -> Informer:
         key = (group_version, plural, namespace)

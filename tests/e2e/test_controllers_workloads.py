@@ -1,0 +1,234 @@
+"""Workload controllers (Job, CronJob, StatefulSet, DaemonSet, PDB) driven with the real kubectl.
+
+No kubelet runs in these servers, so the test plays its part: it binds pods
+and reports their phase and readiness through the pods' status subresource,
+exactly the writes a kubelet makes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.conftest import SEED, wait_for
+
+
+def pods(server, namespace, selector=None) -> list[dict]:
+    args = ["get", "pods", "-n", namespace]
+    if selector:
+        args += ["-l", selector]
+    return server.kubectl_json(*args)["items"]
+
+
+def set_pod_status(server, namespace, name, phase, ready=False, exit_code=None, conditions=()):
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conds = [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now},
+             *conditions]
+    status = {"phase": phase, "conditions": conds}
+    if exit_code is not None:
+        status["containerStatuses"] = [{
+            "name": "main", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
+            "state": {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                                     "startedAt": now, "finishedAt": now}}}]
+    server.kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge",
+                   "-p", json.dumps({"status": status}))
+
+
+def condition(obj, type_):
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return cond
+    return None
+
+
+def events(server, namespace, name) -> list[dict]:
+    return [e for e in server.kubectl_json("get", "events", "-n", namespace)["items"]
+            if e["involvedObject"]["name"] == name]
+
+
+# ---- Job -----------------------------------------------------------------------------
+
+def test_seed_job_completes_when_its_pod_succeeds(server, namespace):
+    manifest = (SEED / "12-jobs.yaml").read_text().split("---")[0]
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    job_pods = wait_for(lambda: pods(server, namespace, "job-name=job-demo"), timeout=15, what="job pod")
+    assert len(job_pods) == 1
+    pod = job_pods[0]
+    assert "batch.kubernetes.io/job-tracking" in pod["metadata"]["finalizers"]
+    assert pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "job-demo"
+    assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    job = server.kubectl_json("get", "job", "job-demo", "-n", namespace)
+    assert job["status"]["active"] == 1 and job["status"]["startTime"]
+
+    set_pod_status(server, namespace, pod["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/job-demo", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "job-demo", "-n", namespace)
+    assert job["status"]["succeeded"] == 1 and "active" not in job["status"]
+    assert job["status"]["completionTime"]
+    assert condition(job, "SuccessCriteriaMet")["reason"] == "CompletionsReached"
+    assert condition(job, "Complete")["status"] == "True"
+    pod = pods(server, namespace, "job-name=job-demo")[0]
+    assert "batch.kubernetes.io/job-tracking" not in (pod["metadata"].get("finalizers") or [])
+    out = server.kubectl("get", "job", "job-demo", "-n", namespace).stdout
+    assert "Complete" in out and "1/1" in out
+    reasons = {e["reason"] for e in events(server, namespace, "job-demo")}
+    assert {"SuccessfulCreate", "Completed"} <= reasons
+
+
+def test_job_fails_past_backoff_limit(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: failing}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox, command: ["false"]}]
+""")
+    pod = wait_for(lambda: pods(server, namespace, "job-name=failing"), timeout=15, what="job pod")[0]
+    set_pod_status(server, namespace, pod["metadata"]["name"], "Failed", exit_code=1)
+    server.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/failing", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "failing", "-n", namespace)
+    assert job["status"]["failed"] == 1
+    assert condition(job, "Failed")["reason"] == "BackoffLimitExceeded"
+    assert condition(job, "FailureTarget")["message"] == "Job has reached the specified backoff limit"
+    assert len(pods(server, namespace, "job-name=failing")) == 1  # no replacement after the limit
+
+
+def test_job_pod_failure_policy_fails_job_on_exit_code(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: policy}
+spec:
+  backoffLimit: 5
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes: {containerName: main, operator: In, values: [42]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    pod = wait_for(lambda: pods(server, namespace, "job-name=policy"), timeout=15, what="job pod")[0]
+    set_pod_status(server, namespace, pod["metadata"]["name"], "Failed", exit_code=42)
+    server.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/policy", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "policy", "-n", namespace)
+    failed = condition(job, "Failed")
+    assert failed["reason"] == "PodFailurePolicy"
+    assert failed["message"] == (f"Container main for pod {namespace}/{pod['metadata']['name']} failed with exit "
+                                 f"code 42 matching FailJob rule at index 0")
+
+
+def test_indexed_job_gives_each_pod_its_index(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: indexed}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    job_pods = wait_for(lambda: len(p := pods(server, namespace, "job-name=indexed")) == 3 and p,
+                        timeout=15, what="three indexed pods")
+    indexes = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in job_pods)
+    assert indexes == ["0", "1", "2"]
+    for p in job_pods:
+        index = p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+        assert p["spec"]["hostname"] == f"indexed-{index}"
+        assert p["metadata"]["name"].startswith(f"indexed-{index}-")
+        env = p["spec"]["containers"][0]["env"]
+        assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "apiVersion": "v1",
+            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}} in env
+    for p in job_pods:
+        set_pod_status(server, namespace, p["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/indexed", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "indexed", "-n", namespace)
+    assert job["status"]["completedIndexes"] == "0-2" and job["status"]["succeeded"] == 3
+
+
+# ---- CronJob -------------------------------------------------------------------------
+
+def test_seed_cronjob_runs_every_minute(server, namespace):
+    manifest = (SEED / "12-jobs.yaml").read_text().split("---")[1]
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    # the schedule is */1: a Job appears at the next minute boundary (up to ~60 s away)
+    jobs = wait_for(lambda: server.kubectl_json("get", "jobs", "-n", namespace)["items"], timeout=75,
+                    interval=0.5, what="the first scheduled job")
+    job = jobs[0]
+    name = job["metadata"]["name"]
+    minutes = int(name.rsplit("-", 1)[1])
+    assert name == f"cronjob-demo-{minutes}"
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    assert job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minutes * 60))
+    cronjob = wait_for(lambda: (c := server.kubectl_json("get", "cronjob", "cronjob-demo", "-n", namespace))
+                       .get("status", {}).get("active") and c, timeout=10, what="active ref")
+    assert cronjob["status"]["active"][0]["name"] == name
+    assert cronjob["status"]["lastScheduleTime"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minutes * 60))
+
+    pod = wait_for(lambda: pods(server, namespace, f"job-name={name}"), timeout=15, what="job pod")[0]
+    set_pod_status(server, namespace, pod["metadata"]["name"], "Succeeded", exit_code=0)
+    cronjob = wait_for(lambda: (c := server.kubectl_json("get", "cronjob", "cronjob-demo", "-n", namespace))
+                       .get("status", {}).get("lastSuccessfulTime") and c, timeout=15, what="lastSuccessfulTime")
+    assert not cronjob["status"].get("active")
+    out = server.kubectl("get", "cronjob", "cronjob-demo", "-n", namespace).stdout
+    assert "*/1 * * * *" in out
+
+
+def _finished_job(name: str, cronjob: dict, outcome: str, start: str) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob["metadata"]["name"],
+                "uid": cronjob["metadata"]["uid"], "controller": True}]},
+            "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "busybox"}]}}}}
+
+
+def test_cronjob_history_limits_delete_oldest_finished_jobs(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: history}
+spec:
+  schedule: "0 0 1 1 *"
+  successfulJobsHistoryLimit: 1
+  failedJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: main, image: busybox}]
+""")
+    cronjob = server.kubectl_json("get", "cronjob", "history", "-n", namespace)
+    finished = [("old-ok", "Complete", "2024-01-01T00:00:00Z"), ("new-ok", "Complete", "2024-01-02T00:00:00Z"),
+                ("old-bad", "Failed", "2024-01-01T00:00:00Z"), ("new-bad", "Failed", "2024-01-02T00:00:00Z")]
+    for name, outcome, start in finished:
+        server.kubectl("create", "-n", namespace, "-f", "-",
+                       input=json.dumps(_finished_job(name, cronjob, outcome, start)))
+        reason = "CompletionsReached" if outcome == "Complete" else "BackoffLimitExceeded"
+        interim = "SuccessCriteriaMet" if outcome == "Complete" else "FailureTarget"
+        status = {"startTime": start, "conditions": [
+            {"type": interim, "status": "True", "reason": reason, "message": "m", "lastTransitionTime": start},
+            {"type": outcome, "status": "True", "reason": reason, "message": "m", "lastTransitionTime": start}]}
+        if outcome == "Complete":
+            status.update(completionTime=start, succeeded=1)
+        server.kubectl("patch", "job", name, "-n", namespace, "--subresource=status", "--type=merge",
+                       "-p", json.dumps({"status": status}))
+    wait_for(lambda: sorted(j["metadata"]["name"] for j in server.kubectl_json("get", "jobs", "-n", namespace)
+                            ["items"] if not j["metadata"].get("deletionTimestamp")) == ["new-bad", "new-ok"],
+             timeout=20, what="only the newest finished jobs left")
+    cronjob = server.kubectl_json("get", "cronjob", "history", "-n", namespace)
+    assert cronjob["status"]["lastSuccessfulTime"] == "2024-01-02T00:00:00Z"

@@ -25,6 +25,7 @@ import logging
 
 from k8py.apimachinery.selectors import selector_from_label_selector
 from k8py.client import ApiError
+from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
 from k8py.controllers import statefulset_pods as sp
 from k8py.controllers.base import Controller, split_key
@@ -32,11 +33,6 @@ from k8py.controllers.owned import enqueue_owner, index_by_controller, owned_by
 from k8py.controllers.ownership import claim, new_controller_ref
 
 log = logging.getLogger("k8py.controllers.statefulset")
-
-
-def _available(pod: dict, min_ready_seconds: int) -> bool:
-    from k8py.controllers.daemonset_nodes import is_available
-    return is_available(pod, min_ready_seconds)
 
 
 class StatefulSetController(Controller):
@@ -144,7 +140,7 @@ class StatefulSetSync:
                                                                sp.identity_patch(self.sts, pod, ordinal),
                                                                patch_type="strategic")
             await self._ensure_claims(ordinal)
-            if self.ordered and not (sp.is_running_and_ready(pod) and _available(pod, self.min_ready)):
+            if self.ordered and not (sp.is_running_and_ready(pod) and podutil.is_available(pod, self.min_ready)):
                 return  # OrderedReady: nothing further until this one is ready
         # Pods beyond replicas, highest first.
         condemned = sorted((o for o in self.pods if o not in wanted), reverse=True)
@@ -250,7 +246,7 @@ class StatefulSetSync:
             "replicas": len(live),
             "readyReplicas": sum(1 for p in live if sp.is_running_and_ready(p)),
             "availableReplicas": sum(1 for p in live if sp.is_running_and_ready(p) and
-                                     _available(p, self.min_ready)),
+                                     podutil.is_available(p, self.min_ready)),
             "currentReplicas": sum(1 for p in live if sp.pod_revision(p) == self.current),
             "updatedReplicas": sum(1 for p in live if sp.pod_revision(p) == self.update),
             "currentRevision": self.current,
@@ -263,7 +259,7 @@ class StatefulSetSync:
                 and new["replicas"] == sp.replicas(self.sts):
             new["currentRevision"] = self.update
             new["currentReplicas"] = new["updatedReplicas"]
-        for zero in ("readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas"):
+        for zero in ("readyReplicas", "currentReplicas", "updatedReplicas"):
             if not new[zero]:
                 new.pop(zero)
         kept = {k: v for k, v in status.items() if k == "conditions"}

@@ -232,3 +232,109 @@ spec:
              timeout=20, what="only the newest finished jobs left")
     cronjob = server.kubectl_json("get", "cronjob", "history", "-n", namespace)
     assert cronjob["status"]["lastSuccessfulTime"] == "2024-01-02T00:00:00Z"
+
+
+# ---- StatefulSet ---------------------------------------------------------------------
+
+STATEFULSET = """
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  persistentVolumeClaimRetentionPolicy: {whenScaled: Delete, whenDeleted: Retain}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Mi}}
+"""
+
+
+def _pod_names(server, namespace, selector):
+    return sorted(p["metadata"]["name"] for p in pods(server, namespace, selector)
+                  if not p["metadata"].get("deletionTimestamp"))
+
+
+def _run(server, namespace, name):
+    set_pod_status(server, namespace, name, "Running", ready=True)
+
+
+def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=STATEFULSET)
+    for i in range(3):
+        wait_for(lambda: f"web-{i}" in _pod_names(server, namespace, "app=web"), timeout=15, what=f"web-{i}")
+        # OrderedReady: the next ordinal waits for this one to be Running and Ready
+        assert _pod_names(server, namespace, "app=web") == [f"web-{j}" for j in range(i + 1)]
+        _run(server, namespace, f"web-{i}")
+    server.kubectl("rollout", "status", "-n", namespace, "statefulset/web", "--timeout=20s")
+
+    web1 = server.kubectl_json("get", "pod", "web-1", "-n", namespace)
+    assert web1["spec"]["hostname"] == "web-1" and web1["spec"]["subdomain"] == "nginx"
+    labels = web1["metadata"]["labels"]
+    assert labels["statefulset.kubernetes.io/pod-name"] == "web-1"
+    assert labels["apps.kubernetes.io/pod-index"] == "1"
+    sts = server.kubectl_json("get", "statefulset", "web", "-n", namespace)
+    assert labels["controller-revision-hash"] == sts["status"]["updateRevision"] == sts["status"]["currentRevision"]
+    assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-1"}} in web1["spec"]["volumes"]
+    claims = server.kubectl_json("get", "pvc", "-n", namespace)["items"]
+    assert sorted(c["metadata"]["name"] for c in claims) == ["www-web-0", "www-web-1", "www-web-2"]
+    assert sts["status"]["readyReplicas"] == 3 and sts["status"]["replicas"] == 3
+    assert sts["status"]["observedGeneration"] == sts["metadata"]["generation"]
+    revisions = server.kubectl_json("get", "controllerrevisions", "-n", namespace)["items"]
+    assert [r["metadata"]["name"] for r in revisions] == [sts["status"]["updateRevision"]]
+
+    server.kubectl("scale", "-n", namespace, "statefulset/web", "--replicas=1")
+    wait_for(lambda: _pod_names(server, namespace, "app=web") == ["web-0"], timeout=20, what="scale down to web-0")
+    # whenScaled: Delete hands the condemned pods' claims to them, so they go too (garbage collector)
+    wait_for(lambda: sorted(c["metadata"]["name"] for c in server.kubectl_json("get", "pvc", "-n", namespace)
+                            ["items"] if not c["metadata"].get("deletionTimestamp")) == ["www-web-0"],
+             timeout=20, what="claims of web-1 and web-2 deleted")
+
+
+def test_statefulset_rolling_update_respects_partition(server, namespace):
+    manifest = STATEFULSET.replace("  persistentVolumeClaimRetentionPolicy", "  podManagementPolicy: Parallel\n"
+                                   "  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}\n"
+                                   "  persistentVolumeClaimRetentionPolicy")
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    # Parallel: all three are created without waiting for readiness
+    wait_for(lambda: _pod_names(server, namespace, "app=web") == ["web-0", "web-1", "web-2"], timeout=15,
+             what="three pods at once")
+    for i in range(3):
+        _run(server, namespace, f"web-{i}")
+    old = server.kubectl_json("get", "statefulset", "web", "-n", namespace)
+    wait_for(lambda: server.kubectl_json("get", "statefulset", "web", "-n", namespace)["status"]
+             .get("readyReplicas") == 3, timeout=15, what="ready")
+    server.kubectl("set", "image", "-n", namespace, "statefulset/web", "main=busybox:1.36")
+
+    def revision_of(name):
+        p = server.kubectl_json("get", "pod", name, "-n", namespace, check=False) if name in \
+            _pod_names(server, namespace, "app=web") else None
+        return p and p["metadata"]["labels"]["controller-revision-hash"]
+
+    new_revision = wait_for(lambda: (s := server.kubectl_json("get", "statefulset", "web", "-n", namespace))
+                            ["status"]["updateRevision"] != old["status"]["updateRevision"] and
+                            s["status"]["updateRevision"], timeout=15, what="update revision")
+    for name in ("web-2", "web-1"):  # highest ordinal first, down to the partition
+        wait_for(lambda: revision_of(name) == new_revision, timeout=20, what=f"{name} updated")
+        _run(server, namespace, name)
+    sts = wait_for(lambda: (s := server.kubectl_json("get", "statefulset", "web", "-n", namespace))
+                   ["status"].get("updatedReplicas") == 2 and s, timeout=15, what="two updated")
+    assert revision_of("web-0") == old["status"]["updateRevision"]
+    assert sts["status"]["currentRevision"] == old["status"]["updateRevision"]
+    image = server.kubectl_json("get", "pod", "web-0", "-n", namespace)["spec"]["containers"][0]["image"]
+    assert image == "busybox"

@@ -338,3 +338,107 @@ def test_statefulset_rolling_update_respects_partition(server, namespace):
     assert sts["status"]["currentRevision"] == old["status"]["updateRevision"]
     image = server.kubectl_json("get", "pod", "web-0", "-n", namespace)["spec"]["containers"][0]["image"]
     assert image == "busybox"
+
+
+# ---- DaemonSet -----------------------------------------------------------------------
+
+@pytest.fixture
+def nodes(server, namespace):
+    """Four nodes for this test: two plain, one unschedulable (cordoned), one with a foreign taint."""
+    names = {kind: f"{namespace}-{kind}"[:63] for kind in ("a", "b", "cordoned", "tainted")}
+    taints = {"cordoned": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}],
+              "tainted": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}
+    for kind, name in names.items():
+        node = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "e2e-ns": namespace}},
+                "spec": {"taints": taints.get(kind, []), "unschedulable": kind == "cordoned"}}
+        server.kubectl("create", "-f", "-", input=json.dumps(node))
+        server.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(
+            {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                        "message": "ready", "lastHeartbeatTime": "2024-01-01T00:00:00Z",
+                                        "lastTransitionTime": "2024-01-01T00:00:00Z"}]}}))
+    yield names
+    for name in names.values():
+        server.kubectl("delete", "node", name, "--wait=false", check=False)
+
+
+def _bind_and_run(server, namespace, pod):
+    """Play scheduler and kubelet for a daemon pod: bind it where its affinity pins it, report it running."""
+    term = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    node = term[0]["matchFields"][0]["values"][0]
+    if not pod["spec"].get("nodeName"):
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod["metadata"]["name"]},
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        server.kubectl("create", "-n", namespace, "--raw",
+                       f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/binding", "-f", "-",
+                       input=json.dumps(binding))
+    _run(server, namespace, pod["metadata"]["name"])
+    return node
+
+
+def test_daemonset_runs_one_pod_per_eligible_node_and_rolls(server, namespace, nodes):
+    server.kubectl("create", "-n", namespace, "-f", "-", input=f"""
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      nodeSelector: {{e2e-ns: {namespace}}}
+      containers: [{{name: main, image: busybox, command: [sleep, "3600"]}}]
+""")
+    eligible = {nodes["a"], nodes["b"], nodes["cordoned"]}  # the foreign taint is not tolerated
+    daemon_pods = wait_for(lambda: len(p := pods(server, namespace, "app=agent")) == 3 and p, timeout=15,
+                           what="three daemon pods")
+    placed = {_bind_and_run(server, namespace, p) for p in daemon_pods}
+    assert placed == eligible
+    pod = daemon_pods[0]
+    tolerations = {(t["key"], t["effect"]) for t in pod["spec"]["tolerations"]}
+    assert {("node.kubernetes.io/not-ready", "NoExecute"), ("node.kubernetes.io/unreachable", "NoExecute"),
+            ("node.kubernetes.io/disk-pressure", "NoSchedule"), ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+            ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+            ("node.kubernetes.io/unschedulable", "NoSchedule")} <= tolerations
+    assert ("node.kubernetes.io/network-unavailable", "NoSchedule") not in tolerations
+    ds = wait_for(lambda: (d := server.kubectl_json("get", "ds", "agent", "-n", namespace))["status"]
+                  .get("numberReady") == 3 and d, timeout=15, what="three ready")
+    status = ds["status"]
+    assert (status["desiredNumberScheduled"], status["currentNumberScheduled"], status["numberMisscheduled"],
+            status["updatedNumberScheduled"], status["numberAvailable"]) == (3, 3, 0, 3, 3)
+    old_hash = pod["metadata"]["labels"]["controller-revision-hash"]
+    assert server.kubectl_json("get", "controllerrevision", f"agent-{old_hash}", "-n", namespace)["revision"] == 1
+
+    # a rolling update replaces the pods one node at a time (maxUnavailable 1)
+    server.kubectl("set", "image", "-n", namespace, "ds/agent", "main=busybox:1.36")
+    seen_unavailable = 0
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        listed = pods(server, namespace, "app=agent")
+        for p in listed:  # the kubelet's part of a graceful deletion: containers stopped, pod removed
+            if p["metadata"].get("deletionTimestamp"):
+                server.kubectl("delete", "pod", "-n", namespace, p["metadata"]["name"], "--grace-period=0",
+                               "--force", check=False)
+        current = [p for p in listed if not p["metadata"].get("deletionTimestamp")]
+        fresh = [p for p in current if p["metadata"]["labels"]["controller-revision-hash"] != old_hash]
+        for p in fresh:
+            if (p.get("status") or {}).get("phase") != "Running":
+                _bind_and_run(server, namespace, p)
+        running_nodes = {p["spec"].get("nodeName") for p in current if (p.get("status") or {}).get("phase") ==
+                         "Running"}
+        seen_unavailable = max(seen_unavailable, len(eligible - running_nodes))
+        if len(fresh) == 3 and all((p.get("status") or {}).get("phase") == "Running" for p in fresh):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the rolling update did not finish")
+    assert seen_unavailable <= 1
+    server.kubectl("rollout", "status", "-n", namespace, "ds/agent", "--timeout=20s")
+
+    # labelling a node out of the selector removes its pod
+    server.kubectl("label", "node", nodes["b"], "e2e-ns=elsewhere", "--overwrite")
+    wait_for(lambda: {p["spec"].get("nodeName") for p in pods(server, namespace, "app=agent")
+                      if not p["metadata"].get("deletionTimestamp")} == eligible - {nodes["b"]}, timeout=15,
+             what="pod leaves the relabelled node")

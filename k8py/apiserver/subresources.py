@@ -150,7 +150,7 @@ async def evict(req) -> web.StreamResponse:
     body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
     options = DeleteOptions.from_body(body.get("deleteOptions"), req.query)
     options.dry_run = options.dry_run or req.dry_run
-    await req.api.check_disruption_allowed(req.objects.get(req.namespace, req.info.name))
+    await req.api.check_disruption_allowed(req.objects.get(req.namespace, req.info.name), options.dry_run)
     await req.objects.delete(req.namespace, req.info.name, options, user=req.user)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                           "code": 201}, 201)

@@ -442,3 +442,77 @@ spec:
     wait_for(lambda: {p["spec"].get("nodeName") for p in pods(server, namespace, "app=agent")
                       if not p["metadata"].get("deletionTimestamp")} == eligible - {nodes["b"]}, timeout=15,
              what="pod leaves the relabelled node")
+
+
+# ---- TTL after finished, PodDisruptionBudget and eviction ---------------------------------
+
+def test_finished_job_is_deleted_after_its_ttl(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: short-lived}
+spec:
+  ttlSecondsAfterFinished: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    pod = wait_for(lambda: pods(server, namespace, "job-name=short-lived"), timeout=15, what="job pod")[0]
+    set_pod_status(server, namespace, pod["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/short-lived", "--timeout=20s")
+    finished = time.monotonic()
+    wait_for(lambda: server.kubectl("get", "job", "short-lived", "-n", namespace, check=False).returncode != 0,
+             timeout=20, what="the job to be deleted")
+    assert time.monotonic() - finished >= 0.5  # not before its TTL ran out
+    wait_for(lambda: not pods(server, namespace, "job-name=short-lived"), timeout=20, what="its pod deleted too")
+
+
+def _running_pod(server, namespace, name, labels):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+           "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    _run(server, namespace, name)
+
+
+def _evict(server, namespace, name):
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+    return server.kubectl("create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", "-f", "-",
+                          input=json.dumps(body), check=False)
+
+
+def test_pdb_status_and_eviction_honours_it(server, namespace):
+    for name in ("db-0", "db-1", "db-2"):
+        _running_pod(server, namespace, name, {"app": "db"})
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: db}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: db}}
+""")
+    pdb = wait_for(lambda: (p := server.kubectl_json("get", "pdb", "db", "-n", namespace)).get("status", {})
+                   .get("observedGeneration") and p, timeout=15, what="pdb status")
+    status = pdb["status"]
+    assert (status["expectedPods"], status["desiredHealthy"], status["currentHealthy"],
+            status["disruptionsAllowed"]) == (3, 2, 3, 1)
+    allowed = condition(pdb, "DisruptionAllowed")
+    assert (allowed["status"], allowed["reason"]) == ("True", "SufficientPods")
+    assert "ALLOWED DISRUPTIONS" in server.kubectl("get", "pdb", "-n", namespace).stdout
+
+    first = _evict(server, namespace, "db-0")
+    assert first.returncode == 0, first.stderr
+    second = _evict(server, namespace, "db-1")
+    assert second.returncode != 0
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in second.stderr
+    assert "TooManyRequests" in second.stderr or "429" in second.stderr
+    pdb = wait_for(lambda: (p := server.kubectl_json("get", "pdb", "db", "-n", namespace))["status"]
+                   .get("currentHealthy") == 2 and p, timeout=15, what="the evicted pod no longer healthy")
+    assert pdb["status"]["disruptionsAllowed"] == 0
+    assert condition(pdb, "DisruptionAllowed")["reason"] == "InsufficientPods"
+    # a pod that is not running yet disrupts nothing: it may always be evicted
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-pending", "labels": {"app": "db"}},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]}}))
+    assert _evict(server, namespace, "db-pending").returncode == 0

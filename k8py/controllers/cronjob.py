@@ -124,8 +124,8 @@ class CronJobController(Controller):
             uid = job["metadata"]["uid"]
             outcome = job_finished(job)
             if outcome is None and uid not in listed:
-                self.recorder.event(cronjob, "Warning", "UnexpectedJob",
-                                    f"Saw a job that the controller did not create or forgot: {job['metadata']['name']}")
+                self.recorder.event(cronjob, "Warning", "UnexpectedJob", "Saw a job that the controller did not "
+                                    f"create or forgot: {job['metadata']['name']}")
                 active.append(job_reference(job))
             elif outcome is not None and uid in listed:
                 self.recorder.event(cronjob, "Normal", "SawCompletedJob",

@@ -27,7 +27,7 @@ from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
 from k8py.controllers.base import Controller, object_key, split_key
 from k8py.controllers.expectations import ControllerExpectations
-from k8py.controllers.owned import enqueue_owner, index_by_controller, owned_by, owner_key
+from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, new_controller_ref
 
 log = logging.getLogger("k8py.controllers.daemonset")
@@ -97,7 +97,11 @@ class DaemonSetController(Controller):
                            owner_ref=new_controller_ref(ds, "apps/v1", "DaemonSet"))
         if ds["metadata"].get("deletionTimestamp"):
             return
-        await DaemonSetSync(self, key, ds, pods).run()
+        try:
+            await DaemonSetSync(self, key, ds, pods).run()
+        except ApiError as e:
+            if not namespace_terminating(e):
+                raise
 
 
 class DaemonSetSync:

@@ -28,7 +28,7 @@ from k8py.client import ApiError
 from k8py.controllers import jobpolicy as jp
 from k8py.controllers.base import Controller, split_key
 from k8py.controllers.expectations import ControllerExpectations
-from k8py.controllers.owned import enqueue_owner, index_by_controller, owned_by, owner_key
+from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, new_controller_ref
 
 log = logging.getLogger("k8py.controllers.job")
@@ -168,7 +168,11 @@ class JobController(Controller):
         if is_finished(job):
             await self._remove_finalizers([p for p in pods if jp.has_tracking_finalizer(p)])
             return
-        await JobSync(self, key, job, pods).run()
+        try:
+            await JobSync(self, key, job, pods).run()
+        except ApiError as e:
+            if not namespace_terminating(e):
+                raise
 
     async def _claim_pods(self, job: dict) -> list[dict]:
         selector = selector_from_label_selector((job.get("spec") or {}).get("selector"))

@@ -8,7 +8,7 @@ controllers sharing an informer share it.
 
 from __future__ import annotations
 
-from k8py.client import Informer
+from k8py.client import ApiError, Informer
 from k8py.controllers.ownership import controller_ref
 
 BY_CONTROLLER = "controller-uid"
@@ -45,3 +45,8 @@ def enqueue_owner(controller, kind: str):
             if key:
                 controller.enqueue(key)
     return handler
+
+
+def namespace_terminating(e: ApiError) -> bool:
+    """Creating in a namespace being deleted is refused; nothing to retry there."""
+    return e.code == 403 and "being terminated" in str(e)

@@ -29,7 +29,7 @@ from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
 from k8py.controllers import statefulset_pods as sp
 from k8py.controllers.base import Controller, split_key
-from k8py.controllers.owned import enqueue_owner, index_by_controller, owned_by
+from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by
 from k8py.controllers.ownership import claim, new_controller_ref
 
 log = logging.getLogger("k8py.controllers.statefulset")
@@ -66,7 +66,11 @@ class StatefulSetController(Controller):
         pods = await self._claim(sts, selector)
         if sts["metadata"].get("deletionTimestamp"):
             return
-        await StatefulSetSync(self, key, sts, pods).run()
+        try:
+            await StatefulSetSync(self, key, sts, pods).run()
+        except ApiError as e:
+            if not namespace_terminating(e):
+                raise
 
     async def _claim(self, sts: dict, selector) -> list[dict]:
         namespace = sts["metadata"]["namespace"]

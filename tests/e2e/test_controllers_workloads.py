@@ -188,7 +188,8 @@ def test_seed_cronjob_runs_every_minute(server, namespace):
     assert "*/1 * * * *" in out
 
 
-def _finished_job(name: str, cronjob: dict, outcome: str, start: str) -> dict:
+def _finished_job(name: str, cronjob: dict, outcome: str | None, start: str | None) -> dict:
+    """A suspended Job owned by the CronJob (its status is set by the caller, if finished)."""
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "ownerReferences": [{
                 "apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob["metadata"]["name"],
@@ -520,3 +521,50 @@ spec:
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-pending", "labels": {"app": "db"}},
         "spec": {"containers": [{"name": "main", "image": "busybox"}]}}))
     assert _evict(server, namespace, "db-pending").returncode == 0
+
+
+def test_cronjob_after_downtime_forbid_then_replace(server, namespace):
+    """A CronJob whose last start was hours ago (as after a controller outage) owes one start only."""
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: catchup}
+spec:
+  schedule: "* * * * *"
+  suspend: true
+  concurrencyPolicy: Forbid
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: main, image: busybox}]
+""")
+    cronjob = server.kubectl_json("get", "cronjob", "catchup", "-n", namespace)
+    running = _finished_job("catchup-running", cronjob, None, None)
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(running))
+    three_hours_ago = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(time.time() - 3 * 3600))
+    server.kubectl("patch", "cronjob", "catchup", "-n", namespace, "--subresource=status", "--type=merge",
+                   "-p", json.dumps({"status": {"lastScheduleTime": three_hours_ago}}))
+    server.kubectl("patch", "cronjob", "catchup", "-n", namespace, "--type=merge", "-p",
+                   '{"spec": {"suspend": false}}')
+    reasons = wait_for(lambda: {"JobAlreadyActive", "TooManyMissedTimes", "UnexpectedJob"} <=
+                       (r := {e["reason"] for e in events(server, namespace, "catchup")}) and r,
+                       timeout=15, what="Forbid to hold the start back")
+    assert "SuccessfulCreate" not in reasons
+    jobs = server.kubectl_json("get", "jobs", "-n", namespace)["items"]
+    assert [j["metadata"]["name"] for j in jobs] == ["catchup-running"]
+    active = server.kubectl_json("get", "cronjob", "catchup", "-n", namespace)["status"]["active"]
+    assert [ref["name"] for ref in active] == ["catchup-running"]
+
+    started = time.time()
+    server.kubectl("patch", "cronjob", "catchup", "-n", namespace, "--type=merge", "-p",
+                   '{"spec": {"concurrencyPolicy": "Replace"}}')
+    names = wait_for(lambda: (n := sorted(j["metadata"]["name"] for j in server.kubectl_json(
+        "get", "jobs", "-n", namespace)["items"] if not j["metadata"].get("deletionTimestamp"))) and
+        n != ["catchup-running"] and n, timeout=15, what="Replace to start a new job")
+    assert len(names) == 1  # the running one replaced, one new start (the most recent minute), not 180
+    minutes = int(names[0].rsplit("-", 1)[1])
+    assert int(started // 60) - 1 <= minutes <= int(time.time() // 60)
+    cronjob = server.kubectl_json("get", "cronjob", "catchup", "-n", namespace)
+    assert [ref["name"] for ref in cronjob["status"]["active"]] == names

@@ -13,8 +13,8 @@ A sync:
    only while the rest are healthy, for OrderedReady), marking their claims
    for deletion when whenScaled is Delete;
 4. rolls pods onto the update revision from the highest ordinal down to the
-   partition, one at a time, each only once all others are healthy
-   (RollingUpdate; OnDelete leaves that to the user);
+   partition, one at a time, each only once the updated ones above it are
+   healthy (RollingUpdate; OnDelete leaves that to the user);
 5. writes status and trims the revision history.
 """
 
@@ -160,16 +160,10 @@ class StatefulSetSync:
             await self._delete_pod(pod, "scale down")
             if self.ordered:
                 return
-        # The rolling update.
-        for ordinal in sp.rollout_targets(self.sts, {o: p for o, p in self.pods.items() if o in wanted},
-                                          self.update):
-            pod = self.pods[ordinal]
-            if sp.is_terminating(pod):
-                return
-            if not all(sp.is_healthy(p) for o, p in self.pods.items() if o != ordinal):
-                return
-            await self._delete_pod(pod, "update")
-            return
+        # The rolling update: one pod at a time, highest ordinal first.
+        target = sp.rollout_step(self.sts, {o: p for o, p in self.pods.items() if o in wanted}, self.update)
+        if target is not None:
+            await self._delete_pod(self.pods[target], "update")
 
     async def _create_pod(self, ordinal: int) -> None:
         await self._ensure_claims(ordinal)

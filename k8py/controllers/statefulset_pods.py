@@ -160,11 +160,23 @@ def revision_for_new_pod(sts: dict, ordinal: int, current: str, update: str) -> 
     return current if ordinal - start_ordinal(sts) < current_replicas and current != update else update
 
 
-def rollout_targets(sts: dict, pods_by_ordinal: dict[int, dict], update: str) -> list[int]:
-    """Ordinals (highest first) whose pods are on an old revision and within the rollout's reach."""
+def rollout_step(sts: dict, pods_by_ordinal: dict[int, dict], update: str) -> int | None:
+    """The ordinal whose pod the rolling update deletes next, or None to wait.
+
+    From the highest ordinal down to the partition: the first pod on an old
+    revision goes (unless already terminating); an up-to-date pod that is not
+    yet healthy holds the rollout until it is.
+    """
     strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
-        return []
+        return None
     partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
-    return [o for o in sorted(pods_by_ordinal, reverse=True)
-            if o >= partition and pod_revision(pods_by_ordinal[o]) != update]
+    for ordinal in sorted(pods_by_ordinal, reverse=True):
+        if ordinal < partition:
+            break
+        pod = pods_by_ordinal[ordinal]
+        if pod_revision(pod) != update and not is_terminating(pod):
+            return ordinal
+        if not is_healthy(pod):
+            return None
+    return None

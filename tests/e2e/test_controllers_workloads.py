@@ -341,6 +341,17 @@ def test_statefulset_rolling_update_respects_partition(server, namespace):
     image = server.kubectl_json("get", "pod", "web-0", "-n", namespace)["spec"]["containers"][0]["image"]
     assert image == "busybox"
 
+    # rollout undo goes back to the first revision, which becomes revision 3
+    history = server.kubectl("rollout", "history", "-n", namespace, "statefulset/web").stdout.split()
+    assert history[-4:] == ["1", "<none>", "2", "<none>"]
+    server.kubectl("rollout", "undo", "-n", namespace, "statefulset/web")
+    sts = wait_for(lambda: (s := server.kubectl_json("get", "statefulset", "web", "-n", namespace))
+                   ["status"]["updateRevision"] == old["status"]["updateRevision"] and s, timeout=15,
+                   what="the old revision to be the update revision again")
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+    revision = server.kubectl_json("get", "controllerrevision", old["status"]["updateRevision"], "-n", namespace)
+    assert revision["revision"] == 3
+
 
 # ---- DaemonSet -----------------------------------------------------------------------
 

@@ -120,13 +120,24 @@ def test_ordinals():
     assert sp.ordinal_of(s, {"metadata": {"name": "webby-1"}}) is None
 
 
+def _sts_pod(ordinal, revision, healthy=True):
+    return {"metadata": {"name": f"web-{ordinal}", "labels": {"controller-revision-hash": revision}},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(healthy)}]}}
+
+
 def test_rollout_order_and_partition():
-    pods = {o: {"metadata": {"name": f"web-{o}", "labels": {"controller-revision-hash": "old"}}} for o in range(4)}
+    pods = {o: _sts_pod(o, "old") for o in range(4)}
     s = sts(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
-    assert sp.rollout_targets(s, pods, "new") == [3, 2]  # highest first, down to the partition
+    assert sp.rollout_step(s, pods, "new") == 3  # highest first
+    pods[3] = _sts_pod(3, "new", healthy=False)
+    assert sp.rollout_step(s, pods, "new") is None  # wait for the updated pod to be healthy
+    pods[3] = _sts_pod(3, "new")
+    assert sp.rollout_step(s, pods, "new") == 2
+    pods[2] = _sts_pod(2, "new")
+    assert sp.rollout_step(s, pods, "new") is None  # ordinals below the partition keep their revision
     assert sp.revision_for_new_pod(s, 1, "old", "new") == "old"
     assert sp.revision_for_new_pod(s, 2, "old", "new") == "new"
-    assert sp.rollout_targets(sts(updateStrategy={"type": "OnDelete"}), pods, "new") == []
+    assert sp.rollout_step(sts(updateStrategy={"type": "OnDelete"}), pods, "new") is None
     assert sp.revision_for_new_pod(sts(updateStrategy={"type": "OnDelete"}), 0, "old", "new") == "new"
 
 

@@ -25,6 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
 from k8py.apiserver.bootstrap import bootstrap
@@ -82,6 +83,7 @@ class APIServer:
         self.authenticator: Authenticator | None = None
         self.authorizer = AuthorizerChain(BootstrapPolicy())
         self.tokens: ServiceAccountTokens | None = None
+        self.aggregator: Aggregator | None = None
         self.ready = False
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
@@ -105,6 +107,10 @@ class APIServer:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
         await self.crds.start()
+        tls = self.config.data_dir / "server" / "tls"
+        self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
+                                     if (tls / "server-ca.key").exists() else None)
+        self.background.append(asyncio.create_task(self.aggregator.run()))
         self.ready = True
 
     def _add_storage(self, resource: Resource) -> None:
@@ -117,6 +123,8 @@ class APIServer:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
+        if self.aggregator is not None:
+            await self.aggregator.close()
         if self.store is not None:
             await self.store.close()
 
@@ -225,6 +233,10 @@ class APIServer:
             return self._openapi(request)
         if not info.prefix:
             raise errors.path_not_found()
+        if info.prefix == "apis" and info.version and not self.registry.in_group_version(info.group, info.version):
+            apiservice = self.aggregator.remote(info.group, info.version)
+            if apiservice is not None:
+                return await self.aggregator.proxy(request, apiservice, user)
         if not info.is_resource:
             return self._discovery(request, info)
         resource = self.registry.lookup(info.group, info.version, info.resource)
@@ -260,8 +272,9 @@ class APIServer:
         path = request.path
         if path == "/openapi/v2":
             accept = request.headers.get("Accept", "")
-            # Only the JSON form exists; kubectl asks for protobuf alone and
-            # copes with a 406 by using the v3 documents.
+            if "protobuf" in accept:
+                # kube-openapi answers the protobuf form as plain octets (Go's mime parser rejects the '@').
+                return web.Response(body=self.openapi.v2_protobuf(), content_type="application/octet-stream")
             if accept and "json" not in accept and "*/*" not in accept:
                 raise errors.not_acceptable(accept)
             return json_response(self.openapi.v2_document())
@@ -285,9 +298,13 @@ class APIServer:
         if info.prefix == "apis" and not info.group:
             if aggregated:
                 return self._aggregated(accept, legacy=False)
-            return json_response(discovery.api_group_list(self.registry))
+            listed = discovery.api_group_list(self.registry)
+            listed["groups"] += self.aggregator.group_entries()
+            return json_response(listed)
         if info.prefix == "apis" and not info.version:
-            body = discovery.api_group(self.registry, info.group)
+            body = discovery.api_group(self.registry, info.group) or next(
+                ({"kind": "APIGroup", "apiVersion": "v1", **g} for g in self.aggregator.group_entries()
+                 if g["name"] == info.group), None)
         else:
             body = discovery.api_resource_list(self.registry, info.group, info.version)
         if body is None:
@@ -301,6 +318,8 @@ class APIServer:
         if first_beta != -1 and (first_v2 == -1 or first_beta < first_v2):
             media = discovery.AGGREGATED_MEDIA_V2BETA1
         body = discovery.aggregated(self.registry, legacy)
+        if not legacy:
+            body["items"] += self.aggregator.aggregated_items()
         if media == discovery.AGGREGATED_MEDIA_V2BETA1:
             body["apiVersion"] = "apidiscovery.k8s.io/v2beta1"
         return json_response(body, content_type=media)

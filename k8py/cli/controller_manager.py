@@ -22,6 +22,10 @@ def add_parser(sub) -> None:
                    help="port for /healthz and /metrics (0: any free port)")
     p.add_argument("--root-ca-file", default=None,
                    help="CA published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
+    p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
+                   help="finished pods kept before the pod GC deletes the oldest")
+    p.add_argument("--pod-gc-period", type=float, default=20.0,
+                   help="seconds between pod GC passes (k8py knob; upstream fixes it at 20 s)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -71,7 +75,12 @@ async def _serve(args, names: list[str]) -> None:
 
 
 def _options(args) -> dict:
-    """What controllers need besides the API: the CA to publish."""
+    """What controllers need besides the API: pod GC settings, the CA to publish."""
+    return {"terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
+            **_root_ca(args)}
+
+
+def _root_ca(args) -> dict:
     import base64
 
     import yaml

@@ -465,9 +465,12 @@ class DeploymentController(Controller):
     def _progress(self, d: dict, status: dict, new_rs: dict | None) -> None:
         deadline = (d.get("spec") or {}).get("progressDeadlineSeconds")
         current = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None)
-        if deadline is None or (current or {}).get("reason") in ("DeploymentPaused", "ProgressDeadlineExceeded") \
-                and not rollout.is_complete(d, status):
+        if deadline is None:
             return
+        settled = current is not None and current.get("reason") == "NewReplicaSetAvailable" \
+            and status.get("replicas", 0) == status.get("updatedReplicas", 0)
+        if settled:
+            return  # the last rollout finished; nothing to estimate until the next one
         name = new_rs["metadata"]["name"] if new_rs else ""
         if rollout.is_complete(d, status):
             self._put_condition(status, "Progressing", "True", "NewReplicaSetAvailable",
@@ -487,6 +490,8 @@ class DeploymentController(Controller):
     def _timed_out(cond: dict | None, deadline: int) -> bool:
         if cond is None or cond.get("reason") == "NewReplicaSetAvailable":
             return False
+        if cond.get("reason") == "ProgressDeadlineExceeded":
+            return True
         updated = parse_time(cond.get("lastUpdateTime"))
         return updated is not None and updated + datetime.timedelta(seconds=deadline) < now()
 

@@ -264,9 +264,8 @@ def history_to_clean(old_rss: list[dict], limit: int) -> list[dict]:
     if surplus <= 0:
         return []
     doomed = []
-    for rs in sorted(cleanable, key=lambda rs: (revision_of(rs), rs["metadata"].get("creationTimestamp") or "")):
-        if len(doomed) >= surplus:
-            break
+    oldest = sorted(cleanable, key=lambda rs: (revision_of(rs), rs["metadata"].get("creationTimestamp") or ""))
+    for rs in oldest[:surplus]:  # only the surplus oldest are candidates; a busy one is kept, not replaced
         status = rs.get("status") or {}
         if status.get("replicas") or replicas_of(rs) or \
                 rs["metadata"].get("generation", 0) > status.get("observedGeneration", 0):

@@ -46,6 +46,7 @@ class PodRunner:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._stop: asyncio.Event | None = None
         self._task = None
+        self._pending: set[asyncio.Task] = set()
 
     def start(self) -> PodRunner:
         self._thread.start()
@@ -71,7 +72,9 @@ class PodRunner:
                     (pod.get("status") or {}).get("phase") == "Running":
                 continue
             self.marked.add(name)
-            asyncio.create_task(self._run_pod(pod))
+            task = asyncio.create_task(self._run_pod(pod))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def _run_pod(self, pod: dict) -> None:
         if self.delay:
@@ -93,8 +96,9 @@ class PodRunner:
 
     def stop(self) -> None:
         async def shutdown():
-            if self._task:
-                self._task.cancel()
+            for task in [self._task, *self._pending]:
+                if task:
+                    task.cancel()
             await self.informer.stop()
             await self.client.close()
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)

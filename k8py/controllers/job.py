@@ -258,8 +258,12 @@ class JobSync:
         if not suspended and not self.status.get("startTime"):
             self.status["startTime"] = rfc3339(self.now)
 
-        failure = self._failure_reason(active)
-        success = None if failure else self._success_reason()
+        # An interim condition already set decides the outcome: pods counted later cannot flip it.
+        if has_condition(self.job, "SuccessCriteriaMet"):
+            failure, success = None, self._success_reason()
+        else:
+            failure = self._failure_reason(active)
+            success = None if failure else self._success_reason()
         if failure:
             set_condition(self.job, _condition("FailureTarget", *failure))
         elif success:

@@ -159,6 +159,38 @@ spec:
     assert job["status"]["completedIndexes"] == "0-2" and job["status"]["succeeded"] == 3
 
 
+def test_job_suspend_resume_and_active_deadline(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: later}
+spec:
+  suspend: true
+  activeDeadlineSeconds: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    job = wait_for(lambda: condition(j := server.kubectl_json("get", "job", "later", "-n", namespace), "Suspended")
+                   and j, timeout=15, what="Suspended condition")
+    assert (condition(job, "Suspended")["status"], condition(job, "Suspended")["reason"]) == ("True", "JobSuspended")
+    assert not pods(server, namespace, "job-name=later") and "startTime" not in job["status"]
+
+    server.kubectl("patch", "job", "later", "-n", namespace, "--type=merge", "-p", '{"spec": {"suspend": false}}')
+    wait_for(lambda: pods(server, namespace, "job-name=later"), timeout=15, what="a pod once resumed")
+    job = server.kubectl_json("get", "job", "later", "-n", namespace)
+    assert condition(job, "Suspended")["reason"] == "JobResumed" and job["status"]["startTime"]
+    # nobody runs the pod: two seconds after the resume the deadline fails the Job and its pod goes
+    server.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/later", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "later", "-n", namespace)
+    assert condition(job, "Failed")["reason"] == "DeadlineExceeded"
+    assert condition(job, "Failed")["message"] == "Job was active longer than specified deadline"
+    wait_for(lambda: not [p for p in pods(server, namespace, "job-name=later")
+                          if not p["metadata"].get("deletionTimestamp")], timeout=15, what="the pod deleted")
+    assert {"Suspended", "Resumed", "DeadlineExceeded"} <= {e["reason"] for e in events(server, namespace, "later")}
+
+
 # ---- CronJob -------------------------------------------------------------------------
 
 def test_seed_cronjob_runs_every_minute(server, namespace):

@@ -71,7 +71,7 @@ def set_condition(job: dict, cond: dict) -> bool:
     return True
 
 
-def new_pod(job: dict, index: int | None) -> dict:
+def new_pod(job: dict, index: int | None, index_failures: int | None = None) -> dict:
     template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
     tmeta = template.get("metadata") or {}
     name = job["metadata"]["name"]
@@ -84,6 +84,8 @@ def new_pod(job: dict, index: int | None) -> dict:
     spec = template.get("spec") or {}
     if index is not None:
         meta["annotations"][jp.COMPLETION_INDEX] = str(index)
+        if index_failures is not None:  # backoffLimitPerIndex: how often this index failed before
+            meta["annotations"][jp.INDEX_FAILURE_COUNT] = str(index_failures)
         meta["labels"][jp.COMPLETION_INDEX] = str(index)
         if not spec.get("hostname"):
             spec["hostname"] = f"{name}-{index}"
@@ -493,7 +495,7 @@ class JobSync:
         created = []
         for i, index in enumerate(indexes):
             try:
-                pod = await self.pods_api.create(new_pod(self.job, index))
+                pod = await self.pods_api.create(new_pod(self.job, index, self._index_failures(index)))
             except ApiError as e:
                 for _ in indexes[i:]:
                     self.c.expectations.creation_failed(self.key)
@@ -504,6 +506,11 @@ class JobSync:
             self.c.recorder.event(self.job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
             created.append(pod)
         return created
+
+    def _index_failures(self, index: int | None) -> int | None:
+        if index is None or self.spec.get("backoffLimitPerIndex") is None:
+            return None
+        return jp.index_failures(self.pods, index, self.only_failed_phase)
 
     async def _delete_pods(self, pods: list[dict]) -> None:
         if not pods:

@@ -115,6 +115,13 @@ def _run_text(run: list[int]) -> str:
     return str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}"
 
 
+def index_failures(pods: list[dict], index: int, only_failed_phase: bool) -> int:
+    """Failures so far of one index: the latest failed pod's own count plus its failure."""
+    counts = [int((p["metadata"].get("annotations") or {}).get(INDEX_FAILURE_COUNT, "0") or 0) + 1
+              for p in pods if pod_index(p) == index and is_failed(p, only_failed_phase)]
+    return max(counts, default=0)
+
+
 def pending_indexes(completions: int, completed: set[int], failed: set[int], active: list[dict]) -> list[int]:
     """Indexes that still need a pod, lowest first."""
     taken = {pod_index(p) for p in active}

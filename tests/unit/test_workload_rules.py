@@ -208,6 +208,16 @@ def test_wanted_active():
     assert jp.wanted_active({"parallelism": 3, "completions": 5}, 0, 2) == 2
 
 
+def test_index_failures_accumulate_across_replacements():
+    def pod(index, count, phase):
+        return {"metadata": {"name": "p", "annotations": {jp.COMPLETION_INDEX: str(index),
+                                                          jp.INDEX_FAILURE_COUNT: str(count)}},
+                "status": {"phase": phase}}
+    pods = [pod(0, 0, "Failed"), pod(0, 1, "Failed"), pod(1, 0, "Running"), pod(2, 0, "Succeeded")]
+    assert jp.index_failures(pods, 0, True) == 2
+    assert jp.index_failures(pods, 1, True) == 0 and jp.index_failures(pods, 2, True) == 0
+
+
 def test_indexed_pod_template():
     job = {"metadata": {"name": "j", "namespace": "ns", "uid": "u"},
            "spec": {"template": {"metadata": {"labels": {"a": "b"}},

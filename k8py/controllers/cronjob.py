@@ -123,7 +123,7 @@ class CronJobController(Controller):
         for job in jobs:
             uid = job["metadata"]["uid"]
             outcome = job_finished(job)
-            if outcome is None and uid not in listed:
+            if outcome is None and uid not in listed and not job["metadata"].get("deletionTimestamp"):
                 self.recorder.event(cronjob, "Warning", "UnexpectedJob", "Saw a job that the controller did not "
                                     f"create or forgot: {job['metadata']['name']}")
                 active.append(job_reference(job))

@@ -190,37 +190,11 @@ class DaemonSetSync:
     # -- step 3: the rolling update
 
     async def _roll(self) -> None:
-        eligible = [n for n, w in self.placements.items() if w.should_run]
+        eligible = {n: self._live(n) for n, w in self.placements.items() if w.should_run}
         max_surge, max_unavailable = dn.rolling_limits(self.ds, len(eligible))
-        old_available, old_unavailable, unavailable_nodes, surging = [], [], 0, 0
-        new_ready_nodes: dict[str, list[dict]] = {}
-        for node in eligible:
-            live = self._live(node)
-            new = [p for p in live if self._is_new(p)]
-            old = [p for p in live if not self._is_new(p)]
-            if not any(podutil.is_available(p, self.min_ready) for p in live):
-                unavailable_nodes += 1
-            if new and old:
-                surging += 1
-                if any(podutil.is_available(p, self.min_ready) for p in new):
-                    new_ready_nodes[node] = old
-            elif old:
-                (old_available if any(podutil.is_available(p, self.min_ready) for p in old)
-                 else old_unavailable).append((node, old))
-        doomed: list[dict] = []
-        for old in new_ready_nodes.values():  # surge finished on these nodes
-            doomed += old
-        for _, old in old_unavailable:  # nothing to lose by replacing a pod that is not serving
-            doomed += old
-        creates: list[str] = []
-        if max_surge > 0:
-            room = max_surge - surging
-            for node, _old in old_available[:max(room, 0)]:
-                creates.append(node)
-        else:
-            budget = max_unavailable - unavailable_nodes
-            for _, old in old_available[:max(budget, 0)]:
-                doomed += old
+        doomed, creates = dn.plan_rollout(eligible, self._is_new,
+                                          lambda p: podutil.is_available(p, self.min_ready),
+                                          max_surge, max_unavailable)
         await self._delete(doomed)
         await self._create(creates)
 

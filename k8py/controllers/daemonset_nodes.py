@@ -192,3 +192,39 @@ def rolling_limits(ds: dict, desired: int) -> tuple[int, int]:
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable
+
+
+def plan_rollout(pods_by_node: dict[str, list[dict]], is_new, is_available, max_surge: int,
+                 max_unavailable: int) -> tuple[list[dict], list[str]]:
+    """One step of a RollingUpdate over the eligible nodes' live pods: (pods to delete, nodes to surge on).
+
+    Old pods that are not available go at once (nothing is lost). With
+    maxSurge, a new pod starts beside an available old one on up to maxSurge
+    nodes at a time, and the old one goes once the new one is available.
+    Without it, available old pods go while fewer than maxUnavailable nodes
+    lack an available pod.
+    """
+    doomed: list[dict] = []
+    creates: list[str] = []
+    old_available: list[tuple[str, list[dict]]] = []
+    unavailable_nodes = surging = 0
+    for node, live in pods_by_node.items():
+        new = [p for p in live if is_new(p)]
+        old = [p for p in live if not is_new(p)]
+        if not any(is_available(p) for p in live):
+            unavailable_nodes += 1
+        if new and old:
+            surging += 1
+            if any(is_available(p) for p in new):
+                doomed += old
+        elif old:
+            if any(is_available(p) for p in old):
+                old_available.append((node, old))
+            else:
+                doomed += old
+    if max_surge > 0:
+        creates = [node for node, _ in old_available[:max(max_surge - surging, 0)]]
+    else:
+        for _, old in old_available[:max(max_unavailable - unavailable_nodes, 0)]:
+            doomed += old
+    return doomed, creates

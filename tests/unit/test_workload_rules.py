@@ -86,6 +86,36 @@ def test_rolling_limits_round_like_upstream():
     assert dn.rolling_limits(ds0, 3) == (0, 1)  # never both zero
 
 
+def _ds_pod(name, new, available):
+    return {"name": name, "new": new, "available": available}
+
+
+def _plan(pods_by_node, surge, unavailable):
+    doomed, creates = dn.plan_rollout(pods_by_node, lambda p: p["new"], lambda p: p["available"], surge,
+                                      unavailable)
+    return sorted(p["name"] for p in doomed), sorted(creates)
+
+
+def test_daemonset_rollout_without_surge_respects_max_unavailable():
+    nodes = {f"n{i}": [_ds_pod(f"old{i}", False, True)] for i in range(4)}
+    assert _plan(nodes, 0, 1) == (["old0"], [])
+    nodes["n0"] = [_ds_pod("new0", True, False)]  # replaced, not yet available: the budget is spent
+    assert _plan(nodes, 0, 1) == ([], [])
+    nodes["n3"] = [_ds_pod("old3", False, False)]  # an unavailable old pod goes regardless
+    assert _plan(nodes, 0, 2) == (["old3"], [])
+    nodes["n0"] = [_ds_pod("new0", True, True)]
+    assert _plan(nodes, 0, 2) == (["old1", "old3"], [])
+
+
+def test_daemonset_rollout_with_surge_starts_new_beside_old():
+    nodes = {f"n{i}": [_ds_pod(f"old{i}", False, True)] for i in range(3)}
+    assert _plan(nodes, 1, 0) == ([], ["n0"])
+    nodes["n0"].append(_ds_pod("new0", True, False))
+    assert _plan(nodes, 1, 0) == ([], [])  # one surge at a time, the new pod not available yet
+    nodes["n0"][1]["available"] = True
+    assert _plan(nodes, 1, 0) == (["old0"], [])
+
+
 # ---- StatefulSet --------------------------------------------------------------------
 
 def sts(**spec):

@@ -338,12 +338,18 @@ def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(server, name
     wait_for(lambda: sorted(c["metadata"]["name"] for c in server.kubectl_json("get", "pvc", "-n", namespace)
                             ["items"] if not c["metadata"].get("deletionTimestamp")) == ["www-web-0"],
              timeout=20, what="claims of web-1 and web-2 deleted")
+    # whenDeleted: Retain keeps the last claim after the set is gone
+    server.kubectl("delete", "statefulset", "web", "-n", namespace)
+    wait_for(lambda: not pods(server, namespace, "app=web"), timeout=20, what="the set's pods deleted")
+    assert [c["metadata"]["name"] for c in server.kubectl_json("get", "pvc", "-n", namespace)["items"]] == \
+        ["www-web-0"]
 
 
 def test_statefulset_rolling_update_respects_partition(server, namespace):
     manifest = STATEFULSET.replace("  persistentVolumeClaimRetentionPolicy", "  podManagementPolicy: Parallel\n"
                                    "  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}\n"
-                                   "  persistentVolumeClaimRetentionPolicy")
+                                   "  persistentVolumeClaimRetentionPolicy").replace(
+                                       "whenDeleted: Retain", "whenDeleted: Delete")
     server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
     # Parallel: all three are created without waiting for readiness
     wait_for(lambda: _pod_names(server, namespace, "app=web") == ["web-0", "web-1", "web-2"], timeout=15,
@@ -383,6 +389,11 @@ def test_statefulset_rolling_update_respects_partition(server, namespace):
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
     revision = server.kubectl_json("get", "controllerrevision", old["status"]["updateRevision"], "-n", namespace)
     assert revision["revision"] == 3
+
+    # whenDeleted: Delete makes the set own its claims: deleting the set removes them
+    server.kubectl("delete", "statefulset", "web", "-n", namespace)
+    wait_for(lambda: not server.kubectl_json("get", "pvc", "-n", namespace)["items"], timeout=20,
+             what="the claims deleted with the set")
 
 
 # ---- DaemonSet -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from k8py.controllers import jobpolicy as jp
 from k8py.controllers.base import Controller, split_key
 from k8py.controllers.expectations import ControllerExpectations
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
-from k8py.controllers.ownership import claim, new_controller_ref
+from k8py.controllers.ownership import claim, controller_ref, new_controller_ref
 
 log = logging.getLogger("k8py.controllers.job")
 
@@ -146,8 +146,21 @@ class JobController(Controller):
         key = owner_key(pod, "Job")
         if key and self.jobs.get(key) is not None:
             self.enqueue(key)
-        elif jp.has_tracking_finalizer(pod):
+            return
+        if controller_ref(pod) is None:
+            for job in self._selecting_jobs(pod):  # an orphan: the Jobs that may adopt it
+                self.enqueue(job)
+        if jp.has_tracking_finalizer(pod):
             self.enqueue("pod:" + object_key_of(pod))
+
+    def _selecting_jobs(self, pod: dict) -> list[dict]:
+        labels = pod["metadata"].get("labels") or {}
+        found = []
+        for job in self.jobs.by_index("namespace", pod["metadata"].get("namespace", "")):
+            selector = selector_from_label_selector((job.get("spec") or {}).get("selector"))
+            if selector is not None and not selector.empty() and selector.matches(labels):
+                found.append(job)
+        return found
 
     def _pod_deleted(self, pod: dict) -> None:
         key = owner_key(pod, "Job")
@@ -199,8 +212,11 @@ class JobController(Controller):
         if pod is None or not jp.has_tracking_finalizer(pod):
             return
         key = owner_key(pod, "Job")
-        job = self.jobs.get(key) if key else None
-        if job is not None and not is_finished(job) and not job["metadata"].get("deletionTimestamp"):
+        if key is None and controller_ref(pod) is None:
+            candidates = self._selecting_jobs(pod)  # an unfinished Job will adopt it and count it
+        else:
+            candidates = [self.jobs.get(key)] if key and self.jobs.get(key) else []
+        if any(not is_finished(j) and not j["metadata"].get("deletionTimestamp") for j in candidates):
             return
         await self._remove_finalizers([pod])
 

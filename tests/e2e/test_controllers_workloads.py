@@ -126,6 +126,43 @@ spec:
                                  f"code 42 matching FailJob rule at index 0")
 
 
+def test_job_adopts_orphans_and_releases_relabelled_pods(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: adopt}
+spec:
+  parallelism: 2
+  completions: 4
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    job_pods = wait_for(lambda: len(p := pods(server, namespace, "job-name=adopt")) == 2 and p, timeout=15,
+                        what="two pods (parallelism)")
+    orphan = job_pods[0]["metadata"]["name"]
+    server.kubectl("patch", "pod", orphan, "-n", namespace, "--type=json",
+                   "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"}]')
+    wait_for(lambda: (server.kubectl_json("get", "pod", orphan, "-n", namespace)["metadata"]
+                      .get("ownerReferences") or [{}])[0].get("name") == "adopt", timeout=15, what="re-adoption")
+    stray = job_pods[1]["metadata"]["name"]
+    # the generated selector is the Job's uid label: a pod without it is not the Job's
+    server.kubectl("label", "pod", stray, "-n", namespace, "batch.kubernetes.io/controller-uid=someone-else",
+                   "controller-uid=someone-else", "--overwrite")
+    wait_for(lambda: not server.kubectl_json("get", "pod", stray, "-n", namespace)["metadata"]
+             .get("ownerReferences"), timeout=15, what="the relabelled pod released")
+    # the Job makes up for the released pod
+    def owned():
+        return {p["metadata"]["name"] for p in pods(server, namespace, "job-name=adopt")
+                if (p["metadata"].get("ownerReferences") or [{}])[0].get("name") == "adopt"}
+    wait_for(lambda: len(owned()) == 2 and stray not in owned(), timeout=15,
+             what="a replacement for the released pod")
+    # nobody counts the released pod now: its tracking finalizer is gone too
+    wait_for(lambda: not server.kubectl_json("get", "pod", stray, "-n", namespace)["metadata"].get("finalizers"),
+             timeout=15, what="the released pod's finalizer removed")
+
+
 def test_indexed_job_gives_each_pod_its_index(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input="""
 apiVersion: batch/v1
@@ -332,6 +369,13 @@ def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(server, name
     revisions = server.kubectl_json("get", "controllerrevisions", "-n", namespace)["items"]
     assert [r["metadata"]["name"] for r in revisions] == [sts["status"]["updateRevision"]]
 
+    # a Failed pod (say, evicted by its node) is deleted and made again under the same name
+    failed_uid = web1["metadata"]["uid"]
+    set_pod_status(server, namespace, "web-1", "Failed")
+    wait_for(lambda: (p := server.kubectl_json("get", "pod", "web-1", "-n", namespace, check=False))
+             ["metadata"]["uid"] != failed_uid, timeout=15, what="web-1 recreated")
+    _run(server, namespace, "web-1")
+
     server.kubectl("scale", "-n", namespace, "statefulset/web", "--replicas=1")
     wait_for(lambda: _pod_names(server, namespace, "app=web") == ["web-0"], timeout=20, what="scale down to web-0")
     # whenScaled: Delete hands the condemned pods' claims to them, so they go too (garbage collector)
@@ -418,6 +462,12 @@ def nodes(server, namespace):
         server.kubectl("delete", "node", name, "--wait=false", check=False)
 
 
+def dn_pinned(pod) -> str:
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    return terms[0]["matchFields"][0]["values"][0]
+
+
 def _bind_and_run(server, namespace, pod):
     """Play scheduler and kubelet for a daemon pod: bind it where its affinity pins it, report it running."""
     term = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
@@ -466,6 +516,26 @@ spec:
             status["updatedNumberScheduled"], status["numberAvailable"]) == (3, 3, 0, 3, 3)
     old_hash = pod["metadata"]["labels"]["controller-revision-hash"]
     assert server.kubectl_json("get", "controllerrevision", f"agent-{old_hash}", "-n", namespace)["revision"] == 1
+
+    # a deleted daemon pod is replaced on its node; so is one that failed
+    for how in ("deleted", "failed"):
+        victim = next(p for p in pods(server, namespace, "app=agent") if p["spec"].get("nodeName") == nodes["a"]
+                      and not p["metadata"].get("deletionTimestamp"))
+        if how == "deleted":
+            server.kubectl("delete", "pod", "-n", namespace, victim["metadata"]["name"], "--grace-period=0",
+                           "--force")
+        else:
+            set_pod_status(server, namespace, victim["metadata"]["name"], "Failed", exit_code=1)
+        replacement = wait_for(lambda: [p for p in pods(server, namespace, "app=agent")
+                                        if p["metadata"]["name"] != victim["metadata"]["name"] and
+                                        dn_pinned(p) == nodes["a"] and not p["spec"].get("nodeName")],
+                               timeout=15, what=f"a replacement for the {how} pod")[0]
+        if how == "failed":
+            server.kubectl("delete", "pod", "-n", namespace, victim["metadata"]["name"], "--grace-period=0",
+                           "--force", check=False)
+        _bind_and_run(server, namespace, replacement)
+    assert {"FailedDaemonPod", "SuccessfulCreate", "SuccessfulDelete"} <= \
+        {e["reason"] for e in events(server, namespace, "agent")}
 
     # a rolling update replaces the pods one node at a time (maxUnavailable 1)
     server.kubectl("set", "image", "-n", namespace, "ds/agent", "main=busybox:1.36")
@@ -570,6 +640,10 @@ spec:
                    .get("currentHealthy") == 2 and p, timeout=15, what="the evicted pod no longer healthy")
     assert pdb["status"]["disruptionsAllowed"] == 0
     assert condition(pdb, "DisruptionAllowed")["reason"] == "InsufficientPods"
+    # the blocked eviction goes through once the budget is relaxed
+    server.kubectl("patch", "pdb", "db", "-n", namespace, "--type=merge", "-p", '{"spec": {"minAvailable": 1}}')
+    wait_for(lambda: _evict(server, namespace, "db-1").returncode == 0, timeout=15, interval=0.3,
+             what="the eviction allowed by the relaxed budget")
     # a pod that is not running yet disrupts nothing: it may always be evicted
     server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-pending", "labels": {"app": "db"}},

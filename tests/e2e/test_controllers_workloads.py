@@ -696,3 +696,47 @@ spec:
     assert int(started // 60) - 1 <= minutes <= int(time.time() // 60)
     cronjob = server.kubectl_json("get", "cronjob", "catchup", "-n", namespace)
     assert [ref["name"] for ref in cronjob["status"]["active"]] == names
+
+
+def test_daemonset_rollback_without_unnecessary_restarts(server, namespace, nodes):
+    server.kubectl("create", "-n", namespace, "-f", "-", input=f"""
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: undo}}
+spec:
+  selector: {{matchLabels: {{app: undo}}}}
+  template:
+    metadata: {{labels: {{app: undo}}}}
+    spec:
+      nodeSelector: {{e2e-ns: {namespace}}}
+      containers: [{{name: main, image: busybox}}]
+""")
+    first = wait_for(lambda: len(p := pods(server, namespace, "app=undo")) == 3 and p, timeout=15,
+                     what="three daemon pods")
+    for pod in first:
+        _bind_and_run(server, namespace, pod)
+    wait_for(lambda: server.kubectl_json("get", "ds", "undo", "-n", namespace)["status"].get("numberAvailable")
+             == 3, timeout=15, what="all available")
+    original = {p["metadata"]["uid"] for p in first}
+    server.kubectl("set", "image", "-n", namespace, "ds/undo", "main=busybox:does-not-exist")
+
+    def live_pods():
+        """The daemon pods, after playing the kubelet for those being deleted."""
+        listed = pods(server, namespace, "app=undo")
+        for p in listed:
+            if p["metadata"].get("deletionTimestamp"):
+                server.kubectl("delete", "pod", "-n", namespace, p["metadata"]["name"], "--grace-period=0",
+                               "--force", check=False)
+        return [p for p in listed if not p["metadata"].get("deletionTimestamp")]
+
+    # one old pod goes (maxUnavailable 1); its replacement never becomes ready
+    wait_for(lambda: len([p for p in live_pods() if p["metadata"]["uid"] not in original]) == 1, timeout=15,
+             what="one new pod")
+    untouched = {p["metadata"]["uid"] for p in live_pods()} & original
+    assert len(untouched) == 2
+
+    server.kubectl("rollout", "undo", "-n", namespace, "ds/undo")
+    live = wait_for(lambda: len(p := live_pods()) == 3 and
+                    {x["spec"]["containers"][0]["image"] for x in p} == {"busybox"} and p,
+                    timeout=20, what="the bad pod replaced by the old template")
+    assert untouched <= {p["metadata"]["uid"] for p in live}  # the pods never updated were not restarted

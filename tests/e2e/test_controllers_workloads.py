@@ -372,8 +372,8 @@ def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(server, name
     # a Failed pod (say, evicted by its node) is deleted and made again under the same name
     failed_uid = web1["metadata"]["uid"]
     set_pod_status(server, namespace, "web-1", "Failed")
-    wait_for(lambda: (p := server.kubectl_json("get", "pod", "web-1", "-n", namespace, check=False))
-             ["metadata"]["uid"] != failed_uid, timeout=15, what="web-1 recreated")
+    wait_for(lambda: any(p["metadata"]["name"] == "web-1" and p["metadata"]["uid"] != failed_uid
+                         for p in pods(server, namespace, "app=web")), timeout=15, what="web-1 recreated")
     _run(server, namespace, "web-1")
 
     server.kubectl("scale", "-n", namespace, "statefulset/web", "--replicas=1")

@@ -15,7 +15,13 @@ on this branch yet, so pods are not bound to nodes). Then:
 3. a rollout of those N pods to a new image: time until `rollout status`
    would say done, and writes per replaced pod.
 
-    python bench/controllers.py [--replicas 1000]
+    python bench/controllers.py [--replicas 1000] [--hollow-nodes 20]
+
+With --hollow-nodes N (needs `k8py agent --runtime simulated`, i.e. the
+kubelet and scheduler branches merged), N hollow nodes run in an agent
+process and the server's scheduler binds the pods: then the figures
+include scheduling and the kubelets' own writes, and this process only
+watches.
 """
 
 from __future__ import annotations
@@ -50,9 +56,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TOKEN = "bench-controllers-token"
+
+
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
-           "--disable-agent"]
+           "--disable-agent", "--token", TOKEN]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
@@ -80,10 +89,33 @@ def running_patch(pod: dict) -> dict:
                               for c in pod["spec"]["containers"]]}}
 
 
-class Cluster:
-    """Counts writes (as watch events) and runs pods."""
+def start_hollow_nodes(data_dir: Path, port: int, count: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
+           "--runtime", "simulated", "--count", str(count), "--node-name", "hollow",
+           "--data-dir", str(data_dir / "agent"), "--kubelet-port", str(free_port())]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
 
-    def __init__(self, client: Client):
+
+async def wait_nodes_ready(client: Client, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        nodes = (await client.resource("v1", "nodes").list()).get("items") or []
+        ready = [n for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                         for c in (n.get("status") or {}).get("conditions") or [])]
+        if len(ready) >= count:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"hollow nodes did not become Ready ({count} wanted)")
+
+
+class Cluster:
+    """Counts writes (as watch events) and, without hollow nodes, runs pods itself."""
+
+    def __init__(self, client: Client, simulate_kubelet: bool = True):
+        self.simulate_kubelet = simulate_kubelet
+        self.scheduled: set[str] = set()
         self.client = client
         self.writes = {"pods": 0, "replicasets": 0, "deployments": 0, "events": 0}
         self.kubelet_writes = 0
@@ -100,7 +132,8 @@ class Cluster:
             api = self.client.resource(gv, plural, NAMESPACE)
             rv = (await api.list(limit=1))["metadata"]["resourceVersion"]
             self.tasks.append(asyncio.create_task(self._count(api, plural, rv)))
-        self.tasks += [asyncio.create_task(self._kubelet()) for _ in range(48)]
+        if self.simulate_kubelet:
+            self.tasks += [asyncio.create_task(self._kubelet()) for _ in range(48)]
 
     async def _count(self, api, plural: str, rv: str) -> None:
         async for kind, obj in api.watch(resource_version=rv, timeout_seconds=3600, bookmarks=False):
@@ -111,11 +144,14 @@ class Cluster:
             if kind == "DELETED":
                 self.pods.pop(name, None)
                 self.running.discard(name)
+                self.scheduled.discard(name)
             else:
                 if kind == "ADDED":
                     self.created += 1
                     self.pending.put_nowait(obj)
                 self.pods[name] = obj
+                if (obj.get("spec") or {}).get("nodeName"):
+                    self.scheduled.add(name)
                 if (obj.get("status") or {}).get("phase") == "Running":
                     self.running.add(name)
             self.changed.set()
@@ -164,11 +200,13 @@ async def wait_deployment(client: Client, cluster: Cluster, replicas: int, gener
         await asyncio.sleep(0.2)
 
 
-async def measure(kubeconfig: Path, replicas: int) -> dict:
+async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int) -> dict:
     client = Client.from_kubeconfig(kubeconfig, user_agent="bench-controllers")
+    if hollow_nodes:
+        await wait_nodes_ready(client, hollow_nodes)
     await client.resource("v1", "namespaces").create({"apiVersion": "v1", "kind": "Namespace",
                                                       "metadata": {"name": NAMESPACE}})
-    cluster = Cluster(client)
+    cluster = Cluster(client, simulate_kubelet=not hollow_nodes)
     await cluster.start()
     deployments = client.resource("apps/v1", "deployments", NAMESPACE)
     await deployments.create({
@@ -184,6 +222,9 @@ async def measure(kubeconfig: Path, replicas: int) -> dict:
     await deployments.patch("bench", {"spec": {"replicas": replicas}})
     await cluster.until(lambda: cluster.created >= replicas)
     results["all_created_s"] = round(time.monotonic() - started, 2)
+    if hollow_nodes:
+        await cluster.until(lambda: len(cluster.scheduled) >= replicas)
+        results["all_scheduled_s"] = round(time.monotonic() - started, 2)
     await cluster.until(lambda: len(cluster.running) >= replicas)
     results["running_s"] = round(time.monotonic() - started, 2)
     await wait_deployment(client, cluster, replicas)
@@ -191,8 +232,11 @@ async def measure(kubeconfig: Path, replicas: int) -> dict:
     await asyncio.sleep(1.0)  # trailing status writes belong to this phase
     kubelet = cluster.kubelet_writes - kubelet_before
     writes = cluster.total_writes() - before - kubelet
-    results["writes_per_pod"] = round(writes / replicas, 2)
-    results["kubelet_status_writes_per_pod"] = round(kubelet / replicas, 2)
+    if hollow_nodes:
+        results["writes_per_pod"] = round(writes / replicas, 2)  # everyone's: controllers, scheduler, kubelets
+    else:
+        results["writes_per_pod"] = round(writes / replicas, 2)
+        results["kubelet_status_writes_per_pod"] = round(kubelet / replicas, 2)
     results["writes_by_resource"] = dict(cluster.writes)
 
     before, kubelet_before, created_before = cluster.total_writes(), cluster.kubelet_writes, cluster.created
@@ -214,20 +258,30 @@ async def measure(kubeconfig: Path, replicas: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--hollow-nodes", type=int, default=0,
+                        help="run pods on N hollow nodes (k8py agent --runtime simulated) instead of faking them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="k8py-bench-controllers-") as tmp:
         data_dir = Path(tmp)
         port = free_port()
         proc = start_server(data_dir, port)
+        agent = start_hollow_nodes(data_dir, port, args.hollow_nodes) if args.hollow_nodes else None
         try:
-            results = asyncio.run(measure(data_dir / "kubeconfig.yaml", args.replicas))
+            results = asyncio.run(measure(data_dir / "kubeconfig.yaml", args.replicas, args.hollow_nodes))
         finally:
+            if agent is not None:
+                agent.send_signal(signal.SIGTERM)
+                try:
+                    agent.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    agent.kill()
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    results["nodes"] = "none: pods are marked Running by this process (no scheduler or hollow nodes on this branch)"
+    results["nodes"] = f"{args.hollow_nodes} hollow nodes (k8py agent --runtime simulated), scheduled by the server" \
+        if args.hollow_nodes else "none: pods are marked Running by this process, not scheduled"
     results["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
     print(json.dumps(results, indent=2))
 

@@ -21,7 +21,9 @@ The API, kept small on purpose:
 
 `ctx.informer(gv, plural)` returns the one shared Informer for that resource
 (created on first request, started by `ctx.start_informers()` which
-`Controller.run` calls). `ctx.recorder(component)` gives an EventRecorder.
+`Controller.run` calls); `ctx.ensure_index(informer, name, fn)` adds an
+index to it once. `ctx.options` holds the manager's settings (data_dir,
+root CA, pod GC threshold). `ctx.recorder(component)` gives an EventRecorder.
 `self.enqueue(obj_or_key)` queues "ns/name" keys. Failures of `sync` are
 retried with per-key exponential back-off (5 ms doubling up to 1000 s) and
 counted in `ctx.metrics`; success forgets the back-off.
@@ -33,8 +35,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
-from k8py.client import Client, EventRecorder, Informer, ShutDown, WorkQueue
+from k8py.client import ApiError, Client, EventRecorder, Informer, ShutDown, WorkQueue
 
 log = logging.getLogger("k8py.controllers")
 
@@ -44,7 +47,7 @@ class Metrics:
 
     def __init__(self):
         self.counters: dict[tuple[str, tuple], float] = defaultdict(float)
-        self.gauges: dict[tuple[str, tuple], callable] = {}
+        self.gauges: dict[tuple[str, tuple], Callable[[], float]] = {}
         self.help: dict[str, tuple[str, str]] = {}
 
     def describe(self, name: str, kind: str, text: str) -> None:
@@ -83,6 +86,7 @@ class ControllerContext:
         self.metrics = metrics or Metrics()
         self._informers: dict[tuple, Informer] = {}
         self._recorders: dict[str, EventRecorder] = {}
+        self._indexes: set[tuple[int, str]] = set()
         self.metrics.describe("workqueue_adds_total", "counter", "Total number of adds handled by workqueue")
         self.metrics.describe("workqueue_depth", "gauge", "Current depth of workqueue")
         self.metrics.describe("controller_syncs_total", "counter", "Syncs by controller and result")
@@ -94,6 +98,13 @@ class ControllerContext:
         if key not in self._informers:
             self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace)
         return self._informers[key]
+
+    def ensure_index(self, informer: Informer, name: str, fn) -> None:
+        """Add an index to a shared informer once, however many controllers ask for it."""
+        key = (id(informer), name)
+        if key not in self._indexes:
+            self._indexes.add(key)
+            informer.add_index(name, fn)
 
     async def start_informers(self) -> None:
         """Start every informer asked for so far; returns when all have listed."""
@@ -192,5 +203,4 @@ class Controller:
 
 def _expected(e: Exception) -> bool:
     """API errors are routine (conflicts, gone objects): no stack trace for them."""
-    from k8py.client import ApiError
     return isinstance(e, ApiError)

@@ -52,8 +52,7 @@ class DeploymentController(Controller):
         self.replica_sets = self.ctx.informer("apps/v1", "replicasets")
         self.pods = self.ctx.informer("v1", "pods")
         for inf in (self.replica_sets, self.pods):
-            if CONTROLLER_UID_INDEX not in inf._index_funcs:
-                inf.add_index(CONTROLLER_UID_INDEX, _controller_uids)
+            self.ctx.ensure_index(inf, CONTROLLER_UID_INDEX, _controller_uids)
         self.deployments.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                      on_delete=self.enqueue)
         self.replica_sets.add_handler(on_add=self._rs_changed, on_update=self._rs_updated,
@@ -240,9 +239,10 @@ class DeploymentController(Controller):
         if replicas > 0:
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
                                 f"Scaled up replica set {created['metadata']['name']} to {replicas}")
-        self._set_condition(d, "Progressing", "True", "NewReplicaSetCreated",
-                            f'Created new replica set "{created["metadata"]["name"]}"')
-        await self._write_status(d)
+        if spec.get("progressDeadlineSeconds") is not None:
+            self._set_condition(d, "Progressing", "True", "NewReplicaSetCreated",
+                                f'Created new replica set "{created["metadata"]["name"]}"')
+            await self._write_status(d)
         return created
 
     async def _sync_deployment_revision(self, d: dict, new_rs: dict) -> None:

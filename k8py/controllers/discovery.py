@@ -8,10 +8,13 @@ Answers are cached briefly: CRDs come and go, but not every second.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
-from k8py.client import Client
+from k8py.client import ApiError, Client
+
+log = logging.getLogger("k8py.controllers.discovery")
 
 CACHE_SECONDS = 10.0
 
@@ -51,7 +54,14 @@ class Discovery:
                 versions.append(preferred)
         found: list[APIResource] = []
         for gv in versions:
-            listing = await self.client.request("GET", "/api/v1" if gv == "v1" else f"/apis/{gv}")
+            try:
+                listing = await self.client.request("GET", "/api/v1" if gv == "v1" else f"/apis/{gv}")
+            except ApiError as e:
+                # An aggregated API whose backend is down must not blind us to everything else.
+                if gv == "v1":
+                    raise
+                log.info("discovery of %s failed: %s", gv, e)
+                continue
             for r in listing.get("resources") or []:
                 if "/" in r["name"]:
                     continue  # subresources

@@ -125,11 +125,15 @@ class ControllerManager:
         tasks = []
         try:
             for name in self.names:
-                cls = load_controller(name)
-                if cls is None:
-                    log.info("controller %s is not built yet; skipped", name)
+                try:
+                    cls = load_controller(name)
+                    if cls is None:
+                        log.info("controller %s is not built yet; skipped", name)
+                        continue
+                    controller = cls(ctx)
+                except Exception:  # one broken controller must not keep the others from running
+                    log.exception("controller %s could not be set up; skipped", name)
                     continue
-                controller = cls(ctx)
                 tasks.append(asyncio.create_task(self._run_one(name, controller), name=f"controller {name}"))
                 self.running.append(name)
             log.info("started controllers: %s", ", ".join(self.running))

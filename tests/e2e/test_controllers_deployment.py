@@ -150,3 +150,26 @@ def test_progress_deadline_exceeded(server, namespace, runner):
         server.kubectl_json("get", "deploy", "slow", "-n", namespace)["status"]["conditions"]),
         timeout=20, what="the rollout to complete after all")
     server.kubectl("rollout", "status", "deploy/slow", "-n", namespace, "--timeout=40s")
+
+
+def test_scaling_mid_rollout_is_shared_proportionally(server, namespace, runner):
+    server.kubectl("apply", "-n", namespace, "-f", "-",
+                   input=deployment_yaml("prop", replicas=10, surge=3, unavailable=0))
+    server.kubectl("rollout", "status", "deploy/prop", "-n", namespace, "--timeout=60s")
+    runner.paused = True  # the new pods never become ready: the rollout stalls at the surge
+    server.kubectl("set", "image", "deploy/prop", "main=nginx:2", "-n", namespace)
+
+    def sizes():
+        sets = replica_sets(server, namespace, "app=prop").values()
+        return sorted((rs["spec"]["template"]["spec"]["containers"][0]["image"], rs["spec"]["replicas"])
+                      for rs in sets)
+    wait_for(lambda: sizes() == [("nginx:1", 10), ("nginx:2", 3)], what="the stalled rollout: 10 old + 3 new")
+    server.kubectl("scale", "deploy/prop", "--replicas=20", "-n", namespace)
+    # 20 + maxSurge 3 = 23 pods, shared 10:3 as they were sized for 13: 18 old, 5 new
+    wait_for(lambda: sizes() == [("nginx:1", 18), ("nginx:2", 5)], what="a proportional share of the new size")
+    for rs in replica_sets(server, namespace, "app=prop").values():
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "20"
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "23"
+    runner.resume()
+    server.kubectl("rollout", "status", "deploy/prop", "-n", namespace, "--timeout=90s")
+    assert sizes() == [("nginx:1", 0), ("nginx:2", 20)]

@@ -88,7 +88,7 @@ class CronJobController(Controller):
     async def setup(self) -> None:
         self.cronjobs = self.ctx.informer("batch/v1", "cronjobs")
         self.jobs = self.ctx.informer("batch/v1", "jobs")
-        index_by_controller(self.jobs)
+        index_by_controller(self.ctx, self.jobs)
         self.cronjobs.add_handler(on_add=self.enqueue, on_update=self._cronjob_updated)
         owner = enqueue_owner(self, "CronJob")
         self.jobs.add_handler(on_add=owner, on_update=owner, on_delete=owner)

@@ -49,7 +49,7 @@ class DaemonSetController(Controller):
         self.nodes = self.ctx.informer("v1", "nodes")
         self.revisions = self.ctx.informer("apps/v1", "controllerrevisions")
         for informer in (self.pods, self.revisions):
-            index_by_controller(informer)
+            index_by_controller(self.ctx, informer)
         self.sets.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                               on_delete=lambda ds: self.expectations.forget(object_key(ds)))
         owner = enqueue_owner(self, "DaemonSet")

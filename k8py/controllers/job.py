@@ -118,7 +118,7 @@ class JobController(Controller):
         self.backoffs: dict[str, _Backoff] = {}
         self.jobs = self.ctx.informer("batch/v1", "jobs")
         self.pods = self.ctx.informer("v1", "pods")
-        index_by_controller(self.pods)
+        index_by_controller(self.ctx, self.pods)
         self.jobs.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                               on_delete=self._job_deleted)
         owner = enqueue_owner(self, "Job")

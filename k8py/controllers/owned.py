@@ -19,9 +19,9 @@ def _controller_uid(obj: dict) -> list[str]:
     return [ref["uid"]] if ref and ref.get("uid") else []
 
 
-def index_by_controller(informer: Informer) -> None:
-    if BY_CONTROLLER not in informer._index_funcs:
-        informer.add_index(BY_CONTROLLER, _controller_uid)
+def index_by_controller(ctx, informer: Informer) -> None:
+    """`ctx` is the ControllerContext: it adds the index once per shared informer."""
+    ctx.ensure_index(informer, BY_CONTROLLER, _controller_uid)
 
 
 def owned_by(informer: Informer, owner: dict) -> list[dict]:

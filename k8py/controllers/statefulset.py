@@ -48,7 +48,7 @@ class StatefulSetController(Controller):
         self.revisions = self.ctx.informer("apps/v1", "controllerrevisions")
         self.claims = self.ctx.informer("v1", "persistentvolumeclaims")
         for informer in (self.pods, self.revisions):
-            index_by_controller(informer)
+            index_by_controller(self.ctx, informer)
         self.sets.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new))
         owner = enqueue_owner(self, "StatefulSet")
         self.pods.add_handler(on_add=owner, on_update=lambda old, new: owner(new), on_delete=owner)

@@ -100,6 +100,34 @@ spec:
     assert len(pods(server, namespace, "job-name=failing")) == 1  # no replacement after the limit
 
 
+def test_job_replaces_a_failed_pod_after_a_back_off(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: retry}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    first = wait_for(lambda: pods(server, namespace, "job-name=retry"), timeout=15, what="job pod")[0]
+    set_pod_status(server, namespace, first["metadata"]["name"], "Failed", exit_code=1)
+    failed_at = time.time()
+    second = wait_for(lambda: [p for p in pods(server, namespace, "job-name=retry")
+                               if p["metadata"]["name"] != first["metadata"]["name"]], timeout=25, interval=0.5,
+                      what="the replacement pod")[0]
+    assert time.time() - failed_at >= 9  # the first retry waits ten seconds
+    job = server.kubectl_json("get", "job", "retry", "-n", namespace)
+    assert job["status"]["failed"] == 1 and job["status"]["active"] == 1
+    # the retry succeeds: the Job completes despite the earlier failure
+    set_pod_status(server, namespace, second["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/retry", "--timeout=20s")
+    status = server.kubectl_json("get", "job", "retry", "-n", namespace)["status"]
+    assert (status["failed"], status["succeeded"]) == (1, 1)
+
+
 def test_job_pod_failure_policy_fails_job_on_exit_code(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input="""
 apiVersion: batch/v1

@@ -768,3 +768,37 @@ spec:
                     {x["spec"]["containers"][0]["image"] for x in p} == {"busybox"} and p,
                     timeout=20, what="the bad pod replaced by the old template")
     assert untouched <= {p["metadata"]["uid"] for p in live}  # the pods never updated were not restarted
+
+
+def test_pdb_max_unavailable_counts_the_controllers_replicas(server, namespace):
+    server.kubectl("apply", "-n", namespace, "-f", "-", input="""
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: quorum}
+spec:
+  serviceName: quorum
+  replicas: 3
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: quorum}}
+  template:
+    metadata: {labels: {app: quorum}}
+    spec:
+      containers: [{name: main, image: busybox}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: quorum}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: quorum}}
+""")
+    wait_for(lambda: len(pods(server, namespace, "app=quorum")) == 3, timeout=15, what="three pods")
+    _run(server, namespace, "quorum-0")  # one of three ready: expected 3, so 2 must stay healthy
+    pdb = wait_for(lambda: (p := server.kubectl_json("get", "pdb", "quorum", "-n", namespace))
+                   .get("status", {}).get("currentHealthy") == 1 and p, timeout=15, what="pdb status")
+    assert (pdb["status"]["expectedPods"], pdb["status"]["desiredHealthy"],
+            pdb["status"]["disruptionsAllowed"]) == (3, 2, 0)
+    for name in ("quorum-1", "quorum-2"):
+        _run(server, namespace, name)
+    wait_for(lambda: server.kubectl_json("get", "pdb", "quorum", "-n", namespace)["status"]
+             .get("disruptionsAllowed") == 1, timeout=15, what="one disruption allowed")

@@ -74,8 +74,8 @@ class StatefulSetController(Controller):
 
     async def _claim(self, sts: dict, selector) -> list[dict]:
         namespace = sts["metadata"]["namespace"]
-        candidates = [p for p in self.pods.by_index("namespace", namespace)
-                      if sp.ordinal_of(sts, p) is not None or p["metadata"].get("ownerReferences")]
+        # Only pods named like members (`<set>-<ordinal>`) are the set's to adopt or release.
+        candidates = [p for p in self.pods.by_index("namespace", namespace) if sp.ordinal_of(sts, p) is not None]
         return await claim(sts, candidates, lambda p: selector.matches(p["metadata"].get("labels")),
                            self.client.resource("v1", "pods", namespace),
                            owner_ref=new_controller_ref(sts, "apps/v1", "StatefulSet"))

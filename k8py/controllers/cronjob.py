@@ -205,7 +205,8 @@ class CronJobController(Controller):
                 status.pop("active", None)
         job = await self._create_job(cronjob, scheduled, zone)
         if job is not None:
-            status.setdefault("active", []).append(job_reference(job))
+            if job_finished(job) is None:
+                status.setdefault("active", []).append(job_reference(job))
             status["lastScheduleTime"] = rfc3339(scheduled)
         return wake
 
@@ -219,9 +220,7 @@ class CronJobController(Controller):
                 # A previous sync made it but its status write was lost: take it if it is ours.
                 existing = await api.get(body["metadata"]["name"])
                 refs = existing["metadata"].get("ownerReferences") or []
-                if any(r.get("uid") == cronjob["metadata"]["uid"] for r in refs):
-                    return existing if job_finished(existing) is None else None
-                return None
+                return existing if any(r.get("uid") == cronjob["metadata"]["uid"] for r in refs) else None
             self.recorder.event(cronjob, "Warning", "FailedCreate", f"Error creating job: {e}")
             raise
         self.recorder.event(cronjob, "Normal", "SuccessfulCreate", f"Created job {job['metadata']['name']}")

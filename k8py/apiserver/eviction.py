@@ -13,6 +13,9 @@ Before the eviction subresource deletes a pod it asks the pod's budget:
 * otherwise the eviction spends one disruption: disruptionsAllowed goes down
   and the pod is recorded in disruptedPods (so the controller does not count
   it healthy) in the same write, before the pod is deleted.
+A pod that is still running is marked with the DisruptionTarget condition
+before it is deleted, so a Job's podFailurePolicy can tell an eviction from a
+crash.
 """
 
 from __future__ import annotations
@@ -98,3 +101,20 @@ async def check_and_record(api, pod: dict, dry_run: bool) -> None:
         return updated if updated is not None else current
 
     await store.guaranteed_update(namespace, found[0]["metadata"]["name"], mutate, subresource="status")
+
+
+def with_disruption_target(pod: dict) -> dict:
+    """The pod with DisruptionTarget=True (reason EvictionByEvictionAPI), unless it already finished."""
+    status = pod.setdefault("status", {})
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return pod
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
+    conditions.append({"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+                       "lastTransitionTime": rfc3339(), "reason": "EvictionByEvictionAPI",
+                       "message": "Eviction API: evicting"})
+    status["conditions"] = conditions
+    return pod
+
+
+async def mark_disruption_target(pods_store, namespace: str, name: str, user) -> None:
+    await pods_store.guaranteed_update(namespace, name, with_disruption_target, subresource="status", user=user)

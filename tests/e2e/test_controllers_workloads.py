@@ -627,7 +627,7 @@ spec:
 
 def _running_pod(server, namespace, name, labels):
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-           "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+           "spec": {"nodeName": f"{namespace}-node"[:63], "containers": [{"name": "main", "image": "busybox"}]}}
     server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
     _run(server, namespace, name)
 
@@ -660,6 +660,11 @@ spec:
 
     first = _evict(server, namespace, "db-0")
     assert first.returncode == 0, first.stderr
+    # bound to a node, it terminates gracefully and meanwhile carries the reason it goes
+    evicted = server.kubectl_json("get", "pod", "db-0", "-n", namespace)
+    assert evicted["metadata"]["deletionTimestamp"]
+    target = condition(evicted, "DisruptionTarget")
+    assert (target["reason"], target["message"]) == ("EvictionByEvictionAPI", "Eviction API: evicting")
     second = _evict(server, namespace, "db-1")
     assert second.returncode != 0
     assert "Cannot evict pod as it would violate the pod's disruption budget." in second.stderr

@@ -293,3 +293,11 @@ def test_eviction_spends_the_budget_or_refuses():
     # an unready pod goes without spending while the budget is met
     assert eviction.spend(spent, ready_pod("c", ready=False)) is None
     assert eviction.ignores_budgets(ready_pod("p", phase="Pending"))
+
+
+def test_evicted_pod_gets_the_disruption_target_condition():
+    pod = eviction.with_disruption_target(ready_pod("a"))
+    target = [c for c in pod["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+    assert len(target) == 1 and target[0]["reason"] == "EvictionByEvictionAPI"
+    done = eviction.with_disruption_target(ready_pod("b", phase="Succeeded"))
+    assert not [c for c in done["status"]["conditions"] if c["type"] == "DisruptionTarget"]

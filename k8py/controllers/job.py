@@ -465,6 +465,8 @@ class JobSync:
     async def _scale(self, active: list[dict]) -> list[dict]:
         if not self.c.expectations.satisfied(self.key):
             return active
+        # podReplacementPolicy Failed: a terminating pod is replaced only once it has failed.
+        waiting = [p for p in self.pods if jp.is_terminating(p)] if self.only_failed_phase else []
         if self.indexed:
             completions = self.spec.get("completions") or 0
             completed = jp.parse_indexes(self.status.get("completedIndexes"))
@@ -472,11 +474,11 @@ class JobSync:
             active = await self._drop_bad_indexes(active, completed | failed, completions)
             remaining = completions - len(completed) - len(failed)
             want = jp.wanted_active(self.spec, self.status.get("succeeded", 0), remaining)
-            pending = jp.pending_indexes(completions, completed, failed, active)
-            indexes = pending[:max(want - len(active), 0)]
+            pending = jp.pending_indexes(completions, completed, failed, active + waiting)
+            indexes = pending[:max(want - len(active) - len(waiting), 0)]
         else:
             want = jp.wanted_active(self.spec, self.status.get("succeeded", 0), None)
-            indexes = [None] * max(want - len(active), 0)
+            indexes = [None] * max(want - len(active) - len(waiting), 0)
         if len(active) > want:
             doomed = sorted(active, key=lambda p: (jp.is_ready(p), p["metadata"].get("creationTimestamp") or ""))
             doomed = doomed[:len(active) - want]

@@ -191,6 +191,41 @@ spec:
              timeout=15, what="the released pod's finalizer removed")
 
 
+def test_job_failure_policy_ignores_evictions(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: evictable}
+spec:
+  backoffLimit: 0
+  podFailurePolicy:
+    rules:
+    - action: Ignore
+      onPodConditions: [{type: DisruptionTarget}]
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    first = wait_for(lambda: pods(server, namespace, "job-name=evictable"), timeout=15, what="job pod")[0]
+    name = first["metadata"]["name"]
+    _run(server, namespace, name)
+    assert _evict(server, namespace, name).returncode == 0
+    evicted = server.kubectl_json("get", "pod", name, "-n", namespace)
+    target = condition(evicted, "DisruptionTarget")
+    assert target["reason"] == "EvictionByEvictionAPI"
+    # podReplacementPolicy is Failed with a failure policy: no replacement while the pod terminates
+    assert [p["metadata"]["name"] for p in pods(server, namespace, "job-name=evictable")] == [name]
+    # the kubelet's part: the evicted container is killed and the pod fails, keeping its condition
+    set_pod_status(server, namespace, name, "Failed", exit_code=137, conditions=[target])
+    second = wait_for(lambda: [p for p in pods(server, namespace, "job-name=evictable")
+                               if p["metadata"]["name"] != name], timeout=15, what="a replacement")[0]
+    job = server.kubectl_json("get", "job", "evictable", "-n", namespace)
+    assert not job["status"].get("failed") and not condition(job, "Failed")  # the eviction was not counted
+    set_pod_status(server, namespace, second["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/evictable", "--timeout=20s")
+
+
 def test_indexed_job_gives_each_pod_its_index(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input="""
 apiVersion: batch/v1

@@ -187,7 +187,9 @@ class StatefulSetSync:
         for template in sp.claim_templates(self.sts):
             body = sp.new_claim(self.sts, template, ordinal)
             name = body["metadata"]["name"]
-            if self.c.claims.get(f"{self.namespace}/{name}") is not None:
+            existing = self.c.claims.get(f"{self.namespace}/{name}")
+            if existing is not None:
+                await self._retain_or_release(existing)
                 continue
             try:
                 await self.claims_api.create(body)
@@ -201,6 +203,21 @@ class StatefulSetSync:
             self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
                                   f"create Claim {name} Pod {sp.pod_name(self.sts, ordinal)} in StatefulSet "
                                   f"{self.name} success")
+
+    async def _retain_or_release(self, claim_obj: dict) -> None:
+        """Keep the set's ownerReference on a claim in step with a changed whenDeleted policy."""
+        refs = claim_obj["metadata"].get("ownerReferences") or []
+        wanted = sp.claim_owner_refs(self.sts, refs)
+        if wanted == refs:
+            return
+        patch = [{"op": "test", "path": "/metadata/resourceVersion",
+                  "value": claim_obj["metadata"]["resourceVersion"]},
+                 {"op": "add", "path": "/metadata/ownerReferences", "value": wanted}]
+        try:
+            await self.claims_api.patch(claim_obj["metadata"]["name"], patch, patch_type="json")
+        except ApiError as e:
+            if not (e.not_found or e.code in (409, 422)):
+                raise
 
     async def _mark_claims_for_scale_down(self, pod: dict, ordinal: int) -> None:
         """whenScaled: Delete makes the condemned pod own its claims, so they go with it."""

@@ -72,6 +72,18 @@ def new_claim(sts: dict, template: dict, ordinal: int) -> dict:
             "spec": copy.deepcopy(template.get("spec") or {})}
 
 
+def claim_owner_refs(sts: dict, refs: list[dict]) -> list[dict]:
+    """A claim's ownerReferences as the whenDeleted policy wants them: the set's
+    reference present for Delete, absent for Retain; others left alone."""
+    uid = sts["metadata"]["uid"]
+    others = [r for r in refs if r.get("uid") != uid]
+    when_deleted, _ = retention(sts)
+    if when_deleted != "Delete":
+        return others
+    ours = [r for r in refs if r.get("uid") == uid] or [new_controller_ref(sts, "apps/v1", "StatefulSet")]
+    return others + ours
+
+
 def new_pod(sts: dict, template: dict, revision_name: str, ordinal: int) -> dict:
     """The pod for `ordinal` from `template` (the revision's template)."""
     template = copy.deepcopy(template)

@@ -445,6 +445,14 @@ def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(server, name
     wait_for(lambda: sorted(c["metadata"]["name"] for c in server.kubectl_json("get", "pvc", "-n", namespace)
                             ["items"] if not c["metadata"].get("deletionTimestamp")) == ["www-web-0"],
              timeout=20, what="claims of web-1 and web-2 deleted")
+    # changing whenDeleted puts the set's ownerReference on existing claims, or takes it off
+    def set_owns_claim():
+        refs = server.kubectl_json("get", "pvc", "www-web-0", "-n", namespace)["metadata"].get("ownerReferences")
+        return any(r["kind"] == "StatefulSet" and r["name"] == "web" for r in refs or [])
+    for policy, owned in (("Delete", True), ("Retain", False)):
+        server.kubectl("patch", "statefulset", "web", "-n", namespace, "--type=merge", "-p", json.dumps(
+            {"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": policy}}}))
+        wait_for(lambda: set_owns_claim() == owned, timeout=15, what=f"claim ownership for whenDeleted {policy}")
     # whenDeleted: Retain keeps the last claim after the set is gone
     server.kubectl("delete", "statefulset", "web", "-n", namespace)
     wait_for(lambda: not pods(server, namespace, "app=web"), timeout=20, what="the set's pods deleted")

@@ -142,6 +142,16 @@ def test_pod_identity_and_claims():
     assert sp.identity_matches(s, pod, 2) and not sp.identity_matches(s, pod, 1)
 
 
+def test_claim_owner_refs_follow_the_when_deleted_policy():
+    pod_ref = {"kind": "Pod", "uid": "p1", "name": "web-0"}
+    retain = sts()
+    delete = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"})
+    set_ref = sp.claim_owner_refs(delete, [pod_ref])[-1]
+    assert set_ref["uid"] == "u" and set_ref["kind"] == "StatefulSet"
+    assert sp.claim_owner_refs(delete, [pod_ref, set_ref]) == [pod_ref, set_ref]
+    assert sp.claim_owner_refs(retain, [pod_ref, set_ref]) == [pod_ref]
+
+
 def test_ordinals():
     s = sts(ordinals={"start": 5})
     assert list(sp.wanted_ordinals(s)) == [5, 6, 7]

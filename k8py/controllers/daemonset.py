@@ -26,6 +26,7 @@ from k8py.controllers import daemonset_nodes as dn
 from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
 from k8py.controllers.base import Controller, object_key, split_key
+from k8py.controllers.batches import create_in_batches
 from k8py.controllers.expectations import ControllerExpectations
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, new_controller_ref
@@ -204,19 +205,18 @@ class DaemonSetSync:
         if not nodes:
             return
         self.c.expectations.expect_creations(self.key, len(nodes))
-        for i, node in enumerate(nodes):
-            body = dn.new_pod(self.ds, self.template, node, self.hash)
-            try:
-                pod = await self.pods_api.create(body)
-            except ApiError as e:
-                for _ in nodes[i:]:
-                    self.c.expectations.creation_failed(self.key)
-                if e.code == 403 and "being terminated" in str(e):
-                    return
-                self.c.recorder.event(self.ds, "Warning", "FailedCreate", f"Error creating: {e}")
-                raise
+        result = await create_in_batches(
+            nodes, lambda node: self.pods_api.create(dn.new_pod(self.ds, self.template, node, self.hash)))
+        for node, pod in result.created:
             self.by_node.setdefault(node, []).append(pod)
             self.c.recorder.event(self.ds, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+        for _ in range(len(result.errors) + len(result.unsent)):  # never to be observed
+            self.c.expectations.creation_failed(self.key)
+        for _, error in result.errors:
+            if isinstance(error, ApiError) and namespace_terminating(error):
+                continue
+            self.c.recorder.event(self.ds, "Warning", "FailedCreate", f"Error creating: {error}")
+            raise error
 
     async def _delete(self, pods: list[dict]) -> None:
         if not pods:

@@ -27,6 +27,7 @@ from k8py.apimachinery.selectors import selector_from_label_selector
 from k8py.client import ApiError
 from k8py.controllers import jobpolicy as jp
 from k8py.controllers.base import Controller, split_key
+from k8py.controllers.batches import create_in_batches
 from k8py.controllers.expectations import ControllerExpectations
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, controller_ref, new_controller_ref
@@ -510,20 +511,18 @@ class JobSync:
 
     async def _create_pods(self, indexes: list[int | None]) -> list[dict]:
         self.c.expectations.expect_creations(self.key, len(indexes))
-        created = []
-        for i, index in enumerate(indexes):
-            try:
-                pod = await self.pods_api.create(new_pod(self.job, index, self._index_failures(index)))
-            except ApiError as e:
-                for _ in indexes[i:]:
-                    self.c.expectations.creation_failed(self.key)
-                if e.code == 403 and "being terminated" in str(e):
-                    return created
-                self.c.recorder.event(self.job, "Warning", "FailedCreate", f"Error creating: {e}")
-                raise
+        result = await create_in_batches(
+            indexes, lambda index: self.pods_api.create(new_pod(self.job, index, self._index_failures(index))))
+        for _, pod in result.created:
             self.c.recorder.event(self.job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
-            created.append(pod)
-        return created
+        for _ in range(len(result.errors) + len(result.unsent)):  # never to be observed
+            self.c.expectations.creation_failed(self.key)
+        for _, error in result.errors:
+            if isinstance(error, ApiError) and namespace_terminating(error):
+                continue
+            self.c.recorder.event(self.job, "Warning", "FailedCreate", f"Error creating: {error}")
+            raise error
+        return [pod for _, pod in result.created]
 
     def _index_failures(self, index: int | None) -> int | None:
         if index is None or self.spec.get("backoffLimitPerIndex") is None:

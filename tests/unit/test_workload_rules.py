@@ -311,3 +311,21 @@ def test_evicted_pod_gets_the_disruption_target_condition():
     assert len(target) == 1 and target[0]["reason"] == "EvictionByEvictionAPI"
     done = eviction.with_disruption_target(ready_pod("b", phase="Succeeded"))
     assert not [c for c in done["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+
+
+async def test_creates_go_in_slow_start_batches_and_stop_at_the_first_failure():
+    from k8py.controllers.batches import create_in_batches
+    seen = []
+
+    async def create(item):
+        seen.append(item)
+        if item == 4:
+            raise ValueError("quota exceeded")
+        return {"item": item}
+    result = await create_in_batches(list(range(10)), create)
+    # batches 1, 2, 4: the third batch (3..6) fails at 4, so 7..9 are never sent
+    assert sorted(seen) == [0, 1, 2, 3, 4, 5, 6]
+    assert [item for item, _ in result.created] == [0, 1, 2, 3, 5, 6]
+    assert [item for item, _ in result.errors] == [4] and result.unsent == [7, 8, 9]
+    everything = await create_in_batches([0, 1, 2], create)
+    assert len(everything.created) == 3 and not everything.errors and not everything.unsent

@@ -116,7 +116,7 @@ class DaemonSetSync:
         self.revisions_api = controller.client.resource("apps/v1", "controllerrevisions", self.namespace)
         self.min_ready = self.spec.get("minReadySeconds") or 0
         self.by_node: dict[str, list[dict]] = {}
-        for pod in pods:
+        for pod in copy.deepcopy(pods):  # ours to mark as deleted during the sync; the cache stays intact
             node = dn.pinned_node(pod)
             if node:
                 self.by_node.setdefault(node, []).append(pod)

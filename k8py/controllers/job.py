@@ -257,7 +257,7 @@ class JobSync:
         self.job = job
         self.spec = job.get("spec") or {}
         self.status = job.setdefault("status", {})
-        self.pods = pods
+        self.pods = copy.deepcopy(pods)  # counting edits them; the informer's cache stays intact
         self.namespace = job["metadata"]["namespace"]
         self.indexed = self.spec.get("completionMode") == "Indexed"
         self.only_failed_phase = self.spec.get("podReplacementPolicy") == "Failed" or \

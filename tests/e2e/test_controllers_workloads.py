@@ -735,6 +735,7 @@ kind: CronJob
 metadata: {name: catchup}
 spec:
   schedule: "* * * * *"
+  timeZone: Asia/Tokyo
   suspend: true
   concurrencyPolicy: Forbid
   jobTemplate:
@@ -772,6 +773,9 @@ spec:
     assert int(started // 60) - 1 <= minutes <= int(time.time() // 60)
     cronjob = server.kubectl_json("get", "cronjob", "catchup", "-n", namespace)
     assert [ref["name"] for ref in cronjob["status"]["active"]] == names
+    job = server.kubectl_json("get", "job", names[0], "-n", namespace)
+    scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    assert scheduled == time.strftime("%Y-%m-%dT%H:%M:00+09:00", time.gmtime(minutes * 60 + 9 * 3600))
 
 
 def test_daemonset_rollback_without_unnecessary_restarts(server, namespace, nodes):

@@ -434,8 +434,11 @@ class JobSync:
         succeeded = self.status.get("succeeded", 0)
         reached = ("CompletionsReached", "Reached expected number of succeeded pods")
         if self.indexed:
-            done = len(jp.parse_indexes(self.status.get("completedIndexes")))
-            return reached if completions is not None and done >= completions else None
+            done = jp.parse_indexes(self.status.get("completedIndexes"))
+            rule = jp.matched_success_rule(self.spec.get("successPolicy"), done)
+            if rule is not None:
+                return "SuccessPolicy", f"Matched rules at index {rule}"
+            return reached if completions is not None and len(done) >= completions else None
         if completions is None:
             still_running = any(jp.is_active(p) for p in self.pods)
             return reached if succeeded > 0 and not still_running else None

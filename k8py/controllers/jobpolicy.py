@@ -128,6 +128,24 @@ def pending_indexes(completions: int, completed: set[int], failed: set[int], act
     return [i for i in range(completions) if i not in completed and i not in failed and i not in taken]
 
 
+def matched_success_rule(policy: dict | None, completed: set[int]) -> int | None:
+    """Index of the first successPolicy rule the completed indexes satisfy (Indexed Jobs).
+
+    A rule names indexes (`succeededIndexes`), a count (`succeededCount`), or
+    both: the count of completed indexes among those named.
+    """
+    for i, rule in enumerate((policy or {}).get("rules") or []):
+        named = rule.get("succeededIndexes")
+        count = rule.get("succeededCount")
+        pool = completed & parse_indexes(named) if named is not None else completed
+        if count is not None:
+            if len(pool) >= count:
+                return i
+        elif named is not None and parse_indexes(named) <= completed:
+            return i
+    return None
+
+
 # -- pod failure policy ------------------------------------------------------------------
 
 @dataclass

@@ -291,6 +291,38 @@ spec:
     assert {"Suspended", "Resumed", "DeadlineExceeded"} <= {e["reason"] for e in events(server, namespace, "later")}
 
 
+def test_indexed_job_success_policy_ends_it_early(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: leader}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  successPolicy:
+    rules: [{succeededIndexes: "0"}]
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    job_pods = wait_for(lambda: len(p := pods(server, namespace, "job-name=leader")) == 3 and p, timeout=15,
+                        what="three indexed pods")
+    leader = next(p for p in job_pods
+                  if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "0")
+    set_pod_status(server, namespace, leader["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/leader", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "leader", "-n", namespace)
+    met = condition(job, "SuccessCriteriaMet")
+    assert (met["reason"], met["message"]) == ("SuccessPolicy", "Matched rules at index 0")
+    assert condition(job, "Complete")["reason"] == "SuccessPolicy"
+    assert job["status"]["completedIndexes"] == "0" and job["status"]["succeeded"] == 1
+    # the other indexes were stopped, not waited for
+    assert not [p for p in pods(server, namespace, "job-name=leader")
+                if p["status"]["phase"] not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")]
+
+
 # ---- CronJob -------------------------------------------------------------------------
 
 def test_seed_cronjob_runs_every_minute(server, namespace):

@@ -222,6 +222,16 @@ def test_pod_failure_policy_rules_in_order():
     assert jp.match_failure_policy(None, failed_pod(42)) is None
 
 
+def test_success_policy_rules():
+    policy = {"rules": [{"succeededIndexes": "0,2-3"}, {"succeededCount": 3}]}
+    assert jp.matched_success_rule(policy, {0, 2}) is None
+    assert jp.matched_success_rule(policy, {0, 2, 3}) == 0
+    assert jp.matched_success_rule(policy, {1, 4, 5}) == 1
+    both = {"rules": [{"succeededIndexes": "0-4", "succeededCount": 2}]}
+    assert jp.matched_success_rule(both, {7, 8, 9}) is None and jp.matched_success_rule(both, {1, 4}) == 0
+    assert jp.matched_success_rule(None, {0}) is None
+
+
 def test_indexes_round_trip():
     assert jp.parse_indexes("1,3-5,7") == {1, 3, 4, 5, 7}
     assert jp.format_indexes({7, 1, 3, 4, 5}) == "1,3-5,7"

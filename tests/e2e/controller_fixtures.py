@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import subprocess
 import threading
@@ -66,8 +67,7 @@ class PodCensus:
                 continue
             for cond in (pod.get("status") or {}).get("conditions") or []:
                 if cond.get("type") == "Ready" and cond.get("status") == "True":
-                    since = time.mktime(time.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")) \
-                        - time.timezone
+                    since = calendar.timegm(time.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ"))
                     if since + self.min_ready <= now + 1:  # timestamps have whole seconds
                         count += 1
         return count

@@ -142,7 +142,7 @@ def test_namespaces_get_their_service_account_and_ca_and_are_emptied_on_delete(s
     assert server.kubectl("get", "namespace", "cm-lifecycle", check=False).returncode == 1
 
 
-def test_pod_gc_collects_finished_pods_over_threshold_and_pods_of_vanished_nodes(bare_server):
+def test_pod_gc_collects_finished_pods_over_threshold_and_pods_of_vanished_or_dead_nodes(bare_server):
     server = bare_server
     namespace = "cm-podgc"
     server.kubectl("create", "namespace", namespace)
@@ -158,12 +158,22 @@ def test_pod_gc_collects_finished_pods_over_threshold_and_pods_of_vanished_nodes
              "spec": {"nodeName": "podgc-ghost-node", "containers": [{"name": "c", "image": "busybox"}]}}
     server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(bound))
     server.kubectl("delete", "node", "podgc-ghost-node")
+    # A node declared dead by its operator: terminating pods on it are force-deleted.
+    dead = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "podgc-dead-node"},
+            "spec": {"taints": [{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]}}
+    server.kubectl("create", "-f", "-", input=json.dumps(dead))
+    stuck = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-dead"},
+             "spec": {"nodeName": "podgc-dead-node", "containers": [{"name": "c", "image": "busybox"}]}}
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(stuck))
+    server.kubectl("delete", "pod", "on-dead", "-n", namespace, "--wait=false")
+    assert server.kubectl_json("get", "pod", "on-dead", "-n", namespace)["metadata"]["deletionTimestamp"]
     manager = ManagerProcess(server, "--controllers", "podgc", "--no-leader-elect",
                              "--terminated-pod-gc-threshold", "1", "--pod-gc-period", "0.5")
     try:
         def remaining():
             return {p["metadata"]["name"] for p in server.kubectl_json("get", "pods", "-n", namespace)["items"]}
         wait_for(lambda: remaining() == {"done-2"}, timeout=20,
-                 what="the two oldest finished pods and the ghost node's pod to go")
+                 what="the two oldest finished pods, the ghost node's pod and the dead node's pod to go")
     finally:
         manager.kill(signal.SIGTERM)
+        server.kubectl("delete", "node", "podgc-dead-node", check=False)

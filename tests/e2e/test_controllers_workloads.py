@@ -323,6 +323,40 @@ spec:
                 if p["status"]["phase"] not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")]
 
 
+def test_indexed_job_fail_index_policy(server, namespace):
+    server.kubectl("create", "-n", namespace, "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: per-index}
+spec:
+  completions: 2
+  parallelism: 2
+  completionMode: Indexed
+  backoffLimitPerIndex: 1
+  podFailurePolicy:
+    rules:
+    - action: FailIndex
+      onExitCodes: {operator: In, values: [42]}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+""")
+    job_pods = wait_for(lambda: len(p := pods(server, namespace, "job-name=per-index")) == 2 and p, timeout=15,
+                        what="two indexed pods")
+    by_index = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]: p for p in job_pods}
+    set_pod_status(server, namespace, by_index["0"]["metadata"]["name"], "Failed", exit_code=42)
+    wait_for(lambda: server.kubectl_json("get", "job", "per-index", "-n", namespace)["status"]
+             .get("failedIndexes") == "0", timeout=15, what="index 0 failed without a retry")
+    set_pod_status(server, namespace, by_index["1"]["metadata"]["name"], "Succeeded", exit_code=0)
+    server.kubectl("wait", "-n", namespace, "--for=condition=failed", "job/per-index", "--timeout=20s")
+    job = server.kubectl_json("get", "job", "per-index", "-n", namespace)
+    failed = condition(job, "Failed")
+    assert (failed["reason"], failed["message"]) == ("FailedIndexes", "Job has failed indexes")
+    assert job["status"]["completedIndexes"] == "1" and job["status"]["failedIndexes"] == "0"
+    assert len(pods(server, namespace, "job-name=per-index")) == 2  # the failed index was never retried
+
+
 # ---- CronJob -------------------------------------------------------------------------
 
 def test_seed_cronjob_runs_every_minute(server, namespace):

@@ -239,6 +239,7 @@ class StatefulSetSync:
 
     async def _delete_pod(self, pod: dict, why: str) -> None:
         name = pod["metadata"]["name"]
+        log.debug("statefulset %s/%s: deleting pod %s (%s)", self.namespace, self.name, name, why)
         try:
             await self.pods_api.delete(name, preconditions={"uid": pod["metadata"]["uid"]})
         except ApiError as e:

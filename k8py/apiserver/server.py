@@ -32,7 +32,6 @@ from k8py.apiserver.requestinfo import parse
 from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
 from k8py.apiserver.strategy import Strategy
-from k8py.controllers.namespace import NamespaceController
 from k8py.storage.cache import WatchCache
 from k8py.storage.sqlite import open_sqlite_store
 
@@ -79,7 +78,6 @@ class APIServer:
         self.authenticator: Authenticator | None = None
         self.ready = False
         self.background: list[asyncio.Task] = []
-        self.namespace_controller = NamespaceController(self)
         self.crds = CustomResources(self)
 
     # ---- start-up ---------------------------------------------------------
@@ -96,7 +94,6 @@ class APIServer:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
         await self.crds.start()
-        self.background.append(asyncio.create_task(self.namespace_controller.run()))
         self.ready = True
 
     def _add_storage(self, resource: Resource) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k8py.cli import kubectl, server
+from k8py.cli import controller_manager, kubectl, server
 
-SUBCOMMANDS = {"server": server, "kubectl": kubectl}
+SUBCOMMANDS = {"server": server, "kubectl": kubectl, "controller-manager": controller_manager}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k8py.cli import controller_manager, kubectl, server
+from k8py.cli import controller_manager, kubectl, proxy, server
 
-SUBCOMMANDS = {"server": server, "kubectl": kubectl, "controller-manager": controller_manager}
+SUBCOMMANDS = {"server": server, "kubectl": kubectl, "controller-manager": controller_manager,
+               "proxy": proxy}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,11 @@ belong to the user (and the mirroring controller copies them to slices).
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 
-from k8py.client import ApiError, Client, Informer, ShutDown, WorkQueue
+from k8py.client import ApiError, Client, Informer
+from k8py.controllers.base import Controller, ControllerContext
 from k8py.controllers import servicepods as sp
 
 log = logging.getLogger("k8py.controllers.endpoints")
@@ -98,16 +98,18 @@ def needs_update(existing: dict, desired: dict) -> bool:
         != (OVER_CAPACITY_ANNOTATION in (desired["metadata"].get("annotations") or {}))
 
 
-class EndpointsController:
-    name = "endpoints-controller"
+class EndpointsController(Controller):
+    name = "endpoint"
+    workers = 2
 
-    def __init__(self, client: Client):
-        self.client = client
-        self.services = Informer(client, "v1", "services")
-        self.pods = Informer(client, "v1", "pods")
-        self.endpoints = Informer(client, "v1", "endpoints")
-        self.queue = WorkQueue("endpoints")
+    def event_source(self) -> str:
+        return "endpoint-controller"
+
+    async def setup(self) -> None:
         self.trigger_times: dict[str, str] = {}  # service key -> when the change being synced happened
+        self.services = self.ctx.informer("v1", "services")
+        self.pods = self.ctx.informer("v1", "pods")
+        self.endpoints = self.ctx.informer("v1", "endpoints")
         self.services.add_handler(self._service_changed, lambda old, new: self._service_changed(new),
                                   self._service_changed)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_added)
@@ -117,23 +119,20 @@ class EndpointsController:
 
     def _enqueue(self, key: str) -> None:
         self.trigger_times.setdefault(key, sp.now_rfc3339())
-        self.queue.add(key)
+        self.enqueue(key)
 
     def _service_changed(self, service: dict) -> None:
         self._enqueue(Informer.key(service))
 
     def _services_for(self, pod: dict) -> list[str]:
-        namespace = pod["metadata"].get("namespace", "")
-        return [Informer.key(s) for s in self.services.by_index("namespace", namespace)
-                if sp.selector_matches((s.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
+        return services_for_pod(self.services, pod)
 
     def _pod_added(self, pod: dict) -> None:
         for key in self._services_for(pod):
             self._enqueue(key)
 
     def _pod_updated(self, old: dict, new: dict) -> None:
-        if old.get("status") == new.get("status") and old["metadata"].get("labels") == new["metadata"].get("labels") \
-                and old["metadata"].get("deletionTimestamp") == new["metadata"].get("deletionTimestamp"):
+        if not pod_change_matters(old, new):
             return
         for key in set(self._services_for(old)) | set(self._services_for(new)):
             self._enqueue(key)
@@ -141,7 +140,7 @@ class EndpointsController:
     def _endpoints_deleted(self, endpoints: dict) -> None:
         key = Informer.key(endpoints)
         if self.services.get(key) is not None:
-            self.queue.add(key)  # recreate what someone deleted
+            self.enqueue(key)  # recreate what someone deleted
 
     # -- reconcile
 
@@ -171,42 +170,25 @@ class EndpointsController:
         elif needs_update(existing, desired):
             await resource.update(desired)
 
-    async def run(self, workers: int = 2) -> None:
-        await run_controller(self, [self.services, self.pods, self.endpoints], workers)
+
+def services_for_pod(services: Informer, pod: dict) -> list[str]:
+    """Keys of the Services in the pod's namespace whose selector matches it."""
+    namespace = pod["metadata"].get("namespace", "")
+    return [Informer.key(s) for s in services.by_index("namespace", namespace)
+            if sp.selector_matches((s.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
 
 
-async def run_controller(controller, informers: list[Informer], workers: int) -> None:
-    """Start the informers, then process the queue until cancelled (retrying failures with back-off)."""
+def pod_change_matters(old: dict, new: dict) -> bool:
+    """Only status, spec (hostname, ports), labels and deletion change what a pod contributes."""
+    return not (old.get("status") == new.get("status") and old.get("spec") == new.get("spec")
+                and old["metadata"].get("labels") == new["metadata"].get("labels")
+                and old["metadata"].get("deletionTimestamp") == new["metadata"].get("deletionTimestamp"))
+
+
+async def run(client: Client, controller_class=None) -> None:
+    """Run one controller on its own (outside the controller-manager), e.g. in tests."""
+    ctx = ControllerContext(client)
     try:
-        for informer in informers:
-            await informer.start()
-        await asyncio.gather(*(_worker(controller) for _ in range(workers)))
+        await (controller_class or EndpointsController)(ctx).run()
     finally:
-        controller.queue.shut_down()
-        for informer in informers:
-            await informer.stop()
-
-
-async def _worker(controller) -> None:
-    queue = controller.queue
-    while True:
-        try:
-            key = await queue.get()
-        except ShutDown:
-            return
-        try:
-            await controller.sync(key)
-            queue.forget(key)
-        except Exception as e:
-            log.info("%s: syncing %s failed (%s); retrying", controller.name, key, e)
-            queue.add_rate_limited(key)
-        finally:
-            queue.done(key)
-
-
-async def run(client: Client) -> None:
-    await EndpointsController(client).run()
-
-
-async def run_in_server(args, client: Client) -> None:
-    await run(client)
+        await ctx.stop()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from k8py.client import ApiError, Client, Informer, WorkQueue
+from k8py.client import ApiError, Client, Informer
 from k8py.controllers import servicepods as sp
 from k8py.controllers import sliceplan
-from k8py.controllers.endpoints import run_controller
+from k8py.controllers.base import Controller
+from k8py.controllers.endpoints import pod_change_matters, services_for_pod
+from k8py.controllers.endpoints import run as run_controller
 
 log = logging.getLogger("k8py.controllers.endpointslice")
 
@@ -101,19 +103,29 @@ def service_key_of_slice(s: dict) -> list[str]:
     return [f"{s['metadata'].get('namespace', '')}/{name}"] if name else []
 
 
-class EndpointSliceController:
-    name = "endpointslice-controller"
+def managed_slices(slices: Informer, managed_by: str) -> None:
+    """Index slices by their Service, counting only those a given controller manages."""
+    def index(s: dict) -> list[str]:
+        if (s["metadata"].get("labels") or {}).get(sliceplan.MANAGED_BY_LABEL) != managed_by:
+            return []
+        return service_key_of_slice(s)
+    slices.add_index(f"service/{managed_by}", index)
 
-    def __init__(self, client: Client):
-        self.client = client
-        self.services = Informer(client, "v1", "services")
-        self.pods = Informer(client, "v1", "pods")
-        self.slices = Informer(client, "discovery.k8s.io/v1", "endpointslices",
-                               label_selector=f"{sliceplan.MANAGED_BY_LABEL}={MANAGED_BY}")
-        self.slices.add_index("service", service_key_of_slice)
-        self.queue = WorkQueue("endpointslice")
+
+class EndpointSliceController(Controller):
+    name = "endpointslice"
+    workers = 2
+
+    def event_source(self) -> str:
+        return "endpoint-slice-controller"
+
+    async def setup(self) -> None:
         self.trigger_times: dict[str, str] = {}
         self.tracker = sliceplan.SliceTracker()
+        self.services = self.ctx.informer("v1", "services")
+        self.pods = self.ctx.informer("v1", "pods")
+        self.slices = self.ctx.informer("discovery.k8s.io/v1", "endpointslices")
+        managed_slices(self.slices, MANAGED_BY)
         self.services.add_handler(self._service_changed, lambda old, new: self._service_changed(new),
                                   self._service_changed)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_added)
@@ -122,53 +134,41 @@ class EndpointSliceController:
 
     def _enqueue(self, key: str) -> None:
         self.trigger_times.setdefault(key, sp.now_rfc3339())
-        self.queue.add(key)
+        self.enqueue(key)
 
     def _service_changed(self, service: dict) -> None:
         self._enqueue(Informer.key(service))
 
-    def _services_for(self, pod: dict) -> list[str]:
-        namespace = pod["metadata"].get("namespace", "")
-        return [Informer.key(s) for s in self.services.by_index("namespace", namespace)
-                if sp.selector_matches((s.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
-
     def _pod_added(self, pod: dict) -> None:
-        for key in self._services_for(pod):
+        for key in services_for_pod(self.services, pod):
             self._enqueue(key)
 
     def _pod_updated(self, old: dict, new: dict) -> None:
-        if old.get("status") == new.get("status") and old.get("spec") == new.get("spec") \
-                and old["metadata"].get("labels") == new["metadata"].get("labels") \
-                and old["metadata"].get("deletionTimestamp") == new["metadata"].get("deletionTimestamp"):
+        if not pod_change_matters(old, new):
             return
-        for key in set(self._services_for(old)) | set(self._services_for(new)):
+        for key in set(services_for_pod(self.services, old)) | set(services_for_pod(self.services, new)):
             self._enqueue(key)
 
     def _slice_changed(self, s: dict) -> None:
         # Someone else edited or deleted one of our slices: put it back the way it should be.
-        for key in service_key_of_slice(s):
-            self.queue.add(key)
+        if (s["metadata"].get("labels") or {}).get(sliceplan.MANAGED_BY_LABEL) == MANAGED_BY:
+            for key in service_key_of_slice(s):
+                self.enqueue(key)
 
     async def sync(self, key: str) -> None:
         namespace, _ = key.split("/", 1)
         service = self.services.get(key)
-        existing = self.tracker.view(key, self.slices.by_index("service", key))
+        existing = self.tracker.view(key, self.slices.by_index(f"service/{MANAGED_BY}", key))
         trigger_time = self.trigger_times.pop(key, None)
         if service is None or not sp.selects_pods(service):
             # Owner references let the garbage collector do this too; we do not rely on it.
-            await apply_plan(self.client, namespace, sliceplan.Plan(delete=existing), None, self.tracker, key)
+            if existing:
+                await apply_plan(self.client, namespace, sliceplan.Plan(delete=existing), None, self.tracker, key)
             return
         plan = plan_for(service, self.pods.by_index("namespace", namespace), existing)
         if not plan.empty:
             await apply_plan(self.client, namespace, plan, trigger_time, self.tracker, key)
 
-    async def run(self, workers: int = 2) -> None:
-        await run_controller(self, [self.services, self.pods, self.slices], workers)
-
 
 async def run(client: Client) -> None:
-    await EndpointSliceController(client).run()
-
-
-async def run_in_server(args, client: Client) -> None:
-    await run(client)
+    await run_controller(client, EndpointSliceController)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from k8py.client import Client, Informer, WorkQueue
+from k8py.client import Client
 from k8py.controllers import servicepods as sp
 from k8py.controllers import sliceplan
-from k8py.controllers.endpoints import run_controller
-from k8py.controllers.endpointslice import apply_plan, service_key_of_slice
+from k8py.controllers.base import Controller
+from k8py.controllers.endpoints import run as run_controller
+from k8py.controllers.endpointslice import apply_plan, managed_slices, service_key_of_slice
 
 log = logging.getLogger("k8py.controllers.endpointslice_mirroring")
 
@@ -91,34 +92,33 @@ def plan_for(endpoints: dict, existing: list[dict]) -> sliceplan.Plan:
     return result
 
 
-class EndpointSliceMirroringController:
-    name = "endpointslice-mirroring-controller"
+class EndpointSliceMirroringController(Controller):
+    name = "endpointslicemirroring"
+    workers = 1
 
-    def __init__(self, client: Client):
-        self.client = client
-        self.services = Informer(client, "v1", "services")
-        self.endpoints = Informer(client, "v1", "endpoints")
-        self.slices = Informer(client, "discovery.k8s.io/v1", "endpointslices",
-                               label_selector=f"{sliceplan.MANAGED_BY_LABEL}={MANAGED_BY}")
-        self.slices.add_index("service", service_key_of_slice)
-        self.queue = WorkQueue("endpointslice-mirroring")
+    def event_source(self) -> str:
+        return "endpoint-slice-mirroring-controller"
+
+    async def setup(self) -> None:
         self.tracker = sliceplan.SliceTracker()
+        self.services = self.ctx.informer("v1", "services")
+        self.endpoints = self.ctx.informer("v1", "endpoints")
+        self.slices = self.ctx.informer("discovery.k8s.io/v1", "endpointslices")
+        managed_slices(self.slices, MANAGED_BY)
         for informer in (self.services, self.endpoints):
-            informer.add_handler(self._changed, lambda old, new: self._changed(new), self._changed)
+            informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
         self.slices.add_handler(self._slice_changed, lambda old, new: self._slice_changed(new),
                                 self._slice_changed)
 
-    def _changed(self, obj: dict) -> None:
-        self.queue.add(Informer.key(obj))
-
     def _slice_changed(self, s: dict) -> None:
-        for key in service_key_of_slice(s):
-            self.queue.add(key)
+        if (s["metadata"].get("labels") or {}).get(sliceplan.MANAGED_BY_LABEL) == MANAGED_BY:
+            for key in service_key_of_slice(s):
+                self.enqueue(key)
 
     async def sync(self, key: str) -> None:
         namespace, _ = key.split("/", 1)
         endpoints = self.endpoints.get(key)
-        existing = self.tracker.view(key, self.slices.by_index("service", key))
+        existing = self.tracker.view(key, self.slices.by_index(f"service/{MANAGED_BY}", key))
         if not should_mirror(endpoints, self.services.get(key)):
             plan = sliceplan.Plan(delete=existing)
         else:
@@ -126,13 +126,6 @@ class EndpointSliceMirroringController:
         if not plan.empty:
             await apply_plan(self.client, namespace, plan, None, self.tracker, key)
 
-    async def run(self, workers: int = 1) -> None:
-        await run_controller(self, [self.services, self.endpoints, self.slices], workers)
-
 
 async def run(client: Client) -> None:
-    await EndpointSliceMirroringController(client).run()
-
-
-async def run_in_server(args, client: Client) -> None:
-    await run(client)
+    await run_controller(client, EndpointSliceMirroringController)

@@ -44,6 +44,10 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "k8py.controllers.cronjob:CronJobController",
     "ttl-after-finished": "k8py.controllers.ttlafterfinished:TTLAfterFinishedController",
     "disruption": "k8py.controllers.disruption:DisruptionController",
+    "endpoint": "k8py.controllers.endpoints:EndpointsController",
+    "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
+    "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
+    "service-lb": "k8py.proxy.servicelb:ServiceLBController",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
 OFF_BY_DEFAULT: set[str] = set()

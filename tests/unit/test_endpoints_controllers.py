@@ -177,7 +177,7 @@ async def make_pod(api, name, ip, ready=True, labels=None):
 
 
 async def test_controllers_follow_pods_and_services(api):
-    tasks = [asyncio.create_task(c(api).run()) for c in
+    tasks = [asyncio.create_task(ep.run(api, c)) for c in
              (ep.EndpointsController, eps.EndpointSliceController, mirror.EndpointSliceMirroringController)]
     try:
         services = api.resource("v1", "services", "default")
@@ -238,3 +238,40 @@ async def test_controllers_follow_pods_and_services(api):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- ServiceLB
+
+def node_obj(name, ip, ready="True"):
+    return {"metadata": {"name": name}, "spec": {},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                       "conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def test_servicelb_ingress_is_node_addresses_and_honours_load_balancer_ip():
+    from k8py.proxy.servicelb import wanted_ingress
+    nodes = [node_obj("b", "192.168.1.20"), node_obj("a", "192.168.1.3"), node_obj("c", "192.168.1.9", "False")]
+    lb = {"spec": {"type": "LoadBalancer"}}
+    assert wanted_ingress(lb, nodes) == [{"ip": "192.168.1.3", "ipMode": "VIP"}, {"ip": "192.168.1.20", "ipMode": "VIP"}]
+    assert wanted_ingress({"spec": {"type": "LoadBalancer", "loadBalancerIP": "192.168.1.20"}}, nodes) == [
+        {"ip": "192.168.1.20", "ipMode": "VIP"}]
+    assert wanted_ingress({"spec": {"type": "LoadBalancer", "loadBalancerIP": "10.9.9.9"}}, nodes) is None
+
+
+async def test_servicelb_publishes_ingress(api):
+    from k8py.proxy.servicelb import ServiceLBController
+    await api.resource("v1", "nodes").create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "lb-node"}})
+    node = await api.resource("v1", "nodes").get("lb-node")
+    node["status"] = node_obj("lb-node", "192.168.5.5")["status"]
+    await api.resource("v1", "nodes").update_status(node)
+    task = asyncio.create_task(ep.run(api, ServiceLBController))
+    try:
+        services = api.resource("v1", "services", "default")
+        await services.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+                               "spec": {"type": "LoadBalancer", "selector": {"a": "b"}, "ports": [{"port": 8088}]}})
+        got = await wait_until(lambda: services.get("lb"),
+                               lambda s: (s.get("status") or {}).get("loadBalancer", {}).get("ingress"))
+        assert got["status"]["loadBalancer"]["ingress"] == [{"ip": "192.168.5.5", "ipMode": "VIP"}]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -67,13 +67,16 @@ def sh(*argv: str, check: bool = True, input: str | None = None) -> str:
 
 
 class NetnsNode:
-    def __init__(self, pods: int = 3, tag: str = "svct"):
+    def __init__(self, pods: int = 3, tag: str = "svct", subnet: int = 0, answer_prefix: str = "pod"):
         self.prefix = f"{tag}{secrets.token_hex(2)}"
+        self.subnet = subnet
+        self.answer_prefix = answer_prefix
         self.node = f"{self.prefix}-node"
         self.ext = f"{self.prefix}-ext"
         self.bridge = f"{self.prefix}br"
         self.pod_names = [f"{self.prefix}-pod{i}" for i in range(1, pods + 1)]
-        self.pod_ips = [f"10.42.0.{10 + i}" for i in range(1, pods + 1)]
+        self.pod_ips = [f"10.42.{subnet}.{10 + i}" for i in range(1, pods + 1)]
+        self.gateway = f"10.42.{subnet}.1"
         self.node_ip = "192.168.77.1"
         self.ext_ip = "192.168.77.2"
         self.processes: list[subprocess.Popen] = []
@@ -99,7 +102,7 @@ class NetnsNode:
             self.exec(ns, "ip", "link", "set", "lo", "up")
         n = self.node
         self.exec(n, "ip", "link", "add", self.bridge, "type", "bridge")
-        self.exec(n, "ip", "addr", "add", "10.42.0.1/24", "dev", self.bridge)
+        self.exec(n, "ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         self.exec(n, "ip", "link", "set", self.bridge, "up")
         self.exec(n, "ip", "route", "add", "10.43.0.0/16", "dev", self.bridge)
         self.exec(n, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
@@ -112,9 +115,10 @@ class NetnsNode:
             self.exec(n, "ip", "link", "set", host_end, "up")
             self.exec(pod, "ip", "addr", "add", f"{ip}/24", "dev", pod_end)
             self.exec(pod, "ip", "link", "set", pod_end, "up")
-            self.exec(pod, "ip", "route", "add", "default", "via", "10.42.0.1")
+            self.exec(pod, "ip", "route", "add", "default", "via", self.gateway)
             self.processes.append(subprocess.Popen(
-                ["ip", "netns", "exec", pod, sys.executable, str(self.workdir / "server.py"), f"pod{i}", "8080"],
+                ["ip", "netns", "exec", pod, sys.executable, str(self.workdir / "server.py"),
+                 f"{self.answer_prefix}{i}", "8080"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         sh("ip", "link", "add", f"{self.prefix}xn", "netns", n, "type", "veth", "peer", "name", f"{self.prefix}xe",
            "netns", self.ext)
@@ -124,6 +128,17 @@ class NetnsNode:
         self.exec(self.ext, "ip", "link", "set", f"{self.prefix}xe", "up")
         for pod, ip in zip(self.pod_names, self.pod_ips):
             self.wait_listening(pod, ip)
+
+    def link(self, other: "NetnsNode") -> None:
+        """Wire two nodes together (192.168.88.1 <-> .2) and route each one's pod subnet to the other."""
+        a_end, b_end = f"{self.prefix}la", f"{other.prefix}lb"
+        sh("ip", "link", "add", a_end, "netns", self.node, "type", "veth", "peer", "name", b_end,
+           "netns", other.node)
+        for node, end, ip in ((self, a_end, "192.168.88.1"), (other, b_end, "192.168.88.2")):
+            node.exec(node.node, "ip", "addr", "add", f"{ip}/24", "dev", end)
+            node.exec(node.node, "ip", "link", "set", end, "up")
+        self.exec(self.node, "ip", "route", "add", f"10.42.{other.subnet}.0/24", "via", "192.168.88.2")
+        other.exec(other.node, "ip", "route", "add", f"10.42.{self.subnet}.0/24", "via", "192.168.88.1")
 
     def wait_listening(self, pod: str, ip: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout

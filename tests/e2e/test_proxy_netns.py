@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,83 @@ async def test_cleanup_leaves_nothing(node):
     for table in ("nat", "filter"):
         saved = await p.iptables.save(table)
         assert "KUBE-" not in saved, saved
+
+
+DNS_CLIENT = """
+import socket, sys
+from dnslib import DNSRecord
+host, name, tcp = sys.argv[1], sys.argv[2], sys.argv[3] == "tcp"
+q = DNSRecord.question(name).pack()
+if tcp:
+    s = socket.create_connection((host, 53), timeout=3)
+    s.sendall(len(q).to_bytes(2, "big") + q)
+    data = s.recv(2)
+    data = s.recv(int.from_bytes(data, "big"))
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(q, (host, 53))
+    data = s.recv(4096)
+print(" ".join(str(rr.rdata) for rr in DNSRecord.parse(data).rr))
+"""
+
+
+async def test_pods_reach_cluster_dns_through_the_kube_dns_cluster_ip(node, proxier, tmp_path):
+    """k3s style: kube-dns's ClusterIP is DNATed to the DNS server on the node's bridge address."""
+    import json
+    import subprocess
+    import sys
+
+    from k8py.dns.service import kube_dns_service
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps({"services": [service("web", "10.43.0.60")]}))
+    serve = Path(__file__).resolve().parents[1] / "dnsserve.py"
+    server = subprocess.Popen(["ip", "netns", "exec", node.node, sys.executable, str(serve),
+                               "10.42.0.1:53", str(records)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        kube_dns = kube_dns_service("10.43.0.10")
+        kube_dns["metadata"]["namespace"] = "kube-system"
+        proxier.on_service(kube_dns)
+        proxier.on_slice({"metadata": {"name": "kube-dns-x", "namespace": "kube-system",
+                                       "labels": {"kubernetes.io/service-name": "kube-dns"}},
+                          "addressType": "IPv4",
+                          "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"}],
+                          "endpoints": [{"addresses": ["10.42.0.1"], "conditions": {"ready": True}}]})
+        await proxier.sync()
+        client = tmp_path / "dnsclient.py"
+        client.write_text(DNS_CLIENT)
+        for transport in ("udp", "tcp"):
+            out = await in_thread(node.exec, node.pod_names[0], sys.executable, str(client), "10.43.0.10",
+                                  "web.default.svc.cluster.local", transport)
+            assert out.strip() == "10.43.0.60", transport
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+
+
+async def test_two_nodes_pods_reach_pods_and_services_on_the_other(node):
+    """A second node (its own namespaces, pod subnet 10.42.1.0/24) linked to the first by a routed veth."""
+    other = NetnsNode(pods=1, tag="svcq", subnet=1, answer_prefix="b-pod").up()
+    proxies = [Proxier(ProxyConfig(node_name=name, cluster_cidr="10.42.0.0/16"), Iptables(n.node))
+               for name, n in (("node-a", node), ("node-b", other))]
+    try:
+        node.link(other)
+        for p in proxies:
+            p.on_service(service("spread", "10.43.0.70"))
+            p.on_slice(eslice("spread", node.pod_ips + other.pod_ips,
+                              {**{ip: "node-a" for ip in node.pod_ips}, other.pod_ips[0]: "node-b"}))
+            await p.sync()
+        direct = await in_thread(node.requests, other.pod_names[0], node.pod_ips[0], 8080, 3)
+        assert direct["answers"] == {"pod1": 3}, direct
+        assert direct["clients"] == [other.pod_ips[0]], direct  # pod-to-pod keeps its address
+        via_service = await in_thread(node.requests, other.pod_names[0], "10.43.0.70", 80, 200)
+        assert via_service["error_count"] == 0, via_service
+        assert set(via_service["answers"]) == {"pod1", "pod2", "pod3", "b-pod1"}, via_service
+        from_a = await in_thread(node.requests, node.pod_names[0], "10.43.0.70", 80, 100)
+        assert "b-pod1" in from_a["answers"] and from_a["error_count"] == 0, from_a
+    finally:
+        for p in proxies:
+            await cleanup(p.iptables)
+        other.down()

@@ -30,21 +30,31 @@ from dnslib import RCODE, DNSRecord  # noqa: E402
 TARGETS = {"qps": (">=", 5000)}
 
 
+def objects(services: int) -> dict:
+    out = {"services": [], "slices": []}
+    for i in range(services):
+        ip = f"10.43.{100 + i // 250}.{i % 250 + 1}"
+        out["services"].append({"metadata": {"name": f"svc-{i}", "namespace": "bench"},
+                                "spec": {"clusterIP": ip, "clusterIPs": [ip],
+                                         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+        out["services"].append({"metadata": {"name": f"hl-{i}", "namespace": "bench"},
+                                "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}})
+        out["slices"].append({"metadata": {"name": f"hl-{i}-x", "namespace": "bench",
+                                           "labels": {"kubernetes.io/service-name": f"hl-{i}"}},
+                              "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                              "endpoints": [{"addresses": [f"10.42.{i % 200}.{k + 1}"],
+                                             "conditions": {"ready": True}} for k in range(3)]})
+    return out
+
+
 def build_records(services: int):
     from k8py.dns.records import ClusterRecords
     records = ClusterRecords("cluster.local")
-    for i in range(services):
-        ip = f"10.43.{100 + i // 250}.{i % 250 + 1}"
-        records.set_service({"metadata": {"name": f"svc-{i}", "namespace": "bench"},
-                             "spec": {"clusterIP": ip, "clusterIPs": [ip],
-                                      "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
-        records.set_service({"metadata": {"name": f"hl-{i}", "namespace": "bench"},
-                             "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}})
-        records.set_slice({"metadata": {"name": f"hl-{i}-x", "namespace": "bench",
-                                        "labels": {"kubernetes.io/service-name": f"hl-{i}"}},
-                           "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                           "endpoints": [{"addresses": [f"10.42.{i % 200}.{k + 1}"], "conditions": {"ready": True}}
-                                         for k in range(3)]})
+    data = objects(services)
+    for svc in data["services"]:
+        records.set_service(svc)
+    for s in data["slices"]:
+        records.set_slice(s)
     return records
 
 
@@ -75,10 +85,10 @@ def questions(services: int) -> list[bytes]:
     return out
 
 
-def client(port: int, services: int, seconds: float, window: int) -> dict:
+def client(port: int, services: int, seconds: float, window: int, host: str = "127.0.0.1") -> dict:
     wire = questions(services)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.connect(("127.0.0.1", port))
+    sock.connect((host, port))
     sock.settimeout(1.0)
     answered = nx = lost = 0
     sent = 0
@@ -113,15 +123,61 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=64)
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--uncached", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--client", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-pod", action="store_true", help="leave out the pod-through-ClusterIP figure")
     args = ap.parse_args()
     if args.serve is not None:
         asyncio.run(serve(args.serve, args.services, args.uncached))
         return
+    if args.client:
+        host, _, port = args.client.rpartition(":")
+        print(json.dumps(client(int(port), args.services, args.seconds, args.window, host)))
+        return
     figures = run_once(args, uncached=False)
     figures["uncached_qps"] = run_once(args, uncached=True)["qps"]
+    if os.geteuid() == 0 and not args.skip_pod:
+        figures["pod_via_cluster_ip_qps"] = from_pod(args)["qps"]
     print(json.dumps({"figures": figures,
                       "baseline_targets": {k: {"value": figures.get(k), "target": f"{op} {v}"}
                                            for k, (op, v) in TARGETS.items()}}, indent=2))
+
+
+def from_pod(args) -> dict:
+    """The same client inside a pod namespace, asking 10.43.0.10 (kube-dns), DNATed to the node's bridge address."""
+    import tempfile
+
+    from k8py.dns.service import kube_dns_service
+    from k8py.proxy.iptables import Iptables
+    from k8py.proxy.proxier import Proxier, cleanup
+    from k8py.proxy.rules import ProxyConfig
+    from tests.netns import NetnsNode
+    node = NetnsNode(pods=1, tag="svcd").up()
+    proxier = Proxier(ProxyConfig(node_name="n1", cluster_cidr="10.42.0.0/16"), Iptables(node.node))
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as records:
+        json.dump(objects(args.services), records)
+        records.flush()
+        server = subprocess.Popen(["ip", "netns", "exec", node.node, "taskset", "-c", "0", sys.executable,
+                                   str(Path(__file__).resolve().parents[1] / "tests" / "dnsserve.py"),
+                                   "10.42.0.1:53", records.name], stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout.readline().strip() == "ready"
+            kube_dns = kube_dns_service("10.43.0.10")
+            kube_dns["metadata"]["namespace"] = "kube-system"
+            proxier.on_service(kube_dns)
+            proxier.on_slice({"metadata": {"name": "kube-dns-x", "namespace": "kube-system",
+                                           "labels": {"kubernetes.io/service-name": "kube-dns"}},
+                              "addressType": "IPv4", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}],
+                              "endpoints": [{"addresses": ["10.42.0.1"], "conditions": {"ready": True}}]})
+            asyncio.run(proxier.sync())
+            out = node.exec(node.pod_names[0], "taskset", "-c", "1", sys.executable, __file__, "--client",
+                            "10.43.0.10:53", "--services", str(args.services), "--seconds", str(args.seconds),
+                            "--window", str(args.window))
+            return json.loads(out)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            asyncio.run(cleanup(proxier.iptables))
+            node.down()
 
 
 def run_once(args, uncached: bool) -> dict:

@@ -44,6 +44,7 @@ class Proxier:
         self.chains: dict[str, set[str]] = {}
         self.udp_ips: dict[str, tuple] = {}  # key -> (UDP cluster IPs, endpoint addresses) last programmed
         self.dirty: set[str] = set()
+        self.shared: dict | None = None  # the shared chains as the last batch left them
         self.needs_full = True
         self.last_full = 0.0
         self.syncs = 0
@@ -110,8 +111,11 @@ class Proxier:
                 existing = chains_in(await self.iptables.save("nat"))
                 stale |= {c for c in existing if c.startswith(OWNED_PREFIXES)}
             stale -= wanted
-            text = render(self.rules, self.cfg, None if full else dirty, stale)
-            await self.iptables.restore(text)
+            text, shared = render(self.rules, self.cfg, None if full else dirty, stale,
+                                  None if full else self.shared)
+            if text:
+                await self.iptables.restore(text)
+            self.shared = shared
             if full:
                 await self.ensure_jumps()
                 self.needs_full = False

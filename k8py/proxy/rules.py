@@ -209,12 +209,14 @@ def static_filter(cfg: ProxyConfig) -> dict[str, list[str]]:
 
 
 def render(rules: dict[str, list[ServiceRules]], cfg: ProxyConfig, rewrite: set[str] | None,
-           stale_chains: set[str]) -> str:
-    """iptables-restore --noflush input.
+           stale_chains: set[str], previous: dict | None = None) -> tuple[str, dict]:
+    """iptables-restore --noflush input, and the shared chains' content it leaves behind.
 
-    `rules` maps a Service key to its ports' rules. Shared chains are always
-    written whole; a Service's own chains only when its key is in `rewrite`
-    (None: all of them). `stale_chains` are deleted.
+    `rules` maps a Service key to its ports' rules. A Service's own chains are
+    written only when its key is in `rewrite` (None: all of them). Shared
+    chains (KUBE-SERVICES, KUBE-NODEPORTS, ...) are written whole, but only
+    when they differ from `previous` (what the last batch left; None: write
+    everything). `stale_chains` are deleted. An empty string means nothing to do.
     """
     nat_services, nat_nodeports, filter_services, filter_external = [], [], [], []
     own_chains: dict[str, list[str]] = {}
@@ -226,23 +228,40 @@ def render(rules: dict[str, list[ServiceRules]], cfg: ProxyConfig, rewrite: set[
             filter_external += r.filter_external
             if rewrite is None or key in rewrite:
                 own_chains.update(r.chains)
-    static = static_nat(cfg)
-    nat = ["*nat"]
-    nat += [f":{c} - [0:0]" for c in NAT_CHAINS]
-    nat += [f":{c} - [0:0]" for c in own_chains]
-    # Stale chains are declared (so flushed) before deletion: they may still jump to each other.
-    nat += [f":{c} - [0:0]" for c in sorted(stale_chains)]
-    for chain in ("KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
-        nat += static[chain]
-    nat += nat_services + nodeports_jump(cfg) + nat_nodeports
-    for lines in own_chains.values():
-        nat += lines
-    nat += [f"-X {c}" for c in sorted(stale_chains)]
-    nat.append("COMMIT")
-    flt = ["*filter"]
-    flt += [f":{c} - [0:0]" for c in FILTER_CHAINS]
-    fstatic = static_filter(cfg)
-    flt += fstatic["KUBE-FORWARD"] + fstatic["KUBE-FIREWALL"]
-    flt += filter_services + filter_external
-    flt.append("COMMIT")
-    return "\n".join(nat + flt) + "\n"
+    static, fstatic = static_nat(cfg), static_filter(cfg)
+    shared = {
+        ("nat", "KUBE-POSTROUTING"): static["KUBE-POSTROUTING"],
+        ("nat", "KUBE-MARK-MASQ"): static["KUBE-MARK-MASQ"],
+        ("nat", "KUBE-SERVICES"): nat_services + nodeports_jump(cfg),
+        ("nat", "KUBE-NODEPORTS"): nat_nodeports,
+        ("filter", "KUBE-SERVICES"): filter_services,
+        ("filter", "KUBE-EXTERNAL-SERVICES"): filter_external,
+        ("filter", "KUBE-NODEPORTS"): [],
+        ("filter", "KUBE-FORWARD"): fstatic["KUBE-FORWARD"],
+        ("filter", "KUBE-FIREWALL"): fstatic["KUBE-FIREWALL"],
+    }
+    changed = {k: v for k, v in shared.items() if previous is None or previous.get(k) != v}
+    nat_shared = [c for (t, c) in changed if t == "nat"]
+    nat = []
+    if nat_shared or own_chains or stale_chains:
+        nat.append("*nat")
+        nat += [f":{c} - [0:0]" for c in nat_shared]
+        nat += [f":{c} - [0:0]" for c in own_chains]
+        # Stale chains are declared (so flushed) before deletion: they may still jump to each other.
+        nat += [f":{c} - [0:0]" for c in sorted(stale_chains)]
+        for c in nat_shared:
+            nat += changed[("nat", c)]
+        for lines in own_chains.values():
+            nat += lines
+        nat += [f"-X {c}" for c in sorted(stale_chains)]
+        nat.append("COMMIT")
+    filter_shared = [c for (t, c) in changed if t == "filter"]
+    flt = []
+    if filter_shared:
+        flt.append("*filter")
+        flt += [f":{c} - [0:0]" for c in filter_shared]
+        for c in filter_shared:
+            flt += changed[("filter", c)]
+        flt.append("COMMIT")
+    text = "\n".join(nat + flt)
+    return (text + "\n" if text else ""), shared

@@ -58,11 +58,15 @@ def test_render_incremental_writes_only_changed_chains():
     rules = {"ns1/a": [service_rules(sp([Endpoint("10.42.0.1", 8080)]), CFG)],
              "ns1/b": [service_rules(ServicePort("ns1", "b", "", "UDP", 53, ["10.43.0.2"],
                                                  endpoints=[Endpoint("10.42.0.2", 53)]), CFG)]}
-    text = render(rules, CFG, {"ns1/b"}, {"KUBE-SEP-OLD"})
+    text, shared = render(rules, CFG, {"ns1/b"}, {"KUBE-SEP-OLD"})
     assert ":KUBE-SVC-XPGD46QRK7WJZT7O" not in text  # unchanged Service: chains left as they are
     assert "--dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O" in text  # but still reachable from KUBE-SERVICES
     assert ":KUBE-SEP-OLD - [0:0]" in text and "-X KUBE-SEP-OLD" in text
     assert text.count("COMMIT") == 2
+    # Next time, shared chains that did not change are not written again.
+    again, _ = render(rules, CFG, {"ns1/b"}, set(), shared)
+    assert ":KUBE-SERVICES" not in again and "*filter" not in again and ":KUBE-SVC-" in again
+    assert render(rules, CFG, set(), set(), shared)[0] == ""
 
 
 def test_service_ports_from_objects():

@@ -141,3 +141,62 @@ def test_service_without_selector_is_mirrored(cluster):
         "endpointslicemirroring-controller.k8s.io"
     assert s["endpoints"][0]["addresses"] == ["192.0.2.10"]
     cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+async def test_proxy_follows_the_api_into_a_node_namespace(cluster):
+    """kube-proxy (informers + iptables) against the real server, programming a namespaced node."""
+    import asyncio
+
+    from k8py import proxy
+    from k8py.client import Client
+    from tests.netns import NetnsNode
+
+    ns = "svc-proxy"
+    node = NetnsNode(pods=3, tag="svce").up()
+    client = Client.from_kubeconfig(cluster.kubeconfig)
+    task = asyncio.create_task(proxy.run(client, proxy.ProxyConfig(node_name="node-a", cluster_cidr="10.42.0.0/16"),
+                                         proxy.Iptables(node.node)))
+    loop = asyncio.get_running_loop()
+
+    async def kubectl(*args, **kw):
+        return await loop.run_in_executor(None, lambda: cluster.kubectl(*args, **kw))
+
+    async def spread(count):
+        return await loop.run_in_executor(None, node.requests, node.node, cluster_ip, 80, count)
+
+    async def eventually(check, what, timeout=5.0):
+        deadline = loop.time() + timeout
+        while True:
+            last = await check()
+            if last:
+                return last
+            assert loop.time() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.1)
+    try:
+        await kubectl("create", "namespace", ns)
+        await kubectl("-n", ns, "create", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "nginx-deploy"}, "ports": [{"port": 80, "targetPort": 8080}]}}))
+        cluster_ip = cluster.kubectl_json("-n", ns, "get", "svc", "web")["spec"]["clusterIP"]
+        for i, ip in enumerate(node.pod_ips, 1):
+            await loop.run_in_executor(None, make_ready_pod, cluster, ns, f"web-{i}", ip)
+
+        async def all_three():
+            result = await spread(60)
+            return result["error_count"] == 0 and set(result["answers"]) == {"pod1", "pod2", "pod3"}
+        await eventually(all_three, "traffic to all three pods through the ClusterIP")
+        # A pod failing readiness stops receiving traffic.
+        await loop.run_in_executor(None, set_ready, cluster, ns, "web-2", node.pod_ips[1], False)
+
+        async def without_pod2():
+            result = await spread(60)
+            return result["error_count"] == 0 and set(result["answers"]) == {"pod1", "pod3"}
+        await eventually(without_pod2, "pod2 out of rotation", timeout=2.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await proxy.cleanup(node.node)
+        node.down()
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -211,3 +211,19 @@ async def test_two_nodes_pods_reach_pods_and_services_on_the_other(node):
         for p in proxies:
             await cleanup(p.iptables)
         other.down()
+
+
+async def test_k8py_proxy_cleanup_command(node):
+    """`k8py proxy --cleanup` (run inside the node namespace) removes what a proxier wrote."""
+    import subprocess
+    import sys
+    p = Proxier(ProxyConfig(node_name="node-a", cluster_cidr="10.42.0.0/16"), Iptables(node.node))
+    p.on_service(service("web", "10.43.0.56", node_port=30093))
+    p.on_slice(eslice("web", node.pod_ips))
+    await p.sync()
+    assert "KUBE-SVC-" in await p.iptables.save("nat")
+    done = subprocess.run(["ip", "netns", "exec", node.node, sys.executable, "-m", "k8py", "proxy", "--cleanup"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    for table in ("nat", "filter"):
+        assert "KUBE-" not in await p.iptables.save(table)

@@ -112,10 +112,16 @@ async def ensure_kube_dns(client: Client, cluster_ip: str, ips: list[str] | None
     """Create the kube-dns Service if missing; with `ips`, point its Endpoints there."""
     services = client.resource("v1", "services", NAMESPACE)
     try:
-        await services.create(kube_dns_service(cluster_ip))
+        await services.get(SERVICE_NAME)
     except ApiError as e:
-        if not e.already_exists:
+        if not e.not_found:
             raise
+        try:
+            # Ask first: a second create with the same clusterIP is refused as Invalid, not AlreadyExists.
+            await services.create(kube_dns_service(cluster_ip))
+        except ApiError as e:
+            if not (e.already_exists or e.code == 422):
+                raise
     if ips is None:
         return
     endpoints = client.resource("v1", "endpoints", NAMESPACE)

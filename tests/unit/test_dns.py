@@ -249,5 +249,34 @@ async def test_cluster_dns_follows_the_api(api):
                 break
             await asyncio.sleep(0.02)
         assert [str(rr.rdata) for rr in reply.rr] == [ip]
+        import aiohttp
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            metrics_port = s.getsockname()[1]
+        await dns.serve_metrics("127.0.0.1", metrics_port)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
+                text = await resp.text()
+        count = int(next(line for line in text.splitlines() if line.startswith("coredns_dns_requests_total ")).split()[1])
+        assert count >= 1
     finally:
         await dns.stop()
+
+
+async def test_kube_dns_points_at_the_node_gateway(api):
+    """Server mode: the DNS listener is the first address of the node's podCIDR, and kube-dns's Endpoints say so."""
+    from k8py.dns.service import ensure_kube_dns, node_gateway
+    await api.resource("v1", "nodes").create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "dns-node"},
+                                              "spec": {"podCIDR": "10.42.7.0/24"}})
+    gateway = await node_gateway(api, "dns-node")
+    assert gateway == "10.42.7.1"
+    assert await node_gateway(api, "no-such-node") is None
+    await ensure_kube_dns(api, "10.43.0.10", None, None)
+    await ensure_kube_dns(api, "10.43.0.10", [gateway], "dns-node")  # idempotent: the Service is not re-created
+    service = await api.resource("v1", "services", "kube-system").get("kube-dns")
+    assert service["spec"]["clusterIP"] == "10.43.0.10"
+    assert service["metadata"]["labels"]["k8s-app"] == "kube-dns"
+    endpoints = await api.resource("v1", "endpoints", "kube-system").get("kube-dns")
+    assert endpoints["subsets"][0]["addresses"] == [{"ip": "10.42.7.1", "nodeName": "dns-node"}]
+    assert [(p["name"], p["port"], p["protocol"]) for p in endpoints["subsets"][0]["ports"]] == [
+        ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]

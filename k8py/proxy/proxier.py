@@ -21,6 +21,8 @@ from k8py.proxy.rules import FILTER_CHAINS, JUMPS, NAT_CHAINS, OWNED_PREFIXES, P
 
 log = logging.getLogger("k8py.proxy")
 
+CANARY = "KUBE-PROXY-CANARY"
+
 
 def _key(obj: dict) -> str:
     return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
@@ -33,11 +35,12 @@ def _slice_service_key(s: dict) -> str | None:
 
 class Proxier:
     def __init__(self, cfg: ProxyConfig, iptables: Iptables, min_sync_period: float = 0.05,
-                 full_sync_period: float = 600.0):
+                 full_sync_period: float = 600.0, canary_period: float = 30.0):
         self.cfg = cfg
         self.iptables = iptables
         self.min_sync_period = min_sync_period
         self.full_sync_period = full_sync_period
+        self.canary_period = canary_period
         self.services: dict[str, dict] = {}
         self.slices: dict[str, dict[str, dict]] = {}
         self.rules: dict[str, list[ServiceRules]] = {}
@@ -118,6 +121,7 @@ class Proxier:
             self.shared = shared
             if full:
                 await self.ensure_jumps()
+                await self.ensure_canary()
                 self.needs_full = False
                 self.last_full = started
             await self._clear_udp_conntrack(dirty if not full else set(self.rules) | dirty)
@@ -170,11 +174,24 @@ class Proxier:
                 continue
             await asyncio.sleep(self.min_sync_period)
             self._changed.clear()
-            if not self.dirty:
+            while not self.dirty and not self.needs_full:
                 try:
-                    await asyncio.wait_for(self._changed.wait(), timeout=self.full_sync_period)
+                    await asyncio.wait_for(self._changed.wait(), timeout=self.canary_period)
                 except asyncio.TimeoutError:
-                    pass
+                    if time.monotonic() - self.last_full > self.full_sync_period:
+                        break
+                    if not await self.canary_alive():
+                        log.warning("kube-proxy's canary chain is gone (tables flushed?); resyncing everything")
+                        self.needs_full = True
+
+    async def canary_alive(self) -> bool:
+        """Someone flushing the tables (a firewall reload) also removes the canary: time for a full sync."""
+        return await self.iptables.ok("iptables", "-w", "5", "-t", "mangle", "-S", CANARY, "1")
+
+    async def ensure_canary(self) -> None:
+        # A tiny chain in the small mangle table: cheap to look for, gone when tables are flushed.
+        if not await self.canary_alive():
+            await self.iptables.restore(f"*mangle\n:{CANARY} - [0:0]\n-A {CANARY} -j RETURN\nCOMMIT\n")
 
 
 async def cleanup(iptables: Iptables | None = None) -> None:
@@ -184,7 +201,7 @@ async def cleanup(iptables: Iptables | None = None) -> None:
         rule = [parent, *match, "-j", chain]
         while await iptables.ok("iptables", "-w", "5", "-t", table, "-D", *rule):
             pass
-    for table, fixed in (("nat", NAT_CHAINS), ("filter", FILTER_CHAINS)):
+    for table, fixed in (("nat", NAT_CHAINS), ("filter", FILTER_CHAINS), ("mangle", (CANARY,))):
         existing = chains_in(await iptables.save(table))
         ours = [c for c in existing if c in fixed or c.startswith(OWNED_PREFIXES)]
         if not ours:

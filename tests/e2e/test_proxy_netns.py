@@ -227,3 +227,30 @@ async def test_k8py_proxy_cleanup_command(node):
     assert done.returncode == 0, done.stderr
     for table in ("nat", "filter"):
         assert "KUBE-" not in await p.iptables.save(table)
+
+
+async def test_flushed_tables_are_noticed_and_rebuilt(node):
+    """A firewall reload that flushes every table removes the canary; the proxier resyncs everything."""
+    p = Proxier(ProxyConfig(node_name="node-a", cluster_cidr="10.42.0.0/16"), Iptables(node.node),
+                canary_period=0.1)
+    p.on_service(service("web", "10.43.0.57"))
+    p.on_slice(eslice("web", node.pod_ips))
+    task = asyncio.create_task(p.run())
+    try:
+        await asyncio.wait_for(p.synced.wait(), 30)
+        syncs = p.syncs
+        for table in ("nat", "filter", "mangle"):
+            await p.iptables.run("iptables", "-w", "5", "-t", table, "-F")
+            await p.iptables.run("iptables", "-w", "5", "-t", table, "-X")
+        deadline = asyncio.get_running_loop().time() + 30
+        while p.syncs == syncs:  # nothing changed in the API: only the canary can trigger this sync
+            assert asyncio.get_running_loop().time() < deadline, "flushed tables were not noticed"
+            await asyncio.sleep(0.05)
+        result = await in_thread(node.requests, node.node, "10.43.0.57", 80, 3, 2.0)
+        assert result["error_count"] == 0, result
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await cleanup(p.iptables)
+        for table in ("nat", "filter", "mangle"):
+            assert "KUBE-" not in await p.iptables.save(table)

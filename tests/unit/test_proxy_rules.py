@@ -80,3 +80,16 @@ def test_service_ports_from_objects():
     assert (port.node_port, port.load_balancer_ips, [e.address for e in port.endpoints]) == (
         31000, ["192.168.1.5"], ["10.42.0.7:80"])
     assert service_ports({**svc, "spec": {**svc["spec"], "clusterIP": "None"}}, slices) == []
+
+
+def test_masquerade_all_marks_every_cluster_ip_connection():
+    cfg = ProxyConfig(node_name="n1", cluster_cidr="10.42.0.0/16", masquerade_all=True)
+    svc = service_rules(sp([Endpoint("10.42.0.1", 8080)]), cfg).chains["KUBE-SVC-XPGD46QRK7WJZT7O"]
+    assert svc[0].endswith("--dport 80 -j KUBE-MARK-MASQ") and "! -s" not in svc[0]
+
+
+def test_nodeport_addresses_limit_where_node_ports_answer():
+    from k8py.proxy.rules import nodeports_jump
+    assert "--dst-type LOCAL" in nodeports_jump(ProxyConfig())[0]
+    jumps = nodeports_jump(ProxyConfig(nodeport_cidrs=["192.168.1.0/24", "127.0.0.0/8"]))
+    assert [j.split(" -d ")[1].split()[0] for j in jumps] == ["192.168.1.0/24", "127.0.0.0/8"]

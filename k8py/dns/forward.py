@@ -28,7 +28,8 @@ def resolv_conf_nameservers(path: str = "/etc/resolv.conf", exclude: set[str] = 
     try:
         for line in Path(path).read_text().splitlines():
             parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] not in exclude:
+            if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] not in exclude \
+                    and not parts[1].startswith("0."):
                 servers.append((parts[1], 53))
     except OSError:
         pass

@@ -168,7 +168,9 @@ async def run_in_server(args, client: Client) -> None:
     domain = getattr(args, "cluster_domain", "cluster.local")
     reverse = (getattr(args, "cluster_cidr", "10.42.0.0/16"), getattr(args, "service_cidr", "10.43.0.0/16"))
     cluster_ip = getattr(args, "cluster_dns", "10.43.0.10")
-    dns = ClusterDNS(client, domain, reverse)
+    # Never forward to ourselves: a node whose own resolv.conf names the cluster DNS would loop.
+    upstreams = resolv_conf_nameservers(exclude={cluster_ip})
+    dns = ClusterDNS(client, domain, reverse, upstreams=upstreams)
     try:
         await dns.start(parse_listen(os.environ.get("K8PY_DNS_LISTEN")))
         await ensure_kube_dns(client, cluster_ip, None, None)

@@ -280,3 +280,12 @@ async def test_kube_dns_points_at_the_node_gateway(api):
     assert endpoints["subsets"][0]["addresses"] == [{"ip": "10.42.7.1", "nodeName": "dns-node"}]
     assert [(p["name"], p["port"], p["protocol"]) for p in endpoints["subsets"][0]["ports"]] == [
         ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]
+
+
+def test_resolv_conf_upstreams_skip_the_cluster_dns(tmp_path):
+    from k8py.dns.forward import resolv_conf_nameservers
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("search example\nnameserver 10.43.0.10\nnameserver 127.0.0.53\n# nameserver 1.1.1.1\n"
+                    "options ndots:5\n")
+    assert resolv_conf_nameservers(str(conf), exclude={"10.43.0.10"}) == [("127.0.0.53", 53)]
+    assert resolv_conf_nameservers(str(tmp_path / "missing")) == []

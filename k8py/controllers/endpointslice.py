@@ -45,9 +45,8 @@ def desired_groups(service: dict, pods: list[dict]) -> list[sliceplan.Group]:
     for pod in sp.selected_pods(service, pods):
         if not sp.should_be_endpoint(pod, include_terminating=True):
             continue
+        # A pod none of whose ports resolve still gets an endpoint, in a slice without ports, as upstream.
         ports = [] if headless_without_ports else sp.endpoint_ports(service, pod)
-        if not ports and not headless_without_ports:
-            continue
         for ip in sp.pod_ips(pod):
             entries.append((sp.address_type(ip), ports, pod_endpoint(pod, service, ip)))
     return sliceplan.group_endpoints(entries)

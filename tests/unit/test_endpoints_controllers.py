@@ -275,3 +275,10 @@ async def test_servicelb_publishes_ingress(api):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_slice_for_pod_without_the_named_port_has_no_ports():
+    groups = eps.desired_groups(service(), [pod("a", "10.42.0.1"),
+                                            pod("b", "10.42.0.2", ports=[{"name": "other", "containerPort": 1}])])
+    assert [(g.ports, [e["addresses"][0] for e in g.endpoints]) for g in groups] == [
+        ([], ["10.42.0.2"]), ([{"port": 8080, "protocol": "TCP", "name": "http"}], ["10.42.0.1"])]

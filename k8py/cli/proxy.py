@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--nodeport-addresses", default="", help="CIDRs NodePorts answer on (default: every local "
                                                              "address, 127.0.0.1 included)")
     p.add_argument("--min-sync-period", type=float, default=0.05, help="seconds between syncs, at least")
+    p.add_argument("--healthz-bind-address", default="127.0.0.1:10256",
+                   help="host:port for /healthz, /livez and /metrics (empty: none)")
     p.add_argument("--cleanup", action="store_true", help="remove every kube-proxy chain and rule, then exit")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
@@ -45,7 +47,8 @@ def run(args) -> int:
         from k8py.client import Client
         client = Client.from_kubeconfig(args.kubeconfig, user_agent="k8py-proxy")
         try:
-            await proxy.run(client, cfg, mode=args.proxy_mode, min_sync_period=args.min_sync_period)
+            await proxy.run(client, cfg, mode=args.proxy_mode, min_sync_period=args.min_sync_period,
+                            health_address=args.healthz_bind_address or None)
         finally:
             await client.close()
     try:

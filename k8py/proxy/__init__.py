@@ -47,9 +47,18 @@ def choose_mode(requested: str) -> str:
 
 
 async def run(client: Client, cfg: ProxyConfig, iptables: Iptables | None = None, mode: str = "iptables",
-              min_sync_period: float = 0.05) -> None:
+              min_sync_period: float = 0.05, health_address: str | None = None) -> None:
+    """Follow Services and EndpointSlices into iptables until cancelled.
+
+    `health_address` ("127.0.0.1:10256") serves /healthz, /livez and /metrics there.
+    """
+    from k8py.proxy import health
     choose_mode(mode)
     proxier = Proxier(cfg, iptables or Iptables(), min_sync_period=min_sync_period)
+    runner = None
+    if health_address:
+        host, _, port = health_address.rpartition(":")
+        runner = await health.serve(proxier, host, int(port))
     services = Informer(client, "v1", "services")
     slices = Informer(client, "discovery.k8s.io/v1", "endpointslices")
     services.add_handler(proxier.on_service, lambda old, new: proxier.on_service(new), proxier.on_service_deleted)
@@ -62,6 +71,8 @@ async def run(client: Client, cfg: ProxyConfig, iptables: Iptables | None = None
     finally:
         await services.stop()
         await slices.stop()
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def cleanup(netns: str | None = None) -> None:
@@ -75,4 +86,4 @@ async def run_in_server(args, client: Client) -> None:
         return
     cfg = ProxyConfig(node_name=(getattr(args, "node_name", None) or default_node_name()).lower(),
                       cluster_cidr=getattr(args, "cluster_cidr", "10.42.0.0/16"))
-    await run(client, cfg)
+    await run(client, cfg, health_address="127.0.0.1:10256")

@@ -52,6 +52,8 @@ class Proxier:
         self.last_full = 0.0
         self.syncs = 0
         self.last_sync_seconds = 0.0
+        self.last_sync_at = 0.0  # monotonic time the last successful sync finished
+        self.pending_since: float | None = None  # when the oldest change not yet written arrived
         self._changed = asyncio.Event()
         self.synced = asyncio.Event()  # set after every successful sync (tests and benches wait on it)
 
@@ -60,7 +62,13 @@ class Proxier:
     def _mark(self, key: str | None) -> None:
         if key:
             self.dirty.add(key)
+            if self.pending_since is None:
+                self.pending_since = time.monotonic()
             self._changed.set()
+
+    def nat_rule_count(self) -> int:
+        return sum(len(lines) for rules in self.rules.values() for r in rules for lines in r.chains.values()) \
+            + sum(len(r.nat_services) + len(r.nat_nodeports) for rules in self.rules.values() for r in rules)
 
     def on_service(self, svc: dict) -> None:
         self.services[_key(svc)] = svc
@@ -96,6 +104,7 @@ class Proxier:
 
     async def sync(self) -> None:
         started = time.monotonic()
+        pending_since, self.pending_since = self.pending_since, None
         full = self.needs_full or started - self.last_full > self.full_sync_period
         dirty, self.dirty = self.dirty, set()
         try:
@@ -127,10 +136,12 @@ class Proxier:
             await self._clear_udp_conntrack(dirty if not full else set(self.rules) | dirty)
         except Exception:
             self.dirty |= dirty
+            self.pending_since = pending_since or started
             self.needs_full = True  # we no longer know what the tables hold
             raise
         self.syncs += 1
-        self.last_sync_seconds = time.monotonic() - started
+        self.last_sync_at = time.monotonic()
+        self.last_sync_seconds = self.last_sync_at - started
         self.synced.set()
 
     async def ensure_jumps(self) -> None:

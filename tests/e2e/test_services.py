@@ -155,8 +155,9 @@ async def test_proxy_follows_the_api_into_a_node_namespace(cluster):
     ns = "svc-proxy"
     node = NetnsNode(pods=3, tag="svce").up()
     client = Client.from_kubeconfig(cluster.kubeconfig)
+    health_port = free_port()
     task = asyncio.create_task(proxy.run(client, proxy.ProxyConfig(node_name="node-a", cluster_cidr="10.42.0.0/16"),
-                                         proxy.Iptables(node.node)))
+                                         proxy.Iptables(node.node), health_address=f"127.0.0.1:{health_port}"))
     loop = asyncio.get_running_loop()
 
     async def kubectl(*args, **kw):
@@ -193,6 +194,16 @@ async def test_proxy_follows_the_api_into_a_node_namespace(cluster):
             result = await spread(60)
             return result["error_count"] == 0 and set(result["answers"]) == {"pod1", "pod3"}
         await eventually(without_pod2, "pod2 out of rotation", timeout=2.0)
+
+        import aiohttp
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{health_port}/healthz") as resp:
+                assert resp.status == 200 and (await resp.json())["nodeEligible"] is True
+            async with session.get(f"http://127.0.0.1:{health_port}/metrics") as resp:
+                text = await resp.text()
+        syncs = int(next(line for line in text.splitlines() if line.startswith("kubeproxy_sync_proxy_rules_total"))
+                    .split()[-1])
+        assert syncs >= 2
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

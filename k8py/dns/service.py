@@ -174,7 +174,8 @@ async def run_in_server(args, client: Client) -> None:
     try:
         await dns.start(parse_listen(os.environ.get("K8PY_DNS_LISTEN")))
         await ensure_kube_dns(client, cluster_ip, None, None)
-        node_name = getattr(args, "node_name", None) or socket.gethostname()
+        node_name = (getattr(args, "node_name", None) or os.environ.get("K8PY_NODE_NAME")
+                     or socket.gethostname()).lower()  # the kubelet's default node name
         if os.geteuid() == 0 and not getattr(args, "disable_agent", False):
             await _bind_gateway(dns, client, node_name, cluster_ip)
         await asyncio.Event().wait()

@@ -20,7 +20,8 @@ from k8py.proxy.rules import ProxyConfig
 
 log = logging.getLogger("k8py.proxy")
 
-__all__ = ["ProxyConfig", "Proxier", "Iptables", "run", "cleanup", "ipvs_available", "choose_mode"]
+__all__ = ["ProxyConfig", "Proxier", "Iptables", "run", "run_in_agent", "run_in_server", "cleanup",
+           "ipvs_available", "choose_mode"]
 
 
 def default_node_name() -> str:
@@ -81,9 +82,15 @@ async def cleanup(netns: str | None = None) -> None:
 
 
 async def run_in_server(args, client: Client) -> None:
-    """kube-proxy for the server's own node (only when the server runs an agent, as root)."""
+    """kube-proxy for the server's own node (only when the server runs an agent, as root).
+
+    `k8py agent` can run it the same way (its args carry node_name and cluster_cidr too).
+    """
     if getattr(args, "disable_agent", False) or os.geteuid() != 0:
         return
     cfg = ProxyConfig(node_name=(getattr(args, "node_name", None) or default_node_name()).lower(),
                       cluster_cidr=getattr(args, "cluster_cidr", "10.42.0.0/16"))
     await run(client, cfg, health_address="127.0.0.1:10256")
+
+
+run_in_agent = run_in_server

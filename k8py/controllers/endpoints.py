@@ -165,10 +165,18 @@ class EndpointsController(Controller):
                 await resource.create(desired)
             except ApiError as e:
                 if not e.already_exists:
+                    self.recorder.event(service, "Warning", "FailedToCreateEndpoint",
+                                        f"Failed to create endpoint for service {key}: {e}")
                     raise
                 self.queue.add_rate_limited(key)  # our cache is behind: try again with the stored object
         elif needs_update(existing, desired):
-            await resource.update(desired)
+            try:
+                await resource.update(desired)
+            except ApiError as e:
+                if not e.conflict:  # a conflict only means our cache was behind; the retry sorts it out
+                    self.recorder.event(service, "Warning", "FailedToUpdateEndpoint",
+                                        f"Failed to update endpoint {key}: {e}")
+                raise
 
 
 def services_for_pod(services: Informer, pod: dict) -> list[str]:

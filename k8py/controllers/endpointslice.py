@@ -166,7 +166,13 @@ class EndpointSliceController(Controller):
             return
         plan = plan_for(service, self.pods.by_index("namespace", namespace), existing)
         if not plan.empty:
-            await apply_plan(self.client, namespace, plan, trigger_time, self.tracker, key)
+            try:
+                await apply_plan(self.client, namespace, plan, trigger_time, self.tracker, key)
+            except ApiError as e:
+                if not e.conflict:
+                    self.recorder.event(service, "Warning", "FailedToUpdateEndpointSlices",
+                                        f"Error updating Endpoint Slices for Service {key}: {e}")
+                raise
 
 
 async def run(client: Client) -> None:

@@ -282,3 +282,23 @@ def test_slice_for_pod_without_the_named_port_has_no_ports():
                                             pod("b", "10.42.0.2", ports=[{"name": "other", "containerPort": 1}])])
     assert [(g.ports, [e["addresses"][0] for e in g.endpoints]) for g in groups] == [
         ([], ["10.42.0.2"]), ([{"port": 8080, "protocol": "TCP", "name": "http"}], ["10.42.0.1"])]
+
+
+async def test_failed_endpoint_writes_are_reported_as_events(api):
+    """An address the API refuses (loopback) leaves a Warning event on the Service, as upstream."""
+    task = asyncio.create_task(ep.run(api, ep.EndpointsController))
+    try:
+        await api.resource("v1", "services", "default").create({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "loop"},
+            "spec": {"selector": {"app": "loop"}, "ports": [{"port": 80}]}})
+        await make_pod(api, "loop-1", "127.0.0.5", labels={"app": "loop"})
+        events = api.resource("v1", "events", "default")
+        found = await wait_until(lambda: events.list(),
+                                 lambda got: any(e["reason"] == "FailedToUpdateEndpoint" for e in got["items"]))
+        # The empty Endpoints was created before the pod had its IP; adding the address is what fails.
+        event = next(e for e in found["items"] if e["reason"] == "FailedToUpdateEndpoint")
+        assert event["type"] == "Warning" and "loopback" in event["message"]
+        assert event["involvedObject"]["kind"] == "Service" and event["source"]["component"] == "endpoint-controller"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -35,7 +35,7 @@ def _slice_service_key(s: dict) -> str | None:
 
 class Proxier:
     def __init__(self, cfg: ProxyConfig, iptables: Iptables, min_sync_period: float = 0.05,
-                 full_sync_period: float = 600.0, canary_period: float = 30.0):
+                 full_sync_period: float = 3600.0, canary_period: float = 30.0):
         self.cfg = cfg
         self.iptables = iptables
         self.min_sync_period = min_sync_period

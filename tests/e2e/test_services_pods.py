@@ -186,3 +186,71 @@ def test_seed_services_in_front_of_the_seed_deployment(node):
     # Scaling changes the endpoints as soon as the new pods are ready.
     node.kubectl("scale", "deployment", "nginx-deploy", "--replicas=5")
     wait_for(lambda: len(ready_ips()) == 5, timeout=60, what="five endpoints after scaling")
+
+
+READY_DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ready-web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: ready-web}
+  template:
+    metadata:
+      labels: {app: ready-web}
+    spec:
+      containers:
+      - name: web
+        image: busybox
+        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
+        ports:
+        - {name: http, containerPort: 8080}
+        readinessProbe:
+          exec: {command: ["cat", "/tmp/ready"]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ready-web
+spec:
+  selector: {app: ready-web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+"""
+
+
+def test_a_pod_failing_readiness_stops_receiving_traffic(node):
+    node.kubectl("apply", "-f", "-", input=READY_DEPLOYMENT)
+    if node.kubectl("get", "pod", "client", check=False).returncode != 0:
+        node.kubectl("run", "client", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+
+    def ready_pods():
+        pods = node.kubectl_json("get", "pods", "-l", "app=ready-web")["items"]
+        return sorted(p["metadata"]["name"] for p in pods
+                      if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])))
+    names = wait_for(lambda: len(ready_pods()) == 2 and ready_pods(), timeout=90, what="two ready web pods")
+    wait_for(lambda: node.kubectl_json("get", "pod", "client")["status"].get("phase") == "Running", timeout=60,
+             what="client pod")
+    client = node.pod_pid("client")
+
+    def answers(count):
+        got = {}
+        for _ in range(count):
+            out = node.in_pod(client, "nc", "ready-web", "80", input=HTTP_GET).stdout
+            body = out.replace("\r\n", "\n").rsplit("\n\n", 1)[-1].strip()  # busybox httpd ends lines with \n
+            got[body] = got.get(body, 0) + 1
+        return got
+    wait_for(lambda: set(answers(30)) == set(names), timeout=20, what="traffic to both pods")
+
+    # The first pod's probe starts failing: it leaves the endpoints, and the traffic, within a probe period or two.
+    node.in_pod(node.pod_pid(names[0]), "rm", "/tmp/ready", check=True)
+    started = time.monotonic()
+    wait_for(lambda: ready_pods() == [names[1]], timeout=10, what="the pod turning not ready")
+    wait_for(lambda: answers(20) == {names[1]: 20}, timeout=10, what="traffic only to the ready pod")
+    assert time.monotonic() - started < 10
+    ep = node.kubectl_json("get", "endpoints", "ready-web")
+    assert [a["targetRef"]["name"] for s in ep["subsets"] for a in s.get("notReadyAddresses", [])] == [names[0]]

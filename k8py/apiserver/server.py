@@ -23,6 +23,7 @@ from k8py.api.openapi import OpenAPI
 from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
+from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
@@ -36,7 +37,6 @@ from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
 from k8py.apiserver.strategy import Strategy
 from k8py.apiserver.tokens import ServiceAccountTokens, load_or_create_key
-from k8py.controllers.namespace import NamespaceController
 from k8py.storage.cache import WatchCache
 from k8py.storage.sqlite import open_sqlite_store
 
@@ -86,7 +86,6 @@ class APIServer:
         self.aggregator: Aggregator | None = None
         self.ready = False
         self.background: list[asyncio.Task] = []
-        self.namespace_controller = NamespaceController(self)
         self.crds = CustomResources(self)
 
     # ---- start-up ---------------------------------------------------------
@@ -112,7 +111,6 @@ class APIServer:
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
                                      if (tls / "server-ca.key").exists() else None)
         self.background.append(asyncio.create_task(self.aggregator.run()))
-        self.background.append(asyncio.create_task(self.namespace_controller.run()))
         self.ready = True
 
     def _add_storage(self, resource: Resource) -> None:
@@ -164,10 +162,9 @@ class APIServer:
                 return cached.obj
         return None
 
-    async def check_disruption_allowed(self, pod: dict) -> None:
-        """PodDisruptionBudgets are enforced by the disruption controller's
-        status; until that controller exists every eviction is allowed."""
-        return None
+    async def check_disruption_allowed(self, pod: dict, dry_run: bool = False) -> None:
+        """Refuse an eviction its PodDisruptionBudget forbids, or spend the budget for it."""
+        await eviction.check_and_record(self, pod, dry_run)
 
     async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
         raise errors.service_unavailable(

@@ -54,6 +54,16 @@ from k8py.apimachinery.protobuf.encoder import encode_protobuf_object  # noqa: E
 
 DATA = REPO / "tests" / "data"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+USER_AGENT = "k8py-fuzz/1.0"
+FIELD_MANAGERS = ["fz", "", "x" * 200, "🙂", "a\u0000b"]
+# Who an object stored by one of the fuzzer's requests names as its manager;
+# objects the server's own controllers make from them (a Job's pods, events)
+# name others and are left out of the list comparison.
+FUZZER_MANAGERS = {USER_AGENT.split("/")[0], *FIELD_MANAGERS}
+# The server's own controllers act on what the fuzzer creates (a ReplicaSet
+# asking for 2^31-1 pods): the fuzzer tests the API server, so by default it
+# runs without them (--with-controllers keeps them).
+DISABLE_COMPONENTS = ("--disable", "controller-manager", "--disable", "dns", "--disable", "proxy")
 # Subresources that accept POST; each needs a parent object the fuzzer makes.
 CREATE_SUBRESOURCES = {("", "pods", "binding"), ("", "pods", "eviction"),
                        ("", "serviceaccounts", "token")}
@@ -539,7 +549,7 @@ class Api:
 
     def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None):
         """(status, raw body); raises OSError/http.client errors on a transport failure."""
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": USER_AGENT}
         if content_type:
             headers["Content-Type"] = content_type
         if self.conn is None:
@@ -690,11 +700,16 @@ class Fuzzer:
         if status == 201:
             self.parent_versions[t.label] = obj["metadata"]["resourceVersion"]
 
-    def _list_names(self, path: str) -> set[str] | None:
+    def _list_names(self, path: str, fuzzer_made_only: bool = False) -> set[str] | None:
         status, raw = self.api.request("GET", path)
         if status != 200:
             return None
-        return {item["metadata"]["name"] for item in orjson.loads(raw).get("items", [])}
+        items = orjson.loads(raw).get("items", [])
+        if fuzzer_made_only:
+            items = [item for item in items
+                     if not item["metadata"].get("managedFields")
+                     or any(e.get("manager") in FUZZER_MANAGERS for e in item["metadata"]["managedFields"])]
+        return {item["metadata"]["name"] for item in items}
 
     # -- one request --
     def seed_for(self, target: Target) -> dict:
@@ -777,7 +792,7 @@ class Fuzzer:
         if rng.random() < 0.08:
             params.append(("dryRun", rng.choice(["All", "All", "bogus", ""])))
         if rng.random() < 0.08:
-            params.append(("fieldManager", rng.choice(["fz", "", "x" * 200, "🙂", "a\u0000b"])))
+            params.append(("fieldManager", rng.choice(FIELD_MANAGERS)))
         if rng.random() < 0.03:
             params.append(("pretty", "true"))
         return urllib.parse.urlencode(params)
@@ -869,7 +884,7 @@ class Fuzzer:
             if t.subresource:
                 continue
             path = t.collection(self.namespace)
-            names = self._list_names(path)
+            names = self._list_names(path, fuzzer_made_only=True)
             if names is None:
                 continue
             unexpected = names - self.baseline.get(t.storage, set()) - self.created.get(t.storage, set())
@@ -931,12 +946,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, token: str) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, token: str, extra: tuple[str, ...] = DISABLE_COMPONENTS) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     log = open(data_dir / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir),
                              "--https-listen-port", str(port), "--write-kubeconfig", str(data_dir / "kubeconfig.yaml"),
-                             "--token", token, "--disable-agent"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                             "--token", token, "--disable-agent", *extra], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=REPO)
     url = f"https://127.0.0.1:{port}"
     api = Api(url, token, timeout=2)
     deadline = time.monotonic() + 60
@@ -959,6 +975,8 @@ def main(argv=None) -> int:
     p.add_argument("--server", help="URL of a running server (default: start one in a temporary folder)")
     p.add_argument("--token", default="fuzz-admin-token")
     p.add_argument("--findings", type=Path, help="folder to write failing requests into")
+    p.add_argument("--with-controllers", action="store_true",
+                   help="keep the server's in-process controllers running (default: API server alone)")
     args = p.parse_args(argv)
     # A SIGTERM (timeout, CI) still stops the server this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -967,7 +985,7 @@ def main(argv=None) -> int:
     url = args.server
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="k8py-fuzz-")
-        proc, url = start_server(Path(tmp.name), args.token)
+        proc, url = start_server(Path(tmp.name), args.token, () if args.with_controllers else DISABLE_COMPONENTS)
     try:
         report = fuzz(url, args.token, seconds=args.seconds, seed=args.seed, max_requests=args.max_requests,
                       findings_dir=args.findings)

@@ -137,3 +137,20 @@ def test_protobuf_encoder_matches_kubectl_bytes():
     for path in sorted(Path(__file__).resolve().parents[1].glob("data/compat/protobuf/*.bin")):
         raw = path.read_bytes()
         assert encode_protobuf_object(decode_protobuf_object(raw)) == raw, path.name
+
+
+@pytest.mark.parametrize("image", ["a" * 63 + "-", "a" * 3000 + "-", "registry.local/" + "b" * 80 + "-/x"])
+def test_image_names_that_almost_parse_are_quick(image):
+    # Docker's path-component pattern with an optional dash separator made
+    # Python's regex backtrack exponentially: "a"*63 + "-" hung the server.
+    from k8py.api.defaults.core import image_pull_policy
+    start = time.monotonic()
+    assert image_pull_policy(image) == "IfNotPresent"
+    assert time.monotonic() - start < 0.5
+
+
+@pytest.mark.parametrize("image,policy", [("busybox", "Always"), ("a-b--c__d.e/f:1.0", "IfNotPresent"),
+                                          ("repo/x---y:latest", "Always"), ("x", "Always")])
+def test_image_pull_policy_unchanged(image, policy):
+    from k8py.api.defaults.core import image_pull_policy
+    assert image_pull_policy(image) == policy

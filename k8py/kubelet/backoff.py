@@ -24,6 +24,7 @@ class Backoff:
         self.maximum = maximum
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
+        self._failures: dict[str, float] = {}
 
     def delay(self, key: str) -> float:
         entry = self._entries.get(key)
@@ -52,12 +53,21 @@ class Backoff:
             entry.delay = min(entry.delay * 2, self.maximum)
             entry.last_update = now
 
+    def record_failure(self, key: str) -> None:
+        """A try failed now (image pulls): the next go waits out the (doubled) delay."""
+        self.next(key)
+        self._failures[key] = self.clock()
+
+    def last_failure(self, key: str) -> float | None:
+        return self._failures.get(key)
+
     def reset(self, key: str) -> None:
         self._entries.pop(key, None)
+        self._failures.pop(key, None)
 
     def forget_prefix(self, prefix: str) -> None:
         for key in [k for k in self._entries if k.startswith(prefix)]:
-            del self._entries[key]
+            self.reset(key)
 
     def _expired(self, entry: _Entry, now: float) -> bool:
         return now - entry.last_update > 2 * self.maximum

@@ -95,6 +95,10 @@ async def container_env(pod: dict, container: dict, sources: EnvSources) -> list
     """The ordered (name, value) list for a container; later entries override earlier ones."""
     namespace = (pod.get("metadata") or {}).get("namespace", "default")
     env: dict[str, str] = {}
+    for attr in ("services", "master_services"):
+        value = getattr(sources, attr)
+        if hasattr(value, "load"):          # listed lazily from the API
+            setattr(sources, attr, await value.load())
     for name, value in service_env(pod, sources):
         env[name] = value
     for source in container.get("envFrom") or []:

@@ -51,7 +51,8 @@ def terminated_state(cs: ContainerStatus, runtime_name: str) -> dict:
 
 def container_status(record: ContainerRecord, runtime_name: str, is_init: bool) -> dict:
     cur = record.current
-    status: dict = {"name": record.name, "state": {}, "lastState": {}, "ready": record.ready,
+    running = cur is not None and cur.state == "running" and not record.waiting_reason
+    status: dict = {"name": record.name, "state": {}, "lastState": {}, "ready": bool(record.ready and running),
                     "restartCount": record.restart_count,
                     "image": (cur.image if cur and cur.image else record.image),
                     "imageID": cur.image_id if cur else ""}
@@ -87,8 +88,8 @@ def _succeeded(s: dict) -> bool:
     return bool(term) and term.get("exitCode") == 0
 
 
-def pod_phase(pod: dict, init_statuses: list[dict], statuses: list[dict]) -> str:
-    """The kubelet's phase rules (getPhase)."""
+def pod_phase(pod: dict, init_statuses: list[dict], statuses: list[dict], terminal: bool = False) -> str:
+    """The kubelet's phase rules (getPhase); `terminal`: the pod is being deleted and all is stopped."""
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     pending_init = False
     for s in init_statuses:
@@ -113,11 +114,15 @@ def pod_phase(pod: dict, init_statuses: list[dict], statuses: list[dict]) -> str
                 stopped += 1
             else:
                 waiting += 1
+    if terminal and running == 0 and (stopped > 0 or waiting > 0):
+        return "Succeeded" if stopped > 0 and stopped == succeeded and waiting == 0 else "Failed"
     if pending_init or waiting > 0:
         return "Pending"
     if running > 0:
         return "Running"
     if stopped > 0:
+        if terminal:
+            return "Succeeded" if stopped == succeeded else "Failed"
         if policy == "Always":
             return "Running"
         if stopped == succeeded:

@@ -43,6 +43,8 @@ class Resource:
     # Custom resources (from CustomResourceDefinitions) keep their objects
     # under /registry/<group>/<plural>/ as upstream does.
     custom: bool = False
+    # Sent as a Warning header on every request, as upstream does for deprecated versions.
+    deprecation_warning: str = ""
 
     @property
     def singular(self) -> str:

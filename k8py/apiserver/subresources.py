@@ -1,4 +1,4 @@
-"""Subresources: status, scale, binding, eviction, finalize.
+"""Subresources: status, scale, binding, eviction, finalize, token.
 
 Streams (log, exec, attach, portforward, proxy) are answered by the kubelet
 and routed there once the node agent exists.
@@ -15,6 +15,7 @@ from k8py.apimachinery.selectors import selector_string
 from k8py.apiserver import codec, patching
 from k8py.apiserver.objects import DeleteOptions
 from k8py.apiserver.responses import json_response
+from k8py.apiserver.reviews import request_token
 
 STREAMS = ("log", "exec", "attach", "portforward", "proxy")
 
@@ -189,5 +190,6 @@ _HANDLERS = {
     ("approval", "get"): get_status, ("approval", "update"): update_status, ("approval", "patch"): patch_status,
     ("ephemeralcontainers", "get"): get_status, ("ephemeralcontainers", "update"): update_status,
     ("ephemeralcontainers", "patch"): patch_status,
+    ("token", "create"): request_token,
     ("binding", "create"): bind, ("eviction", "create"): evict, ("finalize", "update"): finalize,
 }

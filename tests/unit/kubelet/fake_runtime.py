@@ -1,95 +1,124 @@
-"""A tiny in-memory Runtime for pod-worker tests: containers 'run' until the test ends them.
-
-Behaviour is driven by the container's command, so a test reads like a pod spec:
-  ["exit", "<code>"]  exits with that code as soon as it starts
-  ["oom"]            is OOM-killed as soon as it starts
-anything else runs until stopped (exit 143 on SIGTERM). exec_sync answers from
-`exec_results` keyed by the argv's first word (default: exit 0, b"ok").
-"""
+"""A tiny stand-in for the runc runtime's streaming side: "containers" are
+local processes, so the kubelet server's protocols can be tested without
+images. Everything else about the runtime is out of scope here."""
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import fcntl
+import os
+import pty
+import struct
+import termios
 import time
 
-from k8py.kubelet.runtime.interface import (ContainerConfig, ContainerStats, ContainerStatus, Runtime, Sandbox,
-                                            SandboxConfig)
+from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
+                                            LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerStatus, Sandbox)
 
 
-class FakeRuntime(Runtime):
-    name = "fake"
-    version = "0.1"
+class _PtyReader:
+    def __init__(self, fd: int):
+        self.fd = fd
 
+    async def read(self, n: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.add_reader(self.fd, ready.set)
+        try:
+            await ready.wait()
+        finally:
+            loop.remove_reader(self.fd)
+        try:
+            return os.read(self.fd, n)
+        except OSError:   # EIO once the child side has closed
+            return b""
+
+
+class _PtyWriter:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        os.write(self.fd, b"\x04")   # ^D: end of input on a terminal
+
+
+class LocalProcess:
+    """The ExecProcess shape: stdin/stdout/stderr, resize, wait."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, master: int | None = None):
+        self.proc, self.master = proc, master
+        if master is None:
+            self.stdin, self.stdout, self.stderr = proc.stdin, proc.stdout, proc.stderr
+        else:
+            self.stdin, self.stdout, self.stderr = _PtyWriter(master), _PtyReader(master), None
+        self.sizes: list[tuple[int, int]] = []
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.sizes.append((cols, rows))
+        if self.master is not None:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+
+class FakeRuntime:
     def __init__(self):
-        self.sandboxes: dict[str, Sandbox] = {}
         self.containers: dict[str, ContainerStatus] = {}
-        self.configs: dict[str, ContainerConfig] = {}
-        self.exec_results: dict[str, tuple[int, bytes]] = {}
-        self.execs: list[tuple[str, list[str]]] = []
-        self.stopped: list[tuple[str, float]] = []
-        self._ids = itertools.count(1)
+        self.sandboxes: list[Sandbox] = []
+        self.attached: dict[str, list[str]] = {}     # container id -> argv run on attach
+        self.processes: list[asyncio.subprocess.Process] = []
 
-    async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
-        sid = f"sb{next(self._ids)}"
-        sb = Sandbox(id=sid, pod_uid=config.pod_uid, netns_path=None, ipc_ns_path=None, uts_ns_path=None,
-                     pid_ns_path=None, cgroup_parent=config.cgroup_parent, labels=dict(config.labels))
-        self.sandboxes[sid] = sb
-        return sb
-
-    async def remove_sandbox(self, sandbox_id: str) -> None:
-        self.sandboxes.pop(sandbox_id, None)
-        for cid in [c for c, s in self.containers.items() if s.sandbox_id == sandbox_id]:
-            self.containers.pop(cid)
-
-    async def list_sandboxes(self):
-        return list(self.sandboxes.values())
-
-    async def create_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
-        cid = f"c{next(self._ids)}"
-        self.configs[cid] = config
-        self.containers[cid] = ContainerStatus(id=cid, sandbox_id=sandbox.id, name=config.name, state="created",
-                                               image=config.image, image_id="sha256:fake",
-                                               created_at=time.time(), labels=dict(config.labels),
-                                               log_path=config.log_path)
+    def add_container(self, pod: dict, name: str, log_path: str = "", state: str = "running",
+                      restart_count: int = 0, attach_argv: list[str] | None = None) -> str:
+        meta = pod["metadata"]
+        cid = f"{meta['name']}-{name}-{restart_count}"
+        self.containers[cid] = ContainerStatus(
+            id=cid, sandbox_id="sb-" + meta["uid"], name=name, state=state, log_path=log_path,
+            created_at=time.time() + restart_count,
+            labels={LABEL_POD_UID: meta["uid"], LABEL_POD_NAME: meta["name"],
+                    LABEL_POD_NAMESPACE: meta["namespace"], LABEL_CONTAINER_NAME: name,
+                    LABEL_RESTART_COUNT: str(restart_count)})
+        if attach_argv:
+            self.attached[cid] = attach_argv
         return cid
 
-    async def start_container(self, container_id: str) -> None:
-        cs = self.containers[container_id]
-        cmd = self.configs[container_id].command
-        cs.state, cs.started_at, cs.pid = "running", time.time(), 1000 + len(self.containers)
-        if cmd[:1] == ["exit"]:
-            self.finish(container_id, int(cmd[1]))
-        elif cmd[:1] == ["oom"]:
-            self.finish(container_id, 137, oom=True)
+    async def list_containers(self):
+        return list(self.containers.values())
 
-    def finish(self, container_id: str, code: int, oom: bool = False) -> None:
-        cs = self.containers[container_id]
-        cs.state, cs.exit_code, cs.finished_at, cs.oom_killed, cs.pid = "exited", code, time.time(), oom, None
-
-    def running(self, name: str) -> ContainerStatus | None:
-        return next((c for c in self.containers.values() if c.name == name and c.state == "running"), None)
-
-    async def stop_container(self, container_id: str, timeout: float) -> None:
-        self.stopped.append((container_id, timeout))
-        cs = self.containers.get(container_id)
-        if cs is not None and cs.state == "running":
-            self.finish(container_id, 143)
-
-    async def remove_container(self, container_id: str) -> None:
-        self.containers.pop(container_id, None)
+    async def list_sandboxes(self):
+        return list(self.sandboxes)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
+        return self.containers[container_id]
+
+    async def exec_stream(self, container_id: str, argv: list[str], tty: bool, stdin: bool) -> LocalProcess:
         if container_id not in self.containers:
-            raise KeyError(container_id)
-        cs = self.containers[container_id]
-        return ContainerStatus(**cs.__dict__)
+            raise RuntimeError(f"no container {container_id}")
+        if tty:
+            master, slave = pty.openpty()
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave,
+                                                        start_new_session=True)
+            os.close(slave)
+            self.processes.append(proc)
+            return LocalProcess(proc, master)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        self.processes.append(proc)
+        return LocalProcess(proc)
 
-    async def list_containers(self):
-        return [ContainerStatus(**c.__dict__) for c in self.containers.values()]
+    async def attach(self, container_id: str) -> LocalProcess:
+        return await self.exec_stream(container_id, self.attached[container_id], tty=False, stdin=True)
 
-    async def exec_sync(self, container_id: str, argv: list[str], timeout: float):
-        self.execs.append((container_id, list(argv)))
-        return self.exec_results.get(argv[0] if argv else "", (0, b"ok"))
-
-    async def stats(self, container_id: str):
-        return ContainerStats(0, 0)
+    async def cleanup(self) -> None:
+        for proc in self.processes:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()

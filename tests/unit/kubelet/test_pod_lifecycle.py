@@ -11,7 +11,7 @@ import pytest
 from k8py.kubelet.agent import AgentConfig, Kubelet
 from k8py.kubelet.backoff import Backoff
 from tests.unit.kubelet.conftest import eventually
-from tests.unit.kubelet.fake_runtime import FakeRuntime
+from tests.unit.kubelet.memory_runtime import FakeRuntime
 
 NODE = "kc-node"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k8py.cli import kubectl, server
+from k8py.cli import agent, kubectl, server
 
-SUBCOMMANDS = {"server": server, "kubectl": kubectl}
+SUBCOMMANDS = {"server": server, "kubectl": kubectl, "agent": agent}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -270,6 +270,14 @@ class Kubelet:
         if worker is not None:
             worker.delete()
 
+    def lookup_pod(self, namespace: str, name: str) -> dict | None:
+        """The pod this node runs under that name (API or static), for the streaming server."""
+        for worker in self.workers.values():
+            m = worker.pod["metadata"]
+            if m["name"] == name and m.get("namespace", "default") == namespace and not worker.deleted:
+                return worker.pod
+        return None
+
     def _worker_finished(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
             del self.workers[worker.uid]

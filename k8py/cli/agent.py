@@ -111,7 +111,11 @@ async def run_in_server(args, client) -> None:
     from k8py.kubelet.wiring import build_kubelet
     data_dir = ((args.data_dir or default_data_dir()).resolve()) / "agent"
     config = agent_config(args, data_dir, control_plane=True)
-    kubelet = build_kubelet(client, config, "runc")
+    try:
+        kubelet = build_kubelet(client, config, "runc")
+    except ImportError as e:
+        print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
+        return
     await kubelet.start()
     print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}", flush=True)
     try:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Callable
 
 from k8py.apimachinery import meta
@@ -42,6 +44,31 @@ def go_duration(seconds: float) -> str:
     if s < 60:
         return f"{s}s"
     return f"{s // 60}m{s % 60}s"
+
+
+MAX_TERMINATION_MESSAGE = 4096
+FALLBACK_LOG_LINES = 80
+
+
+def termination_message(container: dict, cs: ContainerStatus, path: Path | None) -> str:
+    """What the container left in terminationMessagePath, or (FallbackToLogsOnError, on
+    failure) the end of its log, as the kubelet reports in terminated.message."""
+    text = ""
+    if path is not None:
+        try:
+            text = path.read_bytes()[:MAX_TERMINATION_MESSAGE].decode("utf-8", "replace")
+        except OSError:
+            text = ""
+    if not text and cs.exit_code not in (0, None) and \
+            container.get("terminationMessagePolicy") == "FallbackToLogsOnError" and cs.log_path:
+        try:
+            lines = Path(cs.log_path).read_text(errors="replace").splitlines()[-FALLBACK_LOG_LINES:]
+        except OSError:
+            lines = []
+        # CRI log lines: "<time> <stream> <P|F> <text>"
+        text = "\n".join(line.split(" ", 3)[3] if line.count(" ") >= 3 else line for line in lines)
+        text = text[-MAX_TERMINATION_MESSAGE:]
+    return text
 
 
 def pod_description(pod: dict) -> str:
@@ -78,6 +105,7 @@ class PodWorker:
         self._volume_retry_at = 0.0
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
+        self._termination_log: dict[str, Path] = {}     # container id -> its terminationMessagePath file
         self._sync_count = 0
         for c in self._all_containers():
             self.records[c["name"]] = ContainerRecord(name=c["name"], image=c.get("image", ""))
@@ -227,6 +255,7 @@ class PodWorker:
                                         message="The container could not be located when the pod was "
                                                 "terminated", labels=rec.current.labels)
             was_running = rec.current.state == "running"
+            self._attach_message(fresh)
             rec.current = fresh
             if was_running and fresh.state == "exited":
                 rec.ready = False
@@ -381,6 +410,7 @@ class PodWorker:
         labels = {LABEL_POD_UID: self.uid, LABEL_POD_NAME: self.pod["metadata"]["name"],
                   LABEL_POD_NAMESPACE: self.pod["metadata"].get("namespace", "default"),
                   LABEL_CONTAINER_NAME: name, LABEL_RESTART_COUNT: str(restart_count)}
+        term_file = self._termination_file(c, restart_count, mounts)
         config = container_config(self.pod, c, image, env, command, args, mounts, labels,
                                   self._log_path(name, restart_count))
         try:
@@ -390,6 +420,8 @@ class PodWorker:
             self._event("Warning", "Failed", f"Error: {e}", name)
             self.wake(RETRY_SECONDS)
             return False
+        if term_file is not None:
+            self._termination_log[cid] = term_file
         self._event("Normal", "Created", f"Created container: {name}", name)
         try:
             await self.ctx.runtime.start_container(cid)
@@ -403,7 +435,7 @@ class PodWorker:
         old_previous = rec.previous
         if rec.current is not None:
             rec.previous = rec.current
-        rec.current = await self.ctx.runtime.container_status(cid)
+        rec.current = await self._fetch_status(cid)
         rec.restart_count = restart_count
         rec.waiting_reason = rec.waiting_message = ""
         if old_previous is not None:
@@ -421,7 +453,7 @@ class PodWorker:
                 self._event("Warning", "FailedPostStartHook", failure, name)
                 self._event("Normal", "Killing", "FailedPostStartHook", name)
                 await self.ctx.runtime.stop_container(rec.current.id, self._grace())
-                rec.current = await self.ctx.runtime.container_status(rec.current.id)
+                rec.current = await self._fetch_status(rec.current.id)
                 self.wake()
                 return
         if is_init and c.get("restartPolicy") != "Always":
@@ -494,6 +526,31 @@ class PodWorker:
                 mounts.append(Mount(container_path=container_path, host_path=str(host_path)))
         return mounts
 
+    async def _fetch_status(self, container_id: str) -> ContainerStatus:
+        return self._attach_message(await self.ctx.runtime.container_status(container_id))
+
+    def _attach_message(self, cs: ContainerStatus) -> ContainerStatus:
+        if cs.state == "exited" and not cs.message:
+            name = cs.labels.get(LABEL_CONTAINER_NAME, cs.name)
+            cs.message = termination_message(self._container(name), cs, self._termination_log.get(cs.id))
+        return cs
+
+    def _termination_file(self, c: dict, restart_count: int, mounts: list) -> Path | None:
+        """The file the container may write its termination message to (terminationMessagePath)."""
+        if self.ctx.volumes is None:
+            return None
+        target = c.get("terminationMessagePath") or "/dev/termination-log"
+        if any(m.container_path == target for m in mounts):
+            return None
+        folder = self.ctx.volumes.pod_dir(self.uid) / "containers" / c["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{restart_count}-termination-log"
+        path.write_bytes(b"")
+        os.chmod(path, 0o666)
+        from k8py.kubelet.runtime.interface import Mount
+        mounts.append(Mount(container_path=target, host_path=str(path)))
+        return path
+
     def _log_path(self, name: str, restart_count: int) -> str:
         m = self.pod["metadata"]
         folder = self.ctx.logs_dir / f"{m.get('namespace', 'default')}_{m['name']}_{self.uid}" / name
@@ -535,7 +592,7 @@ class PodWorker:
         remaining = max(grace - (time.monotonic() - started), 2.0 if grace > 0 else 0.0)
         try:
             await self.ctx.runtime.stop_container(cur.id, remaining)
-            rec.current = await self.ctx.runtime.container_status(cur.id)
+            rec.current = await self._fetch_status(cur.id)
         except Exception as e:
             log.warning("stopping container %s: %s", cur.id, e)
         rec.ready = False

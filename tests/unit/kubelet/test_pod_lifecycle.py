@@ -273,3 +273,20 @@ async def test_restarted_kubelet_adopts_containers_and_cleans_up_deleted_pods(ap
 async def test_unique_names_do_not_leak_between_tests():
     # The fake runtime is per test: nothing global to reset.
     assert FakeRuntime().containers == {} and uuid.uuid4()
+
+
+async def test_termination_message_from_file_and_from_logs(tmp_path):
+    from k8py.kubelet.pod_worker import termination_message
+    from k8py.kubelet.runtime.interface import ContainerStatus
+    msg = tmp_path / "msg"
+    msg.write_text("bye now")
+    failed = ContainerStatus(id="c", sandbox_id="s", name="c", state="exited", exit_code=2,
+                             log_path=str(tmp_path / "log"))
+    assert termination_message({}, failed, msg) == "bye now"
+    (tmp_path / "log").write_text("2026-01-01T00:00:00.000000000Z stdout F first\n"
+                                  "2026-01-01T00:00:01.000000000Z stderr F boom: it broke\n")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    policy = {"terminationMessagePolicy": "FallbackToLogsOnError"}
+    assert termination_message(policy, failed, empty) == "first\nboom: it broke"
+    assert termination_message({}, failed, empty) == ""

@@ -74,6 +74,7 @@ class Kubelet:
         self.ctx: KubeletContext | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_states: dict[str, str] = {}
+        self.pod_cidr_wait = POD_CIDR_WAIT_SECONDS
 
     # ---- start / stop ----------------------------------------------------------------
 
@@ -146,7 +147,7 @@ class Kubelet:
         """The node's podCIDR: the node IPAM controller's if it sets one in time, else the
         first free block of the cluster CIDR, claimed on the Node (spec.podCIDR is write-once)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + POD_CIDR_WAIT_SECONDS
+        deadline = loop.time() + self.pod_cidr_wait
         while True:
             cidr = (node.get("spec") or {}).get("podCIDR")
             if cidr or loop.time() >= deadline or self.network_factory is None:
@@ -163,9 +164,13 @@ class Kubelet:
         if cidr is None:
             log.warning("no free pod CIDR left in %s", self.config.cluster_cidr)
             return None
-        log.info("no node IPAM controller assigned a podCIDR in %.0fs; claiming %s", POD_CIDR_WAIT_SECONDS, cidr)
-        node = await self.client.resource("v1", "nodes").patch(
-            self.config.node_name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+        log.info("no node IPAM controller assigned a podCIDR in %.0fs; claiming %s", self.pod_cidr_wait, cidr)
+        try:
+            node = await self.client.resource("v1", "nodes").patch(
+                self.config.node_name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+        except ApiError:
+            # spec.podCIDR is write-once: a controller got there first, so take its choice.
+            node = await self.node_manager.refresh()
         self.node_manager.node = node
         return (node.get("spec") or {}).get("podCIDR") or cidr
 

@@ -75,6 +75,36 @@ class HollowRuntime(Runtime):
         return ContainerStats(0, 0)
 
 
+class HollowNetwork:
+    """Pod IPs from the node's podCIDR with no interfaces behind them (KWOK hands out IPs too),
+    so Services and EndpointSlices over hollow pods look like real ones."""
+
+    def __init__(self, pod_cidr: str):
+        import ipaddress
+        self.network = ipaddress.ip_network(pod_cidr, strict=False)
+        self._free = iter(self.network.hosts())
+        next(self._free, None)               # .1 is the gateway on real nodes
+        self._released: list[str] = []
+        self._by_sandbox: dict[str, str] = {}
+
+    async def ensure_host_networking(self) -> None:
+        return None
+
+    async def setup(self, sandbox: Sandbox, pod: dict) -> str | None:
+        if sandbox.id in self._by_sandbox:
+            return self._by_sandbox[sandbox.id]
+        ip = self._released.pop() if self._released else str(next(self._free, "") or "")
+        if not ip:
+            raise RuntimeError(f"no pod IPs left in {self.network}")
+        self._by_sandbox[sandbox.id] = ip
+        return ip
+
+    async def teardown(self, sandbox: Sandbox, pod: dict) -> None:
+        ip = self._by_sandbox.pop(sandbox.id, None)
+        if ip:
+            self._released.append(ip)
+
+
 async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factory) -> list[Kubelet]:
     """Register `count` simulated nodes named <node-name>-<i>, sharing one API client."""
     kubelets = []
@@ -85,7 +115,8 @@ async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factor
                              materialize_volumes=False, run_probes=False,
                              fixed_capacity=dict(HOLLOW_CAPACITY), relist_seconds=2.0,
                              node_labels={"type": "hollow", **base.node_labels})
-        kubelet = Kubelet(client, config, runtime_factory())
+        kubelet = Kubelet(client, config, runtime_factory(), network_factory=HollowNetwork)
+        kubelet.pod_cidr_wait = 0.0
         kubelets.append(kubelet)
     # Register in small batches: fast, without a thundering herd on the API server.
     for start in range(0, count, 20):

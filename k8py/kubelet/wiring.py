@@ -41,6 +41,8 @@ def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams:
             return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
                               cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr)
     else:
+        from k8py.kubelet.hollow import HollowNetwork
+        network_factory = HollowNetwork
         config.materialize_volumes = False
         config.run_probes = False
     if serve_streams and runtime_kind == "runc":

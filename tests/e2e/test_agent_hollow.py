@@ -54,6 +54,15 @@ def test_hollow_nodes_register_and_run_pods(server, namespace, hollow_agent):
     wait_for(all_running, timeout=30, what="pods Running on hollow nodes")
     wide = server.kubectl("get", "pods", "-n", namespace, "-o", "wide").stdout
     assert "1/1" in wide and names[0] in wide
+    # Each hollow pod gets its own IP from its node's podCIDR.
+    import ipaddress
+    pods = json.loads(server.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+    cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in
+             json.loads(server.kubectl("get", "nodes", "-o", "json").stdout)["items"] if n["metadata"]["name"] in names}
+    ips = [p["status"]["podIP"] for p in pods]
+    assert len(set(ips)) == 3
+    for p in pods:
+        assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(cidrs[p["spec"]["nodeName"]])
 
     # Deleting with the default grace period: the kubelet finishes the deletion.
     server.kubectl("delete", "pod", "p0", "-n", namespace, "--wait=true", timeout=30)

@@ -28,6 +28,8 @@ log = logging.getLogger("k8py.kubelet")
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 RELIST_SECONDS = 1.0
+_CIDR_LOCK = asyncio.Lock()
+_CLAIMED: set[str] = set()
 POD_CIDR_WAIT_SECONDS = 5.0
 
 
@@ -158,12 +160,14 @@ class Kubelet:
             return cidr
         if self.network_factory is None:
             return None
-        nodes = await self.client.resource("v1", "nodes").list()
-        used = {(n.get("spec") or {}).get("podCIDR") for n in nodes.get("items") or []}
-        cidr = pick_pod_cidr(self.config.cluster_cidr, {u for u in used if u})
-        if cidr is None:
-            log.warning("no free pod CIDR left in %s", self.config.cluster_cidr)
-            return None
+        async with _CIDR_LOCK:       # hollow nodes of one process claim one at a time
+            nodes = await self.client.resource("v1", "nodes").list()
+            used = {(n.get("spec") or {}).get("podCIDR") for n in nodes.get("items") or []} | _CLAIMED
+            cidr = pick_pod_cidr(self.config.cluster_cidr, {u for u in used if u})
+            if cidr is None:
+                log.warning("no free pod CIDR left in %s", self.config.cluster_cidr)
+                return None
+            _CLAIMED.add(cidr)
         log.info("no node IPAM controller assigned a podCIDR in %.0fs; claiming %s", self.pod_cidr_wait, cidr)
         try:
             node = await self.client.resource("v1", "nodes").patch(

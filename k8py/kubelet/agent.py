@@ -28,8 +28,12 @@ log = logging.getLogger("k8py.kubelet")
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 RELIST_SECONDS = 1.0
-_CIDR_LOCK = asyncio.Lock()
+_CIDR_LOCKS: dict[int, asyncio.Lock] = {}
 _CLAIMED: set[str] = set()
+
+
+def _cidr_lock() -> asyncio.Lock:
+    return _CIDR_LOCKS.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
 POD_CIDR_WAIT_SECONDS = 5.0
 
 
@@ -160,7 +164,7 @@ class Kubelet:
             return cidr
         if self.network_factory is None:
             return None
-        async with _CIDR_LOCK:       # hollow nodes of one process claim one at a time
+        async with _cidr_lock():       # hollow nodes of one process claim one at a time
             nodes = await self.client.resource("v1", "nodes").list()
             used = {(n.get("spec") or {}).get("podCIDR") for n in nodes.get("items") or []} | _CLAIMED
             cidr = pick_pod_cidr(self.config.cluster_cidr, {u for u in used if u})

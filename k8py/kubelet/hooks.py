@@ -17,12 +17,21 @@ async def run_hook(runtime, handler: dict, pod: dict, container: dict, container
     """Run one hook; None when it worked, else the failure message as the kubelet words it."""
     name = container.get("name", "")
     if handler.get("exec"):
-        command = handler["exec"].get("command") or []
-        ok, output = await probe_actions.run_exec(runtime, container_id, command, timeout)
-        if ok:
-            return None
-        return (f"Exec lifecycle hook ({command}) for Container \"{name}\" in Pod \"{pod_description(pod)}\" "
-                f"failed - error: {output.strip()}, message: \"{output.strip()}\"")
+        command = [str(a) for a in handler["exec"].get("command") or []]
+        joined = " ".join(command)
+        try:
+            code, raw = await asyncio.wait_for(runtime.exec_sync(container_id, command, timeout), timeout + 1)
+            output = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+            if code == 0:
+                return None
+            error = f"command '{joined}' exited with {code}: {output}"
+        except asyncio.TimeoutError:
+            output, error = "", f"command '{joined}' timed out"
+        except Exception as e:
+            output, error = "", str(e)
+        # Go prints the argv slice as [a b c].
+        return (f"Exec lifecycle hook ([{joined}]) for Container \"{name}\" in Pod \"{pod_description(pod)}\" "
+                f"failed - error: {error}, message: \"{output}\"")
     if handler.get("httpGet"):
         action = handler["httpGet"]
         ok, message, _ = await probe_actions.run_http_get(action, container, pod_ip, timeout)

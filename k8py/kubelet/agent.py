@@ -128,6 +128,8 @@ class Kubelet:
         if self.server_factory is not None:
             self.server = self.server_factory(self)
             await self.server.start()
+        self.node_manager.set_ready(True)
+        await self.node_manager.report_status()
         self.node_manager.start()
         self._tasks.append(asyncio.create_task(self._relist_loop(), name="pleg"))
         log.info("node %s registered (podCIDR %s)", cfg.node_name, pod_cidr)

@@ -24,6 +24,7 @@ LEASE_DURATION_SECONDS = 40
 LEASE_RENEW_SECONDS = 10.0
 STATUS_CHECK_SECONDS = 10.0
 STATUS_REPORT_SECONDS = 300.0
+NOT_READY_AT_START = "container runtime status check may not have completed yet"
 
 # (condition type) -> (status when fine, reason, message) and the same when under pressure.
 PRESSURE_TEXT = {
@@ -158,8 +159,10 @@ class NodeManager:
         self.nodes = client.resource("v1", "nodes")
         self.leases = client.resource("coordination.k8s.io/v1", "leases", namespace=LEASE_NAMESPACE)
         self.node: dict | None = None
-        self.ready = True
-        self.not_ready_message = ""
+        # Like the kubelet, a node starts NotReady and turns Ready once its runtime,
+        # network and pod watch are up (set_ready from the agent).
+        self.ready = False
+        self.not_ready_message = NOT_READY_AT_START
         self._last_reported: dict | None = None
         self._last_report_time = 0.0
         self._tasks: list[asyncio.Task] = []

@@ -36,6 +36,11 @@ async def test_register_reports_status_and_lease(api, tmp_path):
     manager = NodeManager(api, config)
     await manager.register()
     node = await api.resource("v1", "nodes").get("kc-node-a")
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "KubeletNotReady")
+    manager.set_ready(True)
+    await manager.report_status()
+    node = await api.resource("v1", "nodes").get("kc-node-a")
     labels = node["metadata"]["labels"]
     assert labels["kubernetes.io/hostname"] == "kc-node-a"
     assert labels["kubernetes.io/os"] == "linux"
@@ -76,6 +81,8 @@ async def test_status_is_written_only_on_change(api, tmp_path, monkeypatch):
                                                                              "pods": "110"})
     manager = NodeManager(api, config)
     await manager.register()
+    manager.set_ready(True)
+    await manager.report_status()
     rv = manager.node["metadata"]["resourceVersion"]
     await manager.report_status()
     assert manager.node["metadata"]["resourceVersion"] == rv      # nothing changed: no write

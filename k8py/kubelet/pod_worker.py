@@ -231,6 +231,7 @@ class PodWorker:
         if self.terminal:
             await self.publish_status()
             return
+        self._ensure_probers()
         if await self._ensure_sandbox() and await self._ensure_volumes():
             if await self._sync_init_containers():
                 await self._sync_app_containers()
@@ -469,6 +470,23 @@ class PodWorker:
             self.probers[name] = prober
             prober.start()
 
+    def _ensure_probers(self) -> None:
+        """Probe running containers that have no prober yet (adopted after a kubelet restart)."""
+        if not self.ctx.run_probes:
+            return
+        for c in self._app_containers():
+            rec = self.records[c["name"]]
+            if c["name"] in self.probers or not self._running(rec):
+                continue
+            if not (c.get("startupProbe") or c.get("readinessProbe") or c.get("livenessProbe")):
+                continue
+            prober = ContainerProbes(self.ctx.runtime, c, rec.current.id, self.pod_ip, self._on_probe_result,
+                                     lambda kind, msg, n=c["name"]: self._event("Warning", "Unhealthy", msg, n))
+            if rec.started:
+                prober.started.set()
+            self.probers[c["name"]] = prober
+            prober.start()
+
     def _on_probe_result(self, name: str, kind: str, ok: bool, message: str) -> None:
         rec = self.records.get(name)
         if rec is None or rec.current is None or rec.current.state != "running":
@@ -551,9 +569,13 @@ class PodWorker:
         mounts.append(Mount(container_path=target, host_path=str(path)))
         return path
 
-    def _log_path(self, name: str, restart_count: int) -> str:
+    def _log_dir(self) -> Path:
+        """<data>/pod-logs/<namespace>_<name>_<uid>, as /var/log/pods is laid out."""
         m = self.pod["metadata"]
-        folder = self.ctx.logs_dir / f"{m.get('namespace', 'default')}_{m['name']}_{self.uid}" / name
+        return self.ctx.logs_dir / f"{m.get('namespace', 'default')}_{m['name']}_{self.uid}"
+
+    def _log_path(self, name: str, restart_count: int) -> str:
+        folder = self._log_dir() / name
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder / f"{restart_count}.log")
 
@@ -653,6 +675,10 @@ class PodWorker:
             self.sandbox = None
         if self.ctx.volumes is not None:
             await self.ctx.volumes.teardown(self.uid)
+        logs = self._log_dir()
+        if logs.exists():
+            import shutil
+            await asyncio.to_thread(shutil.rmtree, logs, True)
         self.ctx.crash_backoff.forget_prefix(f"{self.uid}/")
         self.ctx.image_backoff.forget_prefix(f"{self.uid}/")
 

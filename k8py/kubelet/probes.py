@@ -61,6 +61,8 @@ class ContainerProbes:
         if not self.has("startup"):
             self.started.set()
         for kind in KINDS:
+            if kind == "startup" and self.started.is_set():
+                continue          # an adopted container that had already started
             if self.has(kind):
                 self._tasks.append(asyncio.create_task(self._loop(kind),
                                                        name=f"probe {kind} {self.container.get('name')}"))

@@ -203,6 +203,7 @@ async def test_graceful_deletion_runs_pre_stop_then_deletes(api, kubelet):
     stop_timeout = next(t for c, t in kubelet.fake.stopped if c == cid)
     assert 2.0 <= stop_timeout <= 7.0
     assert not kubelet.fake.sandboxes and cid not in kubelet.fake.containers
+    assert not (kubelet.ctx.logs_dir / f"default_bye_{p['metadata']['uid']}").exists()
 
 
 async def test_liveness_failure_restarts_container(api, kubelet):
@@ -249,7 +250,8 @@ async def test_restarted_kubelet_adopts_containers_and_cleans_up_deleted_pods(ap
     runtime = FakeRuntime()
     first = await start_kubelet(api, tmp_path, runtime)
     pods = api.resource("v1", "pods", namespace="default")
-    await pods.create(pod("keep", [ctr("main")]))
+    probe = {"exec": {"command": ["alive"]}, "periodSeconds": 1}
+    await pods.create(pod("keep", [ctr("main", livenessProbe=probe)]))
     await pods.create(pod("drop", [ctr("main")]))
     keep = await wait_pod(api, "keep", lambda p: condition(p, "Ready").get("status") == "True")
     await wait_pod(api, "drop", lambda p: condition(p, "Ready").get("status") == "True")
@@ -266,6 +268,9 @@ async def test_restarted_kubelet_adopts_containers_and_cleans_up_deleted_pods(ap
         assert status_of(keep, "main")["restartCount"] == 0
         running = [c for c in runtime.containers.values() if c.state == "running"]
         assert [c.id for c in running] == [keep_cid.split("://")[1]]
+        # The adopted container is probed again.
+        probed = len(runtime.execs)
+        await eventually(lambda: len(runtime.execs) > probed, 3, "liveness probe after adoption")
     finally:
         await second.stop()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k8py.client import ApiError, EventRecorder, Informer
+from k8py.kubelet.admission import admit
 from k8py.kubelet.context import KubeletContext
 from k8py.kubelet.node import NodeConfig, NodeManager, pick_pod_cidr
 from k8py.kubelet.pod_dns import ClusterDNS
@@ -259,8 +260,16 @@ class Kubelet:
     def start_worker(self, pod: dict, adopted=None, static: bool = False) -> PodWorker:
         uid = pod["metadata"]["uid"]
         phase = (pod.get("status") or {}).get("phase")
+        finished_before = phase in ("Succeeded", "Failed") and not static
+        rejected = None
+        if not finished_before and not adopted and not static and not pod["metadata"].get("deletionTimestamp"):
+            admitted = [w.pod for w in self.workers.values() if not w.terminal and not w.deleted]
+            rejected = admit(pod, admitted, self.node_manager.node or {})
+            if rejected:
+                self.recorder.event(pod if pod.get("kind") else {**pod, "kind": "Pod", "apiVersion": "v1"},
+                                    "Warning", rejected[0], rejected[1].removeprefix("Pod was rejected: "))
         worker = PodWorker(self.ctx, pod, adopted=adopted, static=static, on_finished=self._worker_finished,
-                           finished_before=phase in ("Succeeded", "Failed") and not static)
+                           finished_before=finished_before, rejected=rejected)
         self.workers[uid] = worker
         worker.start()
         return worker

@@ -34,7 +34,7 @@ log = logging.getLogger("k8py.kubelet.pod")
 
 DEFAULT_GRACE = 30
 STATUS_KEYS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime", "qosClass",
-               "containerStatuses", "initContainerStatuses")
+               "containerStatuses", "initContainerStatuses", "reason", "message")
 RETRY_SECONDS = 2.0
 
 
@@ -79,7 +79,7 @@ def pod_description(pod: dict) -> str:
 class PodWorker:
     def __init__(self, ctx, pod: dict, adopted: tuple[Sandbox | None, list[ContainerStatus]] | None = None,
                  static: bool = False, on_finished: Callable[["PodWorker"], None] | None = None,
-                 finished_before: bool = False):
+                 finished_before: bool = False, rejected: tuple[str, str] | None = None):
         self.ctx = ctx
         self.pod = pod
         self.uid = pod["metadata"]["uid"]
@@ -97,6 +97,11 @@ class PodWorker:
         self.terminal = finished_before   # Succeeded/Failed: nothing restarts any more
         # The API already shows a final status (e.g. from before a kubelet restart): keep it.
         self.finished_before = finished_before
+        # (reason, message) that failed the pod as a whole: admission, activeDeadlineSeconds.
+        self.rejected = rejected
+        self.failure: tuple[str, str] | None = rejected
+        if rejected:
+            self.terminal = True
         self.finished = False
         self.last_status: dict | None = None
         self._wake = asyncio.Event()
@@ -231,6 +236,15 @@ class PodWorker:
         if self.terminal:
             await self.publish_status()
             return
+        if self._deadline_passed():
+            message = "Pod was active on the node longer than the specified deadline"
+            self.failure = ("DeadlineExceeded", message)
+            self._event("Normal", "DeadlineExceeded", message)
+            self.terminal = True
+            await self._stop_all(self._grace(), reason_message="")
+            await self.publish_status()
+            await self._release_network()
+            return
         self._ensure_probers()
         if await self._ensure_sandbox() and await self._ensure_volumes():
             if await self._sync_init_containers():
@@ -242,6 +256,17 @@ class PodWorker:
             await self._release_network()
         elif self._has_refreshed_volumes():
             self.wake(max(0.0, self._next_volume_refresh - time.monotonic()) or self.ctx.volume_refresh_seconds)
+
+    def _deadline_passed(self) -> bool:
+        deadline = self._spec().get("activeDeadlineSeconds")
+        started = meta.parse_time(self.start_time) if self.start_time else None
+        if not deadline or started is None:
+            return False
+        left = started.timestamp() + int(deadline) - time.time()
+        if left > 0:
+            self.wake(left + 0.01)
+            return False
+        return True
 
     async def _refresh_records(self) -> None:
         for rec in self.records.values():
@@ -685,6 +710,13 @@ class PodWorker:
     # ---- status --------------------------------------------------------------------------
 
     def compute_status(self, terminal: bool = False) -> dict:
+        if self.rejected:
+            # A pod the node turned away: only the verdict, as the kubelet writes it.
+            reason, message = self.rejected
+            status = {"phase": "Failed", "reason": reason, "message": message}
+            if (self.pod.get("status") or {}).get("conditions"):
+                status["conditions"] = self.pod["status"]["conditions"]
+            return status
         rt = self.ctx.runtime_name
         init = [container_status(self.records[c["name"]], rt, True) for c in self._init_containers()]
         apps = [container_status(self.records[c["name"]], rt, False) for c in self._app_containers()]
@@ -711,6 +743,10 @@ class PodWorker:
             status["podIPs"] = [{"ip": ip} for ip in self.pod_ips]
         if init:
             status["initContainerStatuses"] = init
+        if self.failure:
+            status["phase"] = "Failed"
+            status["reason"], status["message"] = self.failure
+            status["conditions"] = pod_conditions(self.pod, "Failed", init, apps, False, now)
         return status
 
     async def publish_status(self, terminal: bool = False) -> str:

@@ -295,3 +295,27 @@ async def test_termination_message_from_file_and_from_logs(tmp_path):
     policy = {"terminationMessagePolicy": "FallbackToLogsOnError"}
     assert termination_message(policy, failed, empty) == "first\nboom: it broke"
     assert termination_message({}, failed, empty) == ""
+
+
+async def test_pods_that_do_not_fit_are_rejected(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    huge = ctr("main", resources={"requests": {"cpu": "100000"}})
+    await pods.create(pod("huge", [huge]))
+    p = await wait_pod(api, "huge", lambda p: p.get("status", {}).get("phase") == "Failed")
+    assert p["status"]["reason"] == "OutOfcpu"
+    assert p["status"]["message"].startswith("Pod was rejected: Node didn't have enough resource: cpu, "
+                                             "requested: 100000000, used: 0, capacity: ")
+    await pods.create(pod("picky", [ctr("main")], nodeSelector={"disk": "ssd"}))
+    p = await wait_pod(api, "picky", lambda p: p.get("status", {}).get("phase") == "Failed")
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed")
+    assert not kubelet.fake.containers
+
+
+async def test_active_deadline_fails_the_pod(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("deadline", [ctr("main")], activeDeadlineSeconds=1))
+    p = await wait_pod(api, "deadline", lambda p: p.get("status", {}).get("phase") == "Failed", timeout=6)
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+    assert status_of(p, "main")["state"]["terminated"]["exitCode"] == 143

@@ -110,6 +110,7 @@ class PodWorker:
         self._volume_retry_at = 0.0
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
+        self.initialized = False      # init containers done once: app containers may run
         self._termination_log: dict[str, Path] = {}     # container id -> its terminationMessagePath file
         self._sync_count = 0
         for c in self._all_containers():
@@ -216,6 +217,10 @@ class PodWorker:
                 # Until probes say otherwise, keep what the API last showed.
                 rec.started = bool(old.get("started", True)) if old else True
                 rec.ready = bool(old.get("ready")) if old else not self._container(name).get("readinessProbe")
+
+        # App containers ran before: init is over, even if its containers are gone.
+        if any(self.records[c["name"]].current is not None for c in self._app_containers()):
+            self.initialized = True
 
     def _container(self, name: str) -> dict:
         return next((c for c in self._all_containers() if c["name"] == name), {})
@@ -360,26 +365,30 @@ class PodWorker:
     # ---- containers -------------------------------------------------------------
 
     async def _sync_init_containers(self) -> bool:
-        """True once every init container has succeeded (sidecars: once running)."""
+        """True once every init container has succeeded (sidecars: started). After that only
+        sidecars are looked after: restarted whenever they stop, whatever the pod's policy."""
         policy = self._spec().get("restartPolicy", "Always")
         for c in self._init_containers():
             rec = self.records[c["name"]]
             sidecar = c.get("restartPolicy") == "Always"
+            if self.initialized and not sidecar:
+                continue
             cur = rec.current
             if cur is None:
                 await self._start_container(c, is_init=True)
-                return sidecar and self._running(rec)
-            if cur.state in ("running", "created"):
-                if sidecar:
-                    continue
-                return False
-            if cur.exit_code == 0 and not sidecar:
+            elif cur.state in ("running", "created"):
+                pass
+            elif cur.exit_code == 0 and not sidecar:
                 continue
-            if policy == "Never" and not sidecar:
+            elif policy == "Never" and not sidecar:
                 return False       # the pod fails
-            await self._start_container(c, is_init=True, restart=True)
-            if not (sidecar and self._running(rec)):
-                return False
+            else:
+                await self._start_container(c, is_init=True, restart=True)
+            if self.initialized:
+                continue
+            if not (sidecar and self._running(rec) and rec.started):
+                return False      # wait for it to finish (a sidecar: to start)
+        self.initialized = True
         return True
 
     @staticmethod
@@ -499,7 +508,7 @@ class PodWorker:
         """Probe running containers that have no prober yet (adopted after a kubelet restart)."""
         if not self.ctx.run_probes:
             return
-        for c in self._app_containers():
+        for c in self._app_containers() + [i for i in self._init_containers() if i.get("restartPolicy") == "Always"]:
             rec = self.records[c["name"]]
             if c["name"] in self.probers or not self._running(rec):
                 continue
@@ -718,7 +727,8 @@ class PodWorker:
                 status["conditions"] = self.pod["status"]["conditions"]
             return status
         rt = self.ctx.runtime_name
-        init = [container_status(self.records[c["name"]], rt, True) for c in self._init_containers()]
+        init = [container_status(self.records[c["name"]], rt, c.get("restartPolicy") != "Always")
+                for c in self._init_containers()]
         apps = [container_status(self.records[c["name"]], rt, False) for c in self._app_containers()]
         init_pending = any(not ((s["state"].get("terminated") or {}).get("exitCode") == 0) for s in init
                            if not (self._container(s["name"]).get("restartPolicy") == "Always"))

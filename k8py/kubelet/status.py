@@ -88,12 +88,29 @@ def _succeeded(s: dict) -> bool:
     return bool(term) and term.get("exitCode") == 0
 
 
+def sidecar_names(pod: dict) -> set[str]:
+    """Init containers with restartPolicy Always: sidecars that run beside the app containers."""
+    return {c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []
+            if c.get("restartPolicy") == "Always"}
+
+
+def _app_started(statuses: list[dict]) -> bool:
+    return any("waiting" not in (s.get("state") or {}) or (s.get("lastState") or {}).get("terminated")
+               for s in statuses)
+
+
 def pod_phase(pod: dict, init_statuses: list[dict], statuses: list[dict], terminal: bool = False) -> str:
     """The kubelet's phase rules (getPhase); `terminal`: the pod is being deleted and all is stopped."""
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    sidecars = sidecar_names(pod)
     pending_init = False
     for s in init_statuses:
         state = s.get("state") or {}
+        if s.get("name") in sidecars:
+            # A sidecar holds the pod in Pending only until it has started once.
+            if not s.get("started") and not _app_started(statuses):
+                pending_init = True
+            continue
         if _succeeded(s):
             continue
         if "terminated" in state or ("waiting" in state and (s.get("lastState") or {}).get("terminated")):
@@ -157,12 +174,17 @@ def pod_conditions(pod: dict, phase: str, init_statuses: list[dict], statuses: l
     if phase == "Succeeded" and init_statuses:
         initialized = _condition("Initialized", True, "PodCompleted", previous=previous, now=now)
     else:
-        incomplete = [s["name"] for s in init_statuses if not _succeeded(s)]
+        sidecars = sidecar_names(pod)
+        incomplete = [s["name"] for s in init_statuses
+                      if (s["name"] in sidecars and not s.get("started") and not _app_started(statuses))
+                      or (s["name"] not in sidecars and not _succeeded(s))]
         initialized = _condition("Initialized", not incomplete, "ContainersNotInitialized",
                                  f"containers with incomplete status: [{' '.join(incomplete)}]",
                                  previous, now)
     conditions.append(initialized)
-    unready = [s["name"] for s in statuses if not s.get("ready")]
+    sidecars = sidecar_names(pod)
+    unready = [s["name"] for s in init_statuses if s["name"] in sidecars and not s.get("ready")] + \
+        [s["name"] for s in statuses if not s.get("ready")]
     if phase in ("Succeeded", "Failed") and unready:
         reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
         ready_ok, ready_reason, ready_msg = False, reason, ""

@@ -319,3 +319,16 @@ async def test_active_deadline_fails_the_pod(api, kubelet):
     assert (p["status"]["reason"], p["status"]["message"]) == \
         ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
     assert status_of(p, "main")["state"]["terminated"]["exitCode"] == 143
+
+
+async def test_sidecar_runs_beside_the_app_and_stops_when_it_completes(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    sidecar = ctr("proxy", restartPolicy="Always")
+    await pods.create(pod("sidecar", [ctr("job", ["exit", "0"])], restartPolicy="Never",
+                          initContainers=[sidecar, ctr("setup", ["exit", "0"])]))
+    p = await wait_pod(api, "sidecar", lambda p: p.get("status", {}).get("phase") == "Succeeded")
+    names = [c.name for c in kubelet.fake.configs.values()]
+    assert names.index("proxy") < names.index("setup") < names.index("job")
+    proxy = status_of(p, "proxy", init=True)
+    assert "terminated" in proxy["state"]          # stopped once the job was done
+    assert condition(p, "Initialized")["status"] == "True"

@@ -254,10 +254,16 @@ class PodWorker:
         if await self._ensure_sandbox() and await self._ensure_volumes():
             if await self._sync_init_containers():
                 await self._sync_app_containers()
+        if self.compute_status(final=True)["phase"] in ("Succeeded", "Failed"):
+            # Done: stop what still runs (sidecars) before the phase turns terminal.
+            self.terminal = True
+            await self._stop_all(self._grace(), reason_message=None)
+            await self.publish_status()
+            await self._release_network()
+            return
         phase = await self.publish_status()
         if phase in ("Succeeded", "Failed"):
             self.terminal = True
-            await self._stop_all(self._grace(), reason_message=None)
             await self._release_network()
         elif self._has_refreshed_volumes():
             self.wake(max(0.0, self._next_volume_refresh - time.monotonic()) or self.ctx.volume_refresh_seconds)
@@ -718,7 +724,8 @@ class PodWorker:
 
     # ---- status --------------------------------------------------------------------------
 
-    def compute_status(self, terminal: bool = False) -> dict:
+    def compute_status(self, terminal: bool = False, final: bool = False) -> dict:
+        """The pod status to report; `final` gives the phase even while sidecars still run."""
         if self.rejected:
             # A pod the node turned away: only the verdict, as the kubelet writes it.
             reason, message = self.rejected
@@ -740,6 +747,9 @@ class PodWorker:
                         and self.records[s["name"]].current is None:
                     s["state"]["waiting"]["reason"] = reason
         phase = pod_phase(self.pod, init, apps, terminal=terminal)
+        if phase in ("Succeeded", "Failed") and not final and \
+                any(self._running(r) for r in self.records.values()):
+            phase = "Running"      # never terminal while something still runs
         now = meta.rfc3339()
         status = {"phase": phase,
                   "conditions": pod_conditions(self.pod, phase, init, apps, self.network_ready and not terminal,

@@ -50,6 +50,7 @@ class AgentConfig:
     cluster_domain: str = "cluster.local"
     pod_manifest_path: Path | None = None
     kubelet_port: int = 10250
+    cni_bridge: str = "k8py0"
     materialize_volumes: bool = True
     run_probes: bool = True
     fixed_capacity: dict | None = None        # hollow nodes

@@ -84,8 +84,9 @@ def system_info(runtime_version: str, kubelet_version: str) -> dict:
 
 
 def node_ip(server_host: str | None = None) -> str:
-    """The address other hosts reach us on: the source address of the route towards
-    the API server (no packet is sent), else the default route's, else loopback."""
+    """The address other hosts and pods reach us on: the source address of the route
+    towards the API server, or of the default route when that is loopback (a server on
+    127.0.0.1); loopback only when there is nothing else. No packet is sent."""
     for target in (server_host, "10.255.255.255"):
         if not target:
             continue
@@ -93,10 +94,10 @@ def node_ip(server_host: str | None = None) -> str:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.connect((target, 9))
                 addr = s.getsockname()[0]
-                if addr and not (target != server_host and addr.startswith("127.")):
-                    return addr
         except OSError:
             continue
+        if addr and not addr.startswith("127."):
+            return addr
     return "127.0.0.1"
 
 

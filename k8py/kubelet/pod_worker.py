@@ -71,6 +71,11 @@ def termination_message(container: dict, cs: ContainerStatus, path: Path | None)
     return text
 
 
+def _host_name() -> str:
+    import socket
+    return socket.gethostname()
+
+
 def pod_description(pod: dict) -> str:
     m = pod.get("metadata") or {}
     return f"{m.get('name', '')}_{m.get('namespace', '')}({m.get('uid', '')})"
@@ -221,6 +226,13 @@ class PodWorker:
         # App containers ran before: init is over, even if its containers are gone.
         if any(self.records[c["name"]].current is not None for c in self._app_containers()):
             self.initialized = True
+
+    def _name_image(self, rec: ContainerRecord, image: str) -> None:
+        """Report the image the way a CRI runtime does: full name and repo digest."""
+        info = self.ctx.images.get(image) if self.ctx.images is not None else None
+        if info is not None:
+            rec.image_name = (info.repo_tags or [""])[0]
+            rec.image_ref = (info.repo_digests or [info.id])[0]
 
     def _container(self, name: str) -> dict:
         return next((c for c in self._all_containers() if c["name"] == name), {})
@@ -438,8 +450,13 @@ class PodWorker:
             rec.waiting_reason, rec.waiting_message = e.reason, e.message
             self.wake(max(e.retry_in, 0.5))
             return False
+        self._name_image(rec, image)
         try:
             env = await container_env(self.pod_with_ips(), c, self._env_sources())
+            if not any(k == "HOSTNAME" for k, _ in env):
+                # Container runtimes set HOSTNAME to the pod's hostname; ours leaves it to us.
+                env.insert(0, ("HOSTNAME", hostname_and_domain(self.pod, self.ctx.dns.domain)[0]
+                               if not self._spec().get("hostNetwork") else _host_name()))
             command, args = expand_command(c, env)
             mounts = self._mounts(c, env)
         except (ContainerConfigError, VolumeError) as e:

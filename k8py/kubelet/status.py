@@ -30,6 +30,8 @@ class ContainerRecord:
     waiting_message: str = ""
     ready: bool = False
     started: bool = False                      # startup probe passed (or none)
+    image_name: str = ""                       # as the image store names it: docker.io/library/busybox:latest
+    image_ref: str = ""                        # repo digest: docker.io/library/busybox@sha256:...
 
 
 def terminated_state(cs: ContainerStatus, runtime_name: str) -> dict:
@@ -54,8 +56,8 @@ def container_status(record: ContainerRecord, runtime_name: str, is_init: bool) 
     running = cur is not None and cur.state == "running" and not record.waiting_reason
     status: dict = {"name": record.name, "state": {}, "lastState": {}, "ready": bool(record.ready and running),
                     "restartCount": record.restart_count,
-                    "image": (cur.image if cur and cur.image else record.image),
-                    "imageID": cur.image_id if cur else ""}
+                    "image": record.image_name or (cur.image if cur and cur.image else record.image),
+                    "imageID": (record.image_ref or cur.image_id) if cur else ""}
     if cur is not None:
         status["containerID"] = f"{runtime_name}://{cur.id}"
     last = record.previous

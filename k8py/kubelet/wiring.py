@@ -39,7 +39,8 @@ def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams:
 
         def network_factory(pod_cidr: str):
             return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
-                              cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr)
+                              cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr,
+                              bridge=config.cni_bridge)
     else:
         from k8py.kubelet.hollow import HollowNetwork
         network_factory = HollowNetwork

@@ -70,8 +70,7 @@ async def test_static_pod_runs_with_a_mirror_that_comes_back(api, tmp_path, monk
 
         # Deleted in the API: the kubelet creates it again, the container keeps running.
         container = runtime.running("web").id
-        await api.resource("v1", "pods", namespace="default").delete("static-web-kc-static",
-                                                                     grace_period_seconds=0)
+        await api.resource("v1", "pods", namespace="default").delete("static-web-kc-static")
         m = await eventually(lambda: _mirror_other_than(api, first_uid), 5, "mirror recreated")
         assert runtime.running("web").id == container
 

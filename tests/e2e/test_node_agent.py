@@ -77,6 +77,14 @@ class AgentServer:
         return subprocess.run(["runc", "--root", str(self.runc_root), "exec", container_id, *argv],
                               capture_output=True, text=True, timeout=20).stdout
 
+    def wait_or_log(self, condition, timeout: float, what: str):
+        """wait_for, failing with the end of the server's log (which holds the agent's)."""
+        try:
+            return wait_for(condition, timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- server log ---\n"
+                                 f"{(self.data_dir / 'server.log').read_text()[-4000:]}") from None
+
     def cleanup(self) -> None:
         if self.server is not None and self.server.process.poll() is None:
             for manifest in (self.data_dir / "agent" / "manifests").glob("*.yaml"):
@@ -226,13 +234,13 @@ def test_static_pod_gets_a_mirror(cluster):
     manifests = cluster.data_dir / "agent" / "manifests"
     (manifests / "static-web.yaml").write_text(seed("17-static-pod.yaml"))
     name = f"static-web-{cluster.node}"
-    wait_for(lambda: server.kubectl("get", "pod", name, check=False).returncode == 0 and
+    cluster.wait_or_log(lambda: server.kubectl("get", "pod", name, check=False).returncode == 0 and
              pod_json(server, name)["status"].get("phase") == "Running", 60, what="mirror pod Running")
     mirror = pod_json(server, name)
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.source"] == "file"
     server.kubectl("delete", "pod", name, "--wait=false")
-    wait_for(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
+    cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
                       and not p["metadata"].get("deletionTimestamp"))(pod_json(server, name)), 30,
              what="mirror pod recreated")
 

@@ -23,7 +23,7 @@ from k8py.api.openapi import OpenAPI
 from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
-from k8py.apiserver import discovery, handlers, pki as pki_mod
+from k8py.apiserver import discovery, handlers, pki as pki_mod, streams
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
@@ -81,6 +81,7 @@ class APIServer:
         self.background: list[asyncio.Task] = []
         self.namespace_controller = NamespaceController(self)
         self.crds = CustomResources(self)
+        self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
 
     # ---- start-up ---------------------------------------------------------
 
@@ -109,6 +110,7 @@ class APIServer:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
+        await self.kubelets.close()
         if self.store is not None:
             await self.store.close()
 
@@ -143,9 +145,12 @@ class APIServer:
         status; until that controller exists every eviction is allowed."""
         return None
 
-    async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
-        raise errors.service_unavailable(
-            f'no kubelet connection to node "{pod["spec"].get("nodeName")}": node streams arrive with the node agent')
+    async def proxy_to_node(self, req, obj: dict) -> web.StreamResponse:
+        """pods/log|exec|attach|portforward and nodes/proxy, served by the node's kubelet."""
+        return await streams.proxy(req, obj)
+
+    def node(self, name: str) -> dict | None:
+        return self._cached_obj("", "v1", "nodes", "", name)
 
     def validate_fields(self, resource: Resource, body: dict, mode: str | None,
                         options_kind: str = "CreateOptions") -> list[str]:

@@ -185,9 +185,13 @@ async def test_attach_carries_the_containers_stdio(kubelet):
 
 async def test_exec_refusals_are_status_errors(kubelet):
     runtime, base, session, _ = kubelet
-    runtime.add_container(POD, "app", state="exited")
+    cid = runtime.add_container(POD, "app")
     async with session.get(f"{base}/exec/default/web/app?command=ls&stdout=true") as r:
         assert r.status == 400 and "WebSocket" in (await r.json())["message"]
+    runtime.containers[cid].state = "exited"
+    async with session.get(f"{base}/exec/default/web/app?command=ls&stdout=true") as r:
+        assert r.status == 400 and (await r.json())["message"] == \
+            'unable to upgrade connection: container not found ("app")'
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await session.ws_connect(f"{base}/exec/default/web/app?command=ls&stdout=true", protocols=(channels.V5,))
     assert err.value.status == 400

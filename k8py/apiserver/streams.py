@@ -1,0 +1,250 @@
+"""Streams the API server passes through to kubelets.
+
+pods/log, pods/exec, pods/attach, pods/portforward and nodes/proxy are served
+by the kubelet of the pod's node: the API server finds the node's address
+(InternalIP first) and kubelet port (status.daemonEndpoints.kubeletEndpoint),
+connects over TLS and relays the HTTP response or the WebSocket both ways.
+
+TLS to kubelets: the API server presents a client certificate it issues
+itself from the cluster CA (user kube-apiserver-kubelet-client, group
+system:masters), and checks the kubelet's serving certificate against the
+same CA. Node names and addresses are not checked against the certificate's
+SANs (upstream's default without --kubelet-certificate-authority is weaker
+still: no verification at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from aiohttp import WSMsgType, web
+
+from k8py.apimachinery import errors
+from k8py.apiserver import pki as pki_mod
+
+log = logging.getLogger("k8py.apiserver.streams")
+
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes",
+              "insecureSkipTLSVerifyBackend")
+EXEC_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
+# hop-by-hop and connection headers never relayed
+_HOP_HEADERS = {"connection", "upgrade", "keep-alive", "transfer-encoding", "te", "trailer", "proxy-authorization",
+                "proxy-authenticate", "host", "authorization", "content-length", "sec-websocket-key",
+                "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+                "sec-websocket-accept"}
+_TOKEN_PROTOCOL_PREFIX = "base64url.bearer.authorization.k8s.io."
+
+
+class KubeletConnector:
+    """TLS settings and an HTTP session for talking to kubelets."""
+
+    def __init__(self, tls_dir: Path):
+        self.tls_dir = Path(tls_dir)
+        self._ssl: ssl.SSLContext | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            pki = pki_mod.pki_paths(self.tls_dir)
+            if not pki.ca_cert.exists():
+                raise errors.service_unavailable("the cluster CA is not available to reach kubelets")
+            cert, key = self.tls_dir / "client-kube-apiserver-kubelet.crt", self.tls_dir / "client-kube-apiserver-kubelet.key"
+            if not (cert.exists() and key.exists()):
+                cert_pem, key_pem = pki_mod.issue_client_cert(pki, KUBELET_CLIENT_USER, [pki_mod.ADMIN_GROUP])
+                pki_mod.write_atomic(key, key_pem, 0o600)
+                pki_mod.write_atomic(cert, cert_pem, 0o644)
+            ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+            ctx.check_hostname = False      # see the module docstring
+            ctx.load_cert_chain(str(cert), str(key))
+            self._ssl = ctx
+        return self._ssl
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10),
+                                                  auto_decompress=False)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def kubelet_base(node: dict) -> str:
+    status = node.get("status") or {}
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    name = node["metadata"]["name"]
+    if not port:
+        raise errors.service_unavailable(f'no kubelet endpoint is known for node "{name}": '
+                                         "its node agent has not reported one")
+    addresses = status.get("addresses") or []
+    for kind in ("InternalIP", "ExternalIP", "Hostname"):
+        for address in addresses:
+            if address.get("type") == kind and address.get("address"):
+                host = address["address"]
+                host = f"[{host}]" if ":" in host else host
+                return f"https://{host}:{port}"
+    raise errors.service_unavailable(f'node "{name}" has no address to reach its kubelet')
+
+
+def choose_container(pod: dict, requested: str | None) -> str:
+    """Upstream's rules for the container of logs/exec/attach."""
+    spec = pod.get("spec") or {}
+    name = pod["metadata"]["name"]
+    containers = [c.get("name") for c in spec.get("containers") or []]
+    every = [c.get("name") for key in ("initContainers", "containers", "ephemeralContainers")
+             for c in spec.get(key) or []]
+    if not requested:
+        if len(containers) == 1:
+            return containers[0]
+        choices = " ".join(containers)
+        init = " ".join(c.get("name") for c in spec.get("initContainers") or [])
+        message = f"a container name must be specified for pod {name}, choose one of: [{choices}]"
+        if init:
+            message += f" or one of the init containers: [{init}]"
+        raise errors.bad_request(message)
+    if requested not in every:
+        raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def _query(req, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in req.query.items() if k in names]
+
+
+def _path(*parts: str) -> str:
+    return "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+async def proxy(req, obj: dict) -> web.StreamResponse:
+    """Route one stream request to the kubelet holding obj (a pod or a node)."""
+    api, info = req.api, req.info
+    kind, sub = req.resource.kind, info.subresource
+    if kind == "Pod":
+        node_name = (obj.get("spec") or {}).get("nodeName")
+        meta = obj["metadata"]
+        if sub == "log":
+            container = choose_container(obj, req.query.get("container"))
+            target = _path("containerLogs", meta["namespace"], meta["name"], container)
+            params = _query(req, LOG_PARAMS)
+        elif sub in ("exec", "attach"):
+            container = choose_container(obj, req.query.get("container"))
+            target = _path(sub, meta["namespace"], meta["name"], container)
+            params = _query(req, EXEC_PARAMS)
+        elif sub == "portforward":
+            target = _path("portForward", meta["namespace"], meta["name"])
+            params = [(k, v) for k, v in req.query.items() if k in ("ports", "port")]
+        else:
+            raise errors.service_unavailable(f"pods/{sub} is not served yet")
+    elif kind == "Node" and sub == "proxy":
+        node_name = obj["metadata"]["name"]
+        target = "/" + "/".join(quote(p, safe="") for p in info.rest)
+        if req.http.path.endswith("/") and target != "/":
+            target += "/"
+        params = list(req.query.items())
+    else:
+        raise errors.service_unavailable(f"{req.resource.plural}/{sub} is not served yet")
+
+    node = api.node(node_name)
+    if node is None:
+        raise errors.not_found("nodes", node_name)
+    url = kubelet_base(node) + target
+    if req.http.headers.get("Upgrade", "").lower() == "websocket":
+        return await _relay_websocket(req, api.kubelets, url, params)
+    return await _relay_http(req, api.kubelets, url, params)
+
+
+def _dial_error(url: str, err: Exception, upgrade: bool) -> errors.StatusError:
+    reason = str(err) or type(err).__name__
+    if upgrade:
+        return errors.internal_error(f"error dialing backend: {reason}")
+    return errors.internal_error(f'Get "{url}": {reason}')
+
+
+async def _relay_http(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+    headers = {k: v for k, v in req.http.headers.items() if k.lower() not in _HOP_HEADERS}
+    body = await req.http.read() if req.http.can_read_body else None
+    try:
+        upstream = await kubelets.session().request(req.http.method, url, params=params, headers=headers,
+                                                    data=body, ssl=kubelets.ssl_context(), allow_redirects=False)
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+        raise _dial_error(url, err, upgrade=False) from None
+    try:
+        response = web.StreamResponse(status=upstream.status)
+        for key, value in upstream.headers.items():
+            if key.lower() not in _HOP_HEADERS:
+                response.headers[key] = value
+        await response.prepare(req.http)
+        # stream as it comes: `kubectl logs -f` shows lines as they are written
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        upstream.release()
+
+
+async def _kubelet_refusal(kubelets: KubeletConnector, url: str, params, status: int) -> errors.StatusError:
+    """Why the kubelet refused an upgrade: ask again without one (it answers
+    before doing anything) and pass its Status on."""
+    message = f"unable to upgrade connection: kubelet answered {status}"
+    code = status
+    with contextlib.suppress(Exception):
+        async with kubelets.session().get(url, params=params, ssl=kubelets.ssl_context()) as r:
+            body = orjson.loads(await r.read())
+            if isinstance(body, dict) and body.get("message"):
+                message = body["message"]
+                if not message.startswith("unable to upgrade connection"):
+                    message = f"unable to upgrade connection: {message}"
+            code = r.status
+    if code == 404:
+        return errors.StatusError(404, "NotFound", message)
+    return errors.bad_request(message) if code == 400 else errors.internal_error(message)
+
+
+async def _relay_websocket(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+    offered = [p.strip() for p in req.http.headers.get("Sec-WebSocket-Protocol", "").split(",")
+               if p.strip() and not p.strip().startswith(_TOKEN_PROTOCOL_PREFIX)]
+    ws_url = url + ("?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params) if params else "")
+    try:
+        upstream = await kubelets.session().ws_connect(ws_url, protocols=offered, ssl=kubelets.ssl_context(),
+                                                       max_msg_size=0, autoping=True)
+    except aiohttp.WSServerHandshakeError as err:
+        raise await _kubelet_refusal(kubelets, url, params, err.status) from None
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+        raise _dial_error(url, err, upgrade=True) from None
+    client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
+                                   max_msg_size=0, autoping=True)
+    try:
+        await client.prepare(req.http)
+        await asyncio.gather(_pipe(client, upstream), _pipe(upstream, client))
+    finally:
+        await upstream.close()
+        await client.close()
+    return client
+
+
+async def _pipe(source, sink) -> None:
+    """Copy WebSocket messages one way; a close on one side closes the other."""
+    try:
+        async for msg in source:
+            if sink.closed:
+                break
+            if msg.type == WSMsgType.BINARY:
+                await sink.send_bytes(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                await sink.send_str(msg.data)
+            else:
+                break
+    except (ConnectionResetError, RuntimeError):
+        pass
+    finally:
+        await sink.close()

@@ -178,7 +178,7 @@ class KubeletServer:
 
     async def pods(self, request: web.Request) -> web.Response:
         lister = getattr(self.pods_lookup, "list", None)
-        items = lister() if lister else []
+        items = lister() if callable(lister) else []
         if inspect.isawaitable(items):
             items = await items
         return web.Response(body=orjson.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {},

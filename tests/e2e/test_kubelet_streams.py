@@ -259,3 +259,13 @@ def test_streams_to_a_node_without_kubelet_are_clear_errors(server, namespace):
         assert out.returncode != 0 and "connect" in out.stderr.lower() and "containerLogs" in out.stderr
     finally:
         server.kubectl("delete", "node", name, "--wait=false", check=False)
+
+
+def test_nodes_proxy_reaches_the_kubelet(server, namespace, node):
+    assert server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/healthz").stdout == "ok"
+    node.run_pod(namespace, "listed")
+    pods = json.loads(server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/pods").stdout)
+    assert pods["kind"] == "PodList"
+    logs = server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/containerLogs/{namespace}/nope/app",
+                          check=False)
+    assert logs.returncode != 0 and 'pod "nope" not found' in logs.stderr

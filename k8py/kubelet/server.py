@@ -247,7 +247,7 @@ class KubeletServer:
         await ws.prepare(request)
         try:
             if attach:
-                process = await self.runtime.attach(status.id)
+                process = await self.runtime.attach(status.id, stdin=want["stdin"])
             else:
                 process = await self.runtime.exec_stream(status.id, argv, tty=want["tty"], stdin=want["stdin"])
         except Exception as err:

@@ -1,0 +1,79 @@
+"""k3s-style `registries.yaml`: mirrors per registry and per-host auth/TLS.
+
+    mirrors:
+      docker.io:
+        endpoint: ["http://127.0.0.1:5000"]
+    configs:
+      "127.0.0.1:5000":
+        auth: {username: u, password: p}
+        tls: {insecure_skip_verify: true, ca_file: /path/ca.crt}
+
+Endpoints are tried in order; the registry's own endpoint comes last, as in
+k3s. A `"*"` mirror applies to every registry without its own entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+
+@dataclass
+class Endpoint:
+    url: str                 # scheme://host[:port], no trailing /v2
+    host: str                # host[:port], the key `configs` uses
+    auth: dict = field(default_factory=dict)
+    tls: dict = field(default_factory=dict)
+
+
+def default_endpoint(domain: str) -> str:
+    if domain == "docker.io":
+        return "https://registry-1.docker.io"
+    if domain.startswith(("localhost", "127.")):
+        return f"http://{domain}"
+    return f"https://{domain}"
+
+
+def _clean_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "https://" + url
+    if url.endswith("/v2"):
+        url = url[:-3]
+    return url
+
+
+class MirrorConfig:
+    def __init__(self, mirrors: dict | None = None, configs: dict | None = None):
+        self.mirrors = mirrors or {}
+        self.configs = configs or {}
+
+    @classmethod
+    def load(cls, path: Path | None) -> "MirrorConfig":
+        if path is None or not Path(path).exists():
+            return cls()
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping with mirrors/configs")
+        return cls(data.get("mirrors") or {}, data.get("configs") or {})
+
+    def _host_config(self, host: str) -> dict:
+        return self.configs.get(host) or self.configs.get("*") or {}
+
+    def endpoints(self, domain: str) -> list[Endpoint]:
+        mirror = self.mirrors.get(domain)
+        if mirror is None:
+            mirror = self.mirrors.get("*") or {}
+        urls = [_clean_url(u) for u in (mirror.get("endpoint") or [])]
+        own = default_endpoint(domain)
+        if own not in urls:
+            urls.append(own)
+        result = []
+        for url in urls:
+            host = urlsplit(url).netloc
+            cfg = self.configs.get(host) or (self.configs.get(domain) if url == own else None) or self._host_config(host)
+            result.append(Endpoint(url, host, dict(cfg.get("auth") or {}), dict(cfg.get("tls") or {})))
+        return result

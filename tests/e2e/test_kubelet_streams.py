@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
+import os
 import json
 import secrets
 import subprocess
@@ -180,6 +182,10 @@ def serve_http_in(netns: str) -> subprocess.Popen:
                              "        body = b'served from the pod netns\\n'\n"
                              "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
                              "        self.end_headers(); self.wfile.write(body)\n"
+                             "    def do_POST(self):\n"
+                             "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+                             "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+                             "        self.end_headers(); self.wfile.write(body)\n"
                              "    def log_message(self, *a): pass\n"
                              "s = http.server.ThreadingHTTPServer(('127.0.0.1', 8080), H)\n"
                              "print('ready', flush=True)\n"
@@ -200,6 +206,11 @@ def test_port_forward_serves_a_curl(server, namespace, node):
             out = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{local}/"],
                                  capture_output=True, text=True)
             assert out.stdout == "served from the pod netns\n", (out, forward.poll())
+        # megabytes both ways: nothing stalls on SPDY flow-control windows
+        upload = os.urandom(3 << 20)
+        out = subprocess.run(["curl", "-s", "--max-time", "30", "--data-binary", "@-",
+                              f"http://127.0.0.1:{local}/echo"], input=upload, capture_output=True)
+        assert hashlib.sha256(out.stdout).hexdigest() == hashlib.sha256(upload).hexdigest()
     finally:
         forward.kill()
         forward.wait()

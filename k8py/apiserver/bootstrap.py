@@ -34,6 +34,7 @@ async def bootstrap(api) -> None:
         if not cached.obj["metadata"].get("deletionTimestamp"):
             await populate_namespace(api, cached.obj["metadata"]["name"])
     await _ensure_kubernetes_service(api)
+    await _ensure_authentication_configmap(api)
     classes = api.objects_for("scheduling.k8s.io", "v1", "priorityclasses")
     for name, value in BUILTIN_PRIORITIES.items():
         await _ensure(classes, "", {
@@ -61,6 +62,21 @@ async def _ensure_kubernetes_service(api) -> None:
         "subsets": [{"addresses": [{"ip": address}],
                      "ports": [{"name": "https", "port": api.config.port, "protocol": "TCP"}]}],
     }, trusted=True)
+
+
+async def _ensure_authentication_configmap(api) -> None:
+    """What aggregated API servers (metrics-server) read to trust our front-proxy requests."""
+    ca_path = api.config.data_dir / "server" / "tls" / "server-ca.crt"
+    if not ca_path.exists():
+        return
+    ca = ca_path.read_text()
+    await _ensure(api.objects_for("", "v1", "configmaps"), "kube-system", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "extension-apiserver-authentication"},
+        "data": {"client-ca-file": ca, "requestheader-client-ca-file": ca,
+                 "requestheader-allowed-names": '["system:auth-proxy"]',
+                 "requestheader-username-headers": '["X-Remote-User"]',
+                 "requestheader-group-headers": '["X-Remote-Group"]',
+                 "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]'}})
 
 
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"

@@ -128,6 +128,8 @@ async def proxy(req, obj: dict) -> web.StreamResponse:
     """Route one stream request to the kubelet holding obj (a pod or a node)."""
     api, info = req.api, req.info
     kind, sub = req.resource.kind, info.subresource
+    if kind == "Pod" and sub in ("exec", "attach", "portforward") and info.verb != "create":
+        _authorize_upgrade(req)
     if kind == "Pod":
         node_name = (obj.get("spec") or {}).get("nodeName")
         meta = obj["metadata"]
@@ -160,6 +162,21 @@ async def proxy(req, obj: dict) -> web.StreamResponse:
     if req.http.headers.get("Upgrade", "").lower() == "websocket":
         return await _relay_websocket(req, api.kubelets, url, params)
     return await _relay_http(req, api.kubelets, url, params)
+
+
+def _authorize_upgrade(req) -> None:
+    """A WebSocket upgrade arrives as GET, but running a command or opening a
+    port is a write: like upstream (AuthorizePodWebsocketUpgradeCreatePermission)
+    the caller also needs `create` on the subresource."""
+    from k8py.apiserver.authz import Attributes
+    info = req.info
+    attrs = Attributes(user=req.user, verb="create", resource_request=True, namespace=info.namespace,
+                       api_group=info.group, api_version=info.version, resource=info.resource,
+                       subresource=info.subresource, name=info.name, path=info.path)
+    decision = req.api.authorizer.authorize(attrs)
+    if not decision.allowed:
+        raise errors.forbidden(req.user.name, "create", info.resource, info.group, info.name, info.namespace,
+                               decision.reason, subresource=info.subresource)
 
 
 def _dial_error(url: str, err: Exception, upgrade: bool) -> errors.StatusError:

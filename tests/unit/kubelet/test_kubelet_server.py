@@ -336,3 +336,26 @@ async def test_tls_requires_a_cluster_client_certificate(tmp_path):
                 assert r.status == 200 and await r.text() == "ok"
     finally:
         await server.stop()
+
+
+async def test_port_forward_spdy_reports_a_refused_port_on_the_error_stream(kubelet):
+    runtime, base, session, _ = kubelet
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    async with session.ws_connect(f"{base}/portForward/default/web",
+                                  protocols=(channels.SPDY_TUNNEL_PROTOCOL,)) as ws:
+        client = SpdyClient(ws)
+        err = await client.open({"streamtype": "error", "port": str(closed_port), "requestid": "1"})
+        data = await client.open({"streamtype": "data", "port": str(closed_port), "requestid": "1"})
+        frames = await client.frames(4)
+        by_stream = {}
+        for f in frames:
+            if isinstance(f, spdy.DataFrame):
+                by_stream.setdefault(f.stream_id, []).append(f)
+        assert b"error forwarding port" in b"".join(f.data for f in by_stream[err])
+        assert by_stream[err][-1].fin and by_stream[data][-1].fin
+        # a stream without a usable port is reset, the session lives on
+        bad = await client.open({"streamtype": "data", "port": "nope", "requestid": "2"})
+        [reset] = await client.frames(1)
+        assert reset == spdy.RstStream(bad, spdy.PROTOCOL_ERROR)

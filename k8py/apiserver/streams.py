@@ -186,12 +186,13 @@ def _dial_error(url: str, err: Exception, upgrade: bool) -> errors.StatusError:
     return errors.internal_error(f'Get "{url}": {reason}')
 
 
-async def _relay_http(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+async def _relay_http(req, kubelets: KubeletConnector, url: str, params, tls=None) -> web.StreamResponse:
     headers = {k: v for k, v in req.http.headers.items() if k.lower() not in _HOP_HEADERS}
     body = await req.http.read() if req.http.can_read_body else None
     try:
         upstream = await kubelets.session().request(req.http.method, url, params=params, headers=headers,
-                                                    data=body, ssl=kubelets.ssl_context(), allow_redirects=False)
+                                                    data=body, ssl=kubelets.ssl_context() if tls is None else tls,
+                                                    allow_redirects=False)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
         raise _dial_error(url, err, upgrade=False) from None
     try:
@@ -227,14 +228,17 @@ async def _kubelet_refusal(kubelets: KubeletConnector, url: str, params, status:
     return errors.bad_request(message) if code == 400 else errors.internal_error(message)
 
 
-async def _relay_websocket(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+async def _relay_websocket(req, kubelets: KubeletConnector, url: str, params, tls=None) -> web.StreamResponse:
     offered = [p.strip() for p in req.http.headers.get("Sec-WebSocket-Protocol", "").split(",")
                if p.strip() and not p.strip().startswith(_TOKEN_PROTOCOL_PREFIX)]
     ws_url = url + ("?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params) if params else "")
     try:
-        upstream = await kubelets.session().ws_connect(ws_url, protocols=offered, ssl=kubelets.ssl_context(),
+        upstream = await kubelets.session().ws_connect(ws_url, protocols=offered,
+                                                       ssl=kubelets.ssl_context() if tls is None else tls,
                                                        max_msg_size=0, autoping=True)
     except aiohttp.WSServerHandshakeError as err:
+        if tls is not None:
+            raise errors.bad_request(f"unable to upgrade connection: backend answered {err.status}") from None
         raise await _kubelet_refusal(kubelets, url, params, err.status) from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
         raise _dial_error(url, err, upgrade=True) from None
@@ -265,3 +269,89 @@ async def _pipe(source, sink) -> None:
         pass
     finally:
         await sink.close()
+
+
+# ---- pods/proxy and services/proxy: straight to the workload ---------------
+
+def split_proxy_name(raw: str) -> tuple[str, str, str]:
+    """`[scheme:]name[:port]` as the proxy subresources accept it."""
+    parts = raw.split(":")
+    if len(parts) == 1:
+        return "", parts[0], ""
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    if len(parts) == 3 and parts[0] in ("http", "https"):
+        return parts[0], parts[1], parts[2]
+    raise errors.bad_request(f'invalid service request "{raw}"')
+
+
+def _pod_target(pod: dict, port: str) -> tuple[str, str]:
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip:
+        raise errors.service_unavailable(f'pod "{pod["metadata"]["name"]}" has no IP address yet')
+    if not port:  # upstream picks the first declared container port
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            for declared in container.get("ports") or []:
+                port = str(declared.get("containerPort"))
+                break
+            if port:
+                break
+    elif not port.isdigit():
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            for declared in container.get("ports") or []:
+                if declared.get("name") == port:
+                    port = str(declared.get("containerPort"))
+        if not port.isdigit():
+            raise errors.bad_request(f'no port named "{port}" in pod "{pod["metadata"]["name"]}"')
+    return ip, port or "80"
+
+
+def _service_target(api, service: dict, port: str) -> tuple[str, str]:
+    meta = service["metadata"]
+    ports = (service.get("spec") or {}).get("ports") or []
+    if not port:
+        port_name = ports[0].get("name", "") if ports else ""
+    elif port.isdigit():
+        matching = [p for p in ports if str(p.get("port")) == port]
+        if not matching:
+            raise errors.service_unavailable(f'no endpoints available for service "{meta["name"]}:{port}"')
+        port_name = matching[0].get("name", "")
+    else:
+        port_name = port
+    endpoints = api._cached_obj("", "v1", "endpoints", meta["namespace"], meta["name"]) or {}
+    for subset in endpoints.get("subsets") or []:
+        for endpoint_port in subset.get("ports") or []:
+            if (endpoint_port.get("name") or "") != (port_name or ""):
+                continue
+            for address in subset.get("addresses") or []:
+                if address.get("ip"):
+                    return address["ip"], str(endpoint_port.get("port"))
+    raise errors.service_unavailable(f'no endpoints available for service "{meta["name"]}"')
+
+
+async def proxy_to_workload(req, obj: dict, scheme: str, port: str) -> web.StreamResponse:
+    """pods/proxy and services/proxy: the API server dials the pod (or one of
+    the service's ready endpoints) itself, as upstream does."""
+    if req.resource.kind == "Pod":
+        host, port = _pod_target(obj, port)
+    else:
+        host, port = _service_target(req.api, obj, port)
+    scheme = scheme or ("https" if port == "443" else "http")
+    host = f"[{host}]" if ":" in host else host
+    target = "/" + "/".join(quote(p, safe="") for p in req.info.rest)
+    if req.http.path.endswith("/") and target != "/":
+        target += "/"
+    url = f"{scheme}://{host}:{port}{target}"
+    params = list(req.query.items())
+    tls = False if scheme == "http" else _insecure_tls()
+    if req.http.headers.get("Upgrade", "").lower() == "websocket":
+        return await _relay_websocket(req, req.api.kubelets, url, params, tls=tls)
+    return await _relay_http(req, req.api.kubelets, url, params, tls=tls)
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    """Upstream does not verify the certificates of pods it proxies to either."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

@@ -82,3 +82,62 @@ async def test_websocket_exec_needs_create_and_unreachable_kubelets_are_statuses
     resp = await client.get("/api/v1/namespaces/default/pods/p/log?container=a",
                             headers={"Authorization": "Bearer viewer-token"})
     assert resp.status == 503
+
+
+@pytest.fixture
+async def backend():
+    from aiohttp import web
+
+    async def hello(request):
+        return web.Response(text=f"{request.method} {request.path} q={request.query.get('q', '')} "
+                                 f"auth={request.headers.get('Authorization', '-')}")
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield site._server.sockets[0].getsockname()[1]
+    await runner.cleanup()
+
+
+async def test_pod_and_service_proxy_reach_the_workload(client, backend):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+           "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox",
+                                                      "ports": [{"name": "http", "containerPort": backend}]}]}}
+    created = await (await client.post("/api/v1/namespaces/default/pods", json=pod, headers=HEADERS)).json()
+    resp = await client.get("/api/v1/namespaces/default/pods/web/proxy/", headers=HEADERS)
+    assert resp.status == 503 and "has no IP address yet" in (await resp.json())["message"]
+    created["status"] = {"phase": "Running", "podIP": "127.0.0.1"}
+    resp = await client.put("/api/v1/namespaces/default/pods/web/status", json=created, headers=HEADERS)
+    assert resp.status == 200, await resp.text()
+    # the first declared port, a named port, an explicit number: all reach the same server
+    for name in ("web", "web:http", f"web:{backend}"):
+        resp = await client.post(f"/api/v1/namespaces/default/pods/{name}/proxy/some/path?q=1", headers=HEADERS)
+        assert resp.status == 200
+        assert await resp.text() == "POST /some/path q=1 auth=-"    # the caller's credentials stay here
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": backend}]}}
+    assert (await client.post("/api/v1/namespaces/default/services", json=svc, headers=HEADERS)).status == 201
+    resp = await client.get("/api/v1/namespaces/default/services/web/proxy/", headers=HEADERS)
+    assert resp.status == 503 and (await resp.json())["message"] == 'no endpoints available for service "web"'
+    resp = await client.get("/api/v1/namespaces/default/services/a:b:c:d/proxy/x", headers=HEADERS)
+    assert resp.status == 400
+
+
+def test_service_proxy_picks_an_endpoint_for_the_port():
+    from types import SimpleNamespace
+    from k8py.apiserver.streams import _service_target, split_proxy_name
+    svc = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"ports": [{"name": "http", "port": 80}, {"name": "metrics", "port": 9090}]}}
+    endpoints = {"subsets": [{"addresses": [{"ip": "10.42.0.7"}],
+                              "ports": [{"name": "http", "port": 8080}, {"name": "metrics", "port": 9100}]}]}
+    api = SimpleNamespace(_cached_obj=lambda *key: endpoints if key[3:] == ("default", "web") else None)
+    assert _service_target(api, svc, "") == ("10.42.0.7", "8080")
+    assert _service_target(api, svc, "80") == ("10.42.0.7", "8080")
+    assert _service_target(api, svc, "metrics") == ("10.42.0.7", "9100")
+    with pytest.raises(StatusError) as err:
+        _service_target(api, svc, "81")
+    assert err.value.code == 503
+    assert split_proxy_name("https:web:443") == ("https", "web", "443")
+    assert split_proxy_name("web") == ("", "web", "")

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from k8py.apiserver import pki as pki_mod
-from k8py.kubelet.server import DEFAULT_PORT, KubeletServer
+from k8py.kubelet.server import KubeletServer
 
 log = logging.getLogger("k8py.kubelet.serving")
 
@@ -75,10 +75,11 @@ def _self_signed(node_name: str, sans: list[str]) -> tuple[bytes, bytes]:
 
 
 def server_factory(cert_dir: Path, *, ca_dir: Path | None = None, client_ca_file: Path | None = None,
-                   bind_address: str | None = None, port: int = DEFAULT_PORT):
+                   bind_address: str | None = None, port: int | None = None):
     """For Agent(server_factory=...): builds the KubeletServer once the agent
     knows its node name, address, runtime and pod informer.
 
+    port: None uses the agent's kubelet_port (10250 by default).
     client_ca_file: the cluster CA certificate; callers must present a client
     certificate it signed (the API server does). None: no client check (tests).
     """
@@ -92,6 +93,6 @@ def server_factory(cert_dir: Path, *, ca_dir: Path | None = None, client_ca_file
             return informer.get(f"{namespace}/{name}") if informer is not None else None
 
         pods_lookup.list = lambda: list(agent.informer.list()) if getattr(agent, "informer", None) else []
-        return KubeletServer(agent.runtime, pods_lookup, cert, key, port or cfg.kubelet_port,
+        return KubeletServer(agent.runtime, pods_lookup, cert, key, cfg.kubelet_port if port is None else port,
                              bind_address=bind_address or node_ip, client_ca_file=client_ca_file)
     return build

@@ -25,6 +25,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,12 +232,18 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15) -> Non
             with urllib.request.urlopen(f"{url}/v2/", timeout=1) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:          # serving, and asking for credentials
+                return
+            time.sleep(0.05)
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("docker-registry did not become ready")
 
 
-def start_registry(directory: Path, port: int | None = None, images: bool = True) -> TestRegistry:
+def start_registry(directory: Path, port: int | None = None, images: bool = True,
+                   auth: dict | None = None) -> TestRegistry:
+    """Start docker-registry; `auth` is its `auth:` config section (htpasswd or token) if any."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = directory / "registry.yml"
@@ -244,6 +251,7 @@ def start_registry(directory: Path, port: int | None = None, images: bool = True
         "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}"},
+        **({"auth": auth} if auth else {}),
     }))
     log = open(directory / "registry.log", "ab")
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log,
@@ -256,8 +264,9 @@ def start_registry(directory: Path, port: int | None = None, images: bool = True
     except BaseException:
         registry.stop()
         raise
+    # Hermetic: a missing image is "not found" here, never looked for on the real Docker Hub.
     registry.mirrors_config.write_text(
-        f'mirrors:\n  docker.io:\n    endpoint: ["{registry.url}"]\n')
+        f'mirrors:\n  docker.io:\n    endpoint: ["{registry.url}"]\ndisable_default_endpoint: true\n')
     return registry
 
 

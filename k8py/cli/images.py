@@ -13,7 +13,8 @@ from k8py.kubelet.runtime.interface import ImageError
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("images", help="list, pull, import and remove node images")
-    parser.add_argument("--data-dir", type=Path, default=None, help="agent data dir (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the agent's data dir (default: <k8py data dir>/agent); images live in <data-dir>/images")
     parser.add_argument("--registry-config", type=Path, default=None,
                         help="registries.yaml with mirrors (default: <data-dir>/registries.yaml)")
     actions = parser.add_subparsers(dest="images_command", required=True)
@@ -67,10 +68,11 @@ def run(args) -> int:
     from k8py.kubelet.images.archive import import_archive, import_rootfs
     from k8py.kubelet.images.store import ImageStore
 
-    data_dir = args.data_dir or default_data_dir()
+    data_dir = args.data_dir or default_data_dir() / "agent"
     mirrors = args.registry_config or (data_dir / "registries.yaml")
     try:
-        store = ImageStore(data_dir, mirrors if mirrors.exists() else None)
+        # The same store the agent opens (k8py/kubelet/wiring.py): <agent data dir>/images.
+        store = ImageStore(data_dir / "images", mirrors if mirrors.exists() else None)
         if args.images_command in ("ls", "list"):
             return _ls(store, args)
         if args.images_command == "pull":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k8py.cli import images, kubectl, server
+from k8py.cli import agent, images, kubectl, server
 
-SUBCOMMANDS = {"server": server, "kubectl": kubectl, "images": images}
+SUBCOMMANDS = {"server": server, "kubectl": kubectl, "agent": agent, "images": images}
 
 
 def main(argv: list[str] | None = None) -> int:

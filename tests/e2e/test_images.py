@@ -55,6 +55,11 @@ async def test_missing_images_fail_with_err_image_pull(store, image_registry):  
         await store.pull(f"{image_registry.host}/library/nothing-here:1")
     assert err.value.reason == "ErrImagePull"
     assert err.value.message.endswith(f"{image_registry.host}/library/nothing-here:1: not found")
+    with pytest.raises(ImageError) as err:          # through the mirror, which alone is asked
+        await store.pull("no-such-image")
+    assert err.value.message == ('failed to pull and unpack image "docker.io/library/no-such-image:latest": '
+                                 'failed to resolve reference "docker.io/library/no-such-image:latest": '
+                                 'docker.io/library/no-such-image:latest: not found')
     with pytest.raises(ImageError) as err:
         await store.pull("Not/Valid")
     assert err.value.reason == "InvalidImageName"
@@ -137,3 +142,24 @@ def test_import_rootfs_folder_and_reject_garbage(tmp_path):
     junk.write_bytes(b"not a tar at all")
     with pytest.raises(ImageError):
         import_archive(store, junk)
+
+
+async def test_a_registry_answering_garbage_is_err_image_pull(tmp_path):
+    from aiohttp import web
+
+    async def html(request):
+        return web.Response(text="<html>a captive portal</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", html)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ImageError) as err:
+            await ImageStore(tmp_path / "data").pull(f"127.0.0.1:{port}/some/image")
+        assert err.value.reason == "ErrImagePull" and "invalid manifest" in err.value.message
+    finally:
+        await runner.cleanup()

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need 
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory, image_registry):  # noqa: F811
     root = tmp_path_factory.mktemp("images")
-    asyncio.run(ImageStore(root, image_registry.mirrors_config).pull("busybox"))
+    store = ImageStore(root, image_registry.mirrors_config)
+    asyncio.run(store.pull("busybox"))
+    asyncio.run(store.pull("nginx"))
     return root
 
 
@@ -221,3 +223,34 @@ async def test_bad_input_is_a_runtime_failure(runtime, tmp_path):
     assert "/no/such/binary" in status.message
     with pytest.raises(RuntimeFailure):
         await runtime.container_status("nope")
+
+
+async def test_the_nginx_image_serves_its_welcome_page(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime, "web")
+    # No CNI here: bring the pod's loopback up from the host side.
+    subprocess.run(["nsenter", f"--net={sandbox.netns_path}", "ip", "link", "set", "lo", "up"], check=True)
+    log = tmp_path / "nginx.log"
+    web = await runtime.create_container(sandbox, ContainerConfig(name="nginx", image="nginx", log_path=str(log)))
+    await runtime.start_container(web)
+    await wait_state(runtime, web, "running")
+    client = await run(runtime, sandbox, tmp_path, ["sh", "-c", "until wget -qO- http://127.0.0.1/; do sleep 0.05; done"])
+    status = await wait_state(runtime, client, "exited", timeout=20)
+    assert status.exit_code == 0
+    assert any(b"Welcome to nginx!" in c for _, _, c in log_lines(status))
+    # The access log is a symlink to stdout, so the request shows up in the container log.
+    assert b'"GET / HTTP/1.1" 200' in log.read_bytes()
+    await runtime.stop_container(web, 10)          # the image's StopSignal (SIGQUIT) ends nginx gracefully
+    assert (await runtime.container_status(web)).exit_code == 0
+
+
+async def test_container_logs_rotate_by_size(runtime, tmp_path, image_root):
+    small = RuncRuntime(runtime.root, images=ImageStore(image_root), log_max_size=2000, log_max_files=3)
+    sandbox = await sandbox_for(runtime)
+    cid = await run(small, sandbox, tmp_path, ["seq", "1", "500"])
+    status = await wait_state(small, cid, "exited")
+    log = Path(status.log_path)
+    rotated = sorted(p for p in log.parent.iterdir() if p.name.startswith(log.name + "."))
+    assert len(rotated) == 2 and log.stat().st_size <= 2000
+    assert log_lines(status)[-1] == ("stdout", "F", b"500")
+    kept = b"".join(p.read_bytes() for p in rotated) + log.read_bytes()
+    assert b" stdout F 499\n" in kept and b" stdout F 1\n" not in kept

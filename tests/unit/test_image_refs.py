@@ -83,6 +83,13 @@ def test_mirrors_come_before_the_registry_itself(tmp_path):
     assert [e.url for e in MirrorConfig.load(None).endpoints("docker.io")] == ["https://registry-1.docker.io"]
 
 
+def test_hermetic_mirrors_skip_the_real_registry(tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text('mirrors:\n  docker.io:\n    endpoint: ["http://127.0.0.1:5000"]\ndisable_default_endpoint: true\n')
+    assert [e.url for e in MirrorConfig.load(cfg).endpoints("docker.io")] == ["http://127.0.0.1:5000"]
+    assert [e.url for e in MirrorConfig.load(cfg).endpoints("quay.io")] == ["https://quay.io"]
+
+
 def test_wildcard_mirror_applies_to_every_registry(tmp_path):
     cfg = tmp_path / "r.yaml"
     cfg.write_text('mirrors:\n  "*":\n    endpoint: ["http://127.0.0.1:9"]\n')

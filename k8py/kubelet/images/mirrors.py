@@ -9,7 +9,10 @@
         tls: {insecure_skip_verify: true, ca_file: /path/ca.crt}
 
 Endpoints are tried in order; the registry's own endpoint comes last, as in
-k3s. A `"*"` mirror applies to every registry without its own entry.
+k3s. A `"*"` mirror applies to every registry without its own entry. A
+top-level `disable_default_endpoint: true` (k3s's `--disable-default-registry-endpoint`
+as a file setting) drops that last fallback for mirrored registries, so a
+hermetic setup never reaches out to the real registry.
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ def _clean_url(url: str) -> str:
 
 
 class MirrorConfig:
-    def __init__(self, mirrors: dict | None = None, configs: dict | None = None):
+    def __init__(self, mirrors: dict | None = None, configs: dict | None = None,
+                 disable_default_endpoint: bool = False):
         self.mirrors = mirrors or {}
         self.configs = configs or {}
+        self.disable_default_endpoint = disable_default_endpoint
 
     @classmethod
     def load(cls, path: Path | None) -> "MirrorConfig":
@@ -58,7 +63,8 @@ class MirrorConfig:
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping with mirrors/configs")
-        return cls(data.get("mirrors") or {}, data.get("configs") or {})
+        return cls(data.get("mirrors") or {}, data.get("configs") or {},
+                   bool(data.get("disable_default_endpoint")))
 
     def _host_config(self, host: str) -> dict:
         return self.configs.get(host) or self.configs.get("*") or {}
@@ -69,7 +75,7 @@ class MirrorConfig:
             mirror = self.mirrors.get("*") or {}
         urls = [_clean_url(u) for u in (mirror.get("endpoint") or [])]
         own = default_endpoint(domain)
-        if own not in urls:
+        if own not in urls and not (urls and self.disable_default_endpoint):
             urls.append(own)
         result = []
         for url in urls:

@@ -79,26 +79,29 @@ class RegistryClient:
     def _url(self, suffix: str) -> str:
         return f"{self.endpoint.url}/v2/{self.path}/{suffix}"
 
+    def _basic(self) -> str:
+        raw = f"{self.credentials[0]}:{self.credentials[1]}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
     async def _authenticate(self, challenge: str, scope_actions: str) -> bool:
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
             if not self.credentials:
                 return False
-            raw = f"{self.credentials[0]}:{self.credentials[1]}".encode()
-            self._authorization = "Basic " + base64.b64encode(raw).decode()
+            self._authorization = self._basic()
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
         query = {"scope": params.get("scope") or f"repository:{self.path}:{scope_actions}"}
         if params.get("service"):
             query["service"] = params["service"]
-        auth = aiohttp.BasicAuth(*self.credentials) if self.credentials else None
+        headers = {"Authorization": self._basic()} if self.credentials else {}
         if self._identity_token:
             body = {"grant_type": "refresh_token", "refresh_token": self._identity_token,
                     "service": params.get("service", ""), "scope": query["scope"], "client_id": "k8py"}
             req = self._session.post(params["realm"], data=body, ssl=self._ssl)
         else:
-            req = self._session.get(params["realm"], params=query, auth=auth, ssl=self._ssl)
+            req = self._session.get(params["realm"], params=query, headers=headers, ssl=self._ssl)
         async with req as resp:
             if resp.status in (401, 403):
                 raise RegistryError(f"failed to fetch anonymous token: unexpected status from GET request "

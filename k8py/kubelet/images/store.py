@@ -145,7 +145,11 @@ class ImageStore(ImageService):
                     if got != want_diff:
                         raise ImageError("ErrImagePull",
                                          f"layer {blob} unpacks to {got}, but the image config says {want_diff}")
-                    os.rename(tree, target)
+                    try:
+                        os.rename(tree, target)
+                    except OSError:
+                        if not target.exists():    # else another process unpacked the same chain first
+                            raise
                 except LayerError as exc:
                     raise ImageError("ErrImagePull", f"failed to unpack layer {blob}: {exc}") from exc
                 finally:
@@ -282,6 +286,9 @@ class ImageStore(ImageService):
                 except RegistryError as exc:
                     not_found = not_found or exc.status == 404
                     errors.append(f"{endpoint.url}: {exc}")
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    # A registry answering with something that is not a valid manifest.
+                    errors.append(f"{endpoint.url}: invalid manifest: {exc!r}")
         if not_found and len(errors) == 1 or all("not found" in e for e in errors):
             detail = f"{name}: not found"
         else:

@@ -254,13 +254,13 @@ class RuncRuntime(Runtime):
             line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
         except asyncio.TimeoutError:
             line = b"err the container shim did not report in time"
+        await proc.wait()            # only the launcher: the shim itself forked away
         text = line.decode(errors="replace").strip()
         if not text.startswith("ok "):
             message = text[4:] if text.startswith("err ") else f"the container shim failed: {text or 'no output'}"
             if not (bundle / "start-error.json").exists():
                 _write_json(bundle / "start-error.json", {"message": message, "at": time.time()})
             raise RuntimeFailure("StartError", message)
-        # The shim lives on in its own session; asyncio reaps it if it ends while we run.
 
     def container_pid(self, container_id: str) -> int | None:
         started = _read_json(self._bundle(container_id) / "started.json")

@@ -284,6 +284,11 @@ class Shim:
 
 
 def main() -> int:
+    # Daemonise: the kubelet's child exits at once, so nothing in the kubelet (asyncio's
+    # subprocess transports kill children they still own on close) can take the shim down.
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

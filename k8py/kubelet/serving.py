@@ -3,11 +3,8 @@ a factory the Agent calls once its pod informer runs.
 
 Serving certificate: signed by the cluster CA when the agent can read the CA
 key (the agent inside `k8py server`, or any agent given the server's TLS
-folder), so the API server, which checks kubelet certificates against that
-CA, can connect. An agent without the CA key makes a self-signed one and
-says so: the API server then refuses to stream to that node until the node
-gets a CA-signed certificate (k3s fetches one from its server; k8py does not
-have that endpoint yet).
+folder), else self-signed (the API server does not check it, as upstream by
+default). Clients must present a certificate from the cluster CA.
 """
 
 from __future__ import annotations
@@ -40,8 +37,7 @@ def ensure_serving_cert(cert_dir: Path, node_name: str, addresses: list[str],
     if signed_by_ca:
         cert, key = pki_mod.issue_serving_cert(ca, node_name, sans)
     else:
-        log.warning("no cluster CA key here: the kubelet API uses a self-signed certificate, which the API "
-                    "server will not accept for logs/exec/port-forward")
+        log.info("no cluster CA key here: the kubelet API uses a self-signed certificate")
         cert, key = _self_signed(node_name, sans)
     pki_mod.write_atomic(key_path, key, 0o600)
     pki_mod.write_atomic(cert_path, cert, 0o644)

@@ -113,12 +113,17 @@ async def test_logs_follow_streams_until_the_container_stops(kubelet):
         assert await asyncio.wait_for(r.content.readline(), 5) == b"before\n"
         write_log(log, [cri_line("stdout", "after", datetime.datetime.now())])
         assert await asyncio.wait_for(r.content.readline(), 5) == b"after\n"
-        # rotation: the runtime renames the file and starts a new one
+        # rotation: the runtime renames the file and starts a new one; lines written to the old
+        # file just before the rename still arrive, then the new file's
+        write_log(log, [cri_line("stdout", "last-in-old", datetime.datetime.now())])
         os.rename(log, tmp / "f.log.1")
         write_log(log, [cri_line("stdout", "rotated", datetime.datetime.now())])
+        assert await asyncio.wait_for(r.content.readline(), 5) == b"last-in-old\n"
         assert await asyncio.wait_for(r.content.readline(), 5) == b"rotated\n"
+        write_log(log, [cri_line("stdout", "final", datetime.datetime.now())])
         runtime.containers[cid].state = "exited"
-        assert await asyncio.wait_for(r.content.read(), 5) == b""   # the stream ends
+        # the last line written before the container stopped arrives, then the stream ends
+        assert await asyncio.wait_for(r.content.read(), 5) == b"final\n"
 
 
 # ---- exec / attach ----------------------------------------------------------

@@ -33,6 +33,35 @@ WEB_SCRIPT = ("mkdir -p /tmp/www && echo 'hello from runc' > /tmp/www/index.html
               "httpd -p 8080 -h /tmp/www && echo started && exec sleep 3600")
 
 
+def run_in_terminal(argv: list[str], rows: int, cols: int) -> str:
+    """Run argv on a pseudo-terminal of the given size; returns what it printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:      # EIO: the terminal's other side is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out.decode(errors="replace")
+
+
 async def kubectl(server, *args, input: str | None = None, check=True, timeout=60):
     return await asyncio.to_thread(server.kubectl, *args, input=input, check=check, timeout=timeout)
 
@@ -106,6 +135,15 @@ async def test_runc_pod_streams_through_kubectl(server, namespace, runtime, host
         assert failed.returncode == 3
         ip_out = (await kubectl(server, "exec", "web", "-n", namespace, "-c", "app", "--", "ip", "-4", "addr", "show", "eth0")).stdout
         assert f"inet {pod_ip}/24" in ip_out
+
+        # a terminal: kubectl sends its window size on the resize channel
+        tty_out = await asyncio.to_thread(run_in_terminal, [
+            kubectl_binary(), f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}",
+            "exec", "-it", "web", "-n", namespace, "-c", "app", "--", "sh", "-c",
+            # the size arrives just after the command starts, as with upstream: wait for it
+            "for i in $(seq 50); do [ \"$(stty size 2>/dev/null)\" = '33 101' ] && break; sleep 0.1; done; "
+            "stty size; tty"], 33, 101)
+        assert "33 101" in tty_out and "/dev/pts/" in tty_out
 
         # cp both ways (tar inside the container)
         (tmp_path / "up.txt").write_text("to the pod\n")

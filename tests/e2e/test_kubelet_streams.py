@@ -29,7 +29,7 @@ from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
 from tests.unit.kubelet.fake_runtime import FakeRuntime
 
-from .conftest import free_port, wait_for
+from .conftest import free_port, kubectl_binary, wait_for
 
 
 def cri(text: str) -> str:
@@ -280,3 +280,27 @@ def test_nodes_proxy_reaches_the_kubelet(server, namespace, node):
     logs = server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/containerLogs/{namespace}/nope/app",
                           check=False)
     assert logs.returncode != 0 and 'pod "nope" not found' in logs.stderr
+
+
+@pytest.mark.parametrize("version", ["1.31", "1.33"])
+def test_kubectl_versions(server, namespace, node, version):
+    """WebSocket exec is the default from kubectl 1.30, the port-forward tunnel from 1.31."""
+    node.run_pod(namespace, "ver")
+    out = server.kubectl("exec", "ver", "-n", namespace, "--", "sh", "-c", "echo hi; exit 4", version=version,
+                         check=False)
+    assert (out.returncode, out.stdout) == (4, "hi\n")
+    web = serve_http_in(node.netns)
+    local = free_port()
+    forward = subprocess.Popen([kubectl_binary(version), f"--kubeconfig={server.kubeconfig}",
+                                f"--cache-dir={server.cache_dir}", "port-forward", "-n", namespace, "pod/ver",
+                                f"{local}:8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Forwarding from 127.0.0.1" in forward.stdout.readline()
+        got = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{local}/"],
+                             capture_output=True, text=True)
+        assert got.stdout == "served from the pod netns\n"
+    finally:
+        forward.kill()
+        forward.wait()
+        web.kill()
+        web.wait()

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import subprocess
-from pathlib import Path
 
 import pytest
 

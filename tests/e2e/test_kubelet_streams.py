@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
 from tests.unit.kubelet.fake_runtime import FakeRuntime
 
-from .conftest import free_port, kubectl_binary, wait_for
+from .conftest import free_port, kubectl_binary
 
 
 def cri(text: str) -> str:
@@ -125,7 +124,7 @@ def test_logs_tail_timestamps_and_follow(server, namespace, node):
         with open(log, "a") as f:
             f.write(cri("four"))
         assert follow.stdout.readline() == "four\n"     # streamed through the API server as written
-        node.runtime.containers[f"logger-app-0"].state = "exited"
+        node.runtime.containers["logger-app-0"].state = "exited"
         assert follow.wait(timeout=15) == 0
     finally:
         if follow.poll() is None:
@@ -142,7 +141,6 @@ def test_logs_errors_are_statuses(server, namespace, node):
 
 
 def kubectl_cmd(server) -> list[str]:
-    from .conftest import kubectl_binary
     return [kubectl_binary(), f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}"]
 
 

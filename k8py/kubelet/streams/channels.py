@@ -13,7 +13,7 @@ import orjson
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
 EXEC_PROTOCOLS = (V5, V4)
-PORT_FORWARD_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
+PORT_FORWARD_PROTOCOLS = (V4,)
 SPDY_TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255

@@ -178,7 +178,7 @@ class KubeletServer:
 
     async def pods(self, request: web.Request) -> web.Response:
         lister = getattr(self.pods_lookup, "list", None)
-        items = lister() if lister else []
+        items = lister() if callable(lister) else []
         if inspect.isawaitable(items):
             items = await items
         return web.Response(body=orjson.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {},
@@ -237,22 +237,22 @@ class KubeletServer:
             raise bad_request("you must specify at least 1 command")
         if not (want["stdin"] or want["stdout"] or want["stderr"]):
             raise bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        pod = await self._pod(ns, name, request.match_info.get("uid"))
+        status = await self._running_container(pod, container)
         protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"), channels.EXEC_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: this kubelet speaks WebSocket "
                               f"{', '.join(channels.EXEC_PROTOCOLS)} for exec and attach")
-        pod = await self._pod(ns, name, request.match_info.get("uid"))
-        status = await self._running_container(pod, container)
         ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         try:
             if attach:
-                process = await self.runtime.attach(status.id)
+                process = await self.runtime.attach(status.id, stdin=want["stdin"])
             else:
                 process = await self.runtime.exec_stream(status.id, argv, tty=want["tty"], stdin=want["stdin"])
         except Exception as err:
             verb = "attach to" if attach else "exec in"
-            await send_error(ws, f"failed to {verb} container {container}: {err}")
+            await send_error(ws, f"failed to {verb} container {container}: {err}", protocol)
             return ws
         await run_session(ws, process, protocol=protocol, stdout=want["stdout"], stderr=want["stderr"],
                           argv=argv, report_exit=not attach)
@@ -260,6 +260,7 @@ class KubeletServer:
 
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
         ns, name = request.match_info["namespace"], request.match_info["pod"]
+        pod = await self._pod(ns, name, request.match_info.get("uid"))
         offered = request.headers.get("Sec-WebSocket-Protocol")
         protocol = channels.choose_protocol(offered, (channels.SPDY_TUNNEL_PROTOCOL,) +
                                             channels.PORT_FORWARD_PROTOCOLS)
@@ -269,7 +270,6 @@ class KubeletServer:
         ports = _ports(request.query)
         if protocol != channels.SPDY_TUNNEL_PROTOCOL and not ports:
             raise bad_request("query parameter \"port\" is required")
-        pod = await self._pod(ns, name, request.match_info.get("uid"))
         netns_path = await self._netns_of(pod)
 
         async def connect(port: int):

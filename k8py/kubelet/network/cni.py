@@ -64,7 +64,7 @@ class PodNetwork:
         return self.state_dir / "networks"
 
     def write_config(self) -> dict:
-        """Write the conflist unless an operator's conflist already sits there."""
+        """(Re)write k8py's own conflist; other files in the folder are left alone."""
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.ipam_dir.mkdir(parents=True, exist_ok=True)
         wanted = confs.build_conflist(self.network_name, self.bridge, self.pod_cidr, str(self.ipam_dir))

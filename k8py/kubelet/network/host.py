@@ -14,6 +14,7 @@ removed again without touching anybody else's.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 
@@ -25,6 +26,12 @@ log = logging.getLogger("k8py.kubelet.network")
 ROUTE_PROTO = "175"             # marks routes this agent owns
 NAT_CHAIN = "K8PY-POSTROUTING"
 FORWARD_CHAIN = "K8PY-FORWARD"
+
+
+def stable_mac(name: str) -> str:
+    """A locally administered unicast MAC derived from the bridge name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02,) + tuple(digest[:5]))
 
 
 class HostNetworking:
@@ -56,6 +63,9 @@ class HostNetworking:
         """Create the bridge the CNI plugin would create, so routes can point at it now."""
         if not await self.cmd.ok(["ip", "link", "show", "dev", self.bridge]):
             await self.cmd.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=False)
+        # A bridge otherwise takes the lowest MAC of its ports and changes it as
+        # pods come and go, which breaks CNI CHECK (and neighbours' ARP caches).
+        await self.cmd.run(["ip", "link", "set", self.bridge, "address", stable_mac(self.bridge)])
         await self.cmd.run(["ip", "link", "set", self.bridge, "up"])
         prefix = ipaddress.ip_network(self.pod_cidr).prefixlen
         await self.cmd.run(["ip", "addr", "replace", f"{gateway_of(self.pod_cidr)}/{prefix}", "dev", self.bridge])

@@ -133,7 +133,7 @@ async def stream_log(path: str, options: LogOptions,
                      poll_interval: float = 0.1) -> AsyncIterator[bytes]:
     """Yield the log's bytes as the user should see them."""
     budget = _Budget(options.limit_bytes)
-    entries, offset, inode = await asyncio.to_thread(read_existing, path, options, time.time())
+    entries, offset, _inode = await asyncio.to_thread(read_existing, path, options, time.time())
     out = b"".join(render(e, options.timestamps) for e in entries)
     if out:
         chunk = budget.take(out)
@@ -141,51 +141,78 @@ async def stream_log(path: str, options: LogOptions,
             yield chunk
     if not options.follow or budget.spent:
         return
+    follower = _Follower(path, offset)
     pending = b""
-    checks = 0
-    while True:
-        data, offset, inode, rotated = await asyncio.to_thread(_read_more, path, offset, inode)
-        if data:
+    idle = 0
+    try:
+        while True:
+            data = await asyncio.to_thread(follower.read)
+            if not data:
+                idle += 1
+                # ask the runtime only every few idle polls: the file is the fast path;
+                # once the container has stopped, one last read catches its final words
+                if still_running is not None and idle % 5 == 0 and not await still_running():
+                    data = await asyncio.to_thread(follower.read)
+                    if not data:
+                        return
+                else:
+                    await asyncio.sleep(poll_interval)
+                    continue
+            idle = 0
             pending += data
             complete, newline, pending = pending.rpartition(b"\n")
-            if newline:
-                rendered = []
-                for line in complete.split(b"\n"):
-                    entry = parse_line(line) if line else None
-                    if entry is not None:
-                        rendered.append(render(entry, options.timestamps))
-                if rendered:
-                    chunk = budget.take(b"".join(rendered))
-                    if chunk:
-                        yield chunk
-                    if budget.spent:
-                        return
-            continue
-        if rotated:
-            continue
-        checks += 1
-        # ask the runtime only every few idle polls: the file is the fast path
-        if still_running is not None and checks % 5 == 0 and not await still_running():
-            data, offset, inode, _ = await asyncio.to_thread(_read_more, path, offset, inode)
-            if data:
+            if not newline:
                 continue
-            return
-        await asyncio.sleep(poll_interval)
+            rendered = [render(entry, options.timestamps) for entry in
+                        (parse_line(line) for line in complete.split(b"\n") if line) if entry is not None]
+            chunk = budget.take(b"".join(rendered))
+            if chunk:
+                yield chunk
+            if budget.spent:
+                return
+    finally:
+        follower.close()
 
 
-def _read_more(path: str, offset: int, inode: int | None) -> tuple[bytes, int, int | None, bool]:
-    """New bytes since offset; follows a rotated file to its replacement."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return b"", offset, inode, False
-    if inode is not None and st.st_ino != inode:
-        return b"", 0, st.st_ino, True     # rotated: start the new file from the top
-    if st.st_size < offset:                # truncated in place
-        offset = 0
-    if st.st_size == offset:
-        return b"", offset, st.st_ino, False
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read(1 << 20)
-    return data, offset + len(data), st.st_ino, False
+class _Follower:
+    """Reads a growing file; when it is rotated (renamed and replaced), drains
+    the old file through the open handle, then moves on to the new one."""
+
+    def __init__(self, path: str, offset: int):
+        self.path = path
+        self.file = None
+        self.offset = offset
+
+    def _open(self) -> bool:
+        try:
+            self.file = open(self.path, "rb")
+        except FileNotFoundError:
+            return False
+        if os.fstat(self.file.fileno()).st_size < self.offset:
+            self.offset = 0
+        self.file.seek(self.offset)
+        return True
+
+    def read(self) -> bytes:
+        if self.file is None and not self._open():
+            return b""
+        data = self.file.read(1 << 20)
+        if data:
+            self.offset += len(data)
+            return data
+        try:
+            replaced = os.stat(self.path).st_ino != os.fstat(self.file.fileno()).st_ino
+        except FileNotFoundError:
+            return b""
+        if replaced:
+            self.file.close()
+            self.file, self.offset = None, 0
+            return self.read() if self._open() else b""
+        if os.fstat(self.file.fileno()).st_size < self.offset:   # truncated in place
+            self.offset = 0
+            self.file.seek(0)
+        return b""
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()

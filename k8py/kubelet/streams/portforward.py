@@ -56,6 +56,14 @@ async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: C
         writers[data_ch] = writer
         readers.append(asyncio.create_task(_pod_to_channel(reader, send, data_ch)))
 
+    async def close_when_pods_are_done() -> None:
+        # v4 has no per-channel close: once every pod connection has ended,
+        # closing the WebSocket is how the client learns of the EOF
+        if readers:
+            await asyncio.gather(*readers, return_exceptions=True)
+        await ws.close()
+
+    closer = asyncio.create_task(close_when_pods_are_done())
     try:
         async for msg in ws:
             if msg.type != WSMsgType.BINARY or not msg.data:
@@ -69,6 +77,7 @@ async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: C
                 with contextlib.suppress(ConnectionError):
                     await writer.drain()
     finally:
+        closer.cancel()
         for task in readers:
             task.cancel()
         for writer in writers.values():

@@ -114,8 +114,8 @@ class FakeRuntime:
         self.processes.append(proc)
         return LocalProcess(proc)
 
-    async def attach(self, container_id: str) -> LocalProcess:
-        return await self.exec_stream(container_id, self.attached[container_id], tty=False, stdin=True)
+    async def attach(self, container_id: str, stdin: bool = True) -> LocalProcess:
+        return await self.exec_stream(container_id, self.attached[container_id], tty=False, stdin=stdin)
 
     async def cleanup(self) -> None:
         for proc in self.processes:

@@ -113,12 +113,17 @@ async def test_logs_follow_streams_until_the_container_stops(kubelet):
         assert await asyncio.wait_for(r.content.readline(), 5) == b"before\n"
         write_log(log, [cri_line("stdout", "after", datetime.datetime.now())])
         assert await asyncio.wait_for(r.content.readline(), 5) == b"after\n"
-        # rotation: the runtime renames the file and starts a new one
+        # rotation: the runtime renames the file and starts a new one; lines written to the old
+        # file just before the rename still arrive, then the new file's
+        write_log(log, [cri_line("stdout", "last-in-old", datetime.datetime.now())])
         os.rename(log, tmp / "f.log.1")
         write_log(log, [cri_line("stdout", "rotated", datetime.datetime.now())])
+        assert await asyncio.wait_for(r.content.readline(), 5) == b"last-in-old\n"
         assert await asyncio.wait_for(r.content.readline(), 5) == b"rotated\n"
+        write_log(log, [cri_line("stdout", "final", datetime.datetime.now())])
         runtime.containers[cid].state = "exited"
-        assert await asyncio.wait_for(r.content.read(), 5) == b""   # the stream ends
+        # the last line written before the container stopped arrives, then the stream ends
+        assert await asyncio.wait_for(r.content.read(), 5) == b"final\n"
 
 
 # ---- exec / attach ----------------------------------------------------------
@@ -185,9 +190,13 @@ async def test_attach_carries_the_containers_stdio(kubelet):
 
 async def test_exec_refusals_are_status_errors(kubelet):
     runtime, base, session, _ = kubelet
-    runtime.add_container(POD, "app", state="exited")
+    cid = runtime.add_container(POD, "app")
     async with session.get(f"{base}/exec/default/web/app?command=ls&stdout=true") as r:
         assert r.status == 400 and "WebSocket" in (await r.json())["message"]
+    runtime.containers[cid].state = "exited"
+    async with session.get(f"{base}/exec/default/web/app?command=ls&stdout=true") as r:
+        assert r.status == 400 and (await r.json())["message"] == \
+            'unable to upgrade connection: container not found ("app")'
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await session.ws_connect(f"{base}/exec/default/web/app?command=ls&stdout=true", protocols=(channels.V5,))
     assert err.value.status == 400
@@ -332,3 +341,42 @@ async def test_tls_requires_a_cluster_client_certificate(tmp_path):
                 assert r.status == 200 and await r.text() == "ok"
     finally:
         await server.stop()
+
+
+async def test_port_forward_spdy_reports_a_refused_port_on_the_error_stream(kubelet):
+    runtime, base, session, _ = kubelet
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    async with session.ws_connect(f"{base}/portForward/default/web",
+                                  protocols=(channels.SPDY_TUNNEL_PROTOCOL,)) as ws:
+        client = SpdyClient(ws)
+        err = await client.open({"streamtype": "error", "port": str(closed_port), "requestid": "1"})
+        data = await client.open({"streamtype": "data", "port": str(closed_port), "requestid": "1"})
+        frames = await client.frames(4)
+        by_stream = {}
+        for f in frames:
+            if isinstance(f, spdy.DataFrame):
+                by_stream.setdefault(f.stream_id, []).append(f)
+        assert b"error forwarding port" in b"".join(f.data for f in by_stream[err])
+        assert by_stream[err][-1].fin and by_stream[data][-1].fin
+        # a stream without a usable port is reset, the session lives on
+        bad = await client.open({"streamtype": "data", "port": "nope", "requestid": "2"})
+        [reset] = await client.frames(1)
+        assert reset == spdy.RstStream(bad, spdy.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("protocol", [channels.V3, channels.V1])
+async def test_exec_older_channel_protocols_report_errors_as_text(kubelet, protocol):
+    runtime, base, session, _ = kubelet
+    runtime.add_container(POD, "app")
+    url = f"{base}/exec/default/web/app?command=sh&command=-c&command=echo+remote+execution+test%3B+exit+2&stdout=true"
+    async with session.ws_connect(url, protocols=(protocol,)) as ws:
+        assert ws.protocol == protocol
+        got = await asyncio.wait_for(collect(ws), 10)
+    assert got[channels.STDOUT] == b"remote execution test\n"
+    assert got[channels.ERROR].startswith(b"command terminated with non-zero exit code")
+    url = f"{base}/exec/default/web/app?command=true&stdout=true"
+    async with session.ws_connect(url, protocols=(protocol,)) as ws:
+        got = await asyncio.wait_for(collect(ws), 10)
+    assert channels.ERROR not in got      # success says nothing before v4

@@ -73,7 +73,8 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
                        cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
                        pod_manifest_path=manifests,
-                       kubelet_port=getattr(args, "kubelet_port", None) or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
+                       kubelet_port=getattr(args, "kubelet_port", None)
+                       or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
                        node_labels=labels,
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 

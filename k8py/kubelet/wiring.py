@@ -32,15 +32,9 @@ def make_runtime(kind: str, data_dir: Path):
 
 def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams: bool = True) -> Kubelet:
     runtime, images = make_runtime(runtime_kind, config.data_dir)
-    network_factory = None
     server_factory = None
     if runtime_kind == "runc":
-        from k8py.kubelet.network.cni import PodNetwork
-
-        def network_factory(pod_cidr: str):
-            return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
-                              cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr,
-                              bridge=config.cni_bridge)
+        network_factory = _cni_network_factory(config)
     else:
         from k8py.kubelet.hollow import HollowNetwork
         network_factory = HollowNetwork
@@ -50,6 +44,16 @@ def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams:
         server_factory = _server_factory(config)
     return Kubelet(client, config, runtime, images=images, network_factory=network_factory,
                    server_factory=server_factory)
+
+
+def _cni_network_factory(config: AgentConfig):
+    from k8py.kubelet.network.cni import PodNetwork
+
+    def make(pod_cidr: str):
+        return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
+                          cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr,
+                          bridge=config.cni_bridge)
+    return make
 
 
 def _server_factory(config: AgentConfig):

@@ -67,6 +67,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self._next_sync: float | None = None
         self._next_volume_refresh = 0.0
         self._volume_retry_at = 0.0
+        self._volume_tick = False
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
         self.initialized = False      # init containers done once: app containers may run
@@ -201,16 +202,15 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             await self.publish_status()
             return
         if self._deadline_passed():
-            message = "Pod was active on the node longer than the specified deadline"
-            self.failure = ("DeadlineExceeded", message)
-            self._event("Normal", "DeadlineExceeded", message)
-            self.terminal = True
-            await self._stop_all(self._grace(), reason_message="")
-            await self.publish_status()
-            await self._release_network()
+            await self._fail_pod("DeadlineExceeded", "Pod was active on the node longer than the specified "
+                                                     "deadline", "Normal")
             return
         self._ensure_probers()
         if await self._ensure_sandbox() and await self._ensure_volumes():
+            over = self._empty_dir_over_limit()
+            if over:
+                await self._fail_pod("Evicted", over, "Warning")
+                return
             if await self._sync_init_containers():
                 await self._sync_app_containers()
         if self.compute_status(final=True)["phase"] in ("Succeeded", "Failed"):
@@ -226,6 +226,28 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             await self._release_network()
         elif self._has_refreshed_volumes():
             self.wake(max(0.0, self._next_volume_refresh - time.monotonic()) or self.ctx.volume_refresh_seconds)
+
+    async def _fail_pod(self, reason: str, message: str, event_type: str) -> None:
+        """The kubelet ends the pod as a whole (deadline, eviction): stop everything, report Failed."""
+        self.failure = (reason, message)
+        self._event(event_type, reason, message)
+        self.terminal = True
+        await self._stop_all(self._grace(), reason_message="")
+        await self.publish_status()
+        await self._release_network()
+
+    def _empty_dir_over_limit(self) -> str | None:
+        """The eviction message when a disk-backed emptyDir outgrew its sizeLimit (checked on
+        each volume refresh tick, not on every sync)."""
+        if self.ctx.volumes is None or not self._volume_tick:
+            return None
+        from k8py.kubelet.volumes import emptydir
+        for volume in self._spec().get("volumes") or []:
+            path = (self.volume_paths or {}).get(volume.get("name"))
+            if "emptyDir" in volume and path is not None and emptydir.size_exceeded(volume, path):
+                return (f'Usage of EmptyDir volume "{volume["name"]}" exceeds the limit '
+                        f'"{volume["emptyDir"]["sizeLimit"]}". ')
+        return None
 
     def _deadline_passed(self) -> bool:
         deadline = self._spec().get("activeDeadlineSeconds")
@@ -297,9 +319,11 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         return True
 
     def _has_refreshed_volumes(self) -> bool:
+        """Volumes that need a look now and then: API-backed content, emptyDir size limits."""
         from k8py.kubelet.volumes import REFRESHED
         return self.ctx.volumes is not None and any(
-            any(k in v for k in REFRESHED) for v in self._spec().get("volumes") or [])
+            any(k in v for k in REFRESHED) or (v.get("emptyDir") or {}).get("sizeLimit")
+            for v in self._spec().get("volumes") or [])
 
     async def _ensure_volumes(self) -> bool:
         if self.ctx.volumes is None:
@@ -307,12 +331,14 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             return True
         if self.volume_paths is None and time.monotonic() < self._volume_retry_at:
             return False            # a pod update must not turn a failing mount into a busy loop
+        self._volume_tick = False
         try:
             if self.volume_paths is None:
                 self.volume_paths = await self.ctx.volumes.setup(self.pod)
                 self._next_volume_refresh = time.monotonic() + self.ctx.volume_refresh_seconds
             elif time.monotonic() >= self._next_volume_refresh:
                 self._next_volume_refresh = time.monotonic() + self.ctx.volume_refresh_seconds
+                self._volume_tick = True
                 await self.ctx.volumes.refresh(self.pod)
             if self.ctx.write_pod_files:
                 self.pod_files = write_pod_files(self.ctx.volumes.pod_dir(self.uid), self.pod, self.pod_ips,

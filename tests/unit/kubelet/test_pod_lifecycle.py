@@ -332,3 +332,16 @@ async def test_sidecar_runs_beside_the_app_and_stops_when_it_completes(api, kube
     proxy = status_of(p, "proxy", init=True)
     assert "terminated" in proxy["state"]          # stopped once the job was done
     assert condition(p, "Initialized")["status"] == "True"
+
+
+async def test_empty_dir_over_its_size_limit_evicts_the_pod(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    volumes = [{"name": "cache", "emptyDir": {"sizeLimit": "1Ki"}}]
+    container = ctr("main", volumeMounts=[{"name": "cache", "mountPath": "/cache"}])
+    created = await pods.create(pod("hoarder", [container], volumes=volumes))
+    await wait_pod(api, "hoarder", lambda p: p.get("status", {}).get("phase") == "Running")
+    cache = kubelet.ctx.volumes.volume_dir(created["metadata"]["uid"], "emptyDir", "cache")
+    (cache / "big").write_bytes(b"x" * 4096)          # what the container would have written
+    p = await wait_pod(api, "hoarder", lambda p: p["status"]["phase"] == "Failed", timeout=5)
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("Evicted", 'Usage of EmptyDir volume "cache" exceeds the limit "1Ki". ')

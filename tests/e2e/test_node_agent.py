@@ -140,7 +140,7 @@ def seed(name: str) -> str:
 def test_seed_pods_reach_their_state(cluster):
     server, node = cluster.server, cluster.node
     for name in ("06-probes.yaml", "05-lifecycle-hooks.yaml", "11-secret-configmap-env.yaml",
-                 "07-init-containers.yaml", "04-emptydir-hostpath.yaml"):
+                 "07-init-containers.yaml", "04-emptydir-hostpath.yaml", "03-configmap-subpath.yaml"):
         server.kubectl("apply", "-f", "-", input=bound(seed(name), node))
 
     def ready(name):
@@ -149,6 +149,7 @@ def test_seed_pods_reach_their_state(cluster):
     wait_for(ready("probe-demo"), 60, what="probe-demo Ready")
     wait_for(ready("hook-demo"), 60, what="hook-demo Ready")
     wait_for(ready("volumes-demo"), 60, what="volumes-demo Ready")
+    wait_for(ready("nginx"), 60, what="nginx Ready")
     wait_for(lambda: pod_json(server, "env-demo")["status"].get("phase") == "Succeeded", 60,
              what="env-demo Succeeded")
 
@@ -196,6 +197,10 @@ def test_seed_pods_reach_their_state(cluster):
     probe_ip = probe["status"]["podIP"]
     assert "ok" in server.kubectl("exec", "volumes-demo", "--", "wget", "-qO-",
                                   f"http://{probe_ip}:8080/healthz").stdout
+    # nginx runs with its nginx.conf from a ConfigMap key mounted by subPath.
+    nginx_ip = pod_json(server, "nginx")["status"]["podIP"]
+    assert server.kubectl("exec", "volumes-demo", "--", "wget", "-qO-", f"http://{nginx_ip}/").stdout == \
+        "from-configmap\n"
     resolv = server.kubectl("exec", "volumes-demo", "--", "cat", "/etc/resolv.conf").stdout
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv and "ndots:5" in resolv
 

@@ -37,7 +37,6 @@ from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
 from k8py.apiserver.strategy import Strategy
 from k8py.apiserver.tokens import ServiceAccountTokens, load_or_create_key
-from k8py.controllers.namespace import NamespaceController
 from k8py.storage.cache import WatchCache
 from k8py.storage.sqlite import open_sqlite_store
 
@@ -87,7 +86,6 @@ class APIServer:
         self.aggregator: Aggregator | None = None
         self.ready = False
         self.background: list[asyncio.Task] = []
-        self.namespace_controller = NamespaceController(self)
         self.crds = CustomResources(self)
         self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
 
@@ -114,7 +112,6 @@ class APIServer:
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
                                      if (tls / "server-ca.key").exists() else None)
         self.background.append(asyncio.create_task(self.aggregator.run()))
-        self.background.append(asyncio.create_task(self.namespace_controller.run()))
         self.ready = True
 
     def _add_storage(self, resource: Resource) -> None:

@@ -160,6 +160,8 @@ async def proxy(req, obj: dict) -> web.StreamResponse:
         raise errors.not_found("nodes", node_name)
     url = kubelet_base(node) + target
     if req.http.headers.get("Upgrade", "").lower() == "websocket":
+        if kind == "Pod" and sub == "log":
+            return await _log_over_websocket(req, api.kubelets, url, params)
         return await _relay_websocket(req, api.kubelets, url, params)
     return await _relay_http(req, api.kubelets, url, params)
 
@@ -206,6 +208,40 @@ async def _relay_http(req, kubelets: KubeletConnector, url: str, params, tls=Non
             await response.write(chunk)
         await response.write_eof()
         return response
+    finally:
+        upstream.release()
+
+
+LOG_WEBSOCKET_PROTOCOLS = ("binary.k8s.io", "base64.binary.k8s.io")
+
+
+async def _log_over_websocket(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+    """Logs read through a WebSocket (upstream's reader streams): each chunk one
+    message, binary, or base64 text under base64.binary.k8s.io."""
+    import base64
+    try:
+        upstream = await kubelets.session().get(url, params=params, ssl=kubelets.ssl_context())
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as err:
+        raise _dial_error(url, err, upgrade=False) from None
+    try:
+        if upstream.status != 200:   # the kubelet's Status, as a plain HTTP answer
+            return web.Response(status=upstream.status, body=await upstream.read(),
+                                content_type=upstream.content_type)
+        ws = web.WebSocketResponse(protocols=LOG_WEBSOCKET_PROTOCOLS, max_msg_size=0, autoping=True)
+        await ws.prepare(req.http)
+        as_text = ws.ws_protocol == "base64.binary.k8s.io"
+        try:
+            async for chunk in upstream.content.iter_any():
+                if ws.closed:
+                    break
+                if as_text:
+                    await ws.send_str(base64.b64encode(chunk).decode())
+                else:
+                    await ws.send_bytes(chunk)
+        except (ConnectionResetError, RuntimeError):
+            pass
+        await ws.close()
+        return ws
     finally:
         upstream.release()
 

@@ -21,6 +21,7 @@ from k8py.client import Client
 log = logging.getLogger("k8py.server")
 
 COMPONENTS: list[tuple[str, str]] = [
+    ("controller-manager", "k8py.controllers.manager:run_in_server"),
     ("agent", "k8py.cli.agent:run_in_server"),
 ]
 

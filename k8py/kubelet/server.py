@@ -252,7 +252,7 @@ class KubeletServer:
                 process = await self.runtime.exec_stream(status.id, argv, tty=want["tty"], stdin=want["stdin"])
         except Exception as err:
             verb = "attach to" if attach else "exec in"
-            await send_error(ws, f"failed to {verb} container {container}: {err}")
+            await send_error(ws, f"failed to {verb} container {container}: {err}", protocol)
             return ws
         await run_session(ws, process, protocol=protocol, stdout=want["stdout"], stderr=want["stderr"],
                           argv=argv, report_exit=not attach)

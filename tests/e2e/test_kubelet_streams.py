@@ -302,3 +302,38 @@ def test_kubectl_versions(server, namespace, node, version):
         forward.wait()
         web.kill()
         web.wait()
+
+
+async def _websocket_messages(server, path: str, protocols: tuple[str, ...]) -> tuple[str | None, list]:
+    import ssl
+
+    import aiohttp
+
+    from .conftest import TOKEN
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
+    ctx.check_hostname = False
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(server.url + path, protocols=protocols, ssl=ctx,
+                                      headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            messages = [msg async for msg in ws if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)]
+            return ws.protocol, [m.data for m in messages]
+
+
+def test_conformance_exec_and_logs_over_websockets(server, namespace, node):
+    """Upstream's "Pods, remote command execution over websocket" (channel.k8s.io)
+    and "Pods, logs from websockets" (binary.k8s.io), through the API server."""
+    pod = node.run_pod(namespace, "wsconf")
+    pod["logs"]["app"].write_text(cri("container is alive"))
+    path = (f"/api/v1/namespaces/{namespace}/pods/wsconf/exec?command=echo&command=remote+execution+test"
+            "&container=app&stderr=true&stdout=true")
+    protocol, messages = asyncio.run(_websocket_messages(server, path, ("channel.k8s.io",)))
+    assert protocol == "channel.k8s.io"
+    stdout = b"".join(m[1:] for m in messages if m and m[0] == 1)
+    assert stdout == b"remote execution test\n"
+    path = f"/api/v1/namespaces/{namespace}/pods/wsconf/log?container=app"
+    protocol, messages = asyncio.run(_websocket_messages(server, path, ("binary.k8s.io",)))
+    assert protocol == "binary.k8s.io" and b"".join(messages) == b"container is alive\n"
+    protocol, messages = asyncio.run(_websocket_messages(server, path, ("base64.binary.k8s.io",)))
+    import base64
+    assert protocol == "base64.binary.k8s.io"
+    assert b"".join(base64.b64decode(m) for m in messages) == b"container is alive\n"

@@ -1,9 +1,10 @@
-"""The channel.k8s.io WebSocket protocols (v4 and v5).
+"""The channel.k8s.io WebSocket protocols (v1 to v5).
 
 Every binary message starts with one byte naming its channel: 0 stdin,
-1 stdout, 2 stderr, 3 error (a metav1.Status as JSON when the command ends),
-4 resize (JSON {"Width","Height"}). v5 adds channel 255: `\xff<n>` closes
-channel n (the client closes stdin this way).
+1 stdout, 2 stderr, 3 error, 4 resize (JSON {"Width","Height"}, from v3).
+The error channel carries a metav1.Status as JSON when the command ends
+(v4 and v5) or, before v4, the error text and nothing on success. v5 adds
+channel 255: `\xff<n>` closes channel n (the client closes stdin this way).
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import orjson
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
-EXEC_PROTOCOLS = (V5, V4)
+V3 = "v3.channel.k8s.io"
+V2 = "v2.channel.k8s.io"
+V1 = "channel.k8s.io"
+EXEC_PROTOCOLS = (V5, V4, V3, V2, V1)
+STATUS_PROTOCOLS = (V5, V4)      # the error channel carries JSON Status
 PORT_FORWARD_PROTOCOLS = (V4,)
 SPDY_TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 
@@ -55,6 +60,15 @@ def exit_status(code: int, argv: list[str] | None = None) -> dict:
             "message": f"command terminated with non-zero exit code: {what} exited with {code}",
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def error_message(protocol: str, status: dict) -> bytes | None:
+    """What the error channel carries for this Status under protocol (None: nothing)."""
+    if protocol in STATUS_PROTOCOLS:
+        return orjson.dumps(status)
+    if status.get("status") == "Success":
+        return None
+    return (status.get("message") or "error").encode()
 
 
 def error_status(message: str) -> dict:

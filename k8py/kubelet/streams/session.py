@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 
-import orjson
 from aiohttp import WSMsgType, web
 
 from k8py.kubelet.streams import channels
@@ -95,7 +94,9 @@ async def run_session(ws: web.WebSocketResponse, process, *, protocol: str, stdo
         except asyncio.TimeoutError:   # a background child kept the pipe open
             pumps.cancel()
         if report_exit and not ws.closed:
-            await ws.send_bytes(channels.frame(channels.ERROR, orjson.dumps(channels.exit_status(code, argv))))
+            message = channels.error_message(protocol, channels.exit_status(code, argv))
+            if message is not None:
+                await ws.send_bytes(channels.frame(channels.ERROR, message))
     except (ConnectionResetError, RuntimeError) as err:
         log.debug("stream ended early: %s", err)
     finally:
@@ -112,7 +113,8 @@ async def run_session(ws: web.WebSocketResponse, process, *, protocol: str, stdo
     return code
 
 
-async def send_error(ws: web.WebSocketResponse, message: str) -> None:
+async def send_error(ws: web.WebSocketResponse, message: str, protocol: str = channels.V5) -> None:
     with contextlib.suppress(Exception):
-        await ws.send_bytes(channels.frame(channels.ERROR, orjson.dumps(channels.error_status(message))))
+        await ws.send_bytes(channels.frame(channels.ERROR,
+                                           channels.error_message(protocol, channels.error_status(message))))
     await ws.close()

@@ -364,3 +364,19 @@ async def test_port_forward_spdy_reports_a_refused_port_on_the_error_stream(kube
         bad = await client.open({"streamtype": "data", "port": "nope", "requestid": "2"})
         [reset] = await client.frames(1)
         assert reset == spdy.RstStream(bad, spdy.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("protocol", [channels.V3, channels.V1])
+async def test_exec_older_channel_protocols_report_errors_as_text(kubelet, protocol):
+    runtime, base, session, _ = kubelet
+    runtime.add_container(POD, "app")
+    url = f"{base}/exec/default/web/app?command=sh&command=-c&command=echo+remote+execution+test%3B+exit+2&stdout=true"
+    async with session.ws_connect(url, protocols=(protocol,)) as ws:
+        assert ws.protocol == protocol
+        got = await asyncio.wait_for(collect(ws), 10)
+    assert got[channels.STDOUT] == b"remote execution test\n"
+    assert got[channels.ERROR].startswith(b"command terminated with non-zero exit code")
+    url = f"{base}/exec/default/web/app?command=true&stdout=true"
+    async with session.ws_connect(url, protocols=(protocol,)) as ws:
+        got = await asyncio.wait_for(collect(ws), 10)
+    assert channels.ERROR not in got      # success says nothing before v4

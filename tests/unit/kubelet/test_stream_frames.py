@@ -32,7 +32,8 @@ def test_exit_status_carries_the_code_as_upstream():
 def test_protocol_choice_follows_the_clients_order():
     assert channels.choose_protocol("v5.channel.k8s.io, v4.channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V5
     assert channels.choose_protocol("v4.channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V4
-    assert channels.choose_protocol("channel.k8s.io", channels.EXEC_PROTOCOLS) is None
+    assert channels.choose_protocol("channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V1
+    assert channels.choose_protocol("base64.channel.k8s.io", channels.EXEC_PROTOCOLS) is None
     assert channels.choose_protocol(None, channels.EXEC_PROTOCOLS) is None
 
 

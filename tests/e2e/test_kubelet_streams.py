@@ -337,3 +337,20 @@ def test_conformance_exec_and_logs_over_websockets(server, namespace, node):
     import base64
     assert protocol == "base64.binary.k8s.io"
     assert b"".join(base64.b64decode(m) for m in messages) == b"container is alive\n"
+
+
+def test_conformance_kubectl_logs_filters(server, namespace, node):
+    """Upstream's "Kubectl, logs": --tail, --limit-bytes, --timestamps, --since."""
+    pod = node.run_pod(namespace, "filters")
+    old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    pod["logs"]["app"].write_text(f"{old} stdout F from two hours ago\n" + cri("recent one") + cri("recent two"))
+    logs = lambda *flags: server.kubectl("logs", "filters", "-n", namespace, *flags).stdout  # noqa: E731
+    assert logs("--tail=1") == "recent two\n"
+    assert logs("--limit-bytes=1") == "f"
+    stamped = logs("--tail=1", "--timestamps")
+    stamp, _, text = stamped.partition(" ")
+    assert text == "recent two\n"
+    datetime.datetime.fromisoformat(stamp[:26] + "+00:00")      # RFC3339
+    assert logs("--since=1h") == "recent one\nrecent two\n"
+    assert logs("--since=24h") == "from two hours ago\nrecent one\nrecent two\n"

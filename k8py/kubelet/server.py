@@ -80,6 +80,9 @@ class KubeletServer:
         return ctx
 
     async def start(self) -> None:
+        if not self.client_ca_file and not _is_loopback(self.bind_address):
+            log.warning("kubelet API on %s accepts clients without certificates: give it the cluster CA "
+                        "(client_ca_file) so only the API server can exec into pods", self.bind_address)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_address, self.port, ssl_context=self.ssl_context(),
@@ -302,6 +305,14 @@ class KubeletServer:
                 if pid:
                     return f"/proc/{pid}/ns/net"
         raise bad_request(f'pod "{pod["metadata"].get("name")}" has no running sandbox on this node')
+
+
+def _is_loopback(address: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def _bool(value: str | None) -> bool:

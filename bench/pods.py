@@ -41,8 +41,10 @@ def pod(name: str, node: str) -> dict:
                                      "command": ["sleep", "3600"]}]}}
 
 
-async def create_and_wait(url: str, pods: list[dict], timeout: float) -> tuple[float, list[float]]:
-    """Create pods (32 at a time) and watch until all are Running; per-pod latencies."""
+async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrency: int = 32
+                          ) -> tuple[float, list[float]]:
+    """Create pods (`concurrency` at a time; 1 = each once the previous runs) and watch until all
+    are Running; per-pod latencies."""
     from k8py.client import Client
     client = Client(url, token=TOKEN, insecure=True)
     api = client.resource("v1", "pods", namespace="default")
@@ -64,9 +66,13 @@ async def create_and_wait(url: str, pods: list[dict], timeout: float) -> tuple[f
     async def creator():
         while queue:
             p = queue.pop(0)
-            created_at[p["metadata"]["name"]] = time.monotonic()
+            name = p["metadata"]["name"]
+            created_at[name] = time.monotonic()
             await api.create(p)
-    await asyncio.gather(*(creator() for _ in range(32)))
+            if concurrency == 1:
+                while name not in running_at and not watcher.done():
+                    await asyncio.sleep(0.005)
+    await asyncio.gather(*(creator() for _ in range(concurrency)))
     try:
         await asyncio.wait_for(watcher, timeout)
     except asyncio.TimeoutError:
@@ -103,21 +109,119 @@ def hollow(port: int, data: Path, pods: int, nodes: int) -> dict:
         agent.wait(10)
 
 
+def bare_runc_seconds(work: Path, runs: int = 10) -> float | None:
+    """Median time of a bare `runc run --detach` of `sleep 3600` in a busybox root filesystem."""
+    busybox = shutil.which("busybox")
+    if not busybox or not shutil.which("runc"):
+        return None
+    bundle = work / "bare-bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(busybox, bundle / "rootfs" / "bin" / "busybox")
+    for tool in ("sh", "sleep"):
+        os.symlink("busybox", bundle / "rootfs" / "bin" / tool)
+    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["args"], spec["process"]["terminal"] = ["/bin/sleep", "3600"], False
+    (bundle / "config.json").write_text(json.dumps(spec))
+    root = work / "bare-runc-root"
+    times = []
+    for i in range(runs):
+        cid = f"k8py-bench-bare-{os.getpid()}-{i}"
+        started = time.monotonic()
+        subprocess.run(["runc", "--root", str(root), "run", "--detach", "--bundle", str(bundle), cid],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.monotonic() - started)
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+    return sorted(times)[len(times) // 2]
+
+
+def real(port: int, work: Path, count: int) -> dict:
+    """100 busybox pods on one runc node (a separate `k8py agent`, so its RSS is its own)."""
+    if os.geteuid() != 0:
+        return {"real_pods": "skipped: real pods need root"}
+    from scripts.test_registry import start_registry
+    registry = start_registry(work / "registry")
+    suffix = f"{os.getpid() % 65536:04x}"
+    node, bridge, octet = f"bench-{suffix}", f"kb{suffix}", 150 + os.getpid() % 40 * 2
+    cluster_cidr, service_cidr = f"10.{octet}.0.0/16", f"10.{octet + 1}.0.0/16"
+    agent_dir = work / "agent"
+    agent_dir.mkdir()
+    (agent_dir / "registries.yaml").write_text(registry.mirrors_config.read_text())
+    cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
+           "--runtime", "runc", "--node-name", node, "--data-dir", str(agent_dir), "--cni-bridge", bridge,
+           "--kubelet-port", str(free_port()), "--cluster-cidr", cluster_cidr, "--service-cidr", service_cidr]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]
+    agent = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    out: dict = {}
+    try:
+        line = agent.stdout.readline()
+        if b"registered" not in line:
+            return {"real_error": "agent did not register"}
+        warm = [pod("warm-up", node)]
+        asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", warm, 120))      # the image is pulled once
+        # Latency: one pod at a time, each created once the one before runs.
+        objs = [pod(f"real-{i:03d}", node) for i in range(count)]
+        total, latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", objs, 300, concurrency=1))
+        # Throughput: a burst of as many again, created all at once.
+        burst = [pod(f"burst-{i:03d}", node) for i in range(count)]
+        burst_total, burst_latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", burst, 300))
+        bare = bare_runc_seconds(work)
+        p99 = percentile(latencies, 0.99)
+        out = {"real_pods": count, "real_running": len(latencies),
+               "real_p50_s": percentile(latencies, 0.5), "real_p99_s": p99,
+               "real_burst_pods": count, "real_burst_running": len(burst_latencies),
+               "real_burst_all_running_s": round(burst_total, 2),
+               "bare_runc_run_s": round(bare, 3) if bare else None,
+               "real_overhead_x": round(percentile(latencies, 0.5) / bare, 1) if bare and latencies else None,
+               "real_agent_rss_mb": round(rss_mb(agent.pid), 1)}
+        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pods",
+                        "-l", "bench=pods", "--grace-period=1", "--wait=true", "--timeout=180s"],
+                       capture_output=True)
+        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pod",
+                        "warm-up", "--grace-period=1", "--wait=true"], capture_output=True)
+        return out
+    finally:
+        agent.terminate()
+        agent.wait(20)
+        registry.stop()
+        for name in ("runc",):
+            root = agent_dir / "runc" / name
+            listed = subprocess.run(["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True)
+            for cid in listed.stdout.split():
+                subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+        mounts = [ln.split()[1] for ln in Path("/proc/self/mounts").read_text().splitlines()
+                  if ln.split()[1].startswith(str(work))]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        for cidr in (cluster_cidr, service_cidr):
+            subprocess.run(["ip", "route", "del", cidr], capture_output=True)
+        for table in ("nat", "filter"):
+            rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+            for rule in rules.splitlines():
+                if rule.startswith("-A ") and f"10.{octet}." in rule:
+                    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hollow-pods", type=int, default=1000)
     parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--real-pods", type=int, default=100)
     args = parser.parse_args()
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="k8py-bench-pods-") as tmp:
         port = free_port()
         server, _ = start_server(Path(tmp) / "server", port)
         try:
-            results.update(hollow(port, Path(tmp), args.hollow_pods, args.nodes))
+            if args.hollow_pods:
+                results.update(hollow(port, Path(tmp), args.hollow_pods, args.nodes))
+            if args.real_pods:
+                results.update(real(port, Path(tmp), args.real_pods))
         finally:
             server.terminate()
             server.wait(10)
-    results["real_pods"] = "not measured yet: needs the runc runtime (kubelet-runtime) merged"
     results["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
     print(json.dumps(results, indent=2))
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -84,6 +85,7 @@ class TestRegistry:
     port: int
     directory: Path
     mirrors_config: Path
+    scheme: str = "http"
 
     @property
     def host(self) -> str:
@@ -91,7 +93,7 @@ class TestRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -223,13 +225,14 @@ async def push_image(url: str, path: str, tag: str, root: Path, config: dict, do
         await client.push_manifest(tag, index, index["mediaType"])
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15) -> None:
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15, ca_file: Path | None = None) -> None:
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/v2/", timeout=1) as resp:
+            with urllib.request.urlopen(f"{url}/v2/", timeout=1, context=context) as resp:
                 if resp.status == 200:
                     return
         except urllib.error.HTTPError as exc:
@@ -242,23 +245,25 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15) -> Non
 
 
 def start_registry(directory: Path, port: int | None = None, images: bool = True,
-                   auth: dict | None = None) -> TestRegistry:
-    """Start docker-registry; `auth` is its `auth:` config section (htpasswd or token) if any."""
+                   auth: dict | None = None, tls: tuple[Path, Path] | None = None) -> TestRegistry:
+    """Start docker-registry; `auth` is its `auth:` config section (htpasswd or token) if any,
+    `tls` a (certificate, key) pair to serve HTTPS with."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = directory / "registry.yml"
     config.write_text(json.dumps({
         "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}, "delete": {"enabled": True}},
-        "http": {"addr": f"127.0.0.1:{port}"},
+        "http": {"addr": f"127.0.0.1:{port}",
+                 **({"tls": {"certificate": str(tls[0]), "key": str(tls[1])}} if tls else {})},
         **({"auth": auth} if auth else {}),
     }))
     log = open(directory / "registry.log", "ab")
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL, start_new_session=True)
-    registry = TestRegistry(process, port, directory, directory / "registries.yaml")
+    registry = TestRegistry(process, port, directory, directory / "registries.yaml", "https" if tls else "http")
     try:
-        _wait_ready(registry.url, process)
+        _wait_ready(registry.url, process, ca_file=tls[0] if tls else None)
         if images:
             asyncio.run(push_test_images(registry.url, directory))
     except BaseException:
@@ -287,6 +292,8 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="k8py-registry-"))
+    # Block the stop signals first: sigwait only collects signals that are blocked.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     registry = start_registry(directory, args.port)
     print(f"registry {registry.url}; mirror config {registry.mirrors_config}", flush=True)
     try:

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--service-cidr", default="10.43.0.0/16")
     p.add_argument("--cluster-dns", default="10.43.0.10")
     p.add_argument("--cluster-domain", default="cluster.local")
-    p.add_argument("--kubelet-port", type=int, default=10250)
+    p.add_argument("--kubelet-port", type=int, default=int(os.environ.get("K8PY_KUBELET_PORT", 10250)))
     p.add_argument("--cni-bridge", default=os.environ.get("K8PY_CNI_BRIDGE", "k8py0"),
                    help="Linux bridge the pods attach to")
     p.add_argument("--node-label", action="append", default=[], help="key=value label for the node (repeatable)")
@@ -72,7 +72,8 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        node_ip=getattr(args, "node_ip", "") or "", control_plane=control_plane,
                        cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
                        cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
-                       pod_manifest_path=manifests, kubelet_port=getattr(args, "kubelet_port", 10250),
+                       pod_manifest_path=manifests,
+                       kubelet_port=getattr(args, "kubelet_port", None) or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
                        node_labels=labels,
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 

@@ -118,15 +118,16 @@ class Kubelet:
         self.informer.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
                                   on_delete=self._pod_deleted)
         await self.informer.start()
-        self._leftovers = {}
-        # Whatever ran for a pod the API no longer has is cleaned up now.
-        for uid, (sandbox, containers) in leftovers.items():
-            if uid not in self.workers:
-                self._tasks.append(asyncio.create_task(self._remove_orphan(uid, sandbox, containers)))
         if cfg.pod_manifest_path is not None:
+            # Static pods first: their running containers are adopted, not taken for orphans.
             from k8py.kubelet.static_pods import StaticPods
             self.static_pods = StaticPods(self, cfg.pod_manifest_path)
             await self.static_pods.start()
+        self._leftovers = {}
+        # Whatever ran for a pod neither the API nor a manifest has any more is cleaned up now.
+        for uid, (sandbox, containers) in leftovers.items():
+            if uid not in self.workers:
+                self._tasks.append(asyncio.create_task(self._remove_orphan(uid, sandbox, containers)))
         if self.server_factory is not None:
             self.server = self.server_factory(self)
             await self.server.start()

@@ -142,3 +142,55 @@ async def test_bearer_token_realm_flow(tmp_path):
     finally:
         registry.stop()
         await runner.cleanup()
+
+
+def _serving_cert(directory: Path) -> tuple[Path, Path]:
+    import ipaddress
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_registry_with_its_ca_from_registries_yaml(tmp_path):
+    script = _load_script()
+    cert, key = _serving_cert(tmp_path)
+    registry = script.start_registry(tmp_path / "reg", images=False, tls=(cert, key))
+    try:
+        asyncio.run(push_busybox_tls(script, registry, cert, tmp_path))
+        ref = f"{registry.host}/library/busybox"
+        with pytest.raises(ImageError) as err:            # an unknown CA is refused
+            asyncio.run(ImageStore(tmp_path / "untrusting").pull(ref))
+        assert err.value.reason == "ErrImagePull" and "certificate" in err.value.message.lower()
+        trusting = tmp_path / "registries.yaml"
+        trusting.write_text(f'configs:\n  "{registry.host}":\n    tls: {{ca_file: "{cert}"}}\n')
+        info = asyncio.run(ImageStore(tmp_path / "trusting", trusting).pull(ref))
+        assert info.config["Cmd"] == ["sh"]
+        insecure = tmp_path / "insecure.yaml"
+        insecure.write_text(f'configs:\n  "{registry.host}":\n    tls: {{insecure_skip_verify: true}}\n')
+        assert asyncio.run(ImageStore(tmp_path / "insecure", insecure).pull(ref)).id == info.id
+    finally:
+        registry.stop()
+
+
+async def push_busybox_tls(script, registry, cert: Path, directory: Path) -> None:
+    root = directory / "bb"
+    config = script.build_busybox(root)
+    layer, diff_id = script.layer_of(root)
+    cfg_raw, manifest = script.image_documents(layer, diff_id, config, docker=True)
+    endpoint = Endpoint(registry.url, registry.host, tls={"ca_file": str(cert)})
+    async with script.RegistryClient(endpoint, "library/busybox") as c:
+        await c.push_blob(layer)
+        await c.push_blob(cfg_raw)
+        await c.push_manifest("latest", manifest, manifest["mediaType"])

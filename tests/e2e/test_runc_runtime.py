@@ -97,11 +97,11 @@ async def test_image_defaults_env_user_workdir_and_readonly_root(runtime, tmp_pa
     cid = await run(runtime, sandbox, tmp_path,
                     ["sh", "-c", "id -u; id -g; pwd; echo $GREETING; cat /data/note; touch /x || echo ro; "
                                  "touch /data/y || echo ro-mount"],
-                    env=[("GREETING", "hi")], run_as_user=1000, run_as_group=2000, working_dir="/tmp",
+                    env=[("GREETING", "hi")], run_as_user=1000, run_as_group=2000, working_dir="/tmp/made/for/me",
                     read_only_root_filesystem=True, mounts=[Mount("/data", str(data), read_only=True)])
     status = await wait_state(runtime, cid, "exited")
     out = [c for s, _, c in log_lines(status) if s == "stdout"]
-    assert out == [b"1000", b"2000", b"/tmp", b"hi", b"from the host", b"ro", b"ro-mount"]
+    assert out == [b"1000", b"2000", b"/tmp/made/for/me", b"hi", b"from the host", b"ro", b"ro-mount"]
 
 
 async def test_memory_limit_is_oom_killed(runtime, tmp_path):
@@ -136,7 +136,8 @@ async def test_exec_sync_and_its_timeout(runtime, tmp_path):
     sandbox = await sandbox_for(runtime)
     cid = await run(runtime, sandbox, tmp_path, ["sleep", "1000"])
     await wait_state(runtime, cid, "running")
-    assert await runtime.exec_sync(cid, ["sh", "-c", "echo $((1+2)); echo oops >&2; exit 4"], 10) == (4, b"3\noops\n")
+    code, out = await runtime.exec_sync(cid, ["sh", "-c", "echo $((1+2)); echo oops >&2; exit 4"], 10)
+    assert code == 4 and sorted(out.splitlines()) == [b"3", b"oops"]    # runc relays the two streams separately
     with pytest.raises(TimeoutError):
         await runtime.exec_sync(cid, ["sleep", "30"], 0.3)
     stats = await runtime.stats(cid)
@@ -150,7 +151,9 @@ async def test_a_new_runtime_adopts_running_containers(runtime, tmp_path, image_
     sandbox = await sandbox_for(runtime)
     cid = await run(runtime, sandbox, tmp_path, ["sh", "-c", "echo before; sleep 1000"])
     pid = (await wait_state(runtime, cid, "running")).pid
+    runtime.record_sandbox_ip(sandbox.id, "10.42.0.7")
     restarted = RuncRuntime(runtime.root, images=ImageStore(image_root))
+    assert [s.ip for s in await restarted.list_sandboxes()] == ["10.42.0.7"]
     [found] = await restarted.list_containers()
     assert (found.id, found.state, found.pid) == (cid, "running", pid)
     assert restarted.container_pid(cid) == pid
@@ -254,3 +257,19 @@ async def test_container_logs_rotate_by_size(runtime, tmp_path, image_root):
     assert log_lines(status)[-1] == ("stdout", "F", b"500")
     kept = b"".join(p.read_bytes() for p in rotated) + log.read_bytes()
     assert b" stdout F 499\n" in kept and b" stdout F 1\n" not in kept
+
+
+async def test_host_network_and_privileged(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime, host_network=True, host_ipc=True)
+    assert sandbox.netns_path is None and sandbox.uts_ns_path is None and sandbox.ipc_ns_path is None
+    host_links = Path("/proc/net/dev").read_text().count(":")
+    cid = await run(runtime, sandbox, tmp_path, ["sh", "-c", "hostname; grep -c : /proc/net/dev; "
+                                                             "grep CapEff /proc/self/status"], privileged=True)
+    status = await wait_state(runtime, cid, "exited")
+    out = [c for s, _, c in log_lines(status) if s == "stdout"]
+    assert out[0] == os.uname().nodename.encode() and int(out[1]) == host_links
+    assert out[2].split()[1] != b"00000000a80425fb"       # more than Docker's default set
+    plain = await run(runtime, sandbox, tmp_path, ["sh", "-c", "grep CapEff /proc/self/status"],
+                      capabilities_drop=["ALL"])
+    status = await wait_state(runtime, plain, "exited")
+    assert log_lines(status)[0][2].split()[1] == b"0000000000000000"

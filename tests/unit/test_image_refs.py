@@ -81,6 +81,9 @@ def test_mirrors_come_before_the_registry_itself(tmp_path):
     assert eps[0].auth == {"username": "u", "password": "p"} and eps[1].auth == {}
     assert [e.url for e in MirrorConfig.load(cfg).endpoints("quay.io")] == ["https://quay.io"]
     assert [e.url for e in MirrorConfig.load(None).endpoints("docker.io")] == ["https://registry-1.docker.io"]
+    # Loopback registries may be plain HTTP: HTTPS first, then HTTP.
+    assert [e.url for e in MirrorConfig.load(None).endpoints("127.0.0.1:5000")] == ["https://127.0.0.1:5000",
+                                                                                   "http://127.0.0.1:5000"]
 
 
 def test_hermetic_mirrors_skip_the_real_registry(tmp_path):

@@ -32,12 +32,15 @@ class Endpoint:
     tls: dict = field(default_factory=dict)
 
 
-def default_endpoint(domain: str) -> str:
+def default_endpoints(domain: str) -> list[str]:
+    """Where a registry itself answers. Loopback registries may speak plain HTTP, as
+    Docker and containerd allow: HTTPS is tried first, then HTTP."""
     if domain == "docker.io":
-        return "https://registry-1.docker.io"
-    if domain.startswith(("localhost", "127.")):
-        return f"http://{domain}"
-    return f"https://{domain}"
+        return ["https://registry-1.docker.io"]
+    host = domain.rsplit(":", 1)[0] if not domain.startswith("[") else domain.split("]")[0] + "]"
+    if host in ("localhost", "[::1]") or host.startswith("127."):
+        return [f"https://{domain}", f"http://{domain}"]
+    return [f"https://{domain}"]
 
 
 def _clean_url(url: str) -> str:
@@ -74,12 +77,12 @@ class MirrorConfig:
         if mirror is None:
             mirror = self.mirrors.get("*") or {}
         urls = [_clean_url(u) for u in (mirror.get("endpoint") or [])]
-        own = default_endpoint(domain)
-        if own not in urls and not (urls and self.disable_default_endpoint):
-            urls.append(own)
+        own = default_endpoints(domain)
+        if not (urls and self.disable_default_endpoint):
+            urls += [u for u in own if u not in urls]
         result = []
         for url in urls:
             host = urlsplit(url).netloc
-            cfg = self.configs.get(host) or (self.configs.get(domain) if url == own else None) or self._host_config(host)
+            cfg = self.configs.get(host) or (self.configs.get(domain) if url in own else None) or self._host_config(host)
             result.append(Endpoint(url, host, dict(cfg.get("auth") or {}), dict(cfg.get("tls") or {})))
         return result

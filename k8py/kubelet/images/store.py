@@ -289,7 +289,7 @@ class ImageStore(ImageService):
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     # A registry answering with something that is not a valid manifest.
                     errors.append(f"{endpoint.url}: invalid manifest: {exc!r}")
-        if not_found and len(errors) == 1 or all("not found" in e for e in errors):
+        if not_found:       # a registry that answered said so: that is the news, not a failed fallback
             detail = f"{name}: not found"
         else:
             detail = "; ".join(errors)

@@ -28,6 +28,13 @@ def controller_dirs(path: str) -> list[Path]:
     return dirs
 
 
+def swap_accounting() -> bool:
+    """Whether a memory+swap limit can be set (v1 needs swapaccount; v2 needs the swap files)."""
+    if is_v2():
+        return any((CGROUP_ROOT / d / "memory.swap.max").exists() for d in ("init.scope", "system.slice", "user.slice"))
+    return (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
+
+
 def oom_files(path: str) -> list[str]:
     rel = path.strip("/")
     if is_v2():

@@ -114,9 +114,21 @@ def resolve_user(config: ContainerConfig, image_user: str, rootfs: Path | None) 
     return user
 
 
+def host_capabilities() -> list[str]:
+    """Every capability this process may hand on (its bounding set): what "all" can mean here."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return [cap for bit, cap in enumerate(ALL_CAPABILITIES) if mask >> bit & 1]
+    except OSError:
+        pass
+    return list(ALL_CAPABILITIES)
+
+
 def capabilities(config: ContainerConfig) -> list[str]:
     if config.privileged:
-        return list(ALL_CAPABILITIES)
+        return host_capabilities()
 
     def norm(name: str) -> str:
         name = name.upper()
@@ -124,7 +136,7 @@ def capabilities(config: ContainerConfig) -> list[str]:
 
     adds = [norm(c) for c in config.capabilities_add]
     drops = [norm(c) for c in config.capabilities_drop]
-    caps = list(ALL_CAPABILITIES) if "ALL" in adds else list(DEFAULT_CAPABILITIES)
+    caps = host_capabilities() if "ALL" in adds else list(DEFAULT_CAPABILITIES)
     caps += [c for c in adds if c != "ALL" and c not in caps]
     if "ALL" in drops:
         # `drop: [ALL]` with explicit adds keeps just the adds, as Docker does.
@@ -155,7 +167,7 @@ def default_mounts(sandbox: Sandbox, shm_source: str, privileged: bool, host_net
 
 
 def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *, rootfs: Path,
-               cgroups_path: str, shm_source: str, host_pid: bool = False) -> dict:
+               cgroups_path: str, shm_source: str, host_pid: bool = False, swap_accounting: bool = True) -> dict:
     privileged = config.privileged
     caps = capabilities(config)
     process = {
@@ -185,7 +197,9 @@ def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *,
     resources: dict = {"devices": [{"allow": privileged, "access": "rwm"}]}
     memory = {}
     if config.memory_limit_bytes:
-        memory = {"limit": config.memory_limit_bytes, "swap": config.memory_limit_bytes}
+        memory = {"limit": config.memory_limit_bytes}
+        if swap_accounting:         # swap = limit: no swap on top of the memory limit, as the kubelet wants
+            memory["swap"] = config.memory_limit_bytes
         resources["memory"] = memory
     cpu = {}
     if config.cpu_shares:

@@ -33,6 +33,7 @@ from k8py.kubelet.runtime.shim import proc_start_time
 from k8py.kubelet.runtime.streams import ExecProcess, attach_socket, exec_pipes, exec_tty
 
 SHIM_START_TIMEOUT = 60.0
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])     # the directory holding k8py/
 
 
 class RuntimeFailure(Exception):
@@ -82,6 +83,7 @@ class RuncRuntime(Runtime):
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self.version = _runc_version()
+        self.swap_accounting = cgroups.swap_accounting()
 
     # --- helpers ---
 
@@ -154,6 +156,14 @@ class RuncRuntime(Runtime):
         record = self._sandbox_record(sandbox_id)
         return Sandbox(**record["sandbox"]) if record else None
 
+    def record_sandbox_ip(self, sandbox_id: str, ip: str | None) -> None:
+        """Persist the pod IP the network plugin gave the sandbox, so list_sandboxes has it after a restart."""
+        path = self.sandbox_dir / sandbox_id / "sandbox.json"
+        record = _read_json(path)
+        if record is not None:
+            record["sandbox"]["ip"] = ip
+            _write_json(path, record)
+
     async def remove_sandbox(self, sandbox_id: str) -> None:
         directory = self.sandbox_dir / sandbox_id
         if not directory.exists():
@@ -204,7 +214,8 @@ class RuncRuntime(Runtime):
             shm = bundle.parent.parent / "sandboxes" / sandbox.id / "shm"
             spec = build_spec(config, image.config, sandbox, rootfs=rootfs, cgroups_path=cgroups_path,
                               shm_source=str(shm) if shm.exists() else "/dev/shm",
-                              host_pid=bool((record.get("config") or {}).get("host_pid")))
+                              host_pid=bool((record.get("config") or {}).get("host_pid")),
+                              swap_accounting=self.swap_accounting)
         except (SpecError, OSError) as exc:
             await self._discard_bundle(bundle)
             raise RuntimeFailure("CreateContainerError", str(exc)) from exc
@@ -244,10 +255,10 @@ class RuncRuntime(Runtime):
         shim_log = open(bundle / "shim.log", "ab")
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "k8py.kubelet.runtime.shim", str(bundle),
+                # -S: no site-packages scan; the shim needs only the stdlib and this package.
+                sys.executable, "-S", "-m", "k8py.kubelet.runtime.shim", str(bundle),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
-                start_new_session=True, cwd=str(bundle),
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+                start_new_session=True, cwd=str(bundle), env={**os.environ, "PYTHONPATH": PACKAGE_PARENT})
         finally:
             shim_log.close()
         try:

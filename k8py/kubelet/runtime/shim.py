@@ -119,6 +119,12 @@ class Shim:
 
     def start(self) -> bool:
         o = self.opts
+        # Listen before reporting "ok": an attach may follow the start at once.
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.path.exists("attach.sock"):
+            os.unlink("attach.sock")
+        self.listener.bind("attach.sock")
+        self.listener.listen(16)
         cmd = [o["runc"], "--root", o["runc_root"], "--log", "runc.log", "--log-format", "json",
                "run", "--detach", "--pid-file", "pid", "--bundle", "."]
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -236,11 +242,7 @@ class Shim:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if os.path.exists("attach.sock"):
-            os.unlink("attach.sock")
-        listener.bind("attach.sock")
-        listener.listen(16)
+        listener = self.listener
         exited_at = None
         self.reap()
         while True:

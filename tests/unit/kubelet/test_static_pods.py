@@ -70,8 +70,7 @@ async def test_static_pod_runs_with_a_mirror_that_comes_back(api, tmp_path, monk
 
         # Deleted in the API: the kubelet creates it again, the container keeps running.
         container = runtime.running("web").id
-        await api.resource("v1", "pods", namespace="default").delete("static-web-kc-static",
-                                                                     grace_period_seconds=0)
+        await api.resource("v1", "pods", namespace="default").delete("static-web-kc-static")
         m = await eventually(lambda: _mirror_other_than(api, first_uid), 5, "mirror recreated")
         assert runtime.running("web").id == container
 
@@ -102,3 +101,27 @@ async def _mirror_other_than(api, uid):
 
 async def _gone(api):
     return await mirror(api) is None
+
+
+async def test_restarted_kubelet_adopts_static_pod_containers(api, tmp_path, monkeypatch):
+    monkeypatch.setattr(static_pods, "SCAN_SECONDS", 0.05)
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "web.yaml").write_text(MANIFEST.format(cmd="sleep"))
+    runtime = FakeRuntime()
+    config = dict(node_name=NODE, data_dir=tmp_path / "agent", node_ip="127.0.0.1", relist_seconds=0.05,
+                  pod_manifest_path=manifests, materialize_volumes=False)
+    first = Kubelet(api, AgentConfig(**config), runtime)
+    await first.start()
+    await eventually(lambda: _running_mirror(api), 5, "mirror pod Running")
+    container = runtime.running("web").id
+    await first.stop()
+    second = Kubelet(api, AgentConfig(**config), runtime)
+    await second.start()
+    try:
+        import asyncio
+        await asyncio.sleep(0.3)
+        assert runtime.running("web") is not None and runtime.running("web").id == container
+        assert len(runtime.containers) == 1
+    finally:
+        await second.stop()

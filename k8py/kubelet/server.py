@@ -83,7 +83,8 @@ class KubeletServer:
         if not self.client_ca_file and not _is_loopback(self.bind_address):
             log.warning("kubelet API on %s accepts clients without certificates: give it the cluster CA "
                         "(client_ca_file) so only the API server can exec into pods", self.bind_address)
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        # open streams (follow, exec, port-forward) would hold a shutdown for a minute
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_address, self.port, ssl_context=self.ssl_context(),
                            reuse_address=True)

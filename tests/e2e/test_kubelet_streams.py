@@ -68,8 +68,8 @@ class FakeNode:
         subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"], check=True)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(10)
-        asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(30)
+        asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         subprocess.run(["ip", "netns", "del", self.netns], check=False)

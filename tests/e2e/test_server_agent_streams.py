@@ -144,6 +144,25 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
             assert got == f"method={method} path=/sub\n200", (target, method, got)
         # (HEAD is left to the unit tests: busybox httpd answers HEAD with a body, which HTTP forbids)
 
+    # logs --previous: the instance before the last restart
+    crash = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
+             "spec": {"nodeName": node["metadata"]["name"], "containers": [{
+                 "name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                 "command": ["sh", "-c", "echo run $(date +%s%N); sleep 0.5; exit 1"]}]}}
+    server.kubectl("create", "-f", "-", input=json.dumps(crash))
+
+    def restarted_with_logs():
+        status = json.loads(server.kubectl("get", "pod", "crash", "-o", "json").stdout).get("status") or {}
+        restarts = ((status.get("containerStatuses") or [{}])[0]).get("restartCount", 0)
+        if restarts < 1:
+            return None
+        previous = server.kubectl("logs", "crash", "--previous", check=False).stdout
+        current = server.kubectl("logs", "crash", check=False).stdout
+        return (previous, current) if previous.startswith("run ") and current.startswith("run ") else None
+    previous, current = wait_for(restarted_with_logs, timeout=60, interval=0.5, what="a restarted container")
+    assert previous != current
+    server.kubectl("delete", "pod", "crash", "--timeout=60s")
+
     # the agent's host networking, inside the namespace: service range on the bridge, rest unreachable
     routes = server.in_ns("ip", "route").stdout
     assert "10.43.0.0/16 dev k8py0" in routes and "unreachable 10.42.0.0/16" in routes

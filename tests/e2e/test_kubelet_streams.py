@@ -68,12 +68,14 @@ class FakeNode:
         subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"], check=True)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(30)
-        asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        subprocess.run(["ip", "netns", "del", self.netns], check=False)
-        self.server.kubectl("delete", "node", self.name, "--wait=false", check=False)
+        try:
+            asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(30)
+        finally:   # whatever happened above, nothing of ours may outlive the test
+            asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+            subprocess.run(["ip", "netns", "del", self.netns], check=False)
+            self.server.kubectl("delete", "node", self.name, "--wait=false", check=False)
 
     def run_pod(self, namespace: str, name: str, containers=("app",), stdin=False, attach_argv=None) -> dict:
         manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},

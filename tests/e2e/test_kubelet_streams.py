@@ -356,3 +356,35 @@ def test_conformance_kubectl_logs_filters(server, namespace, node):
     datetime.datetime.fromisoformat(stamp[:26] + "+00:00")      # RFC3339
     assert logs("--since=1h") == "recent one\nrecent two\n"
     assert logs("--since=24h") == "from two hours ago\nrecent one\nrecent two\n"
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.30"])
+def test_spdy_kubectl(server, namespace, node, version, tmp_path):
+    """kubectl before WebSockets: plain `Upgrade: SPDY/3.1` for exec (1.29) and port-forward (1.29, 1.30)."""
+    node.run_pod(namespace, "spdy")
+    out = server.kubectl("exec", "spdy", "-n", namespace, "--", "sh", "-c", "echo old; echo err >&2; exit 5",
+                         version=version, check=False)
+    assert (out.returncode, out.stdout) == (5, "old\n") and "err" in out.stderr, out.stderr
+    piped = server.kubectl("exec", "-i", "spdy", "-n", namespace, "--", "tr", "a-z", "A-Z", input="quiet\n",
+                           version=version)
+    assert piped.stdout == "QUIET\n"
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "up.txt").write_text("spdy upload\n")
+    server.kubectl("cp", "-n", namespace, str(tmp_path / "up.txt"), f"spdy:{tmp_path}/inside/up.txt", version=version)
+    assert (tmp_path / "inside" / "up.txt").read_text() == "spdy upload\n"
+    web = serve_http_in(node.netns)
+    local = free_port()
+    forward = subprocess.Popen([kubectl_binary(version), f"--kubeconfig={server.kubeconfig}",
+                                f"--cache-dir={server.cache_dir}", "port-forward", "-n", namespace, "pod/spdy",
+                                f"{local}:8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Forwarding from 127.0.0.1" in forward.stdout.readline()
+        for _ in range(2):
+            got = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{local}/"],
+                                 capture_output=True, text=True)
+            assert got.stdout == "served from the pod netns\n"
+    finally:
+        forward.kill()
+        forward.wait()
+        web.kill()
+        web.wait()

@@ -41,6 +41,7 @@ class SpdyExec:
         self.process = None
         self._stdin_closed = False
         self._resize_buffer = b""
+        self._early_size: tuple[int, int] | None = None   # a size sent before the process started
 
     def expected(self) -> set[str]:
         names = {"error"} | {k for k in ("stdin", "stdout", "stderr") if self.want.get(k)}
@@ -64,6 +65,8 @@ class SpdyExec:
             except Exception as err:  # tell the client on the error stream
                 await self._finish_error(channels.error_status(f"failed to start: {err}"))
                 return
+            if self._early_size is not None:
+                self._apply_size(*self._early_size)
             await self._run()
         finally:
             frames_task.cancel()
@@ -174,7 +177,18 @@ class SpdyExec:
             except ValueError:
                 break
             pos = end
-            if self.process is not None and hasattr(self.process, "resize") and isinstance(size, dict):
-                with contextlib.suppress(Exception):
-                    self.process.resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
+            if isinstance(size, dict):
+                try:
+                    cols, rows = int(size.get("Width", 0)), int(size.get("Height", 0))
+                except (TypeError, ValueError):
+                    continue
+                if self.process is None:
+                    self._early_size = (cols, rows)
+                else:
+                    self._apply_size(cols, rows)
         self._resize_buffer = text[pos:].encode()
+
+    def _apply_size(self, cols: int, rows: int) -> None:
+        if hasattr(self.process, "resize"):
+            with contextlib.suppress(Exception):
+                self.process.resize(cols, rows)

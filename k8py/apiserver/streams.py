@@ -159,6 +159,8 @@ async def proxy(req, obj: dict) -> web.StreamResponse:
     if node is None:
         raise errors.not_found("nodes", node_name)
     url = kubelet_base(node) + target
+    if req.http.headers.get("Upgrade", "").lower().startswith("spdy/3.1"):
+        return await _relay_spdy(req, api.kubelets, url, params)
     if req.http.headers.get("Upgrade", "").lower() == "websocket":
         if kind == "Pod" and sub == "log":
             return await _log_over_websocket(req, api.kubelets, url, params)
@@ -210,6 +212,68 @@ async def _relay_http(req, kubelets: KubeletConnector, url: str, params, tls=Non
         return response
     finally:
         upstream.release()
+
+
+async def _relay_spdy(req, kubelets: KubeletConnector, url: str, params) -> web.StreamResponse:
+    """A plain `Upgrade: SPDY/3.1` (client-go's older exec/attach/port-forward):
+    upgrade to the kubelet first, then answer the client with the kubelet's
+    101 and copy bytes both ways."""
+    from urllib.parse import urlencode, urlsplit
+
+    from k8py.apimachinery.upgrade import SwitchedResponse, switch_protocols
+    parts = urlsplit(url)
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            parts.hostname, parts.port, ssl=kubelets.ssl_context(), server_hostname=parts.hostname), 10)
+    except (OSError, asyncio.TimeoutError, ssl.SSLError) as err:
+        raise _dial_error(url, err, upgrade=True) from None
+    try:
+        lines = [f"{req.http.method} {parts.path}{'?' + urlencode(params) if params else ''} HTTP/1.1",
+                 f"Host: {parts.netloc}", "Connection: Upgrade", "Upgrade: SPDY/3.1", "Content-Length: 0"]
+        lines += [f"X-Stream-Protocol-Version: {v}" for v in req.http.headers.getall("X-Stream-Protocol-Version", [])]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).decode("latin-1")
+        status_line, *header_lines = head.split("\r\n")
+        code = int(status_line.split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+        if code != 101:
+            length = int(headers.get("content-length") or 0)
+            body = await reader.readexactly(length) if length else b""
+            try:
+                message = orjson.loads(body).get("message") or body.decode()
+            except (orjson.JSONDecodeError, AttributeError):
+                message = body.decode(errors="replace")
+            raise errors.StatusError(code if code >= 400 else 500, "BadRequest" if code == 400 else "InternalError",
+                                     f"unable to upgrade connection: {message}")
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+            ValueError, IndexError) as err:
+        writer.close()
+        raise _dial_error(url, err, upgrade=True) from None
+    except errors.StatusError:
+        writer.close()
+        raise
+    client = switch_protocols(req.http, {"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+                                         "X-Stream-Protocol-Version": headers.get("x-stream-protocol-version", "")})
+
+    async def to_kubelet():
+        async for chunk in client.chunks():
+            writer.write(chunk)
+            await writer.drain()
+
+    async def to_client():
+        while data := await reader.read(65536):
+            await client.send(data)
+
+    tasks = [asyncio.create_task(to_kubelet()), asyncio.create_task(to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        writer.close()
+        await client.close()
+    return SwitchedResponse()
 
 
 LOG_WEBSOCKET_PROTOCOLS = ("binary.k8s.io", "base64.binary.k8s.io")

@@ -26,6 +26,9 @@ from aiohttp import web
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerStatus)
 from k8py.kubelet.streams import channels, netns
+from k8py.apimachinery.upgrade import SwitchedResponse, switch_protocols
+from k8py.kubelet.streams.conduit import WebSocketConduit
+from k8py.kubelet.streams.spdy_exec import SpdyExec
 from k8py.kubelet.streams.logs import LogOptions, stream_log
 from k8py.kubelet.streams.portforward import SpdyTunnel, serve_channels
 from k8py.kubelet.streams.session import run_session, send_error
@@ -80,7 +83,11 @@ class KubeletServer:
         return ctx
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        if not self.client_ca_file and not _is_loopback(self.bind_address):
+            log.warning("kubelet API on %s accepts clients without certificates: give it the cluster CA "
+                        "(client_ca_file) so only the API server can exec into pods", self.bind_address)
+        # open streams (follow, exec, port-forward) would hold a shutdown for a minute
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_address, self.port, ssl_context=self.ssl_context(),
                            reuse_address=True)
@@ -239,6 +246,8 @@ class KubeletServer:
             raise bad_request("you must specify at least 1 of stdin, stdout, stderr")
         pod = await self._pod(ns, name, request.match_info.get("uid"))
         status = await self._running_container(pod, container)
+        if _wants_spdy(request):
+            return await self._spdy_command(request, status, container, attach, argv, want)
         protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"), channels.EXEC_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: this kubelet speaks WebSocket "
@@ -258,9 +267,31 @@ class KubeletServer:
                           argv=argv, report_exit=not attach)
         return ws
 
+    async def _spdy_command(self, request, status, container: str, attach: bool, argv, want) -> web.StreamResponse:
+        protocol = _spdy_protocol(request, channels.EXEC_PROTOCOLS)
+
+        async def start():
+            if attach:
+                return await self.runtime.attach(status.id, stdin=want["stdin"])
+            return await self.runtime.exec_stream(status.id, argv, tty=want["tty"], stdin=want["stdin"])
+
+        conduit = switch_protocols(request, _spdy_reply_headers(protocol))
+        await SpdyExec(conduit, protocol=protocol, want=want, argv=argv, start=start,
+                       report_exit=not attach).serve()
+        return SwitchedResponse()
+
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
         ns, name = request.match_info["namespace"], request.match_info["pod"]
         pod = await self._pod(ns, name, request.match_info.get("uid"))
+        if _wants_spdy(request):
+            protocol = _spdy_protocol(request, (channels.PORT_FORWARD_SPDY,))
+            netns_path = await self._netns_of(pod)
+
+            async def connect_spdy(port: int):
+                return await netns.open_connection(netns_path, port)
+            conduit = switch_protocols(request, _spdy_reply_headers(protocol))
+            await SpdyTunnel(conduit, connect_spdy, name, _ports(request.query) or None).serve()
+            return SwitchedResponse()
         offered = request.headers.get("Sec-WebSocket-Protocol")
         protocol = channels.choose_protocol(offered, (channels.SPDY_TUNNEL_PROTOCOL,) +
                                             channels.PORT_FORWARD_PROTOCOLS)
@@ -278,7 +309,7 @@ class KubeletServer:
         ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         if protocol == channels.SPDY_TUNNEL_PROTOCOL:
-            await SpdyTunnel(ws, connect, name, ports or None).serve()
+            await SpdyTunnel(WebSocketConduit(ws), connect, name, ports or None).serve()
         else:
             await serve_channels(ws, ports, connect, name)
         return ws
@@ -302,6 +333,33 @@ class KubeletServer:
                 if pid:
                     return f"/proc/{pid}/ns/net"
         raise bad_request(f'pod "{pod["metadata"].get("name")}" has no running sandbox on this node')
+
+
+def _wants_spdy(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower().startswith("spdy/3.1")
+
+
+def _spdy_protocol(request: web.Request, supported: tuple[str, ...]) -> str:
+    """The first of the client's X-Stream-Protocol-Version values we speak."""
+    offered = [p.strip() for value in request.headers.getall("X-Stream-Protocol-Version", [])
+               for p in value.split(",") if p.strip()]
+    for proto in offered:
+        if proto in supported:
+            return proto
+    raise StatusError(403, "Forbidden", f"unable to upgrade: none of the requested protocols {offered} "
+                                        f"is supported ({', '.join(supported)})")
+
+
+def _spdy_reply_headers(protocol: str) -> dict[str, str]:
+    return {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": protocol}
+
+
+def _is_loopback(address: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def _bool(value: str | None) -> bool:

@@ -68,12 +68,14 @@ class FakeNode:
         subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"], check=True)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(10)
-        asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        subprocess.run(["ip", "netns", "del", self.netns], check=False)
-        self.server.kubectl("delete", "node", self.name, "--wait=false", check=False)
+        try:
+            asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self.loop).result(30)
+        finally:   # whatever happened above, nothing of ours may outlive the test
+            asyncio.run_coroutine_threadsafe(self.runtime.cleanup(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+            subprocess.run(["ip", "netns", "del", self.netns], check=False)
+            self.server.kubectl("delete", "node", self.name, "--wait=false", check=False)
 
     def run_pod(self, namespace: str, name: str, containers=("app",), stdin=False, attach_argv=None) -> dict:
         manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
@@ -337,3 +339,52 @@ def test_conformance_exec_and_logs_over_websockets(server, namespace, node):
     import base64
     assert protocol == "base64.binary.k8s.io"
     assert b"".join(base64.b64decode(m) for m in messages) == b"container is alive\n"
+
+
+def test_conformance_kubectl_logs_filters(server, namespace, node):
+    """Upstream's "Kubectl, logs": --tail, --limit-bytes, --timestamps, --since."""
+    pod = node.run_pod(namespace, "filters")
+    old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    pod["logs"]["app"].write_text(f"{old} stdout F from two hours ago\n" + cri("recent one") + cri("recent two"))
+    logs = lambda *flags: server.kubectl("logs", "filters", "-n", namespace, *flags).stdout  # noqa: E731
+    assert logs("--tail=1") == "recent two\n"
+    assert logs("--limit-bytes=1") == "f"
+    stamped = logs("--tail=1", "--timestamps")
+    stamp, _, text = stamped.partition(" ")
+    assert text == "recent two\n"
+    datetime.datetime.fromisoformat(stamp[:26] + "+00:00")      # RFC3339
+    assert logs("--since=1h") == "recent one\nrecent two\n"
+    assert logs("--since=24h") == "from two hours ago\nrecent one\nrecent two\n"
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.30"])
+def test_spdy_kubectl(server, namespace, node, version, tmp_path):
+    """kubectl before WebSockets: plain `Upgrade: SPDY/3.1` for exec (1.29) and port-forward (1.29, 1.30)."""
+    node.run_pod(namespace, "spdy")
+    out = server.kubectl("exec", "spdy", "-n", namespace, "--", "sh", "-c", "echo old; echo err >&2; exit 5",
+                         version=version, check=False)
+    assert (out.returncode, out.stdout) == (5, "old\n") and "err" in out.stderr, out.stderr
+    piped = server.kubectl("exec", "-i", "spdy", "-n", namespace, "--", "tr", "a-z", "A-Z", input="quiet\n",
+                           version=version)
+    assert piped.stdout == "QUIET\n"
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "up.txt").write_text("spdy upload\n")
+    server.kubectl("cp", "-n", namespace, str(tmp_path / "up.txt"), f"spdy:{tmp_path}/inside/up.txt", version=version)
+    assert (tmp_path / "inside" / "up.txt").read_text() == "spdy upload\n"
+    web = serve_http_in(node.netns)
+    local = free_port()
+    forward = subprocess.Popen([kubectl_binary(version), f"--kubeconfig={server.kubeconfig}",
+                                f"--cache-dir={server.cache_dir}", "port-forward", "-n", namespace, "pod/spdy",
+                                f"{local}:8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Forwarding from 127.0.0.1" in forward.stdout.readline()
+        for _ in range(2):
+            got = subprocess.run(["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{local}/"],
+                                 capture_output=True, text=True)
+            assert got.stdout == "served from the pod netns\n"
+    finally:
+        forward.kill()
+        forward.wait()
+        web.kill()
+        web.wait()

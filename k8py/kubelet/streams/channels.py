@@ -20,6 +20,7 @@ EXEC_PROTOCOLS = (V5, V4, V3, V2, V1)
 STATUS_PROTOCOLS = (V5, V4)      # the error channel carries JSON Status
 PORT_FORWARD_PROTOCOLS = (V4,)
 SPDY_TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+PORT_FORWARD_SPDY = "portforward.k8s.io"
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 

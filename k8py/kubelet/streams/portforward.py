@@ -107,11 +107,10 @@ class _Pair:
 
 
 class SpdyTunnel:
-    """Serves one kubectl port-forward session over a WebSocket."""
+    """Serves one kubectl port-forward SPDY session over a conduit (WebSocket or raw)."""
 
-    def __init__(self, ws: web.WebSocketResponse, connect: Connector, pod: str,
-                 allowed_ports: list[int] | None = None):
-        self.ws = ws
+    def __init__(self, conduit, connect: Connector, pod: str, allowed_ports: list[int] | None = None):
+        self.conduit = conduit
         self.connect = connect
         self.pod = pod
         self.allowed_ports = allowed_ports
@@ -125,17 +124,14 @@ class SpdyTunnel:
     async def _send(self, build: Callable[[], bytes]) -> None:
         # compression state is ordered: build and send under one lock
         async with self._send_lock:
-            if not self.ws.closed:
-                await self.ws.send_bytes(build())
+            if not self.conduit.closed:
+                await self.conduit.send(build())
 
     async def serve(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type == WSMsgType.BINARY:
-                    for frame in self.reader.feed(msg.data):
-                        await self._handle(frame)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    break
+            async for data in self.conduit.chunks():
+                for frame in self.reader.feed(data):
+                    await self._handle(frame)
         except spdy.ProtocolError as err:
             log.info("port-forward: SPDY protocol error: %s", err)
             with contextlib.suppress(Exception):
@@ -143,7 +139,7 @@ class SpdyTunnel:
         finally:
             for pair in list(self.pairs.values()):
                 self._close_pair(pair)
-            await self.ws.close()
+            await self.conduit.close()
 
     async def _handle(self, frame) -> None:
         if isinstance(frame, spdy.SynStream):
@@ -157,7 +153,7 @@ class SpdyTunnel:
         elif isinstance(frame, spdy.Ping):
             await self._send(lambda: self.writer.ping(frame.id))
         elif isinstance(frame, spdy.GoAway):
-            await self.ws.close()
+            await self.conduit.close()
         # SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do for port-forward
 
     async def _syn_stream(self, frame: spdy.SynStream) -> None:

@@ -116,6 +116,8 @@ async def test_pod_and_service_proxy_reach_the_workload(client, backend):
         resp = await client.post(f"/api/v1/namespaces/default/pods/{name}/proxy/some/path?q=1", headers=HEADERS)
         assert resp.status == 200
         assert await resp.text() == "POST /some/path q=1 auth=-"    # the caller's credentials stay here
+    resp = await client.head("/api/v1/namespaces/default/pods/web/proxy/x", headers=HEADERS)
+    assert resp.status == 200, await resp.text()
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": backend}]}}
     assert (await client.post("/api/v1/namespaces/default/services", json=svc, headers=HEADERS)).status == 201

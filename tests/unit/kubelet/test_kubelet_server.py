@@ -380,3 +380,50 @@ async def test_exec_older_channel_protocols_report_errors_as_text(kubelet, proto
     async with session.ws_connect(url, protocols=(protocol,)) as ws:
         got = await asyncio.wait_for(collect(ws), 10)
     assert channels.ERROR not in got      # success says nothing before v4
+
+
+async def spdy_upgrade(base: str, path: str, protocol: str):
+    """Open a raw connection, ask for SPDY/3.1, return (reader, writer, the 101 head)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: kubelet\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                 f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return reader, writer, head.decode()
+
+
+async def test_exec_over_plain_spdy_with_tty_resize_and_stdin(kubelet):
+    runtime, base, session, _ = kubelet
+    runtime.add_container(POD, "app")
+    reader, writer, head = await spdy_upgrade(
+        base, "/exec/default/web/app?command=sh&command=-c&command=read+x%3B+stty+size&stdin=true&stdout=true"
+              "&tty=true", "v4.channel.k8s.io")
+    assert head.startswith("HTTP/1.1 101") and "X-Stream-Protocol-Version: v4.channel.k8s.io" in head
+    out, frames_in = spdy.FrameWriter(), spdy.FrameReader()
+    ids = {}
+    for sid, kind in ((1, "error"), (3, "stdin"), (5, "stdout"), (7, "resize")):
+        ids[kind] = sid
+        writer.write(out.syn_stream(sid, {"streamtype": kind}))
+    writer.write(out.data(ids["resize"], b'{"Width":100,"Height":24}\n'))
+    writer.write(out.data(ids["stdin"], b"go\n", fin=True))
+    got: dict[int, bytes] = {}
+    finished: set[int] = set()
+    while ids["error"] not in finished:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        assert data, "connection closed early"
+        for frame in frames_in.feed(data):
+            if isinstance(frame, spdy.DataFrame):
+                got[frame.stream_id] = got.get(frame.stream_id, b"") + frame.data
+                if frame.fin:
+                    finished.add(frame.stream_id)
+    writer.close()
+    assert b"24 100" in got[ids["stdout"]]
+    assert orjson.loads(got[ids["error"]]) == {"metadata": {}, "status": "Success"}
+
+
+async def test_plain_spdy_refuses_unknown_protocols(kubelet):
+    runtime, base, session, _ = kubelet
+    runtime.add_container(POD, "app")
+    reader, writer, head = await spdy_upgrade(base, "/exec/default/web/app?command=ls&stdout=true", "v9.unknown")
+    writer.close()
+    assert head.startswith("HTTP/1.1 403")

@@ -151,13 +151,18 @@ async def test_teardown_releases_the_ip_and_is_idempotent(network, namespaces):
     assert not lease.exists()
     assert in_ns(ns, "ip", "link", "show", "eth0", check=False).returncode != 0
     await net.teardown(box, pod("c"))   # a second DEL is fine
-    # the namespace gone before teardown: the IP is still released
+    # the namespace gone before teardown, and the agent restarted in between
+    # (a new PodNetwork over the same folders): the IP and the hostPort rules are still released
     ns2 = namespaces("d")
     box2 = sandbox_in(ns2)
-    ip2 = await net.setup(box2, pod("d"))
+    ip2 = await net.setup(box2, pod("d", host_port=18181))
+    assert "--dport 18181" in in_ns(host, "iptables", "-t", "nat", "-S").stdout
     sh("ip", "netns", "del", ns2)
-    await net.teardown(box2, pod("d"))
+    restarted = PodNetwork(net.config_dir, pod_cidr=POD_CIDR, cluster_cidr=CLUSTER_CIDR,
+                           service_cidr=SERVICE_CIDR, host_netns=host)
+    await restarted.teardown(box2, pod("d"))
     assert not (net.ipam_dir / "k8py" / ip2).exists()
+    assert "--dport 18181" not in in_ns(host, "iptables", "-t", "nat", "-S").stdout
 
 
 async def test_host_port_reaches_the_pod_through_portmap(network, namespaces):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -64,6 +65,18 @@ def _ls(store, args) -> int:
     return 0
 
 
+def containers_using(data_dir: Path, image_id: str) -> list[str]:
+    """Containers of the agent's runc runtime (<data-dir>/runc) whose root filesystem is this image."""
+    found = []
+    for meta in sorted((data_dir / "runc" / "containers").glob("*/meta.json")):
+        try:
+            if json.loads(meta.read_text()).get("image_id") == image_id:
+                found.append(meta.parent.name)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def run(args) -> int:
     from k8py.kubelet.images.archive import import_archive, import_rootfs
     from k8py.kubelet.images.store import ImageStore
@@ -92,8 +105,14 @@ def run(args) -> int:
             return 0
         status = 0
         for ref in args.references:
-            if store.get(ref) is None:
+            info = store.get(ref)
+            if info is None:
                 print(f'k8py images rm: no such image "{ref}"', file=sys.stderr)
+                status = 1
+                continue
+            users = containers_using(data_dir, info.id)
+            if users and len(info.repo_tags) <= 1:
+                print(f'k8py images rm: image "{ref}" is in use by container {users[0]}', file=sys.stderr)
                 status = 1
                 continue
             store.remove(ref)

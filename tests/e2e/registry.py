@@ -1,6 +1,7 @@
 """pytest plugin: one local image registry per session (busybox + nginx, mirror of docker.io).
 
-Use with `pytest_plugins = ["tests.e2e.registry"]` and the `image_registry` fixture;
+Use with `pytest_plugins = ["tests.e2e.registry"]` in a test module (one registry per session) and
+the `image_registry` fixture;
 `image_registry.mirrors_config` is a registries.yaml for ImageStore / the agent.
 """
 
@@ -28,3 +29,9 @@ def image_registry(tmp_path_factory):
     registry = _load_script().start_registry(tmp_path_factory.mktemp("registry"))
     yield registry
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_script():
+    """scripts/test_registry.py as a module: start more registries (auth, TLS) or build test images."""
+    return _load_script()

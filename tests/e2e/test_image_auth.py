@@ -22,11 +22,12 @@ from cryptography.x509.oid import NameOID
 from k8py.kubelet.images.mirrors import Endpoint
 from k8py.kubelet.images.store import ImageStore
 from k8py.kubelet.runtime.interface import ImageError
-from tests.e2e.registry import _load_script
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt  # deprecated, but the only bcrypt at hand for docker-registry's htpasswd
+
+pytest_plugins = ["tests.e2e.registry"]     # registry_script
 
 USER, PASSWORD = "puller", "s3cret-" + secrets.token_hex(4)
 SERVICE, ISSUER = "k8py-test-registry", "k8py-test-issuer"
@@ -52,8 +53,8 @@ async def push_busybox(script, url: str, directory: Path, client_auth) -> None:
         await c.push_manifest("latest", manifest, manifest["mediaType"])
 
 
-def test_basic_auth_registry(tmp_path):
-    script = _load_script()
+def test_basic_auth_registry(tmp_path, registry_script):
+    script = registry_script
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(f"{USER}:{crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
     registry = script.start_registry(tmp_path / "reg", images=False,
@@ -109,8 +110,8 @@ class TokenServer:
         return web.json_response({"token": self.token(request.query.get("scope", ""))})
 
 
-async def test_bearer_token_realm_flow(tmp_path):
-    script = _load_script()
+async def test_bearer_token_realm_flow(tmp_path, registry_script):
+    script = registry_script
     tokens = TokenServer()
     app = web.Application()
     app.router.add_get("/token", tokens.handle)
@@ -163,8 +164,8 @@ def _serving_cert(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_https_registry_with_its_ca_from_registries_yaml(tmp_path):
-    script = _load_script()
+def test_https_registry_with_its_ca_from_registries_yaml(tmp_path, registry_script):
+    script = registry_script
     cert, key = _serving_cert(tmp_path)
     registry = script.start_registry(tmp_path / "reg", images=False, tls=(cert, key))
     try:

@@ -13,11 +13,13 @@ import pytest
 from k8py.kubelet.images.archive import import_archive, import_rootfs
 from k8py.kubelet.images.store import ImageStore
 from k8py.kubelet.runtime.interface import ImageError
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
+
+
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
 
 
 @pytest.fixture
-def store(tmp_path, image_registry):  # noqa: F811
+def store(tmp_path, image_registry):
     return ImageStore(tmp_path / "data", image_registry.mirrors_config)
 
 
@@ -41,7 +43,7 @@ async def test_short_names_pull_through_the_docker_io_mirror(store):
     assert set(blobs_before) <= set(os.listdir(store.blobs))
 
 
-async def test_pull_by_registry_host_and_by_digest(store, image_registry):  # noqa: F811
+async def test_pull_by_registry_host_and_by_digest(store, image_registry):
     direct = await store.pull(f"{image_registry.host}/library/busybox")
     digest = direct.repo_digests[0].split("@")[1]
     by_digest = await store.pull(f"{image_registry.host}/library/busybox@{digest}")
@@ -50,7 +52,7 @@ async def test_pull_by_registry_host_and_by_digest(store, image_registry):  # no
     assert store.get(direct.id[7:19]).id == direct.id
 
 
-async def test_missing_images_fail_with_err_image_pull(store, image_registry):  # noqa: F811
+async def test_missing_images_fail_with_err_image_pull(store, image_registry):
     with pytest.raises(ImageError) as err:
         await store.pull(f"{image_registry.host}/library/nothing-here:1")
     assert err.value.reason == "ErrImagePull"
@@ -163,3 +165,32 @@ async def test_a_registry_answering_garbage_is_err_image_pull(tmp_path):
         assert err.value.reason == "ErrImagePull" and "invalid manifest" in err.value.message
     finally:
         await runner.cleanup()
+
+
+async def test_multi_layer_pull_applies_whiteouts(tmp_path, image_registry, registry_script):
+    import gzip
+
+    from k8py.kubelet.images.mirrors import Endpoint
+    from k8py.kubelet.images.registry import RegistryClient
+
+    base = _tar_bytes({"etc/keep": b"1", "etc/drop": b"2", "opt/old/file": b"3"})
+    top = _tar_bytes({"etc/.wh.drop": b"", "opt/old/.wh..wh..opq": b"", "opt/old/new": b"4"})
+    layers = [gzip.compress(base), gzip.compress(top)]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [_sha(base), _sha(top)]}}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(config),
+                           "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(blob),
+                            "size": len(blob)} for blob in layers]}
+    async with RegistryClient(Endpoint(image_registry.url, image_registry.host), "test/layered") as client:
+        for blob in [*layers, config]:
+            await client.push_blob(blob)
+        await client.push_manifest("v1", manifest, manifest["mediaType"])
+    store = ImageStore(tmp_path / "data", image_registry.mirrors_config)
+    info = await store.pull(f"{image_registry.host}/test/layered:v1")
+    assert info.size == sum(len(b) for b in layers) + len(config)
+    rootfs = store.rootfs_path(info.id)
+    assert (rootfs / "etc/keep").read_text() == "1" and not (rootfs / "etc/drop").exists()
+    assert os.listdir(rootfs / "opt/old") == ["new"]
+    assert len(os.listdir(store.snapshots)) == 2             # one snapshot per layer chain

@@ -12,17 +12,19 @@ from pathlib import Path
 import pytest
 
 from k8py.kubelet.images.store import ImageStore
-from k8py.kubelet.runtime import cgroups
+from k8py.kubelet.runtime import cgroups, namespaces
 from k8py.kubelet.runtime.crilog import parse_line
 from k8py.kubelet.runtime.interface import ContainerConfig, Mount, SandboxConfig
 from k8py.kubelet.runtime.runc import RuncRuntime, RuntimeFailure
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need root")
 
 
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
+
+
 @pytest.fixture(scope="module")
-def image_root(tmp_path_factory, image_registry):  # noqa: F811
+def image_root(tmp_path_factory, image_registry):
     root = tmp_path_factory.mktemp("images")
     store = ImageStore(root, image_registry.mirrors_config)
     asyncio.run(store.pull("busybox"))
@@ -175,15 +177,23 @@ async def test_exec_stream_pipes_and_tty(runtime, tmp_path):
     assert await proc.stdout.read() == b"through stdin\n"
     assert await proc.stderr.read() == b"done\n"
     assert await proc.wait() == 5
-    tty = await runtime.exec_stream(cid, ["sh", "-c", "stty size; read x; stty size"], tty=True, stdin=True)
-    first = await asyncio.wait_for(tty.stdout.readuntil(b"\n"), 10)
-    assert first.strip() == b"24 80"
+    # kubectl sends the terminal size right after starting, so does this test; the process
+    # waits for the size to reach its pty (runc relays it), then reads a line from it.
+    tty = await runtime.exec_stream(cid, ["sh", "-c", "[ -t 0 ] && echo is-a-tty; "
+                                                      "until [ \"$(stty size)\" = '40 100' ]; do sleep 0.02; done; "
+                                                      "echo resized; read x; echo got-$x"], tty=True, stdin=True)
     tty.resize(100, 40)
-    await asyncio.sleep(0.2)
+    assert b"is-a-tty" in await asyncio.wait_for(tty.stdout.readuntil(b"resized"), 10)
     tty.stdin.write(b"go\r")
     rest = await asyncio.wait_for(tty.stdout.read(), 10)
-    assert b"40 100" in rest
+    assert b"got-go" in rest
     assert await tty.wait() == 0
+    # A process that never reads its terminal cannot stall the caller's event loop.
+    deaf = await runtime.exec_stream(cid, ["sleep", "1"], tty=True, stdin=True)
+    started = time.monotonic()
+    deaf.stdin.write(b"x" * (1 << 20))
+    assert time.monotonic() - started < 0.5
+    assert await asyncio.wait_for(deaf.wait(), 10) == 0
 
 
 async def test_attach_to_a_stdin_container(runtime, tmp_path):
@@ -201,13 +211,16 @@ async def test_attach_to_a_stdin_container(runtime, tmp_path):
 
 async def test_shared_process_namespace(runtime, tmp_path):
     sandbox = await sandbox_for(runtime, share_process_namespace=True)
-    assert sandbox.pid_ns_path
+    assert sandbox.pid_ns_path and runtime.sandbox_ready(sandbox.id)
     first = await run(runtime, sandbox, tmp_path, ["sleep", "1000"])
     await wait_state(runtime, first, "running")
     second = await run(runtime, sandbox, tmp_path, ["sleep", "999"])
     await wait_state(runtime, second, "running")
     code, out = await runtime.exec_sync(second, ["ps", "-o", "args"], 10)
     assert code == 0 and b"sleep 1000" in out and b"sleep 999" in out
+    # As after a reboot: namespace files without their mounts, no PID namespace holder.
+    namespaces.unmount(Path(sandbox.netns_path))
+    assert not runtime.sandbox_ready(sandbox.id) and not runtime.sandbox_ready("missing")
 
 
 async def test_bad_input_is_a_runtime_failure(runtime, tmp_path):
@@ -223,6 +236,8 @@ async def test_bad_input_is_a_runtime_failure(runtime, tmp_path):
         await runtime.start_container(cid)
     status = await runtime.container_status(cid)
     assert (status.state, status.reason, status.exit_code) == ("exited", "StartError", 128)
+    assert status.message.startswith("failed to create containerd task: failed to create shim task: OCI runtime "
+                                     "create failed: runc create failed: unable to start container process: ")
     assert "/no/such/binary" in status.message
     with pytest.raises(RuntimeFailure):
         await runtime.container_status("nope")
@@ -273,3 +288,53 @@ async def test_host_network_and_privileged(runtime, tmp_path):
                       capabilities_drop=["ALL"])
     status = await wait_state(runtime, plain, "exited")
     assert log_lines(status)[0][2].split()[1] == b"0000000000000000"
+
+
+async def test_a_shared_cgroup_parent_is_left_alone(runtime, tmp_path):
+    shared = f"{runtime.test_prefix}/shared"
+    first = await runtime.run_sandbox(SandboxConfig(pod_uid="a", name="a", namespace="d", hostname="a",
+                                                    cgroup_parent=shared))
+    second = await runtime.run_sandbox(SandboxConfig(pod_uid="b", name="b", namespace="d", hostname="b",
+                                                     cgroup_parent=shared))
+    survivor = await run(runtime, first, tmp_path, ["sleep", "1000"])
+    pid = (await wait_state(runtime, survivor, "running")).pid
+    await runtime.remove_sandbox(second.id)        # did not create the parent: must not empty it
+    status = await runtime.container_status(survivor)
+    assert (status.state, status.pid) == ("running", pid)
+    await runtime.remove_sandbox(first.id)         # created it, so removes it (the fixture checks)
+    assert await runtime.list_containers() == []
+
+
+async def test_a_tty_container_logs_and_attaches_through_its_pty(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime)
+    cid = await run(runtime, sandbox, tmp_path,
+                    ["sh", "-c", "[ -t 1 ] && echo on-a-tty; until [ \"$(stty size)\" = '30 120' ]; "
+                                 "do sleep 0.02; done; read x; echo got-$x"],
+                    tty=True, stdin=True)
+    await wait_state(runtime, cid, "running")
+    proc = await runtime.attach(cid)
+    proc.resize(120, 30)
+    proc.stdin.write(b"hi\r")
+    await proc.stdin.drain()
+    assert b"got-hi" in await asyncio.wait_for(proc.stdout.read(), 10)
+    assert await proc.wait() == 0
+    status = await runtime.container_status(cid)
+    contents = [c for _, _, c in log_lines(status)]
+    # (the terminal echoes "hi" whenever it arrives, maybe before the shell's first line)
+    assert b"on-a-tty" in contents and any(c.startswith(b"got-hi") for c in contents)
+
+
+async def test_attach_input_the_container_does_not_read_never_stalls_its_output(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime)
+    cid = await run(runtime, sandbox, tmp_path,
+                    # ~200 KB of output (more than a pipe holds) before it reads anything
+                    ["sh", "-c", "sleep 0.5; for i in $(seq 1 4000); do echo tick-$i-padding-padding-padding-padding; done; "
+                                 "head -c 5; echo; exit 0"],
+                    stdin=True)
+    await wait_state(runtime, cid, "running")
+    proc = await runtime.attach(cid)
+    proc.stdin.write(b"abcde" + b"z" * (1 << 20))     # far more than a pipe holds, unread for a while
+    await proc.stdin.drain()
+    out = await asyncio.wait_for(proc.stdout.read(), 15)
+    assert b"tick-4000-" in out and b"abcde" in out
+    assert await proc.wait() == 0

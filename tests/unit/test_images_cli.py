@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from k8py.cli.images import human_size
 from k8py.cli.main import main
 
@@ -37,3 +39,19 @@ def test_sizes_read_like_crictl():
     assert human_size(512) == "512B"
     assert human_size(1_987_000) == "1.987MB"
     assert human_size(4_200_000_000) == "4.2GB"
+
+
+def test_an_image_in_use_by_a_container_is_not_removed(tmp_path, capsys):
+    folder = tmp_path / "rootfs"
+    folder.mkdir()
+    (folder / "f").write_text("x")
+    data = tmp_path / "data"
+    assert main(["images", "--data-dir", str(data), "import", str(folder), "--name", "used:1"]) == 0
+    image_id = capsys.readouterr().out.split()[-1]
+    meta = data / "runc" / "containers" / "abc123" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"image_id": image_id}))
+    assert main(["images", "--data-dir", str(data), "rm", "used:1"]) == 1
+    assert "in use by container abc123" in capsys.readouterr().err
+    meta.unlink()
+    assert main(["images", "--data-dir", str(data), "rm", "used:1"]) == 0

@@ -314,14 +314,20 @@ class ImageStore(ImageService):
             raise RegistryError(f"unsupported manifest type {manifest.get('mediaType') or content_type!r}")
         config_digest = manifest["config"]["digest"]
         layers = [layer["digest"] for layer in manifest.get("layers") or []]
-        for digest in [config_digest, *layers]:
-            if not self.has_blob(digest):
+        parallel = asyncio.Semaphore(3)      # like containerd's default max concurrent downloads
+
+        async def fetch(digest: str) -> None:
+            if self.has_blob(digest):
+                return
+            async with parallel:
                 tmp = self._tmp_file()
                 try:
                     await client.fetch_blob(digest, tmp)
                     os.replace(tmp, self.blob_path(digest))
                 finally:
                     tmp.unlink(missing_ok=True)
+
+        await asyncio.gather(*(fetch(d) for d in dict.fromkeys([config_digest, *layers])))
         size = sum(int(layer.get("size") or 0) for layer in manifest.get("layers") or [])
         size += int(manifest["config"].get("size") or 0)
         tag = [str(ref)] if ref.tag else []

@@ -123,6 +123,9 @@ class RuncRuntime(Runtime):
                                    ("uts", config.host_network)) if not host]
         cgroup_parent = config.cgroup_parent or f"k8py/pod{config.pod_uid}"
         holder = None
+        # Only a cgroup this sandbox creates is its to empty and remove later: a parent shared
+        # with other pods (or made by someone else) is left alone.
+        owns_cgroup = not any(d.exists() for d in cgroups.controller_dirs(cgroup_parent))
         try:
             paths = await asyncio.to_thread(namespaces.create, directory / "ns", kinds, config.hostname)
             if config.share_process_namespace and not config.host_pid:
@@ -132,7 +135,8 @@ class RuncRuntime(Runtime):
             for d in cgroups.controller_dirs(cgroup_parent):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            await self._release_sandbox(directory, {"holder_pid": holder, "cgroup_parent": None})
+            await self._release_sandbox(directory, {"holder_pid": holder, "cgroup_parent": cgroup_parent,
+                                                    "owns_cgroup": owns_cgroup})
             raise RuntimeFailure("SandboxCreateError", f"failed to create pod sandbox: {exc}") from exc
         sandbox = Sandbox(id=sandbox_id, pod_uid=config.pod_uid, netns_path=paths.get("net"),
                           ipc_ns_path=paths.get("ipc"), uts_ns_path=paths.get("uts"),
@@ -141,7 +145,7 @@ class RuncRuntime(Runtime):
         _write_json(directory / "sandbox.json", {
             "sandbox": asdict(sandbox), "config": asdict(config), "holder_pid": holder,
             "holder_start_time": proc_start_time(holder) if holder else None,
-            "cgroup_parent": cgroup_parent, "created_at": time.time()})
+            "cgroup_parent": cgroup_parent, "owns_cgroup": owns_cgroup, "created_at": time.time()})
         return sandbox
 
     async def list_sandboxes(self) -> list[Sandbox]:
@@ -155,6 +159,19 @@ class RuncRuntime(Runtime):
     def sandbox(self, sandbox_id: str) -> Sandbox | None:
         record = self._sandbox_record(sandbox_id)
         return Sandbox(**record["sandbox"]) if record else None
+
+    def sandbox_ready(self, sandbox_id: str) -> bool:
+        """Whether the sandbox's namespaces still exist: after a host reboot the files remain but
+        their bind mounts (and the PID namespace holder) are gone, and the pod needs a new sandbox."""
+        record = self._sandbox_record(sandbox_id)
+        if record is None:
+            return False
+        sandbox = record["sandbox"]
+        for path in (sandbox["netns_path"], sandbox["ipc_ns_path"], sandbox["uts_ns_path"]):
+            if path and not namespaces.is_mounted(Path(path)):
+                return False
+        holder = record.get("holder_pid")
+        return not holder or proc_start_time(holder) == record.get("holder_start_time")
 
     def record_sandbox_ip(self, sandbox_id: str, ip: str | None) -> None:
         """Persist the pod IP the network plugin gave the sandbox, so list_sandboxes has it after a restart."""
@@ -183,7 +200,7 @@ class RuncRuntime(Runtime):
             namespaces.release([str(p) for p in ns_dir.iterdir()])
         if (directory / "shm").exists():
             namespaces.unmount(directory / "shm")
-        if record.get("cgroup_parent"):
+        if record.get("cgroup_parent") and record.get("owns_cgroup"):
             for pid in cgroups.pids_in(record["cgroup_parent"]):
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -82,7 +82,10 @@ def runc_error(log_path: str) -> str:
                     message = entry.get("msg", message)
     except OSError:
         pass
-    return message or "runc failed to start the container"
+    message = (message or "runc failed to start the container").removeprefix("runc run failed: ")
+    # Worded as containerd reports it, which is what `kubectl describe` users know.
+    return ("failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+            f"runc create failed: {message}: unknown")
 
 
 def recv_console(listener: socket.socket, runc: subprocess.Popen, timeout: float = 30) -> int | None:
@@ -111,6 +114,8 @@ class Shim:
                                self.opts.get("log_max_files", 5))
         self.streams: dict[int, tuple[str, LineSplitter]] = {}
         self.stdin_fd: int | None = None
+        self.pending_stdin = bytearray()     # written as the container reads: the shim never blocks on it
+        self.stdin_eof = False
         self.master: int | None = None
         self.clients: dict[socket.socket, bytearray] = {}
         self.stdin_client: socket.socket | None = None
@@ -161,6 +166,8 @@ class Shim:
             write_json("start-error.json", {"message": message, "at": time.time()})
             print(f"err {message}", flush=True)
             return False
+        if self.stdin_fd is not None:
+            os.set_blocking(self.stdin_fd, False)
         with open("pid") as f:
             self.pid = int(f.read().strip())
         write_json("started.json", {"pid": self.pid, "started_at": time.time(), "shim_pid": os.getpid(),
@@ -192,9 +199,24 @@ class Shim:
             self.close_stdin()
 
     def close_stdin(self) -> None:
+        if self.pending_stdin and self.stdin_fd is not None:
+            self.stdin_eof = True            # close once what was sent has been delivered
+            return
         if self.stdin_fd is not None and self.stdin_fd != self.master:
             os.close(self.stdin_fd)
         self.stdin_fd = None
+        self.pending_stdin.clear()
+
+    def flush_stdin(self) -> None:
+        try:
+            while self.pending_stdin:
+                del self.pending_stdin[:os.write(self.stdin_fd, self.pending_stdin)]
+        except BlockingIOError:
+            return
+        except OSError:
+            self.pending_stdin.clear()
+        if self.stdin_eof:
+            self.close_stdin()
 
     def client_input(self, client: socket.socket) -> None:
         try:
@@ -214,10 +236,8 @@ class Shim:
             del buf[:5 + length]
             if kind == FRAME_STDIN and self.stdin_fd is not None:
                 self.stdin_client = client
-                try:
-                    os.write(self.stdin_fd, payload)
-                except OSError:
-                    self.close_stdin()
+                self.pending_stdin += payload
+                self.flush_stdin()
             elif kind == FRAME_CLOSE_STDIN and self.opts.get("stdin_once"):
                 self.close_stdin()
             elif kind == FRAME_RESIZE and self.master is not None:
@@ -251,7 +271,10 @@ class Shim:
             if exited_at is not None and (not self.streams or time.monotonic() - exited_at > DRAIN_AFTER_EXIT):
                 break
             watch = [wake_r, listener, *self.streams, *self.clients]
-            ready, _, _ = select.select(watch, [], [], 0.5)
+            writers = [self.stdin_fd] if self.pending_stdin and self.stdin_fd is not None else []
+            ready, writable, _ = select.select(watch, writers, [], 0.5)
+            if writable:
+                self.flush_stdin()
             for fd in ready:
                 if fd == wake_r:
                     os.read(wake_r, 4096)
@@ -265,6 +288,8 @@ class Shim:
                 else:
                     try:
                         data = os.read(fd, 65536)
+                    except BlockingIOError:
+                        continue
                     except OSError as exc:       # a pty master reads EIO once the slave side is gone
                         if exc.errno != errno.EIO:
                             raise

@@ -23,24 +23,43 @@ def _set_winsize(fd: int, cols: int, rows: int) -> None:
 
 
 class _FdWriter:
-    """Just enough of StreamWriter over a raw fd (the pty master) for exec's stdin."""
+    """Just enough of StreamWriter over the non-blocking pty master for exec's stdin.
+
+    Writes are buffered and flushed when the fd is writable, so a process that stops
+    reading its terminal never blocks the event loop."""
 
     def __init__(self, fd: int):
         self.fd = fd
         self.closed = False
+        self.buffer = bytearray()
+        self.loop = asyncio.get_running_loop()
+        self.flushed = asyncio.Event()
+        self.flushed.set()
+
+    def _flush(self) -> None:
+        try:
+            while self.buffer:
+                self.buffer = self.buffer[os.write(self.fd, self.buffer):]
+        except BlockingIOError:
+            return
+        except OSError:                   # the process (and its terminal) went away
+            self.buffer.clear()
+        self.loop.remove_writer(self.fd)
+        self.flushed.set()
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
-            view = memoryview(data)
-            while view:
-                try:
-                    view = view[os.write(self.fd, view):]
-                except BlockingIOError:
-                    import time
-                    time.sleep(0.001)
+        if self.closed or not data:
+            return
+        idle = not self.buffer
+        self.buffer += data
+        if idle:
+            self.flushed.clear()
+            self._flush()
+            if self.buffer:
+                self.loop.add_writer(self.fd, self._flush)
 
     async def drain(self) -> None:
-        return None
+        await self.flushed.wait()
 
     def close(self) -> None:
         if not self.closed:     # a tty has no half-close: send EOF (^D) the way a terminal would
@@ -118,6 +137,7 @@ async def exec_tty(argv: list[str], stdin: bool, cols: int = 80, rows: int = 24)
                 break
             await asyncio.sleep(0.01)
         loop.remove_reader(master)
+        loop.remove_writer(master)
         if not stdout.at_eof():
             stdout.feed_eof()
         try:
@@ -133,6 +153,17 @@ async def exec_tty(argv: list[str], stdin: bool, cols: int = 80, rows: int = 24)
         except (OSError, ProcessLookupError):
             pass
 
+    def nudge() -> None:
+        if proc.returncode is None:
+            try:
+                proc.send_signal(signal.SIGWINCH)
+            except ProcessLookupError:
+                pass
+
+    # runc copies our size to the container's pty once, racing the handover of that pty;
+    # when it loses, the process sees a 0x0 terminal. A few early SIGWINCHs make it copy again.
+    for delay in (0.02, 0.1, 0.3, 1.0):
+        loop.call_later(delay, nudge)
     return ExecProcess(_FdWriter(master) if stdin else None, stdout, stderr, wait, resize)
 
 

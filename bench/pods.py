@@ -52,15 +52,27 @@ async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrenc
     created_at: dict[str, float] = {}
     running_at: dict[str, float] = {}
     started = time.monotonic()
+    wanted = {p["metadata"]["name"] for p in pods}
 
     async def watch():
-        async for _, obj in api.watch(resource_version=rv, label_selector="bench=pods", timeout_seconds=int(timeout)):
+        async for kind, obj in api.watch(resource_version=rv, label_selector="bench=pods",
+                                         timeout_seconds=int(timeout)):
+            if kind == "BOOKMARK":
+                continue
             name = obj["metadata"]["name"]
-            if (obj.get("status") or {}).get("phase") == "Running" and name not in running_at:
+            if name in wanted and (obj.get("status") or {}).get("phase") == "Running" and name not in running_at:
                 running_at[name] = time.monotonic()
                 if len(running_at) == len(pods):
                     return
     watcher = asyncio.create_task(watch())
+    try:
+        return await _create_all(api, pods, concurrency, timeout, watcher, created_at, running_at, started)
+    finally:
+        watcher.cancel()
+        await client.close()
+
+
+async def _create_all(api, pods, concurrency, timeout, watcher, created_at, running_at, started):
     queue = list(pods)
 
     async def creator():
@@ -78,7 +90,6 @@ async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrenc
     except asyncio.TimeoutError:
         pass
     total = time.monotonic() - started
-    await client.close()
     return total, sorted(running_at[n] - created_at[n] for n in running_at)
 
 

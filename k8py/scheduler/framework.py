@@ -1,0 +1,282 @@
+"""The scheduling framework: statuses, cycle state, and one profile's run.
+
+A profile is an ordered list of plugins; each implements the extension points
+it needs as methods (pre_filter, filter, post_filter, pre_score, score,
+normalize_score, reserve, ...). Filters return None for "fits" so the common
+case costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+from k8py.scheduler.nodeinfo import NodeInfo, Snapshot
+from k8py.scheduler.podinfo import PodInfo
+
+log = logging.getLogger("k8py.scheduler")
+
+SUCCESS, ERROR, UNSCHEDULABLE, UNRESOLVABLE, SKIP = "Success", "Error", "Unschedulable", \
+    "UnschedulableAndUnresolvable", "Skip"
+MAX_NODE_SCORE = 100
+
+
+class Status:
+    __slots__ = ("code", "reasons", "plugin")
+
+    def __init__(self, code: str, *reasons: str, plugin: str = ""):
+        self.code = code
+        self.reasons = list(reasons)
+        self.plugin = plugin
+
+    @property
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+    def is_rejection(self) -> bool:
+        return self.code in (UNSCHEDULABLE, UNRESOLVABLE)
+
+    def __repr__(self) -> str:
+        return f"Status({self.code}, {self.reasons}, plugin={self.plugin})"
+
+
+def unschedulable(*reasons: str) -> Status:
+    return Status(UNSCHEDULABLE, *reasons)
+
+
+def unresolvable(*reasons: str) -> Status:
+    return Status(UNRESOLVABLE, *reasons)
+
+
+SKIPPED = Status(SKIP)
+
+
+@dataclass
+class PreFilterResult:
+    """A PreFilter may narrow the candidate nodes to a set of names."""
+    node_names: set[str] | None = None
+
+
+class CycleState(dict):
+    """Per-pod scratch space shared by a plugin's extension points (keyed by plugin name)."""
+    skip_filter: set
+    skip_score: set
+    narrowed_by: set
+
+    def __init__(self):
+        super().__init__()
+        self.skip_filter = set()
+        self.skip_score = set()
+        self.narrowed_by = set()
+
+
+@dataclass
+class Diagnosis:
+    node_status: dict[str, Status] = field(default_factory=dict)
+    pre_filter_msg: str = ""
+    post_filter_msg: str = ""
+    unschedulable_plugins: set = field(default_factory=set)
+
+
+class FitError(Exception):
+    def __init__(self, pod: PodInfo, num_all_nodes: int, diagnosis: Diagnosis):
+        super().__init__()
+        self.pod = pod
+        self.num_all_nodes = num_all_nodes
+        self.diagnosis = diagnosis
+
+    def __str__(self) -> str:
+        from k8py.scheduler.messages import fit_error_message
+        return fit_error_message(self.num_all_nodes, self.diagnosis)
+
+
+class NoNodesAvailable(Exception):
+    def __str__(self) -> str:
+        return "no nodes available to schedule pods"
+
+
+@dataclass
+class ScheduleResult:
+    node: str
+    evaluated: int
+    feasible: int
+    scores: dict[str, int] | None = None
+
+
+def num_feasible_nodes_to_find(num_all: int, percentage: int | None) -> int:
+    """Upstream's adaptive sampling: score a share of big clusters, never fewer than 100 nodes."""
+    min_feasible, min_percent = 100, 5
+    if num_all < min_feasible:
+        return num_all
+    pct = percentage if percentage else 0
+    if pct == 0:
+        pct = 50 - num_all // 125
+        if pct < min_percent:
+            pct = min_percent
+    if pct >= 100:
+        return num_all
+    n = num_all * pct // 100
+    return max(n, min_feasible)
+
+
+class Profile:
+    def __init__(self, name: str, plugins: list, score_weights: dict[str, int],
+                 percentage_of_nodes_to_score: int | None = None, rng: random.Random | None = None):
+        self.name = name
+        self.plugins = plugins
+        self.by_name = {p.name: p for p in plugins}
+        self.score_weights = score_weights
+        self.percentage = percentage_of_nodes_to_score
+        self.queue_sort = next((p for p in plugins if hasattr(p, "less")), None)
+        self.pre_filters = [p for p in plugins if hasattr(p, "pre_filter")]
+        self.filters = [p for p in plugins if hasattr(p, "filter")]
+        self.post_filters = [p for p in plugins if hasattr(p, "post_filter")]
+        self.pre_scores = [p for p in plugins if hasattr(p, "pre_score")]
+        self.scorers = [p for p in plugins if hasattr(p, "score") and score_weights.get(p.name)]
+        self.next_start = 0
+        self.rng = rng or random.Random()
+        self.trace = False  # the per-node decision log (-v 4)
+
+    # ---- PreFilter / Filter ------------------------------------------------
+
+    def run_pre_filters(self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+                        ) -> tuple[Status | None, set[str] | None]:
+        allowed: set[str] | None = None
+        for p in self.pre_filters:
+            result = p.pre_filter(state, pod, snapshot)
+            if result is None:
+                continue
+            if isinstance(result, PreFilterResult):
+                if result.node_names is not None:
+                    state.narrowed_by.add(p.name)
+                    allowed = result.node_names if allowed is None else allowed & result.node_names
+                continue
+            if result.code == SKIP:
+                state.skip_filter.add(p.name)
+                continue
+            result.plugin = result.plugin or p.name
+            return result, None
+        return None, allowed
+
+    def run_filters(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        skip = state.skip_filter
+        for p in self.filters:
+            if p.name in skip:
+                continue
+            st = p.filter(state, pod, node)
+            if st is not None:
+                st.plugin = p.name
+                return st
+        return None
+
+    def find_feasible(self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis,
+                      allowed: set[str] | None, nominated: dict[str, list[PodInfo]]) -> list[NodeInfo]:
+        nodes = snapshot.nodes
+        if allowed is not None:
+            nodes = [n for n in nodes if n.name in allowed]
+        n = len(nodes)
+        want = num_feasible_nodes_to_find(n, self.percentage)
+        feasible: list[NodeInfo] = []
+        start = self.next_start % n if n else 0
+        processed = 0
+        for i in range(n):
+            node = nodes[(start + i) % n]
+            processed += 1
+            st = self.filter_with_nominated(state, pod, node, snapshot, nominated)
+            if st is None:
+                feasible.append(node)
+                if self.trace:
+                    log.debug("pod %s: node %s passed all filters", pod.key, node.name)
+                if len(feasible) >= want:
+                    break
+            else:
+                diagnosis.node_status[node.name] = st
+                diagnosis.unschedulable_plugins.add(st.plugin)
+                if self.trace:
+                    log.debug("pod %s: node %s rejected by %s: %s", pod.key, node.name, st.plugin, st.message)
+        self.next_start = (start + processed) % n if n else 0
+        return feasible
+
+    def filter_with_nominated(self, state: CycleState, pod: PodInfo, node: NodeInfo, snapshot: Snapshot,
+                              nominated: dict[str, list[PodInfo]]) -> Status | None:
+        """Pods nominated to this node with priority >= ours count as already there (upstream's two passes)."""
+        others = [p for p in nominated.get(node.name, ()) if p.priority >= pod.priority and p.key != pod.key]
+        if others:
+            with_them = node.clone()
+            for p in others:
+                with_them.add_pod(p)
+            st = self.run_filters(state, pod, with_them)
+            if st is not None:
+                return st
+        return self.run_filters(state, pod, node)
+
+    # ---- Score -------------------------------------------------------------
+
+    def run_scoring(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snapshot: Snapshot
+                    ) -> list[int]:
+        totals = [0] * len(nodes)
+        per_plugin = {} if self.trace else None
+        for p in self.pre_scores:
+            st = p.pre_score(state, pod, nodes, snapshot)
+            if st is not None and st.code == SKIP:
+                state.skip_score.add(p.name)
+        for p in self.scorers:
+            if p.name in state.skip_score:
+                continue
+            scores = [p.score(state, pod, node) for node in nodes]
+            if hasattr(p, "normalize_score"):
+                p.normalize_score(state, pod, scores)
+            w = self.score_weights[p.name]
+            for i, s in enumerate(scores):
+                totals[i] += s * w
+            if per_plugin is not None:
+                per_plugin[p.name] = scores
+        if per_plugin is not None:
+            for i, node in enumerate(nodes):
+                parts = ", ".join(f"{name}={scores[i]}x{self.score_weights[name]}"
+                                  for name, scores in per_plugin.items())
+                log.debug("pod %s: node %s score %d (%s)", pod.key, node.name, totals[i], parts)
+        return totals
+
+    def select_host(self, nodes: list[NodeInfo], totals: list[int]) -> str:
+        """Highest total wins; ties are broken uniformly at random, as upstream does."""
+        best, best_score, ties = None, None, 0
+        for node, score in zip(nodes, totals):
+            if best_score is None or score > best_score:
+                best, best_score, ties = node.name, score, 1
+            elif score == best_score:
+                ties += 1
+                if self.rng.randrange(ties) == 0:
+                    best = node.name
+        return best
+
+    # ---- the whole algorithm ------------------------------------------------
+
+    def schedule(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
+                 nominated: dict[str, list[PodInfo]] | None = None) -> ScheduleResult:
+        if not snapshot.nodes:
+            raise NoNodesAvailable()
+        nominated = nominated or {}
+        diagnosis = Diagnosis()
+        st, allowed = self.run_pre_filters(state, pod, snapshot)
+        if st is not None:
+            for node in snapshot.nodes:
+                diagnosis.node_status[node.name] = st
+            diagnosis.pre_filter_msg = st.message
+            diagnosis.unschedulable_plugins.add(st.plugin)
+            raise FitError(pod, len(snapshot.nodes), diagnosis)
+        if allowed is not None:
+            absent = unresolvable(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(state.narrowed_by))}]")
+            for node in snapshot.nodes:
+                if node.name not in allowed:
+                    diagnosis.node_status[node.name] = absent
+        feasible = self.find_feasible(state, pod, snapshot, diagnosis, allowed, nominated)
+        if not feasible:
+            raise FitError(pod, len(snapshot.nodes), diagnosis)
+        evaluated = len(feasible) + len(diagnosis.node_status)
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, evaluated, 1)
+        totals = self.run_scoring(state, pod, feasible, snapshot)
+        return ScheduleResult(self.select_host(feasible, totals), evaluated, len(feasible),
+                              dict(zip((n.name for n in feasible), totals)) if self.trace else None)

@@ -21,6 +21,7 @@ from k8py.client import Client
 log = logging.getLogger("k8py.server")
 
 COMPONENTS: list[tuple[str, str]] = [
+    ("scheduler", "k8py.cli.scheduler:run_in_server"),
 ]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k8py.cli import kubectl, server
+from k8py.cli import kubectl, scheduler, server
 
-SUBCOMMANDS = {"server": server, "kubectl": kubectl}
+SUBCOMMANDS = {"server": server, "kubectl": kubectl, "scheduler": scheduler}
 
 
 def main(argv: list[str] | None = None) -> int:

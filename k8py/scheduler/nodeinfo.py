@@ -113,9 +113,9 @@ class Snapshot:
     """The nodes one scheduling cycle sees, plus cluster-wide indexes plugins share."""
 
     def __init__(self, nodes: list[NodeInfo], namespace_labels: dict[str, dict] | None = None,
-                 listers: dict | None = None):
+                 listers: dict | None = None, by_name: dict[str, NodeInfo] | None = None):
         self.nodes = nodes
-        self.by_name = {n.name: n for n in nodes}
+        self.by_name = by_name if by_name is not None else {n.name: n for n in nodes}
         self.namespace_labels = namespace_labels or {}
         # Services, ReplicaSets, ... for default topology spreading: lists of dicts by kind.
         self.listers = listers or {}

@@ -26,7 +26,7 @@ class Candidate:
 
 @dataclass
 class PostFilterResult:
-    nominated_node: str = ""
+    nominated_node: str | None = None  # None: leave any nomination alone; "": clear it
     victims: list = field(default_factory=list)
     message: str = ""
 
@@ -98,7 +98,8 @@ class DefaultPreemption:
             d = Diagnosis(node_status=statuses)
             for node in snapshot.nodes:
                 d.node_status.setdefault(node.name, unresolvable(NOT_HELPFUL))
-            return PostFilterResult(message="preemption: " + fit_error_message(len(snapshot.nodes), d))
+            return PostFilterResult(nominated_node="",
+                                    message="preemption: " + fit_error_message(len(snapshot.nodes), d))
         best = pick_one(candidates)
         return PostFilterResult(nominated_node=best.node, victims=best.victims)
 

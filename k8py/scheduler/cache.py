@@ -1,0 +1,127 @@
+"""The scheduler's view of the cluster: nodes and the pods bound (or about to be) to them.
+
+Fed by informers. A pod the scheduler has just placed is "assumed" onto its
+node at once, before the API has recorded the binding, so the next pod in the
+queue already sees the capacity taken; when the informer reports the pod
+bound the assumption is confirmed, and if binding fails it is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from k8py.scheduler.nodeinfo import NodeInfo, Snapshot
+from k8py.scheduler.podinfo import PodInfo
+
+log = logging.getLogger("k8py.scheduler.cache")
+
+
+def pod_counts_for_node(pod: dict) -> bool:
+    """Pods that hold resources on their node: bound and not finished."""
+    return bool((pod.get("spec") or {}).get("nodeName")) and \
+        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def node_change_matters(old: dict, new: dict) -> bool:
+    """Only changes the plugins look at should wake unschedulable pods."""
+    def view(n):
+        status = n.get("status") or {}
+        return ((n.get("metadata") or {}).get("labels"), (n.get("spec") or {}).get("taints"),
+                (n.get("spec") or {}).get("unschedulable"), status.get("allocatable"),
+                [i.get("names") for i in status.get("images") or []])
+    return view(old) != view(new)
+
+
+class SchedulerCache:
+    def __init__(self):
+        self.nodes: dict[str, NodeInfo] = {}       # includes placeholders for pods on unknown nodes
+        self.pod_node: dict[str, str] = {}        # pod key -> node name
+        self.assumed: set[str] = set()
+        self.namespace_labels: dict[str, dict] = {}
+        self.listers: dict = {}
+        self._list: list[NodeInfo] | None = None
+        self._by_name: dict[str, NodeInfo] | None = None
+        self._image_counts: dict[str, int] | None = None
+
+    # ---- nodes ----------------------------------------------------------------
+
+    def set_node(self, node: dict) -> None:
+        name = node["metadata"]["name"]
+        info = self.nodes.get(name)
+        if info is None:
+            self.nodes[name] = NodeInfo(node)
+            self._list = None
+        else:
+            if info.node is None:
+                self._list = None
+            info.set_node(node)
+        self._image_counts = None
+
+    def remove_node(self, name: str) -> None:
+        info = self.nodes.get(name)
+        if info is None:
+            return
+        if info.pods:
+            info.node = None  # keep the pods accounted until their deletes arrive
+        else:
+            del self.nodes[name]
+        self._list = None
+        self._image_counts = None
+
+    # ---- pods -------------------------------------------------------------------
+
+    def _node_for(self, name: str) -> NodeInfo:
+        info = self.nodes.get(name)
+        if info is None:
+            info = self.nodes[name] = NodeInfo(name=name)
+        return info
+
+    def add_pod(self, pod: dict) -> None:
+        """A pod the API says is on a node (add or update)."""
+        info = PodInfo(pod)
+        old_node = self.pod_node.get(info.key)
+        if old_node and old_node != info.node_name:
+            self.remove_pod_key(info.key)
+        self.assumed.discard(info.key)
+        self._node_for(info.node_name).add_pod(info)
+        self.pod_node[info.key] = info.node_name
+
+    def remove_pod_key(self, key: str) -> None:
+        name = self.pod_node.pop(key, None)
+        self.assumed.discard(key)
+        if name is None:
+            return
+        info = self.nodes.get(name)
+        if info is not None:
+            info.remove_pod(key)
+            if info.node is None and not info.pods:
+                del self.nodes[name]
+
+    def assume(self, info: PodInfo, node_name: str) -> PodInfo:
+        spec = dict(info.spec)
+        spec["nodeName"] = node_name
+        assumed = PodInfo({**info.pod, "spec": spec})
+        self._node_for(node_name).add_pod(assumed)
+        self.pod_node[assumed.key] = node_name
+        self.assumed.add(assumed.key)
+        return assumed
+
+    def forget(self, key: str) -> None:
+        if key in self.assumed:
+            self.remove_pod_key(key)
+
+    # ---- what a scheduling cycle sees ----------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        if self._list is None:
+            self._list = [n for n in self.nodes.values() if n.node is not None]
+            self._by_name = {n.name: n for n in self._list}
+        snap = Snapshot(self._list, self.namespace_labels, self.listers, by_name=self._by_name)
+        if self._image_counts is None:
+            counts: dict[str, int] = {}
+            for n in self._list:
+                for image in n.images:
+                    counts[image] = counts.get(image, 0) + 1
+            self._image_counts = counts
+        snap._image_counts = self._image_counts
+        return snap

@@ -22,6 +22,7 @@ log = logging.getLogger("k8py.server")
 
 COMPONENTS: list[tuple[str, str]] = [
     ("scheduler", "k8py.cli.scheduler:run_in_server"),
+    ("taint-eviction-controller", "k8py.controllers.nodelifecycle.taint_eviction:run_in_server"),
 ]
 
 

@@ -371,3 +371,20 @@ def test_volume_binding_stub_passes_pods_without_claims():
     with_claim = pod("p", spec={"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]})
     snap = snapshot([node("n1")], listers={"_pvcs_watched": True, "persistentvolumeclaims": []})
     assert run_filter(VolumeBinding(), with_claim, snap) == {"n1": ['persistentvolumeclaim "data" not found']}
+
+
+# ---- NoExecute: how long a pod may stay ----------------------------------------------------
+
+@pytest.mark.parametrize("tolerations, want", [
+    ([], 0.0),
+    ([{"key": "k", "operator": "Exists", "effect": "NoExecute"}], None),
+    ([{"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}], 30.0),
+    ([{"key": "k", "operator": "Equal", "value": "other", "effect": "NoExecute", "tolerationSeconds": 30}], 0.0),
+    ([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], 0.0),
+    ([{"operator": "Exists", "tolerationSeconds": -5}], 0.0),
+])
+def test_no_execute_eviction_delay(tolerations, want):
+    from k8py.controllers.nodelifecycle.taint_eviction import eviction_delay
+    taints = [{"key": "k", "value": "v", "effect": "NoExecute"}]
+    assert eviction_delay({"spec": {"tolerations": tolerations}}, taints) == want
+    assert eviction_delay({"spec": {"tolerations": tolerations}}, []) is None

@@ -20,6 +20,13 @@ log = logging.getLogger("k8py.scheduler")
 SUCCESS, ERROR, UNSCHEDULABLE, UNRESOLVABLE, SKIP = "Success", "Error", "Unschedulable", \
     "UnschedulableAndUnresolvable", "Skip"
 MAX_NODE_SCORE = 100
+# Plugins whose filter result / raw score depend only on the node and the pod's shape
+# (not on other nodes or on cycle-wide state), so they can be remembered per node generation.
+NODE_LOCAL_FILTERS = frozenset({"NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
+                                "NodeResourcesFit"})
+NODE_LOCAL_SCORES = frozenset({"TaintToleration", "NodeAffinity", "NodeResourcesFit",
+                               "NodeResourcesBalancedAllocation"})
+_MISSING = object()
 
 
 class Status:
@@ -63,12 +70,14 @@ class CycleState(dict):
     skip_filter: set
     skip_score: set
     narrowed_by: set
+    uniform_scores: dict
 
     def __init__(self):
         super().__init__()
         self.skip_filter = set()
         self.skip_score = set()
         self.narrowed_by = set()
+        self.uniform_scores = {}
 
 
 @dataclass
@@ -102,6 +111,10 @@ class ScheduleResult:
     evaluated: int
     feasible: int
     scores: dict[str, int] | None = None
+
+
+def _memo(node: NodeInfo) -> dict:
+    return node.current_memo()
 
 
 def num_feasible_nodes_to_find(num_all: int, percentage: int | None) -> int:
@@ -160,10 +173,11 @@ class Profile:
         return None, allowed
 
     def run_filters(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        skip = state.skip_filter
-        for p in self.filters:
-            if p.name in skip:
-                continue
+        return self._run([p for p in self.filters if p.name not in state.skip_filter], state, pod, node)
+
+    @staticmethod
+    def _run(plugins: list, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        for p in plugins:
             st = p.filter(state, pod, node)
             if st is not None:
                 st.plugin = p.name
@@ -180,10 +194,24 @@ class Profile:
         feasible: list[NodeInfo] = []
         start = self.next_start % n if n else 0
         processed = 0
+        active = [p for p in self.filters if p.name not in state.skip_filter]
+        # The leading node-local filters are remembered per node and pod shape; the others
+        # (which look at other nodes' pods) run every time, after them, in profile order.
+        split = next((i for i, p in enumerate(active) if p.name not in NODE_LOCAL_FILTERS), len(active))
+        local, rest = active[:split], active[split:]
+        memo_key = "filter" + ",".join(p.name for p in local) + pod.shape.decode()
         for i in range(n):
             node = nodes[(start + i) % n]
             processed += 1
-            st = self.filter_with_nominated(state, pod, node, snapshot, nominated)
+            if node.name in nominated:
+                st = self.filter_with_nominated(state, pod, node, snapshot, nominated)
+            else:
+                memo = node.current_memo()
+                st = memo.get(memo_key, _MISSING)
+                if st is _MISSING:
+                    st = memo[memo_key] = self._run(local, state, pod, node)
+                if st is None and rest:
+                    st = self._run(rest, state, pod, node)
             if st is None:
                 feasible.append(node)
                 if self.trace:
@@ -215,41 +243,77 @@ class Profile:
 
     def run_scoring(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snapshot: Snapshot
                     ) -> list[int]:
-        totals = [0] * len(nodes)
-        per_plugin = {} if self.trace else None
         for p in self.pre_scores:
             st = p.pre_score(state, pod, nodes, snapshot)
             if st is not None and st.code == SKIP:
                 state.skip_score.add(p.name)
-        for p in self.scorers:
-            if p.name in state.skip_score:
-                continue
+        active = [p for p in self.scorers if p.name not in state.skip_score]
+        if self.trace:
+            return self._score_traced(state, pod, nodes, active)
+        totals = [0] * len(nodes)
+        uniform = 0
+        local_sum = [p for p in active if p.name in NODE_LOCAL_SCORES and not hasattr(p, "normalize_score")]
+        for p in active:
+            if p.name in state.uniform_scores:
+                # Every node would get the same normalized score: add it without per-node work.
+                uniform += state.uniform_scores[p.name] * self.score_weights[p.name]
+            elif p not in local_sum:
+                scores = self._plugin_scores(state, pod, nodes, p)
+                w = self.score_weights[p.name]
+                for i, s in enumerate(scores):
+                    totals[i] += s * w
+        if local_sum:
+            # Node-local, unnormalized scores: one remembered weighted sum per node and pod shape.
+            key = "score-sum" + pod.shape.decode()
+            weighted = [(p, self.score_weights[p.name]) for p in local_sum]
+            for i, node in enumerate(nodes):
+                memo = node.current_memo()
+                v = memo.get(key)
+                if v is None:
+                    v = memo[key] = sum(p.score(state, pod, node) * w for p, w in weighted)
+                totals[i] += v + uniform
+        elif uniform:
+            totals = [t + uniform for t in totals]
+        return totals
+
+    def _plugin_scores(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], p) -> list[int]:
+        if p.name in NODE_LOCAL_SCORES:
+            key = p.name + pod.shape.decode()
+            scores = []
+            for node in nodes:
+                memo = _memo(node)
+                s = memo.get(key)
+                if s is None:
+                    s = memo[key] = p.score(state, pod, node)
+                scores.append(s)
+        else:
             scores = [p.score(state, pod, node) for node in nodes]
-            if hasattr(p, "normalize_score"):
-                p.normalize_score(state, pod, scores)
+        if hasattr(p, "normalize_score"):
+            p.normalize_score(state, pod, scores)
+        return scores
+
+    def _score_traced(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], active: list) -> list[int]:
+        totals = [0] * len(nodes)
+        per_plugin = {}
+        for p in active:
+            if p.name in state.uniform_scores:
+                scores = [state.uniform_scores[p.name]] * len(nodes)
+            else:
+                scores = self._plugin_scores(state, pod, nodes, p)
             w = self.score_weights[p.name]
             for i, s in enumerate(scores):
                 totals[i] += s * w
-            if per_plugin is not None:
-                per_plugin[p.name] = scores
-        if per_plugin is not None:
-            for i, node in enumerate(nodes):
-                parts = ", ".join(f"{name}={scores[i]}x{self.score_weights[name]}"
-                                  for name, scores in per_plugin.items())
-                log.debug("pod %s: node %s score %d (%s)", pod.key, node.name, totals[i], parts)
+            per_plugin[p.name] = scores
+        for i, node in enumerate(nodes):
+            parts = ", ".join(f"{name}={scores[i]}x{self.score_weights[name]}" for name, scores in per_plugin.items())
+            log.debug("pod %s: node %s score %d (%s)", pod.key, node.name, totals[i], parts)
         return totals
 
     def select_host(self, nodes: list[NodeInfo], totals: list[int]) -> str:
         """Highest total wins; ties are broken uniformly at random, as upstream does."""
-        best, best_score, ties = None, None, 0
-        for node, score in zip(nodes, totals):
-            if best_score is None or score > best_score:
-                best, best_score, ties = node.name, score, 1
-            elif score == best_score:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    best = node.name
-        return best
+        best = max(totals)
+        ties = [i for i, t in enumerate(totals) if t == best]
+        return nodes[ties[0] if len(ties) == 1 else self.rng.choice(ties)].name
 
     # ---- the whole algorithm ------------------------------------------------
 

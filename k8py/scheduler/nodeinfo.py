@@ -10,6 +10,7 @@ from k8py.scheduler import resources
 from k8py.scheduler.podinfo import PodInfo
 
 IMAGE_LATEST = ":latest"
+MEMO_LIMIT = 32
 
 
 def normalized_image(name: str) -> str:
@@ -20,7 +21,8 @@ def normalized_image(name: str) -> str:
 class NodeInfo:
     __slots__ = ("name", "node", "labels", "taints", "unschedulable", "allocatable", "requested",
                  "non_zero_requested", "pods", "pods_with_affinity", "pods_with_required_anti_affinity",
-                 "used_ports", "images", "generation")
+                 "used_ports", "images", "generation", "memo", "memo_generation",
+                 "label_groups", "affinity_groups")
 
     def __init__(self, node: dict | None = None, name: str = ""):
         self.pods: dict[str, PodInfo] = {}
@@ -29,7 +31,15 @@ class NodeInfo:
         self.requested: dict[str, int] = {}
         self.non_zero_requested = {resources.CPU: 0, resources.MEMORY: 0}
         self.used_ports: dict[tuple[str, int], list[str]] = {}
+        # (namespace, labels, terminating) -> [namespace, labels, terminating, count]: selectors are
+        # matched once per group of look-alike pods, not once per pod.
+        self.label_groups: dict[tuple, list] = {}
+        # existing pods' affinity terms that score the incoming pod: (kind, weight, sig) -> [term, score, count]
+        self.affinity_groups: dict[tuple, list] = {}
         self.generation = 0
+        # Per-node results of node-local plugins for a pod "shape", valid for one generation.
+        self.memo: dict = {}
+        self.memo_generation = -1
         self.node: dict | None = None
         self.name = name
         self.labels: dict = {}
@@ -57,6 +67,13 @@ class NodeInfo:
         self.images = images
         self.generation += 1
 
+    def current_memo(self) -> dict:
+        """Memo of per-node results that stay valid until this node or its pods change."""
+        if self.memo_generation != self.generation or len(self.memo) > MEMO_LIMIT:
+            self.memo = {}
+            self.memo_generation = self.generation
+        return self.memo
+
     def add_pod(self, info: PodInfo) -> None:
         if info.key in self.pods:
             self.remove_pod(info.key)
@@ -78,6 +95,25 @@ class NodeInfo:
         return info
 
     def _account(self, info: PodInfo, sign: int) -> None:
+        group = self.label_groups.get(info.label_group)
+        if group is None:
+            group = self.label_groups[info.label_group] = [info.namespace, info.labels, info.terminating, 0]
+        group[3] += sign
+        if group[3] <= 0:
+            del self.label_groups[info.label_group]
+        if info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity:
+            for kind, terms, weight_of in (("required", info.required_affinity, lambda t: 1),
+                                           ("preferred", info.preferred_affinity, lambda t: t.weight),
+                                           ("anti", info.preferred_anti_affinity, lambda t: -t.weight)):
+                for t in terms:
+                    score = weight_of(t)
+                    key = (kind, score, t.sig)
+                    entry = self.affinity_groups.get(key)
+                    if entry is None:
+                        entry = self.affinity_groups[key] = [t, score, 0]
+                    entry[2] += sign
+                    if entry[2] <= 0:
+                        del self.affinity_groups[key]
         req = self.requested
         for k, v in info.requests.items():
             req[k] = req.get(k, 0) + sign * v
@@ -97,6 +133,7 @@ class NodeInfo:
     def clone(self) -> "NodeInfo":
         """A copy whose pod set can change without touching the cache (preemption dry runs)."""
         c = NodeInfo(name=self.name)
+        c.generation = self.generation
         c.node, c.labels, c.taints = self.node, self.labels, self.taints
         c.unschedulable, c.allocatable, c.images = self.unschedulable, self.allocatable, self.images
         c.pods = dict(self.pods)
@@ -105,7 +142,10 @@ class NodeInfo:
         c.requested = dict(self.requested)
         c.non_zero_requested = dict(self.non_zero_requested)
         c.used_ports = {k: list(v) for k, v in self.used_ports.items()}
+        c.label_groups = {k: list(v) for k, v in self.label_groups.items()}
+        c.affinity_groups = {k: list(v) for k, v in self.affinity_groups.items()}
         c.generation = self.generation
+        c.memo_generation = -1
         return c
 
 
@@ -117,6 +157,7 @@ class Snapshot:
         self.nodes = nodes
         self.by_name = by_name if by_name is not None else {n.name: n for n in nodes}
         self.namespace_labels = namespace_labels or {}
+        self.namespace_generation = 0  # bumped by the cache when namespace labels change
         # Services, ReplicaSets, ... for default topology spreading: lists of dicts by kind.
         self.listers = listers or {}
         self._image_counts: dict[str, int] | None = None

@@ -6,6 +6,8 @@ most of what keeps filtering 1,000 nodes cheap in Python.
 
 from __future__ import annotations
 
+import orjson
+
 from k8py.apimachinery.selectors import Selector, selector_from_label_selector
 from k8py.scheduler import resources
 
@@ -15,7 +17,7 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"
 class AffinityTerm:
     """A PodAffinityTerm resolved against the pod that declares it."""
 
-    __slots__ = ("selector", "namespaces", "namespace_selector", "topology_key", "weight")
+    __slots__ = ("selector", "namespaces", "namespace_selector", "topology_key", "weight", "_sig")
 
     def __init__(self, owner_namespace: str, term: dict, weight: int = 0):
         self.selector: Selector | None = selector_from_label_selector(term.get("labelSelector"))
@@ -27,11 +29,24 @@ class AffinityTerm:
             self.namespaces = {owner_namespace}
         self.topology_key: str = term.get("topologyKey", "")
         self.weight = weight
+        self._sig = None
+
+    @property
+    def sig(self) -> tuple:
+        """Identical terms (replicas of one workload) share a signature, so they are counted, not re-matched."""
+        if self._sig is None:
+            self._sig = (tuple(sorted(self.namespaces)),
+                         tuple(self.namespace_selector.requirements) if self.namespace_selector else None,
+                         tuple(self.selector.requirements) if self.selector else None, self.topology_key)
+        return self._sig
 
     def matches(self, pod: "PodInfo", namespace_labels: dict | None) -> bool:
-        if pod.namespace in self.namespaces or (
+        return self.matches_labels(pod.namespace, pod.labels, namespace_labels)
+
+    def matches_labels(self, namespace: str, labels: dict, namespace_labels: dict | None) -> bool:
+        if namespace in self.namespaces or (
                 self.namespace_selector is not None and self.namespace_selector.matches(namespace_labels)):
-            return self.selector is not None and self.selector.matches(pod.labels)
+            return self.selector is not None and self.selector.matches(labels)
         return False
 
 
@@ -57,7 +72,8 @@ def host_ports(pod: dict) -> list[tuple[str, str, int]]:
 class PodInfo:
     __slots__ = ("pod", "key", "uid", "name", "namespace", "labels", "priority", "requests", "non_zero",
                  "ports", "required_affinity", "required_anti_affinity", "preferred_affinity",
-                 "preferred_anti_affinity", "terminating", "node_name")
+                 "preferred_anti_affinity", "terminating", "node_name", "_shape",
+                 "label_group")
 
     def __init__(self, pod: dict):
         meta = pod.get("metadata") or {}
@@ -74,6 +90,9 @@ class PodInfo:
         self.ports = host_ports(pod)
         self.terminating = bool(meta.get("deletionTimestamp"))
         self.node_name = spec.get("nodeName") or ""
+        self._shape = None
+        # Pods with the same namespace and labels are interchangeable for selectors.
+        self.label_group = (self.namespace, frozenset(self.labels.items()), self.terminating)
         affinity = spec.get("affinity") or {}
         pa = affinity.get("podAffinity") or {}
         paa = affinity.get("podAntiAffinity") or {}
@@ -87,6 +106,18 @@ class PodInfo:
     def has_affinity(self) -> bool:
         return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity
                     or self.preferred_anti_affinity)
+
+    @property
+    def shape(self) -> bytes:
+        """Everything node-local plugins read from the pod: pods with the same shape get the
+        same filter result and raw scores on the same node state (replicas share one)."""
+        if self._shape is None:
+            spec = self.spec
+            affinity = (spec.get("affinity") or {}).get("nodeAffinity")
+            self._shape = orjson.dumps([sorted(self.requests.items()), sorted(self.non_zero.items()), self.ports,
+                                        spec.get("nodeName"), spec.get("nodeSelector"), affinity,
+                                        spec.get("tolerations"), self.priority], option=orjson.OPT_SORT_KEYS)
+        return self._shape
 
     @property
     def spec(self) -> dict:

@@ -29,6 +29,7 @@ class ImageLocality:
         state[self.name] = (images, spread)
         if not any(spread.values()):
             state[self.name] = (images, None)
+            state.uniform_scores[self.name] = 0  # nobody has the images: 0 everywhere
 
     def score(self, state, pod, node):
         images, spread = state[self.name]

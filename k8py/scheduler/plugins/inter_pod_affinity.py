@@ -15,6 +15,7 @@ ERR_EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules"
 ERR_AFFINITY = "node(s) didn't match pod affinity rules"
 ERR_ANTI = "node(s) didn't match pod anti-affinity rules"
 HARD_POD_AFFINITY_WEIGHT = 1
+EXISTING_ANTI, AFFINITY, ANTI = unschedulable(ERR_EXISTING_ANTI), unresolvable(ERR_AFFINITY), unschedulable(ERR_ANTI)
 
 
 def merge_namespace_selectors(terms, namespace_labels: dict[str, dict]) -> None:
@@ -22,6 +23,7 @@ def merge_namespace_selectors(terms, namespace_labels: dict[str, dict]) -> None:
     for t in terms:
         if t.namespace_selector is not None:
             t.namespaces |= {ns for ns, labels in namespace_labels.items() if t.namespace_selector.matches(labels)}
+            t._sig = None
 
 
 def _matches_all(terms, pod, ns_labels) -> bool:
@@ -57,21 +59,33 @@ class InterPodAffinity:
         merge_namespace_selectors(pod.required_affinity + pod.required_anti_affinity, ns_labels)
         own_ns_labels = ns_labels.get(pod.namespace)
         s = _FilterState()
+        matched: dict[tuple, bool] = {}
         for node in with_anti:
             for existing in node.pods_with_required_anti_affinity.values():
                 for t in existing.required_anti_affinity:
-                    if t.matches(pod, own_ns_labels):
+                    hit = matched.get(t.sig)
+                    if hit is None:
+                        hit = matched[t.sig] = t.matches(pod, own_ns_labels)
+                    if hit:
                         _bump(s.existing_anti, node.labels, t.topology_key)
         if pod.required_affinity or pod.required_anti_affinity:
+            # Per group of look-alike pods: (matches all affinity terms, anti-affinity terms it matches).
+            verdicts: dict[tuple, tuple] = {}
             for node in snapshot.nodes:
-                for existing in node.pods.values():
-                    ens = ns_labels.get(existing.namespace)
-                    if pod.required_affinity and _matches_all(pod.required_affinity, existing, ens):
+                labels = node.labels
+                for gkey, (ns, plabels, _, count) in node.label_groups.items():
+                    v = verdicts.get(gkey)
+                    if v is None:
+                        ens = ns_labels.get(ns)
+                        v = verdicts[gkey] = (
+                            bool(pod.required_affinity) and all(
+                                t.matches_labels(ns, plabels, ens) for t in pod.required_affinity),
+                            [t for t in pod.required_anti_affinity if t.matches_labels(ns, plabels, ens)])
+                    if v[0]:
                         for t in pod.required_affinity:
-                            _bump(s.affinity, node.labels, t.topology_key)
-                    for t in pod.required_anti_affinity:
-                        if t.matches(existing, ens):
-                            _bump(s.anti, node.labels, t.topology_key)
+                            _bump(s.affinity, labels, t.topology_key, count)
+                    for t in v[1]:
+                        _bump(s.anti, labels, t.topology_key, count)
         state[self.name] = s
         return None
 
@@ -81,13 +95,13 @@ class InterPodAffinity:
         if s.existing_anti:
             for key, value in labels.items():
                 if s.existing_anti.get((key, value), 0) > 0:
-                    return unschedulable(ERR_EXISTING_ANTI)
+                    return EXISTING_ANTI
         if pod.required_affinity and not self._satisfies_affinity(s, pod, labels, state):
-            return unresolvable(ERR_AFFINITY)
+            return AFFINITY
         for t in pod.required_anti_affinity:
             value = labels.get(t.topology_key)
             if value is not None and s.anti.get((t.topology_key, value), 0) > 0:
-                return unschedulable(ERR_ANTI)
+                return ANTI
         return None
 
     @staticmethod
@@ -115,37 +129,61 @@ class InterPodAffinity:
         ns_labels = snapshot.namespace_labels
         merge_namespace_selectors(pod.preferred_affinity + pod.preferred_anti_affinity, ns_labels)
         own_ns_labels = ns_labels.get(pod.namespace)
+        terms = [(t, t.weight) for t in pod.preferred_affinity] + \
+            [(t, -t.weight) for t in pod.preferred_anti_affinity]
+        # What one node adds to the topology scores depends only on that node (and its pods) and
+        # on the incoming pod's terms, labels and namespace: remembered per node generation.
+        # A string key: its hash is computed once, not on every node's lookup.
+        memo_key = "ipa-score" + repr((pod.namespace, sorted(pod.labels.items()),
+                                       [(t.sig, w) for t, w in terms], snapshot.namespace_generation))
+        per_group: dict[tuple, list] = {}
+        matched: dict[tuple, bool] = {}
         score: dict[str, dict[str, int]] = {}
-
-        def add(t, weight, target, target_ns_labels, labels):
-            if t.matches(target, target_ns_labels):
-                value = labels.get(t.topology_key)
-                if value is not None:
-                    by_value = score.setdefault(t.topology_key, {})
-                    by_value[value] = by_value.get(value, 0) + weight
-
         for node in candidates:
-            labels = node.labels
-            if not labels:
-                continue
-            existing_pods = node.pods.values() if has_constraints else node.pods_with_affinity.values()
-            for existing in existing_pods:
-                if has_constraints:
-                    ens = ns_labels.get(existing.namespace)
-                    for t in pod.preferred_affinity:
-                        add(t, t.weight, existing, ens, labels)
-                    for t in pod.preferred_anti_affinity:
-                        add(t, -t.weight, existing, ens, labels)
-                for t in existing.required_affinity:
-                    add(t, HARD_POD_AFFINITY_WEIGHT, pod, own_ns_labels, labels)
-                for t in existing.preferred_affinity:
-                    add(t, t.weight, pod, own_ns_labels, labels)
-                for t in existing.preferred_anti_affinity:
-                    add(t, -t.weight, pod, own_ns_labels, labels)
+            memo = node.current_memo()
+            parts = memo.get(memo_key)
+            if parts is None:
+                parts = memo[memo_key] = self._node_parts(node, pod, terms, per_group, matched, ns_labels,
+                                                          own_ns_labels)
+            for key, value, amount in parts:
+                by_value = score.get(key)
+                if by_value is None:
+                    by_value = score[key] = {}
+                by_value[value] = by_value.get(value, 0) + amount
         if not score:
             return SKIPPED
         state[self.name + "/score"] = score
         return None
+
+    @staticmethod
+    def _node_parts(node, pod, terms, per_group, matched, ns_labels, own_ns_labels) -> list:
+        labels = node.labels
+        if not labels:
+            return []
+        parts = []
+        if terms:
+            # The incoming pod's preferred terms against the node's pods, a group of look-alikes at a time.
+            for gkey, (ns, plabels, _, count) in node.label_groups.items():
+                hits = per_group.get(gkey)
+                if hits is None:
+                    ens = ns_labels.get(ns)
+                    hits = per_group[gkey] = [(t.topology_key, w) for t, w in terms
+                                              if t.matches_labels(ns, plabels, ens)]
+                for key, w in hits:
+                    value = labels.get(key)
+                    if value is not None:
+                        parts.append((key, value, w * count))
+        # Existing pods' terms (required affinity at the hard weight, preferred both ways) against
+        # the incoming pod; identical terms on a node are counted together.
+        for t, amount, count in node.affinity_groups.values():
+            hit = matched.get(t.sig)
+            if hit is None:
+                hit = matched[t.sig] = t.matches(pod, own_ns_labels)
+            if hit:
+                value = labels.get(t.topology_key)
+                if value is not None:
+                    parts.append((t.topology_key, value, amount * count))
+        return parts
 
     def score(self, state, pod, node):
         total = 0

@@ -21,6 +21,7 @@ from k8py.scheduler.tolerations import first_untolerated
 ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_NODE_LABEL = ERR_CONSTRAINTS + " (missing required label)"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+NODE_LABEL, CONSTRAINTS = unresolvable(ERR_NODE_LABEL), unschedulable(ERR_CONSTRAINTS)
 SYSTEM_DEFAULT_CONSTRAINTS = [
     {"maxSkew": 3, "topologyKey": HOSTNAME_LABEL, "whenUnsatisfiable": "ScheduleAnyway"},
     {"maxSkew": 5, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "ScheduleAnyway"},
@@ -28,7 +29,7 @@ SYSTEM_DEFAULT_CONSTRAINTS = [
 
 
 class Constraint:
-    __slots__ = ("max_skew", "key", "selector", "min_domains", "honor_affinity", "honor_taints")
+    __slots__ = ("max_skew", "key", "selector", "min_domains", "honor_affinity", "honor_taints", "count_key")
 
     def __init__(self, raw: dict, selector: Selector):
         self.max_skew = int(raw.get("maxSkew") or 1)
@@ -37,9 +38,13 @@ class Constraint:
         self.min_domains = int(raw.get("minDomains") or 1)
         self.honor_affinity = (raw.get("nodeAffinityPolicy") or "Honor") == "Honor"
         self.honor_taints = (raw.get("nodeTaintsPolicy") or "Ignore") == "Honor"
+        self.count_key = "spread-count" + (repr(selector.requirements) if not isinstance(selector, _Nothing)
+                                           else "nothing")
 
     def includes_node(self, pod, node) -> bool:
-        if self.honor_affinity and not pod_matches_node_selector_and_affinity(pod.spec, node):
+        spec = pod.spec
+        if self.honor_affinity and (spec.get("nodeSelector") or spec.get("affinity")) and \
+                not pod_matches_node_selector_and_affinity(spec, node):
             return False
         if self.honor_taints and node.taints and first_untolerated(
                 node.taints, pod.spec.get("tolerations") or [], ("NoSchedule", "NoExecute")) is not None:
@@ -97,16 +102,35 @@ def default_selector(pod, listers: dict) -> Selector | None:
     return Selector(reqs) if reqs else None
 
 
-def count_matching(node, selector: Selector, namespace: str) -> int:
+def count_for(node, c: Constraint, namespace: str, verdicts: dict) -> int:
+    """count_matching, remembered per node generation."""
+    memo = node.current_memo()
+    key = c.count_key + "|" + namespace
+    n = memo.get(key)
+    if n is None:
+        n = memo[key] = count_matching(node, c.selector, namespace, verdicts)
+    return n
+
+
+def count_matching(node, selector: Selector, namespace: str, verdicts: dict | None = None) -> int:
+    """Non-terminating pods of the namespace matching the selector, judged per group of look-alikes."""
     n = 0
-    for p in node.pods.values():
-        if p.namespace == namespace and not p.terminating and selector.matches(p.labels):
-            n += 1
+    for gkey, (ns, labels, terminating, count) in node.label_groups.items():
+        if ns != namespace or terminating:
+            continue
+        if verdicts is None:
+            hit = selector.matches(labels)
+        else:
+            hit = verdicts.get(gkey)
+            if hit is None:
+                hit = verdicts[gkey] = selector.matches(labels)
+        if hit:
+            n += count
     return n
 
 
 class _FilterState:
-    __slots__ = ("constraints", "counts", "minimums")
+    __slots__ = ("constraints", "counts", "minimums", "self_match")
 
 
 class PodTopologySpread:
@@ -119,35 +143,46 @@ class PodTopologySpread:
         if not constraints:
             return SKIPPED
         counts: list[dict[str, int]] = [{} for _ in constraints]
+        verdicts: list[dict] = [{} for _ in constraints]
+        # One node's contribution ((constraint, domain, count)...) stays valid until the node changes.
+        memo_key = "spread-pf" + repr((pod.namespace, [(c.count_key, c.key, c.honor_affinity, c.honor_taints)
+                                                       for c in constraints])) + pod.shape.decode()
         for node in snapshot.nodes:
-            labels = node.labels
-            if any(c.key not in labels for c in constraints):
-                continue
-            for i, c in enumerate(constraints):
-                if not c.includes_node(pod, node):
-                    continue
-                value = labels[c.key]
-                counts[i][value] = counts[i].get(value, 0) + count_matching(node, c.selector, pod.namespace)
+            memo = node.current_memo()
+            parts = memo.get(memo_key)
+            if parts is None:
+                parts = memo[memo_key] = self._node_parts(pod, node, constraints, verdicts)
+            for i, value, n in parts:
+                counts[i][value] = counts[i].get(value, 0) + n
         s = _FilterState()
         s.constraints, s.counts = constraints, counts
         s.minimums = [min(cnt.values()) if cnt else None for cnt in counts]
+        s.self_match = [1 if c.selector.matches(pod.labels) else 0 for c in constraints]
         state[self.name] = s
         return None
+
+    @staticmethod
+    def _node_parts(pod, node, constraints, verdicts) -> tuple:
+        labels = node.labels
+        if any(c.key not in labels for c in constraints):
+            return ()
+        return tuple((i, labels[c.key], count_for(node, c, pod.namespace, verdicts[i]))
+                     for i, c in enumerate(constraints) if c.includes_node(pod, node))
 
     def filter(self, state, pod, node):
         s = state[self.name]
         for i, c in enumerate(s.constraints):
             value = node.labels.get(c.key)
             if value is None:
-                return unresolvable(ERR_NODE_LABEL)
+                return NODE_LABEL
             minimum = s.minimums[i]
             if minimum is None:
                 continue  # no domain counted at all: nothing to be skewed against
             if len(s.counts[i]) < c.min_domains:
                 minimum = 0
-            self_match = 1 if c.selector.matches(pod.labels) else 0
+            self_match = s.self_match[i]
             if s.counts[i].get(value, 0) + self_match - minimum > c.max_skew:
-                return unschedulable(ERR_CONSTRAINTS)
+                return CONSTRAINTS
         return None
 
     # ---- score --------------------------------------------------------------
@@ -182,16 +217,18 @@ class PodTopologySpread:
         for i, c in enumerate(constraints):
             size = len(nodes) - len(ignored) if c.key == HOSTNAME_LABEL else sizes[i]
             weights.append(math.log(size + 2))
+        verdicts: list[dict] = [{} for _ in constraints]
         for node in snapshot.nodes:
             if require_all and any(c.key not in node.labels for c in constraints):
                 continue
-            for c in constraints:
+            for i, c in enumerate(constraints):
                 if c.key == HOSTNAME_LABEL or c.key not in node.labels:
                     continue
                 pair = (c.key, node.labels[c.key])
                 if pair in pair_counts and c.includes_node(pod, node):
-                    pair_counts[pair] += count_matching(node, c.selector, pod.namespace)
+                    pair_counts[pair] += count_for(node, c, pod.namespace, verdicts[i])
         state[self.name + "/score"] = (constraints, ignored, pair_counts, weights)
+        state[self.name + "/verdicts"] = verdicts
         state[self.name + "/nodes"] = nodes
         return None
 
@@ -205,7 +242,7 @@ class PodTopologySpread:
             if value is None:
                 continue
             if c.key == HOSTNAME_LABEL:
-                count = count_matching(node, c.selector, pod.namespace)
+                count = count_for(node, c, pod.namespace, state[self.name + "/verdicts"][i])
             else:
                 count = pair_counts.get((c.key, value), 0)
             total += count * weights[i] + (c.max_skew - 1)

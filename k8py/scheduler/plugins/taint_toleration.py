@@ -19,6 +19,9 @@ class TaintToleration:
         return unresolvable(f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}")
 
     def pre_score(self, state, pod, nodes, snapshot):
+        if not any(n.taints for n in nodes):
+            # No PreferNoSchedule taint anywhere: every node normalizes to the maximum.
+            state.uniform_scores[self.name] = MAX_NODE_SCORE
         # Only tolerations that can apply to PreferNoSchedule count here.
         state[self.name] = [t for t in pod.spec.get("tolerations") or []
                             if not t.get("effect") or t.get("effect") == "PreferNoSchedule"]

@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -50,6 +51,11 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pinned(cmd: list[str], core: int) -> list[str]:
@@ -110,9 +116,10 @@ async def run_clients(items: list, concurrency: int, work) -> None:
 
 
 class Bench:
-    def __init__(self, http: aiohttp.ClientSession):
+    def __init__(self, http: aiohttp.ClientSession, pids: dict[str, int]):
         self.http = http
         self.nodes = 0
+        self.pids = pids
 
     async def add_nodes(self, upto: int) -> None:
         async def create(i):
@@ -148,6 +155,7 @@ class Bench:
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(0.2)
         started = time.monotonic()
+        cpu_before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
         async def create(i):
             async with self.http.post(f"/api/v1/namespaces/{ns}/pods",
@@ -161,21 +169,22 @@ class Bench:
             pass
         elapsed = time.monotonic() - started
         watcher.cancel()
+        cpu = {f"{name}_cpu_s": round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in self.pids.items()}
         return {"pods": count, "bound": len(bound), "seconds": round(elapsed, 2),
-                "pods_per_s": round(len(bound) / elapsed, 1), "create_seconds": round(created, 2)}
+                "pods_per_s": round(len(bound) / elapsed, 1), "create_seconds": round(created, 2), **cpu}
 
 
-async def measure(base: str, args, scheduler_pid: int) -> dict:
+async def measure(base: str, args, scheduler_pid: int, server_pid: int) -> dict:
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(ssl=False, limit=0)
     figures: dict = {}
     async with aiohttp.ClientSession(base, headers=headers, connector=connector) as http:
-        b = Bench(http)
+        b = Bench(http, {"scheduler": scheduler_pid, "apiserver": server_pid})
         total_pods = 0
         for n in args.nodes:
             await b.add_nodes(n)
             await asyncio.sleep(1.0)  # let the scheduler's node informer catch up
-            for kind in ("plain", "anti_affinity", "spread"):
+            for kind in args.kinds:
                 r = await b.schedule(f"b-{kind.replace('_', '-')}-{n}", kind, args.pods, args.deadline)
                 total_pods += r["bound"]
                 figures[f"{kind}_{n}"] = r
@@ -202,6 +211,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", default="100,1000,5000", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--pods", type=int, default=1000, help="pods per scenario")
+    ap.add_argument("--kinds", default="plain,anti_affinity,spread", type=lambda s: s.split(","),
+                    help="scenarios: plain, anti_affinity, spread")
     ap.add_argument("--total-pods", type=int, default=30000, help="fill the cluster to this many pods for RSS")
     ap.add_argument("--fill-seconds", type=float, default=300, help="time bound for the fill")
     ap.add_argument("--deadline", type=float, default=120, help="time bound per scenario")
@@ -210,13 +221,23 @@ def main() -> None:
     port = free_port()
     server = start_server(data_dir, port)
     sched_cmd = [sys.executable, "-m", "k8py", "scheduler", "--kubeconfig", str(data_dir / "kubeconfig.yaml")]
+    profile_to = os.environ.get("K8PY_BENCH_PROFILE")  # a path: cProfile the scheduler process into it
+    if profile_to:
+        sched_cmd[1:1] = ["-m", "cProfile", "-o", profile_to]
     log = open(data_dir / "scheduler.log", "wb")
     scheduler = subprocess.Popen(pinned(sched_cmd, 1), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        figures = asyncio.run(measure(f"https://127.0.0.1:{port}", args, scheduler.pid))
+        server_pid = server.pid
+        if Path(f"/proc/{server.pid}/task").exists() and shutil.which("taskset"):
+            # taskset execs the server in place, so the pid is the server's own
+            server_pid = server.pid
+        figures = asyncio.run(measure(f"https://127.0.0.1:{port}", args, scheduler.pid, server_pid))
     finally:
+        if profile_to:
+            scheduler.send_signal(signal.SIGINT)  # lets cProfile write its file
         for proc in (scheduler, server):
-            proc.terminate()
+            if not (profile_to and proc is scheduler):
+                proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -42,6 +42,23 @@ class SchedulerCache:
         self._list: list[NodeInfo] | None = None
         self._by_name: dict[str, NodeInfo] | None = None
         self._image_counts: dict[str, int] | None = None
+        # How many cached pods have pod (anti-)affinity: lets plain cycles skip looking for them.
+        self.affinity_pods = 0
+        self.required_anti_pods = 0
+        self.namespace_generation = 0
+
+    def _place(self, node: NodeInfo, info: PodInfo) -> None:
+        if info.key in node.pods:
+            self._unplace(node, info.key)
+        node.add_pod(info)
+        self.affinity_pods += info.has_affinity
+        self.required_anti_pods += bool(info.required_anti_affinity)
+
+    def _unplace(self, node: NodeInfo, key: str) -> None:
+        info = node.remove_pod(key)
+        if info is not None:
+            self.affinity_pods -= info.has_affinity
+            self.required_anti_pods -= bool(info.required_anti_affinity)
 
     # ---- nodes ----------------------------------------------------------------
 
@@ -76,14 +93,18 @@ class SchedulerCache:
             info = self.nodes[name] = NodeInfo(name=name)
         return info
 
-    def add_pod(self, pod: dict) -> None:
+    def add_pod(self, pod: dict, known: PodInfo | None = None) -> None:
         """A pod the API says is on a node (add or update)."""
-        info = PodInfo(pod)
+        key = f"{pod['metadata'].get('namespace', 'default')}/{pod['metadata']['name']}"
+        if known is None:
+            name = self.pod_node.get(key)
+            known = self.nodes[name].pods.get(key) if name in self.nodes else None
+        info = known.rebound(pod) if known is not None else PodInfo(pod)
         old_node = self.pod_node.get(info.key)
         if old_node and old_node != info.node_name:
             self.remove_pod_key(info.key)
         self.assumed.discard(info.key)
-        self._node_for(info.node_name).add_pod(info)
+        self._place(self._node_for(info.node_name), info)
         self.pod_node[info.key] = info.node_name
 
     def remove_pod_key(self, key: str) -> None:
@@ -93,15 +114,15 @@ class SchedulerCache:
             return
         info = self.nodes.get(name)
         if info is not None:
-            info.remove_pod(key)
+            self._unplace(info, key)
             if info.node is None and not info.pods:
                 del self.nodes[name]
 
     def assume(self, info: PodInfo, node_name: str) -> PodInfo:
         spec = dict(info.spec)
         spec["nodeName"] = node_name
-        assumed = PodInfo({**info.pod, "spec": spec})
-        self._node_for(node_name).add_pod(assumed)
+        assumed = info.rebound({**info.pod, "spec": spec})
+        self._place(self._node_for(node_name), assumed)
         self.pod_node[assumed.key] = node_name
         self.assumed.add(assumed.key)
         return assumed
@@ -117,6 +138,11 @@ class SchedulerCache:
             self._list = [n for n in self.nodes.values() if n.node is not None]
             self._by_name = {n.name: n for n in self._list}
         snap = Snapshot(self._list, self.namespace_labels, self.listers, by_name=self._by_name)
+        snap.namespace_generation = self.namespace_generation
+        if not self.affinity_pods:
+            snap._with_affinity = []
+        if not self.required_anti_pods:
+            snap._with_required_anti = []
         if self._image_counts is None:
             counts: dict[str, int] = {}
             for n in self._list:

@@ -161,14 +161,20 @@ class Snapshot:
         # Services, ReplicaSets, ... for default topology spreading: lists of dicts by kind.
         self.listers = listers or {}
         self._image_counts: dict[str, int] | None = None
+        self._with_affinity: list[NodeInfo] | None = None
+        self._with_required_anti: list[NodeInfo] | None = None
 
     @property
     def with_affinity(self) -> list[NodeInfo]:
-        return [n for n in self.nodes if n.pods_with_affinity]
+        if self._with_affinity is None:
+            self._with_affinity = [n for n in self.nodes if n.pods_with_affinity]
+        return self._with_affinity
 
     @property
     def with_required_anti_affinity(self) -> list[NodeInfo]:
-        return [n for n in self.nodes if n.pods_with_required_anti_affinity]
+        if self._with_required_anti is None:
+            self._with_required_anti = [n for n in self.nodes if n.pods_with_required_anti_affinity]
+        return self._with_required_anti
 
     def image_node_count(self, image: str) -> int:
         if self._image_counts is None:

@@ -102,6 +102,22 @@ class PodInfo:
         self.preferred_affinity = _weighted(ns, pa.get("preferredDuringSchedulingIgnoredDuringExecution"))
         self.preferred_anti_affinity = _weighted(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"))
 
+    def rebound(self, pod: dict) -> "PodInfo":
+        """This pod's info for a newer copy of it that differs only in nodeName/status/metadata
+        bookkeeping (binding, status writes): skips recomputing requests and terms."""
+        old_spec, new_spec = self.spec, pod.get("spec") or {}
+        meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}) != self.labels or bool(meta.get("deletionTimestamp")) != self.terminating \
+                or any(old_spec.get(k) != new_spec.get(k) for k in new_spec.keys() | old_spec.keys()
+                       if k != "nodeName"):
+            return PodInfo(pod)
+        clone = object.__new__(PodInfo)
+        for name in PodInfo.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.pod = pod
+        clone.node_name = new_spec.get("nodeName") or ""
+        return clone
+
     @property
     def has_affinity(self) -> bool:
         return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity

@@ -51,10 +51,20 @@ def quantity(value) -> Fraction:
     return result
 
 
+_amounts: dict[tuple, int] = {}
+
+
 def amount(name: str, value) -> int:
     """A resource amount as an int: millicores for cpu, units otherwise (rounded up)."""
+    key = (name == CPU, value)
+    hit = _amounts.get(key)
+    if hit is not None:
+        return hit
     q = quantity(value)
-    return math.ceil(q * 1000) if name == CPU else math.ceil(q)
+    result = math.ceil(q * 1000) if name == CPU else math.ceil(q)
+    if len(_amounts) < 10000 and isinstance(value, str):
+        _amounts[key] = result
+    return result
 
 
 def amounts(resource_list: dict | None) -> dict[str, int]:

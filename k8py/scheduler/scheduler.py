@@ -177,10 +177,12 @@ class Scheduler:
 
     def _namespace_changed(self, ns: dict) -> None:
         self.cache.namespace_labels[ns["metadata"]["name"]] = ns["metadata"].get("labels") or {}
+        self.cache.namespace_generation += 1
         self.queue.on_event(NAMESPACE_CHANGE)
 
     def _namespace_deleted(self, ns: dict) -> None:
         self.cache.namespace_labels.pop(ns["metadata"]["name"], None)
+        self.cache.namespace_generation += 1
 
     # ---- the scheduling cycle -------------------------------------------------------------
 
@@ -216,7 +218,7 @@ class Scheduler:
             self.queue.delete(qp.key)
             self._bind_slots.release()
             return
-        info = PodInfo(current) if current is not qp.info.pod else qp.info
+        info = qp.info if current is qp.info.pod else qp.info.rebound(current)
         qp.info = info
         profile = self.profiles[(current.get("spec") or {}).get("schedulerName", DEFAULT_SCHEDULER)]
         profile.trace = log.isEnabledFor(logging.DEBUG)

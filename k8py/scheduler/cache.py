@@ -46,6 +46,7 @@ class SchedulerCache:
         self.affinity_pods = 0
         self.required_anti_pods = 0
         self.namespace_generation = 0
+        self.scoring_terms: dict[tuple, list] = {}
 
     def _place(self, node: NodeInfo, info: PodInfo) -> None:
         if info.key in node.pods:
@@ -53,12 +54,37 @@ class SchedulerCache:
         node.add_pod(info)
         self.affinity_pods += info.has_affinity
         self.required_anti_pods += bool(info.required_anti_affinity)
+        self._index_terms(node.name, info, 1)
 
     def _unplace(self, node: NodeInfo, key: str) -> None:
         info = node.remove_pod(key)
         if info is not None:
             self.affinity_pods -= info.has_affinity
             self.required_anti_pods -= bool(info.required_anti_affinity)
+            self._index_terms(node.name, info, -1)
+
+    def _index_terms(self, node_name: str, info: PodInfo, sign: int) -> None:
+        """Cluster-wide: each distinct scoring term of existing pods -> how many pods carry it per node.
+        A cycle then matches each distinct term once instead of visiting every node with such pods."""
+        if not (info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity):
+            return
+        for kind, terms, amount_of in (("required", info.required_affinity, lambda t: 1),
+                                       ("preferred", info.preferred_affinity, lambda t: t.weight),
+                                       ("anti", info.preferred_anti_affinity, lambda t: -t.weight)):
+            for t in terms:
+                amount = amount_of(t)
+                key = (kind, amount, t.sig)
+                entry = self.scoring_terms.get(key)
+                if entry is None:
+                    entry = self.scoring_terms[key] = [t, amount, {}]
+                per_node = entry[2]
+                count = per_node.get(node_name, 0) + sign
+                if count > 0:
+                    per_node[node_name] = count
+                else:
+                    per_node.pop(node_name, None)
+                    if not per_node:
+                        del self.scoring_terms[key]
 
     # ---- nodes ----------------------------------------------------------------
 
@@ -139,6 +165,7 @@ class SchedulerCache:
             self._by_name = {n.name: n for n in self._list}
         snap = Snapshot(self._list, self.namespace_labels, self.listers, by_name=self._by_name)
         snap.namespace_generation = self.namespace_generation
+        snap.scoring_terms = self.scoring_terms
         if not self.affinity_pods:
             snap._with_affinity = []
         if not self.required_anti_pods:

@@ -158,6 +158,8 @@ class Snapshot:
         self.by_name = by_name if by_name is not None else {n.name: n for n in nodes}
         self.namespace_labels = namespace_labels or {}
         self.namespace_generation = 0  # bumped by the cache when namespace labels change
+        # Existing pods' scoring affinity terms indexed cluster-wide (set by the cache; None = scan nodes).
+        self.scoring_terms: dict | None = None
         # Services, ReplicaSets, ... for default topology spreading: lists of dicts by kind.
         self.listers = listers or {}
         self._image_counts: dict[str, int] | None = None

@@ -88,6 +88,15 @@ def test_tainted_and_cordoned_nodes_are_avoided(cluster, ns):
         cluster.kubectl("uncordon", "sched-n3")
 
 
+def test_pods_for_another_scheduler_are_left_alone(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=pod_yaml("theirs", extra_spec={"schedulerName": "other"}))
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=pod_yaml("ours"))
+    wait_for(lambda: node_of(cluster, ns, "ours"), what="our pod bound")
+    pod = cluster.kubectl_json("get", "pod", "theirs", "-n", ns)
+    assert not pod["spec"].get("nodeName") and not pod["status"].get("conditions")
+    assert "theirs" not in cluster.kubectl("get", "events", "-n", ns).stdout
+
+
 def test_impossible_pod_stays_pending_and_describe_explains(cluster, ns):
     cluster.kubectl("create", "-n", ns, "-f", "-", input=pod_yaml("huge", cpu="64"))
     expected = ("0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "

@@ -123,40 +123,58 @@ class InterPodAffinity:
 
     def pre_score(self, state, pod, nodes, snapshot):
         has_constraints = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
-        candidates = snapshot.nodes if has_constraints else snapshot.with_affinity
-        if not candidates:
+        index = snapshot.scoring_terms
+        if not has_constraints and (not index if index is not None else not snapshot.with_affinity):
             return SKIPPED
         ns_labels = snapshot.namespace_labels
         merge_namespace_selectors(pod.preferred_affinity + pod.preferred_anti_affinity, ns_labels)
         own_ns_labels = ns_labels.get(pod.namespace)
         terms = [(t, t.weight) for t in pod.preferred_affinity] + \
             [(t, -t.weight) for t in pod.preferred_anti_affinity]
-        # What one node adds to the topology scores depends only on that node (and its pods) and
-        # on the incoming pod's terms, labels and namespace: remembered per node generation.
-        # A string key: its hash is computed once, not on every node's lookup.
-        memo_key = "ipa-score" + repr((pod.namespace, sorted(pod.labels.items()),
-                                       [(t.sig, w) for t, w in terms], snapshot.namespace_generation))
-        per_group: dict[tuple, list] = {}
-        matched: dict[tuple, bool] = {}
         score: dict[str, dict[str, int]] = {}
-        for node in candidates:
-            memo = node.current_memo()
-            parts = memo.get(memo_key)
-            if parts is None:
-                parts = memo[memo_key] = self._node_parts(node, pod, terms, per_group, matched, ns_labels,
-                                                          own_ns_labels)
-            for key, value, amount in parts:
-                by_value = score.get(key)
-                if by_value is None:
-                    by_value = score[key] = {}
-                by_value[value] = by_value.get(value, 0) + amount
+
+        def add(key, value, amount):
+            by_value = score.get(key)
+            if by_value is None:
+                by_value = score[key] = {}
+            by_value[value] = by_value.get(value, 0) + amount
+
+        scan_existing = index is None
+        if has_constraints or scan_existing:
+            # What one node adds depends only on that node (and its pods) and on the incoming pod's
+            # terms, labels and namespace: remembered per node generation. A string key hashes once.
+            memo_key = "ipa-score" + repr((pod.namespace, sorted(pod.labels.items()), scan_existing,
+                                           [(t.sig, w) for t, w in terms], snapshot.namespace_generation))
+            per_group: dict[tuple, list] = {}
+            matched: dict[tuple, bool] = {}
+            for node in snapshot.nodes if has_constraints else snapshot.with_affinity:
+                memo = node.current_memo()
+                parts = memo.get(memo_key)
+                if parts is None:
+                    parts = memo[memo_key] = self._node_parts(node, pod, terms, per_group, matched, ns_labels,
+                                                              own_ns_labels, scan_existing)
+                for key, value, amount in parts:
+                    add(key, value, amount)
+        if not scan_existing:
+            # Existing pods' terms against the incoming pod: each distinct term is matched once.
+            by_name = snapshot.by_name
+            for t, amount, per_node in index.values():
+                if not t.matches(pod, own_ns_labels):
+                    continue
+                key = t.topology_key
+                for node_name, count in per_node.items():
+                    node = by_name.get(node_name)
+                    if node is not None:
+                        value = node.labels.get(key)
+                        if value is not None:
+                            add(key, value, amount * count)
         if not score:
             return SKIPPED
         state[self.name + "/score"] = score
         return None
 
     @staticmethod
-    def _node_parts(node, pod, terms, per_group, matched, ns_labels, own_ns_labels) -> list:
+    def _node_parts(node, pod, terms, per_group, matched, ns_labels, own_ns_labels, existing: bool) -> list:
         labels = node.labels
         if not labels:
             return []
@@ -175,7 +193,7 @@ class InterPodAffinity:
                         parts.append((key, value, w * count))
         # Existing pods' terms (required affinity at the hard weight, preferred both ways) against
         # the incoming pod; identical terms on a node are counted together.
-        for t, amount, count in node.affinity_groups.values():
+        for t, amount, count in node.affinity_groups.values() if existing else ():
             hit = matched.get(t.sig)
             if hit is None:
                 hit = matched[t.sig] = t.matches(pod, own_ns_labels)

@@ -200,3 +200,21 @@ def test_queue_event_during_attempt_sends_pod_to_backoff_and_flushes_after_timeo
         q2.flush_unschedulable()
         assert q2.counts()["active"] == 1
     asyncio.run(main())
+
+
+# ---- the decision log ---------------------------------------------------------------------------------
+
+def test_decision_log_names_the_rejecting_filter_and_each_score(caplog):
+    snap = snapshot([node("small", cpu="1"), node("big1", cpu="8"), node("big2", cpu="8", labels={"disk": "ssd"})])
+    prof = default_profile(rng=random.Random(0))
+    prof.trace = True
+    spec = {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 5, "preference": {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}}]}}}
+    with caplog.at_level("DEBUG", logger="k8py.scheduler"):
+        result = prof.schedule(CycleState(), PodInfo(pod("p", cpu="2", spec=spec)), snap)
+    assert result.node == "big2"
+    text = caplog.text
+    assert "node small rejected by NodeResourcesFit: Insufficient cpu" in text
+    assert "node big1 passed all filters" in text
+    assert "node big2 score" in text and "NodeAffinity=100x2" in text and "NodeResourcesFit=" in text
+    assert result.scores["big2"] > result.scores["big1"]

@@ -388,3 +388,23 @@ def test_no_execute_eviction_delay(tolerations, want):
     taints = [{"key": "k", "value": "v", "effect": "NoExecute"}]
     assert eviction_delay({"spec": {"tolerations": tolerations}}, taints) == want
     assert eviction_delay({"spec": {"tolerations": tolerations}}, []) is None
+
+
+def test_cache_term_index_scores_like_a_node_scan():
+    from k8py.scheduler.cache import SchedulerCache
+    holders = [pod(f"h{i}", node_name=n, labels={"app": "db"}, spec=_pod_affinity("podAntiAffinity", preferred=[
+        {"weight": 7, "podAffinityTerm": _term(key="kubernetes.io/hostname", app="web")}]))
+        for i, n in enumerate(["a1", "a1", "b1"])]
+    holders.append(pod("r", node_name="a2", spec=_pod_affinity("podAffinity", [_term(app="web")])))
+    incoming = pod("w", labels={"app": "web"}, spec=_pod_affinity("podAffinity", preferred=[
+        {"weight": 3, "podAffinityTerm": _term(app="db")}]))
+    scanned = run_score(InterPodAffinity(), incoming, snapshot(ZONES, holders))
+    cache = SchedulerCache()
+    for n in ZONES:
+        cache.set_node(n)
+    for h in holders:
+        cache.add_pod(h)
+    indexed = cache.snapshot()
+    assert indexed.scoring_terms
+    assert run_score(InterPodAffinity(), incoming, indexed) == scanned
+    assert scanned["a2"] == 100 and scanned["b1"] < scanned["a2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 from dataclasses import dataclass, field
 
 from k8py.scheduler.nodeinfo import NodeInfo, Snapshot
@@ -199,7 +200,7 @@ class Profile:
         # (which look at other nodes' pods) run every time, after them, in profile order.
         split = next((i for i, p in enumerate(active) if p.name not in NODE_LOCAL_FILTERS), len(active))
         local, rest = active[:split], active[split:]
-        memo_key = "filter" + ",".join(p.name for p in local) + pod.shape.decode()
+        memo_key = sys.intern("filter" + ",".join(p.name for p in local) + pod.shape)
         for i in range(n):
             node = nodes[(start + i) % n]
             processed += 1
@@ -264,7 +265,7 @@ class Profile:
                     totals[i] += s * w
         if local_sum:
             # Node-local, unnormalized scores: one remembered weighted sum per node and pod shape.
-            key = "score-sum" + pod.shape.decode()
+            key = sys.intern("score-sum" + pod.shape)
             weighted = [(p, self.score_weights[p.name]) for p in local_sum]
             for i, node in enumerate(nodes):
                 memo = node.current_memo()
@@ -278,7 +279,7 @@ class Profile:
 
     def _plugin_scores(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], p) -> list[int]:
         if p.name in NODE_LOCAL_SCORES:
-            key = p.name + pod.shape.decode()
+            key = sys.intern(p.name + pod.shape)
             scores = []
             for node in nodes:
                 memo = _memo(node)

@@ -69,6 +69,19 @@ def host_ports(pod: dict) -> list[tuple[str, str, int]]:
     return out
 
 
+_GROUPS: dict[tuple, tuple] = {}
+
+
+def _canonical(group: tuple) -> tuple:
+    """One shared tuple per distinct label group (replicas share labels), bounded."""
+    hit = _GROUPS.get(group)
+    if hit is None:
+        if len(_GROUPS) > 100_000:
+            _GROUPS.clear()
+        hit = _GROUPS[group] = group
+    return hit
+
+
 class PodInfo:
     __slots__ = ("pod", "key", "uid", "name", "namespace", "labels", "priority", "requests", "non_zero",
                  "ports", "required_affinity", "required_anti_affinity", "preferred_affinity",
@@ -92,7 +105,7 @@ class PodInfo:
         self.node_name = spec.get("nodeName") or ""
         self._shape = None
         # Pods with the same namespace and labels are interchangeable for selectors.
-        self.label_group = (self.namespace, frozenset(self.labels.items()), self.terminating)
+        self.label_group = _canonical((self.namespace, frozenset(self.labels.items()), self.terminating))
         affinity = spec.get("affinity") or {}
         pa = affinity.get("podAffinity") or {}
         paa = affinity.get("podAntiAffinity") or {}
@@ -124,7 +137,7 @@ class PodInfo:
                     or self.preferred_anti_affinity)
 
     @property
-    def shape(self) -> bytes:
+    def shape(self) -> str:
         """Everything node-local plugins read from the pod: pods with the same shape get the
         same filter result and raw scores on the same node state (replicas share one)."""
         if self._shape is None:
@@ -132,7 +145,8 @@ class PodInfo:
             affinity = (spec.get("affinity") or {}).get("nodeAffinity")
             self._shape = orjson.dumps([sorted(self.requests.items()), sorted(self.non_zero.items()), self.ports,
                                         spec.get("nodeName"), spec.get("nodeSelector"), affinity,
-                                        spec.get("tolerations"), self.priority], option=orjson.OPT_SORT_KEYS)
+                                        spec.get("tolerations"), self.priority],
+                                       option=orjson.OPT_SORT_KEYS).decode()
         return self._shape
 
     @property

@@ -28,6 +28,20 @@ LISTED = [("v1", "services"), ("v1", "replicationcontrollers"), ("apps/v1", "rep
           ("apps/v1", "statefulsets")]
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def without_managed_fields(obj: dict) -> dict:
+    """Trim what the scheduler never reads before caching: managedFields (as kube-scheduler does)
+    and kubectl's last-applied copy of the object; together often half of a cached pod."""
+    meta = obj.get("metadata", {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return obj
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -51,10 +65,11 @@ class Scheduler:
         self.queue = SchedulingQueue()
         self.recorder = EventRecorder(client, component="default-scheduler")
         self.pods_api = client.resource("v1", "pods")
-        self.pods = Informer(client, "v1", "pods")
-        self.nodes = Informer(client, "v1", "nodes")
+        self.pods = Informer(client, "v1", "pods", transform=without_managed_fields)
+        self.nodes = Informer(client, "v1", "nodes", transform=without_managed_fields)
         self.namespaces = Informer(client, "v1", "namespaces")
-        self.listed = {plural: Informer(client, gv, plural) for gv, plural in LISTED}
+        self.listed = {plural: Informer(client, gv, plural, transform=without_managed_fields)
+                       for gv, plural in LISTED}
         self.cache.listers = Listers(self.listed)
         self.nominated: dict[str, tuple[str, PodInfo]] = {}  # pod key -> (node, pod)
         self._bind_slots = asyncio.Semaphore(MAX_BINDS_IN_FLIGHT)

@@ -9,6 +9,8 @@ required affinity terms at the hard-affinity weight (1).
 
 from __future__ import annotations
 
+import sys
+
 from k8py.scheduler.framework import MAX_NODE_SCORE, SKIPPED, unresolvable, unschedulable
 
 ERR_EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules"
@@ -143,8 +145,8 @@ class InterPodAffinity:
         if has_constraints or scan_existing:
             # What one node adds depends only on that node (and its pods) and on the incoming pod's
             # terms, labels and namespace: remembered per node generation. A string key hashes once.
-            memo_key = "ipa-score" + repr((pod.namespace, sorted(pod.labels.items()), scan_existing,
-                                           [(t.sig, w) for t, w in terms], snapshot.namespace_generation))
+            memo_key = sys.intern("ipa-score" + repr((pod.namespace, sorted(pod.labels.items()), scan_existing,
+                                                      [(t.sig, w) for t, w in terms], snapshot.namespace_generation)))
             per_group: dict[tuple, list] = {}
             matched: dict[tuple, bool] = {}
             for node in snapshot.nodes if has_constraints else snapshot.with_affinity:

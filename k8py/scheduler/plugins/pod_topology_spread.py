@@ -11,6 +11,7 @@ ReplicaSets, StatefulSets and ReplicationControllers that select them.
 from __future__ import annotations
 
 import math
+import sys
 
 from k8py.apimachinery.selectors import Requirement, Selector, selector_from_label_selector
 from k8py.scheduler.framework import MAX_NODE_SCORE, SKIPPED, unresolvable, unschedulable
@@ -105,7 +106,7 @@ def default_selector(pod, listers: dict) -> Selector | None:
 def count_for(node, c: Constraint, namespace: str, verdicts: dict) -> int:
     """count_matching, remembered per node generation."""
     memo = node.current_memo()
-    key = c.count_key + "|" + namespace
+    key = sys.intern(c.count_key + "|" + namespace)
     n = memo.get(key)
     if n is None:
         n = memo[key] = count_matching(node, c.selector, namespace, verdicts)
@@ -145,8 +146,9 @@ class PodTopologySpread:
         counts: list[dict[str, int]] = [{} for _ in constraints]
         verdicts: list[dict] = [{} for _ in constraints]
         # One node's contribution ((constraint, domain, count)...) stays valid until the node changes.
-        memo_key = "spread-pf" + repr((pod.namespace, [(c.count_key, c.key, c.honor_affinity, c.honor_taints)
-                                                       for c in constraints])) + pod.shape.decode()
+        memo_key = sys.intern("spread-pf" + repr((pod.namespace, [(c.count_key, c.key, c.honor_affinity,
+                                                                   c.honor_taints) for c in constraints]))
+                              + pod.shape)
         for node in snapshot.nodes:
             memo = node.current_memo()
             parts = memo.get(memo_key)

@@ -13,7 +13,7 @@ import random
 import sys
 from dataclasses import dataclass, field
 
-from k8py.scheduler.nodeinfo import NodeInfo, Snapshot
+from k8py.scheduler.nodeinfo import MEMO_LIMIT, NodeInfo, Snapshot
 from k8py.scheduler.podinfo import PodInfo
 
 log = logging.getLogger("k8py.scheduler")
@@ -207,7 +207,8 @@ class Profile:
             if node.name in nominated:
                 st = self.filter_with_nominated(state, pod, node, snapshot, nominated)
             else:
-                memo = node.current_memo()
+                memo = node.memo if node.memo_generation == node.generation and len(node.memo) <= MEMO_LIMIT \
+                    else node.current_memo()
                 st = memo.get(memo_key, _MISSING)
                 if st is _MISSING:
                     st = memo[memo_key] = self._run(local, state, pod, node)
@@ -268,7 +269,8 @@ class Profile:
             key = sys.intern("score-sum" + pod.shape)
             weighted = [(p, self.score_weights[p.name]) for p in local_sum]
             for i, node in enumerate(nodes):
-                memo = node.current_memo()
+                memo = node.memo if node.memo_generation == node.generation and len(node.memo) <= MEMO_LIMIT \
+                    else node.current_memo()
                 v = memo.get(key)
                 if v is None:
                     v = memo[key] = sum(p.score(state, pod, node) * w for p, w in weighted)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from k8py.scheduler.framework import MAX_NODE_SCORE, SKIPPED, unresolvable, unschedulable
+from k8py.scheduler.nodeinfo import MEMO_LIMIT
 
 ERR_EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules"
 ERR_AFFINITY = "node(s) didn't match pod affinity rules"
@@ -133,13 +134,8 @@ class InterPodAffinity:
         own_ns_labels = ns_labels.get(pod.namespace)
         terms = [(t, t.weight) for t in pod.preferred_affinity] + \
             [(t, -t.weight) for t in pod.preferred_anti_affinity]
-        score: dict[str, dict[str, int]] = {}
-
-        def add(key, value, amount):
-            by_value = score.get(key)
-            if by_value is None:
-                by_value = score[key] = {}
-            by_value[value] = by_value.get(value, 0) + amount
+        score: dict[tuple[str, str], int] = {}  # (topology key, value) -> score
+        get = score.get
 
         scan_existing = index is None
         if has_constraints or scan_existing:
@@ -150,13 +146,14 @@ class InterPodAffinity:
             per_group: dict[tuple, list] = {}
             matched: dict[tuple, bool] = {}
             for node in snapshot.nodes if has_constraints else snapshot.with_affinity:
-                memo = node.current_memo()
+                memo = node.memo if node.memo_generation == node.generation and len(node.memo) <= MEMO_LIMIT \
+                    else node.current_memo()
                 parts = memo.get(memo_key)
                 if parts is None:
                     parts = memo[memo_key] = self._node_parts(node, pod, terms, per_group, matched, ns_labels,
                                                               own_ns_labels, scan_existing)
-                for key, value, amount in parts:
-                    add(key, value, amount)
+                for pair, amount in parts:
+                    score[pair] = get(pair, 0) + amount
         if not scan_existing:
             # Existing pods' terms against the incoming pod: each distinct term is matched once.
             by_name = snapshot.by_name
@@ -169,10 +166,12 @@ class InterPodAffinity:
                     if node is not None:
                         value = node.labels.get(key)
                         if value is not None:
-                            add(key, value, amount * count)
+                            pair = (key, value)
+                            score[pair] = get(pair, 0) + amount * count
         if not score:
             return SKIPPED
         state[self.name + "/score"] = score
+        state[self.name + "/keys"] = {key for key, _ in score}
         return None
 
     @staticmethod
@@ -192,7 +191,7 @@ class InterPodAffinity:
                 for key, w in hits:
                     value = labels.get(key)
                     if value is not None:
-                        parts.append((key, value, w * count))
+                        parts.append(((key, value), w * count))
         # Existing pods' terms (required affinity at the hard weight, preferred both ways) against
         # the incoming pod; identical terms on a node are counted together.
         for t, amount, count in node.affinity_groups.values() if existing else ():
@@ -202,15 +201,17 @@ class InterPodAffinity:
             if hit:
                 value = labels.get(t.topology_key)
                 if value is not None:
-                    parts.append((t.topology_key, value, amount * count))
+                    parts.append(((t.topology_key, value), amount * count))
         return parts
 
     def score(self, state, pod, node):
         total = 0
-        for key, by_value in state[self.name + "/score"].items():
-            value = node.labels.get(key)
+        score = state[self.name + "/score"]
+        labels = node.labels
+        for key in state[self.name + "/keys"]:
+            value = labels.get(key)
             if value is not None:
-                total += by_value.get(value, 0)
+                total += score.get((key, value), 0)
         return total
 
     def normalize_score(self, state, pod, scores):

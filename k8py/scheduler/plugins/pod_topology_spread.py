@@ -131,7 +131,7 @@ def count_matching(node, selector: Selector, namespace: str, verdicts: dict | No
 
 
 class _FilterState:
-    __slots__ = ("constraints", "counts", "minimums", "self_match")
+    __slots__ = ("constraints", "counts", "minimums", "self_match", "verdicts")
 
 
 class PodTopologySpread:
@@ -160,6 +160,18 @@ class PodTopologySpread:
         s.constraints, s.counts = constraints, counts
         s.minimums = [min(cnt.values()) if cnt else None for cnt in counts]
         s.self_match = [1 if c.selector.matches(pod.labels) else 0 for c in constraints]
+        # Skew per domain is decided once here: (key, {domain: fits}, fits in an uncounted domain).
+        s.verdicts = []
+        for i, c in enumerate(constraints):
+            minimum = s.minimums[i]
+            if minimum is None:
+                s.verdicts.append((c.key, {}, True))  # no domain counted: nothing to be skewed against
+                continue
+            if len(counts[i]) < c.min_domains:
+                minimum = 0
+            me = s.self_match[i]
+            s.verdicts.append((c.key, {v: n + me - minimum <= c.max_skew for v, n in counts[i].items()},
+                               me - minimum <= c.max_skew))
         state[self.name] = s
         return None
 
@@ -172,18 +184,12 @@ class PodTopologySpread:
                      for i, c in enumerate(constraints) if c.includes_node(pod, node))
 
     def filter(self, state, pod, node):
-        s = state[self.name]
-        for i, c in enumerate(s.constraints):
-            value = node.labels.get(c.key)
+        labels = node.labels
+        for key, fits, fits_elsewhere in state[self.name].verdicts:
+            value = labels.get(key)
             if value is None:
                 return NODE_LABEL
-            minimum = s.minimums[i]
-            if minimum is None:
-                continue  # no domain counted at all: nothing to be skewed against
-            if len(s.counts[i]) < c.min_domains:
-                minimum = 0
-            self_match = s.self_match[i]
-            if s.counts[i].get(value, 0) + self_match - minimum > c.max_skew:
+            if not fits.get(value, fits_elsewhere):
                 return CONSTRAINTS
         return None
 

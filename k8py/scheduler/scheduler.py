@@ -23,9 +23,9 @@ log = logging.getLogger("k8py.scheduler")
 
 MAX_BINDS_IN_FLIGHT = 64
 UNSCHEDULABLE_FLUSH_PERIOD = 30.0
-# Kinds whose selectors give pods default topology spreading.
+# Kinds whose selectors give pods default topology spreading, and the PDBs preemption respects.
 LISTED = [("v1", "services"), ("v1", "replicationcontrollers"), ("apps/v1", "replicasets"),
-          ("apps/v1", "statefulsets")]
+          ("apps/v1", "statefulsets"), ("policy/v1", "poddisruptionbudgets")]
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

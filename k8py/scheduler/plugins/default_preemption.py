@@ -22,6 +22,7 @@ MIN_CANDIDATE_PERCENT, MIN_CANDIDATE_ABSOLUTE = 10, 100
 class Candidate:
     node: str
     victims: list = field(default_factory=list)
+    pdb_violations: int = 0
 
 
 @dataclass
@@ -86,11 +87,11 @@ class DefaultPreemption:
         candidates = []
         limit = max(len(snapshot.nodes) * MIN_CANDIDATE_PERCENT // 100, MIN_CANDIDATE_ABSOLUTE)
         for node in potential:
-            victims, st = self.select_victims(profile, pod, node, snapshot)
+            victims, st, violations = self.select_victims(profile, pod, node, snapshot)
             if st is not None:
                 statuses[node.name] = st
                 continue
-            candidates.append(Candidate(node.name, victims))
+            candidates.append(Candidate(node.name, victims, violations))
             if len(candidates) >= limit:
                 break
         if not candidates:
@@ -114,30 +115,58 @@ class DefaultPreemption:
         return profile.run_filters(state, pod, node)
 
     def select_victims(self, profile, pod, node, snapshot):
+        """(victims, failure status, how many victims a PodDisruptionBudget would rather keep)."""
         trial = node.clone()
         lower = [p for p in trial.pods.values() if p.priority < pod.priority]
         if not lower:
-            return None, unresolvable(NO_VICTIMS)
+            return None, unresolvable(NO_VICTIMS), 0
         for p in lower:
             trial.remove_pod(p.key)
         st = self._fits(profile, pod, trial, snapshot)
         if st is not None:
-            return None, st
-        # Put back the most important pods first; whoever no longer fits is a victim.
+            return None, st, 0
+        # Put back the most important pods first, those a PDB protects before the rest;
+        # whoever no longer fits is a victim.
         lower.sort(key=lambda p: (-p.priority, _start(p)))
-        victims = []
-        for p in lower:
-            trial.add_pod(p)
-            if self._fits(profile, pod, trial, snapshot) is not None:
-                trial.remove_pod(p.key)
-                victims.append(p)
-        return victims, None
+        violating, other = split_by_pdb(lower, snapshot.listers.get("poddisruptionbudgets", []) or [])
+        victims, violations = [], 0
+        for group, counts in ((violating, True), (other, False)):
+            for p in group:
+                trial.add_pod(p)
+                if self._fits(profile, pod, trial, snapshot) is not None:
+                    trial.remove_pod(p.key)
+                    victims.append(p)
+                    violations += counts
+        victims.sort(key=lambda p: (-p.priority, _start(p)))
+        return victims, None, violations
+
+
+def split_by_pdb(pods: list, pdbs: list[dict]) -> tuple[list, list]:
+    """Pods whose eviction would take a PodDisruptionBudget below its allowance, and the rest."""
+    from k8py.apimachinery.selectors import selector_from_label_selector
+    allowed = [int((pdb.get("status") or {}).get("disruptionsAllowed") or 0) for pdb in pdbs]
+    selectors = [selector_from_label_selector((pdb.get("spec") or {}).get("selector")) for pdb in pdbs]
+    violating, other = [], []
+    for p in pods:
+        violated = False
+        for i, pdb in enumerate(pdbs):
+            sel = selectors[i]
+            if (pdb.get("metadata") or {}).get("namespace") != p.namespace or sel is None or sel.empty() \
+                    or not sel.matches(p.labels):
+                continue
+            if p.name in ((pdb.get("status") or {}).get("disruptedPods") or {}):
+                continue  # already being disrupted: the API server accounted for it
+            allowed[i] -= 1
+            if allowed[i] < 0:
+                violated = True
+        (violating if violated else other).append(p)
+    return violating, other
 
 
 def pick_one(candidates: list[Candidate]) -> Candidate:
-    """Fewest important victims: lowest top priority, then lowest sum, then fewest, then first."""
+    """Fewest PDB violations, then lowest top victim priority, lowest sum, fewest victims, then first."""
     def key(c: Candidate):
         top = max((v.priority for v in c.victims), default=-(2**31))
         total = sum(v.priority + 2**31 + 1 for v in c.victims)
-        return (top, total, len(c.victims))
+        return (c.pdb_violations, top, total, len(c.victims))
     return min(candidates, key=key)

@@ -218,3 +218,19 @@ def test_decision_log_names_the_rejecting_filter_and_each_score(caplog):
     assert "node big1 passed all filters" in text
     assert "node big2 score" in text and "NodeAffinity=100x2" in text and "NodeResourcesFit=" in text
     assert result.scores["big2"] > result.scores["big1"]
+
+
+def test_preemption_prefers_victims_no_pdb_protects():
+    protected = pod("guarded", cpu="2", priority=1, node_name="a", labels={"app": "db"})
+    snap = snapshot([node("a", cpu="2"), node("b", cpu="2")],
+                    [protected, pod("free", cpu="2", priority=5, node_name="b")],
+                    listers={"poddisruptionbudgets": [{
+                        "metadata": {"name": "db", "namespace": "default"},
+                        "spec": {"selector": {"matchLabels": {"app": "db"}}}, "status": {"disruptionsAllowed": 0}}]})
+    prof = default_profile()
+    info = PodInfo(pod("vip", cpu="2", priority=100))
+    with pytest.raises(FitError) as err:
+        prof.schedule(CycleState(), info, snap)
+    result = prof.by_name["DefaultPreemption"].post_filter(prof, info, snap, err.value.diagnosis)
+    # "guarded" has the lower priority, but evicting it would break its budget
+    assert result.nominated_node == "b" and [v.name for v in result.victims] == ["free"]

@@ -150,6 +150,15 @@ class SchedulingQueue:
         qp.backoff_until = self.clock() + self.backoff_duration(qp)
         self._to_backoff(qp)
 
+    def retry_later(self, info: PodInfo) -> None:
+        """A pod whose binding failed after the queue let go of it: back in, after back-off."""
+        qp = self._pods.get(info.key)
+        if qp is None:
+            qp = self._pods[info.key] = QueuedPod(info, self.clock())
+            qp.attempts = 1
+        qp.info = info
+        self.requeue_error(qp)
+
     @staticmethod
     def backoff_duration(qp: QueuedPod) -> float:
         return min(INITIAL_BACKOFF * 2 ** max(qp.attempts - 1, 0), MAX_BACKOFF)

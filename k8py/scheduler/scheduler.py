@@ -280,14 +280,13 @@ class Scheduler:
             self.cache.forget(assumed.key)
             log.info("binding %s to %s rejected: %s", assumed.key, node, e)
             if not e.not_found:
-                self.queue.add(qp.info)
-                self.queue.requeue_error(self.queue._pods.get(qp.key, qp))
+                self.queue.retry_later(qp.info)
                 self.recorder.event(assumed.pod, "Warning", "FailedScheduling", f"Binding rejected: {e}")
             return
         except Exception as e:  # connection trouble: try again later
             self.cache.forget(assumed.key)
             log.warning("binding %s to %s failed: %s", assumed.key, node, e)
-            self.queue.add(qp.info)
+            self.queue.retry_later(qp.info)
             return
         finally:
             self._bind_slots.release()

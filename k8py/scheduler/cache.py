@@ -47,11 +47,24 @@ class SchedulerCache:
         self.required_anti_pods = 0
         self.namespace_generation = 0
         self.scoring_terms: dict[tuple, list] = {}
+        # Names of nodes that changed (node or pods), in order: lets plugins keep cluster-wide sums
+        # up to date by revisiting only what changed. `change_base` is the index of change_log[0].
+        self.change_log: list[str] = []
+        self.change_base = 0
+        self.log_epoch = 0
+
+    def _changed(self, name: str) -> None:
+        self.change_log.append(name)
+        if len(self.change_log) > 100_000:
+            self.change_base += len(self.change_log)
+            self.change_log = []
+            self.log_epoch += 1  # readers rebuild from scratch
 
     def _place(self, node: NodeInfo, info: PodInfo) -> None:
         if info.key in node.pods:
             self._unplace(node, info.key)
         node.add_pod(info)
+        self._changed(node.name)
         self.affinity_pods += info.has_affinity
         self.required_anti_pods += bool(info.required_anti_affinity)
         self._index_terms(node.name, info, 1)
@@ -59,6 +72,7 @@ class SchedulerCache:
     def _unplace(self, node: NodeInfo, key: str) -> None:
         info = node.remove_pod(key)
         if info is not None:
+            self._changed(node.name)
             self.affinity_pods -= info.has_affinity
             self.required_anti_pods -= bool(info.required_anti_affinity)
             self._index_terms(node.name, info, -1)
@@ -98,12 +112,14 @@ class SchedulerCache:
             if info.node is None:
                 self._list = None
             info.set_node(node)
+        self._changed(name)
         self._image_counts = None
 
     def remove_node(self, name: str) -> None:
         info = self.nodes.get(name)
         if info is None:
             return
+        self._changed(name)
         if info.pods:
             info.node = None  # keep the pods accounted until their deletes arrive
         else:
@@ -166,6 +182,7 @@ class SchedulerCache:
         snap = Snapshot(self._list, self.namespace_labels, self.listers, by_name=self._by_name)
         snap.namespace_generation = self.namespace_generation
         snap.scoring_terms = self.scoring_terms
+        snap.change_feed = self
         if not self.affinity_pods:
             snap._with_affinity = []
         if not self.required_anti_pods:

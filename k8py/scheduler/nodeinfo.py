@@ -160,6 +160,8 @@ class Snapshot:
         self.namespace_generation = 0  # bumped by the cache when namespace labels change
         # Existing pods' scoring affinity terms indexed cluster-wide (set by the cache; None = scan nodes).
         self.scoring_terms: dict | None = None
+        # The cache (change_log/change_base/log_epoch) when this snapshot is the live cluster view.
+        self.change_feed = None
         # Services, ReplicaSets, ... for default topology spreading: lists of dicts by kind.
         self.listers = listers or {}
         self._image_counts: dict[str, int] | None = None

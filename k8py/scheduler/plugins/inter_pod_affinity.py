@@ -49,8 +49,39 @@ def _bump(counts: dict, labels: dict, key: str, by: int = 1) -> None:
         counts[pair] = counts.get(pair, 0) + by
 
 
+class _Aggregate:
+    """Cluster-wide topology scores for one kind of incoming pod, kept current from the cache's
+    change log: only nodes that changed since the last cycle are revisited."""
+    __slots__ = ("epoch", "position", "total", "keys", "per_node", "per_group", "matched")
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        self.position = 0
+        self.total: dict[tuple[str, str], int] = {}
+        self.keys: set[str] = set()
+        self.per_node: dict[str, list] = {}
+        self.per_group: dict[tuple, list] = {}
+        self.matched: dict[tuple, bool] = {}
+
+    def put(self, name: str, parts: list) -> None:
+        total = self.total
+        for pair, amount in self.per_node.pop(name, ()):
+            total[pair] -= amount
+        if parts:
+            self.per_node[name] = parts
+            for pair, amount in parts:
+                total[pair] = total.get(pair, 0) + amount
+                self.keys.add(pair[0])
+
+
+MAX_AGGREGATES = 8
+
+
 class InterPodAffinity:
     name = "InterPodAffinity"
+
+    def __init__(self):
+        self._aggregates: dict[str, _Aggregate] = {}
 
     # ---- filter -------------------------------------------------------------
 
@@ -134,6 +165,10 @@ class InterPodAffinity:
         own_ns_labels = ns_labels.get(pod.namespace)
         terms = [(t, t.weight) for t in pod.preferred_affinity] + \
             [(t, -t.weight) for t in pod.preferred_anti_affinity]
+        feed = snapshot.change_feed
+        if feed is not None:
+            return self._pre_score_incremental(state, pod, snapshot, terms, feed, has_constraints, ns_labels,
+                                               own_ns_labels)
         score: dict[tuple[str, str], int] = {}  # (topology key, value) -> score
         get = score.get
 
@@ -172,6 +207,31 @@ class InterPodAffinity:
             return SKIPPED
         state[self.name + "/score"] = score
         state[self.name + "/keys"] = {key for key, _ in score}
+        return None
+
+    def _pre_score_incremental(self, state, pod, snapshot, terms, feed, has_constraints, ns_labels,
+                               own_ns_labels):
+        key = sys.intern("ipa-agg" + repr((pod.namespace, sorted(pod.labels.items()),
+                                           [(t.sig, w) for t, w in terms], snapshot.namespace_generation)))
+        agg = self._aggregates.pop(key, None)
+        if agg is None or agg.epoch != feed.log_epoch or agg.position < feed.change_base:
+            agg = _Aggregate(feed.log_epoch)
+            for node in snapshot.nodes if has_constraints else snapshot.with_affinity:
+                agg.put(node.name, self._node_parts(node, pod, terms, agg.per_group, agg.matched, ns_labels,
+                                                    own_ns_labels, True))
+        else:
+            for name in set(feed.change_log[agg.position - feed.change_base:]):
+                node = snapshot.by_name.get(name)
+                agg.put(name, self._node_parts(node, pod, terms, agg.per_group, agg.matched, ns_labels,
+                                               own_ns_labels, True) if node is not None else [])
+        agg.position = feed.change_base + len(feed.change_log)
+        self._aggregates[key] = agg  # most recently used last
+        if len(self._aggregates) > MAX_AGGREGATES:
+            self._aggregates.pop(next(iter(self._aggregates)))
+        if not agg.per_node:
+            return SKIPPED
+        state[self.name + "/score"] = agg.total
+        state[self.name + "/keys"] = agg.keys
         return None
 
     @staticmethod

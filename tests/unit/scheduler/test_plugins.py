@@ -408,3 +408,28 @@ def test_cache_term_index_scores_like_a_node_scan():
     assert indexed.scoring_terms
     assert run_score(InterPodAffinity(), incoming, indexed) == scanned
     assert scanned["a2"] == 100 and scanned["b1"] < scanned["a2"]
+
+
+def test_incremental_inter_pod_scores_follow_cluster_changes():
+    """The cache-fed path revisits only changed nodes; it must agree with a full scan after each change."""
+    from k8py.scheduler.cache import SchedulerCache
+    nodes = [node(f"n{i}", labels={"zone": "a" if i < 3 else "b"}) for i in range(6)]
+    spec = _pod_affinity("podAntiAffinity", preferred=[
+        {"weight": 10, "podAffinityTerm": _term(key="kubernetes.io/hostname", app="web")},
+        {"weight": 5, "podAffinityTerm": _term(key="zone", app="web")}])
+    cache = SchedulerCache()
+    for n in nodes:
+        cache.set_node(n)
+    plugin = InterPodAffinity()
+    placed = []
+    for i, target in enumerate(["n0", "n0", "n4", "n2", "n5"]):
+        incoming = pod(f"w{i}", labels={"app": "web"}, spec=spec)
+        got = run_score(plugin, incoming, cache.snapshot())
+        assert got == run_score(InterPodAffinity(), incoming, snapshot(nodes, placed))
+        placed.append(pod(f"w{i}", labels={"app": "web"}, spec=spec, node_name=target))
+        cache.add_pod(placed[-1])
+    cache.remove_pod_key("default/w0")
+    placed.pop(0)
+    incoming = pod("last", labels={"app": "web"}, spec=spec)
+    assert run_score(plugin, incoming, cache.snapshot()) == run_score(InterPodAffinity(), incoming,
+                                                                       snapshot(nodes, placed))

@@ -217,6 +217,8 @@ def main() -> None:
     ap.add_argument("--fill-seconds", type=float, default=300, help="time bound for the fill")
     ap.add_argument("--deadline", type=float, default=120, help="time bound per scenario")
     args = ap.parse_args()
+    # A SIGTERM (e.g. `timeout`) still stops the server and scheduler we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data_dir = Path(tempfile.mkdtemp(prefix="k8py-bench-sched-"))
     port = free_port()
     server = start_server(data_dir, port)

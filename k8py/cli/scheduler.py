@@ -52,4 +52,7 @@ async def _main(args) -> None:
 
 async def run_in_server(args, client) -> None:
     from k8py.scheduler.scheduler import Scheduler
+    if getattr(args, "verbosity", 0) < 2:
+        # Per-pod lines are upstream's V(2); the server logs at INFO by default.
+        logging.getLogger("k8py.scheduler").setLevel(logging.WARNING)
     await Scheduler(client).run()

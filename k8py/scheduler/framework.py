@@ -338,6 +338,11 @@ class Profile:
             for node in snapshot.nodes:
                 if node.name not in allowed:
                     diagnosis.node_status[node.name] = absent
+        # A pod that preempted for a node tries that node first (upstream's evaluateNominatedNode).
+        nominated_node = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated_node and nominated_node in snapshot.by_name and (allowed is None or nominated_node in allowed):
+            if self.filter_with_nominated(state, pod, snapshot.by_name[nominated_node], snapshot, nominated) is None:
+                return ScheduleResult(nominated_node, 1, 1)
         feasible = self.find_feasible(state, pod, snapshot, diagnosis, allowed, nominated)
         if not feasible:
             raise FitError(pod, len(snapshot.nodes), diagnosis)

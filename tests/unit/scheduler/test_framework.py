@@ -234,3 +234,11 @@ def test_preemption_prefers_victims_no_pdb_protects():
     result = prof.by_name["DefaultPreemption"].post_filter(prof, info, snap, err.value.diagnosis)
     # "guarded" has the lower priority, but evicting it would break its budget
     assert result.nominated_node == "b" and [v.name for v in result.victims] == ["free"]
+
+
+def test_pod_tries_its_nominated_node_first():
+    snap = snapshot([node("busy", cpu="4"), node("idle", cpu="4")], [pod("x", cpu="3", node_name="busy")])
+    p = pod("vip", cpu="1", status={"nominatedNodeName": "busy"})
+    # LeastAllocated alone would pick "idle"; the nomination wins while the node fits
+    assert schedule(p, snap).node == "busy"
+    assert schedule(pod("other", cpu="1"), snap).node == "idle"

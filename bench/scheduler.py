@@ -170,6 +170,8 @@ class Bench:
         elapsed = time.monotonic() - started
         watcher.cancel()
         cpu = {f"{name}_cpu_s": round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in self.pids.items()}
+        # On a shared machine wall-clock rates depend on the neighbours; pods per CPU-second do not.
+        cpu["scheduler_pods_per_cpu_s"] = round(len(bound) / max(cpu["scheduler_cpu_s"], 0.01))
         return {"pods": count, "bound": len(bound), "seconds": round(elapsed, 2),
                 "pods_per_s": round(len(bound) / elapsed, 1), "create_seconds": round(created, 2), **cpu}
 

@@ -41,7 +41,8 @@ CORE = [
     Resource("", "v1", "PodTemplate", "podtemplates"),
     Resource("", "v1", "Binding", "bindings", verbs=CREATE_ONLY),
     Resource("", "v1", "ComponentStatus", "componentstatuses", namespaced=False,
-             short_names=("cs",), verbs=READ_ONLY),
+             short_names=("cs",), verbs=READ_ONLY,
+             deprecation_warning="v1 ComponentStatus is deprecated in v1.19+"),
 ]
 
 APPS = [
@@ -96,6 +97,21 @@ OTHERS = [
              short_names=("pc",)),
 ]
 
+# Computed on request, never stored (apiserver/reviews.py).
+REVIEWS = [
+    Resource("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", namespaced=False, verbs=CREATE_ONLY),
+    Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False,
+             verbs=CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+             namespaced=False, verbs=CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False,
+             verbs=CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+             verbs=CREATE_ONLY),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+             namespaced=False, verbs=CREATE_ONLY),
+]
+
 
 # Stored as they come; what acts on them (webhook calls, API aggregation,
 # certificate signing) is built on top later.
@@ -116,4 +132,4 @@ PLATFORM = [
 
 
 def builtin_registry() -> Registry:
-    return Registry(CORE + APPS + BATCH + AUTOSCALING + OTHERS + PLATFORM)
+    return Registry(CORE + APPS + BATCH + AUTOSCALING + OTHERS + REVIEWS + PLATFORM)

@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import orjson
 
+from k8py.api.openapi_protobuf import encode_document
+
 from k8py.api.registry import Registry, Resource
 from k8py.api.schema import INT_OR_STRING, QUANTITY, REF_PREFIX, Schemas
 
@@ -657,6 +659,7 @@ class OpenAPI:
         self._etags: dict[str, str] = {}
         self._index: dict | None = None
         self._v2: bytes | None = None
+        self._v2_protobuf: tuple[bytes, bytes] | None = None  # (the JSON it was made from, protobuf)
 
     def invalidate(self) -> None:
         """The registry changed: documents are rebuilt on their next request."""
@@ -714,6 +717,13 @@ class OpenAPI:
                 }
                 self._v2 = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
             return self._v2
+
+    def v2_protobuf(self) -> bytes:
+        document = self.v2_document()
+        with self._lock:
+            if self._v2_protobuf is None or self._v2_protobuf[0] is not document:
+                self._v2_protobuf = (document, encode_document(orjson.loads(document)))
+            return self._v2_protobuf[1]
 
     def v3_response(self, path: str, query_hash: str | None, accept: str | None = None
                     ) -> tuple[int, dict[str, str], bytes]:

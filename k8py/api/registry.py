@@ -20,6 +20,10 @@ class Scale:
     """Where the `scale` subresource finds replicas and the selector."""
 
     selector_is_map: bool = False  # ReplicationController uses a plain label map
+    # Custom resources name their fields (CRD subresources.scale); these are the built-in kinds' places.
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    label_selector_path: str | None = None  # None: the label selector object at spec.selector
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Resource:
     # Custom resources (from CustomResourceDefinitions) keep their objects
     # under /registry/<group>/<plural>/ as upstream does.
     custom: bool = False
+    # Sent as a Warning header on every request, as upstream does for deprecated versions.
+    deprecation_warning: str = ""
 
     @property
     def singular(self) -> str:

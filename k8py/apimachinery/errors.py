@@ -154,11 +154,12 @@ def unauthorized() -> StatusError:
 
 
 def forbidden(user: str, verb: str, resource: str, group: str, name: str, namespace: str,
-              reason: str = "") -> StatusError:
+              reason: str = "", subresource: str = "") -> StatusError:
     res = _qualified(resource, group)
     what = f'{res} "{name}"' if name else f'{res}'
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-    message = f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group "{group}"{where}'
+    full = f"{resource}/{subresource}" if subresource else resource
+    message = f'{what} is forbidden: User "{user}" cannot {verb} resource "{full}" in API group "{group}"{where}'
     if reason:
         message += f": {reason}"
     return StatusError(403, "Forbidden", message, name=name, group=group, kind=resource)

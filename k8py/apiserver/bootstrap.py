@@ -1,10 +1,9 @@
 """Objects every cluster has from its first start.
 
-The system namespaces; in each namespace a `default` ServiceAccount and the
-`kube-root-ca.crt` ConfigMap (upstream's service-account and root-CA
-publisher controllers make them; here the namespace write path does); the
-`kubernetes` Service in `default` pointing at the API server, and the two
-system PriorityClasses. Creating them is idempotent: restarts keep what is
+The system namespaces, the `kubernetes` Service in `default` pointing at the
+API server, and the two system PriorityClasses. (Each namespace's `default`
+ServiceAccount and `kube-root-ca.crt` ConfigMap come from controllers in the
+controller-manager, as upstream.) Creating them is idempotent: restarts keep what is
 there.
 """
 
@@ -30,10 +29,8 @@ async def bootstrap(api) -> None:
     namespaces = api.objects_for("", "v1", "namespaces")
     for name in SYSTEM_NAMESPACES:
         await _ensure(namespaces, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    for cached in namespaces.cache.list(namespaces.resource.key_prefix())[0]:
-        if not cached.obj["metadata"].get("deletionTimestamp"):
-            await populate_namespace(api, cached.obj["metadata"]["name"])
     await _ensure_kubernetes_service(api)
+    await _ensure_authentication_configmap(api)
     classes = api.objects_for("scheduling.k8s.io", "v1", "priorityclasses")
     for name, value in BUILTIN_PRIORITIES.items():
         await _ensure(classes, "", {
@@ -63,20 +60,17 @@ async def _ensure_kubernetes_service(api) -> None:
     }, trusted=True)
 
 
-ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
-
-
-async def populate_namespace(api, namespace: str) -> None:
-    """What every namespace holds from its creation on."""
-    await _ensure(api.objects_for("", "v1", "serviceaccounts"), namespace, {
-        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+async def _ensure_authentication_configmap(api) -> None:
+    """What aggregated API servers (metrics-server) read to trust our front-proxy requests."""
     ca_path = api.config.data_dir / "server" / "tls" / "server-ca.crt"
-    if ca_path.exists():
-        await _ensure(api.objects_for("", "v1", "configmaps"), namespace, {
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": ROOT_CA_CONFIGMAP,
-                         "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used "
-                                         "to verify the kube-apiserver when using internal endpoints such "
-                                         "as the internal service IP or kubernetes.default.svc. No other "
-                                         "usage is guaranteed across distributions of Kubernetes clusters."}},
-            "data": {"ca.crt": ca_path.read_text()}})
+    if not ca_path.exists():
+        return
+    ca = ca_path.read_text()
+    await _ensure(api.objects_for("", "v1", "configmaps"), "kube-system", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "extension-apiserver-authentication"},
+        "data": {"client-ca-file": ca, "requestheader-client-ca-file": ca,
+                 "requestheader-allowed-names": '["system:auth-proxy"]',
+                 "requestheader-username-headers": '["X-Remote-User"]',
+                 "requestheader-group-headers": '["X-Remote-Group"]',
+                 "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]'}})
+

@@ -14,7 +14,7 @@ import asyncio
 import copy
 import logging
 
-from k8py.api.registry import Resource
+from k8py.api.registry import Resource, Scale
 from k8py.api.schema import OBJECT_META, REF_PREFIX, schemas
 from k8py.apimachinery import errors, meta
 from k8py.apiserver import tables
@@ -160,12 +160,19 @@ class CustomResources:
         for version in versions:
             if not version.get("served", True):
                 continue
-            subresources = tuple(k for k in (version.get("subresources") or {}) if k == "status")
+            declared = version.get("subresources") or {}
+            subresources = tuple(k for k in declared if k in ("status", "scale"))
+            scale = None
+            if "scale" in declared:
+                paths = declared["scale"] or {}
+                scale = Scale(spec_replicas_path=paths.get("specReplicasPath", ".spec.replicas"),
+                              status_replicas_path=paths.get("statusReplicasPath", ".status.replicas"),
+                              label_selector_path=paths.get("labelSelectorPath", ""))
             out.append((Resource(
                 spec.get("group", ""), version["name"], names.get("kind", ""), names.get("plural", ""),
                 namespaced=spec.get("scope") == "Namespaced", short_names=tuple(names.get("shortNames") or ()),
                 categories=tuple(names.get("categories") or ()), subresources=subresources,
-                storage_version=storage if storage != version["name"] else "", custom=True), version))
+                storage_version=storage if storage != version["name"] else "", custom=True, scale=scale), version))
         return out
 
     async def _serve(self, crd: dict) -> None:

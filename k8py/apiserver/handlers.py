@@ -277,6 +277,8 @@ VERBS = {
 
 async def handle(req: Request) -> web.StreamResponse:
     info, resource = req.info, req.resource
+    if resource.deprecation_warning:
+        req.warnings.append(resource.deprecation_warning)
     if info.subresource:
         return await subresources.handle(req)
     if info.verb not in resource.verbs:

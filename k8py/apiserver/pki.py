@@ -264,3 +264,22 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+FRONT_PROXY_USER = "system:auth-proxy"
+
+
+def front_proxy_certificate(tls_dir: Path) -> tuple[str, str]:
+    """The client certificate the aggregator shows backends (k3s: client-auth-proxy.crt).
+
+    Backends trust the X-Remote-* identity headers only from this certificate
+    (requestheader-allowed-names in kube-system/extension-apiserver-authentication).
+    It is signed by the cluster CA; upstream uses a separate front-proxy CA.
+    """
+    pki = pki_paths(tls_dir)
+    cert, key = pki.dir / "client-auth-proxy.crt", pki.dir / "client-auth-proxy.key"
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    if not _usable_leaf(_load_pair(cert, key), ca_cert):
+        ca = (ca_cert, serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None))
+        _write_leaf(cert, key, ca, _name(FRONT_PROXY_USER), ExtendedKeyUsageOID.CLIENT_AUTH, set())
+    return str(cert), str(key)

@@ -23,16 +23,19 @@ from k8py.api.openapi import OpenAPI
 from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
-from k8py.apiserver import discovery, handlers, pki as pki_mod
+from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
+from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
+from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
 from k8py.apiserver.requestinfo import parse
 from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
 from k8py.apiserver.strategy import Strategy
-from k8py.controllers.namespace import NamespaceController
+from k8py.apiserver.tokens import ServiceAccountTokens, load_or_create_key
 from k8py.storage.cache import WatchCache
 from k8py.storage.sqlite import open_sqlite_store
 
@@ -77,9 +80,11 @@ class APIServer:
         self.caches: dict[str, WatchCache] = {}
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
+        self.authorizer = AuthorizerChain(BootstrapPolicy())
+        self.tokens: ServiceAccountTokens | None = None
+        self.aggregator: Aggregator | None = None
         self.ready = False
         self.background: list[asyncio.Task] = []
-        self.namespace_controller = NamespaceController(self)
         self.crds = CustomResources(self)
 
     # ---- start-up ---------------------------------------------------------
@@ -88,6 +93,11 @@ class APIServer:
         db_dir = self.config.data_dir / "server" / "db"
         db_dir.mkdir(parents=True, exist_ok=True)
         self.store = await open_sqlite_store(db_dir / "state.db")
+        issuer = f"https://kubernetes.default.svc.{self.config.cluster_domain}"
+        key = load_or_create_key(self.config.data_dir / "server" / "tls" / "service.key")
+        self.tokens = ServiceAccountTokens(key, issuer, [issuer], self.lookup_object)
+        if self.authenticator is not None:
+            self.authenticator.add_token_authenticator(self.tokens.authenticate)
         self.store.start_compactor()
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
@@ -96,7 +106,10 @@ class APIServer:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
         await self.crds.start()
-        self.background.append(asyncio.create_task(self.namespace_controller.run()))
+        tls = self.config.data_dir / "server" / "tls"
+        self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
+                                     if (tls / "server-ca.key").exists() else None)
+        self.background.append(asyncio.create_task(self.aggregator.run()))
         self.ready = True
 
     def _add_storage(self, resource: Resource) -> None:
@@ -109,6 +122,8 @@ class APIServer:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
+        if self.aggregator is not None:
+            await self.aggregator.close()
         if self.store is not None:
             await self.store.close()
 
@@ -124,6 +139,14 @@ class APIServer:
     def _cached_obj(self, group, version, plural, namespace, name) -> dict | None:
         cached = self.objects_for(group, version, plural).get_cached(namespace, name)
         return cached.obj if cached else None
+
+    # Resources other parts of the server look objects up in, by plural.
+    LOOKUP_GROUPS = {"leases": ("coordination.k8s.io", "v1")}
+
+    def lookup_object(self, plural: str, namespace: str, name: str) -> dict | None:
+        """A live object of a core (or coordination) resource, from the cache."""
+        group, version = self.LOOKUP_GROUPS.get(plural, ("", "v1"))
+        return self._cached_obj(group, version, plural, namespace, name)
 
     def namespace(self, name: str) -> dict | None:
         return self._cached_obj("", "v1", "namespaces", "", name)
@@ -201,19 +224,43 @@ class APIServer:
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
             raise errors.unauthorized()
+        user = impersonated(user, request.headers, self.authorizer)
+        info = parse(path, request.method, request.query)
+        self._authorize(user, info, request.method)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
         if path.startswith("/openapi/"):
             return self._openapi(request)
-        info = parse(path, request.method, request.query)
         if not info.prefix:
             raise errors.path_not_found()
+        if info.prefix == "apis" and info.version and not self.registry.in_group_version(info.group, info.version):
+            apiservice = self.aggregator.remote(info.group, info.version)
+            if apiservice is not None:
+                return await self.aggregator.proxy(request, apiservice, user)
         if not info.is_resource:
             return self._discovery(request, info)
         resource = self.registry.lookup(info.group, info.version, info.resource)
         if resource is None:
             raise errors.path_not_found()
         return await handlers.handle(handlers.Request(request, info, resource, user, self))
+
+    def _authorize(self, user, info, method: str) -> None:
+        if info.is_resource:
+            attrs = Attributes(user=user, verb=info.verb, resource_request=True, namespace=info.namespace,
+                               api_group=info.group, api_version=info.version, resource=info.resource,
+                               subresource=info.subresource, name=info.name, path=info.path)
+        else:
+            attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
+                               resource_request=False, path=info.path)
+        decision = self.authorizer.authorize(attrs)
+        if decision.allowed:
+            return
+        if not info.is_resource:
+            raise errors.StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {attrs.verb} path '
+                                                       f'"{info.path}"' + (f": {decision.reason}" if decision.reason
+                                                                           else ""))
+        raise errors.forbidden(user.name, attrs.verb, info.resource, info.group, info.name, info.namespace,
+                               decision.reason, subresource=info.subresource)
 
     def _health(self, path: str) -> web.Response:
         ok = self.ready or path.startswith("/livez")
@@ -225,8 +272,9 @@ class APIServer:
         path = request.path
         if path == "/openapi/v2":
             accept = request.headers.get("Accept", "")
-            # Only the JSON form exists; kubectl asks for protobuf alone and
-            # copes with a 406 by using the v3 documents.
+            if "protobuf" in accept:
+                # kube-openapi answers the protobuf form as plain octets (Go's mime parser rejects the '@').
+                return web.Response(body=self.openapi.v2_protobuf(), content_type="application/octet-stream")
             if accept and "json" not in accept and "*/*" not in accept:
                 raise errors.not_acceptable(accept)
             return json_response(self.openapi.v2_document())
@@ -250,9 +298,13 @@ class APIServer:
         if info.prefix == "apis" and not info.group:
             if aggregated:
                 return self._aggregated(accept, legacy=False)
-            return json_response(discovery.api_group_list(self.registry))
+            listed = discovery.api_group_list(self.registry)
+            listed["groups"] += self.aggregator.group_entries()
+            return json_response(listed)
         if info.prefix == "apis" and not info.version:
-            body = discovery.api_group(self.registry, info.group)
+            body = discovery.api_group(self.registry, info.group) or next(
+                ({"kind": "APIGroup", "apiVersion": "v1", **g} for g in self.aggregator.group_entries()
+                 if g["name"] == info.group), None)
         else:
             body = discovery.api_resource_list(self.registry, info.group, info.version)
         if body is None:
@@ -266,6 +318,8 @@ class APIServer:
         if first_beta != -1 and (first_v2 == -1 or first_beta < first_v2):
             media = discovery.AGGREGATED_MEDIA_V2BETA1
         body = discovery.aggregated(self.registry, legacy)
+        if not legacy:
+            body["items"] += self.aggregator.aggregated_items()
         if media == discovery.AGGREGATED_MEDIA_V2BETA1:
             body["apiVersion"] = "apidiscovery.k8s.io/v2beta1"
         return json_response(body, content_type=media)

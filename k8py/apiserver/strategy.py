@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, bootstrap, custom_resources
+from k8py.apiserver import admission, custom_resources
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -94,8 +94,7 @@ class Strategy:
             self.api.crds.changed(obj["metadata"]["name"])
 
     async def after_create(self, resource: Resource, obj: dict) -> None:
-        if (resource.group, resource.kind) == ("", "Namespace"):
-            await bootstrap.populate_namespace(self.api, obj["metadata"]["name"])
+        pass
 
     # ---- update -----------------------------------------------------------
 
@@ -170,8 +169,6 @@ class Strategy:
 
     def after_mark_deleting(self, resource: Resource, obj: dict) -> None:
         self.after_write(resource, obj)
-        if (resource.group, resource.kind) == ("", "Namespace"):
-            self.api.namespace_controller.enqueue(obj["metadata"]["name"])
 
     async def after_delete(self, resource: Resource, obj: dict) -> None:
         if (resource.group, resource.kind) == ("", "Service"):

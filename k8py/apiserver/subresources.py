@@ -1,4 +1,4 @@
-"""Subresources: status, scale, binding, eviction, finalize.
+"""Subresources: status, scale, binding, eviction, finalize, token.
 
 Streams (log, exec, attach, portforward, proxy) are answered by the kubelet
 and routed there once the node agent exists.
@@ -15,6 +15,7 @@ from k8py.apimachinery.selectors import selector_string
 from k8py.apiserver import codec, patching
 from k8py.apiserver.objects import DeleteOptions
 from k8py.apiserver.responses import json_response
+from k8py.apiserver.reviews import request_token
 
 STREAMS = ("log", "exec", "attach", "portforward", "proxy")
 
@@ -53,17 +54,38 @@ async def patch_status(req) -> web.StreamResponse:
 
 # ---- scale ------------------------------------------------------------------
 
+def field_at(obj: dict, path: str):
+    """The value at a JSON path like `.spec.replicas`, or None."""
+    value = obj
+    for part in path.strip(".").split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def set_field_at(obj: dict, path: str, value) -> None:
+    *parents, last = path.strip(".").split(".")
+    for part in parents:
+        obj = obj.setdefault(part, {})
+    obj[last] = value
+
+
 def _scale_of(resource, obj: dict) -> dict:
     m = obj["metadata"]
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    if resource.scale and resource.scale.selector_is_map:
-        selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    scale = resource.scale
+    if scale.label_selector_path is not None:   # custom resources keep the selector as a string
+        selector = field_at(obj, scale.label_selector_path) if scale.label_selector_path else ""
+    elif scale.selector_is_map:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(((obj.get("spec") or {}).get("selector") or {}).items()))
     else:
-        selector = selector_string(spec.get("selector"))
+        selector = selector_string((obj.get("spec") or {}).get("selector"))
     scale_meta = {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m}
+    status = {"replicas": field_at(obj, scale.status_replicas_path) or 0}
+    if selector:
+        status["selector"] = selector
     return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": scale_meta,
-            "spec": {"replicas": spec.get("replicas", 0)},
-            "status": {"replicas": status.get("replicas", 0), "selector": selector}}
+            "spec": {"replicas": field_at(obj, scale.spec_replicas_path) or 0}, "status": status}
 
 
 async def get_scale(req) -> web.StreamResponse:
@@ -90,7 +112,7 @@ async def _write_scale(req, make_scale) -> web.StreamResponse:
             raise errors.invalid("Scale", info.name, [errors.Cause(
                 "spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
                 "autoscaling")
-        current.setdefault("spec", {})["replicas"] = replicas
+        set_field_at(current, resource.scale.spec_replicas_path, replicas)
         return current
 
     updated = await req.objects.guaranteed_update(info.namespace, info.name, mutate, subresource="scale",
@@ -189,5 +211,6 @@ _HANDLERS = {
     ("approval", "get"): get_status, ("approval", "update"): update_status, ("approval", "patch"): patch_status,
     ("ephemeralcontainers", "get"): get_status, ("ephemeralcontainers", "update"): update_status,
     ("ephemeralcontainers", "patch"): patch_status,
+    ("token", "create"): request_token,
     ("binding", "create"): bind, ("eviction", "create"): evict, ("finalize", "update"): finalize,
 }

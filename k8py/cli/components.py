@@ -21,8 +21,10 @@ from k8py.client import Client
 log = logging.getLogger("k8py.server")
 
 COMPONENTS: list[tuple[str, str]] = [
+    ("controller-manager", "k8py.controllers.manager:run_in_server"),
+    ("dns", "k8py.dns:run_in_server"),
+    ("proxy", "k8py.proxy:run_in_server"),
     ("scheduler", "k8py.cli.scheduler:run_in_server"),
-    ("taint-eviction-controller", "k8py.controllers.nodelifecycle.taint_eviction:run_in_server"),
 ]
 
 

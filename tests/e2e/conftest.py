@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -133,7 +134,9 @@ def server(tmp_path_factory):
 @pytest.fixture
 def namespace(server, request):
     """A fresh namespace per test, deleted afterwards."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{os.getpid() % 1000}"
+    # Parametrized tests share a prefix: a digest of the full test id keeps their namespaces apart.
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{digest}-{os.getpid() % 1000}"
     name = "".join(c for c in name if c.isalnum() or c == "-")[:60].strip("-")
     server.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
     yield name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.e2e.conftest import REPO, wait_for
 
 DATA = REPO / "tests" / "data" / "crd"
@@ -40,3 +42,45 @@ def test_crd_serves_validates_prints_and_cleans_up(server, namespace):
     server.kubectl("delete", "crd", crd)
     assert server.kubectl("get", "crd", crd, check=False).returncode == 1
     assert "crontabs" not in server.kubectl("api-resources").stdout
+
+
+SCALABLE_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.scale.example.com}
+spec:
+  group: scale.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.ready, labelSelectorPath: .status.selector}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+          status: {type: object, properties: {ready: {type: integer}, selector: {type: string}}}
+"""
+
+
+def test_crd_scale_subresource_uses_the_declared_paths(server, namespace):
+    server.kubectl("apply", "-f", "-", input=SCALABLE_CRD)
+    wait_for(lambda: "widgets" in server.kubectl("api-resources", "--api-group=scale.example.com").stdout,
+             timeout=5, what="widgets served")
+    server.kubectl("apply", "-n", namespace, "-f", "-",
+                   input="apiVersion: scale.example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 1}\n")
+    server.kubectl("patch", "widget", "w", "-n", namespace, "--subresource=status", "--type=merge",
+                   "-p", '{"status":{"ready":1,"selector":"app=w"}}')
+    assert "widget.scale.example.com/w scaled" in server.kubectl("scale", "widget", "w", "-n", namespace,
+                                                                  "--replicas=4").stdout
+    assert server.kubectl_json("get", "widget", "w", "-n", namespace)["spec"]["size"] == 4
+    scale = json.loads(server.kubectl(
+        "get", "--raw", f"/apis/scale.example.com/v1/namespaces/{namespace}/widgets/w/scale").stdout)
+    assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 4}
+    assert scale["status"] == {"replicas": 1, "selector": "app=w"}
+    server.kubectl("delete", "crd", "widgets.scale.example.com")

@@ -140,5 +140,12 @@ class TaintEvictionController:
                 log.warning("could not evict %s: %s", key, e)
 
 
-async def run_in_server(args, client) -> None:
-    await TaintEvictionController(client).run()
+class TaintEvictionManaged:
+    """How the controller-manager runs it (`--controllers` name: taint-eviction-controller)."""
+    name = COMPONENT
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        await TaintEvictionController(self.ctx.client).run()

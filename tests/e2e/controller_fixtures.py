@@ -1,0 +1,114 @@
+"""Shared pieces of the controller e2e tests: a pod runner per namespace, a pod watch recorder."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.e2e.conftest import kubectl_binary
+from tests.e2e.pod_runner import PodRunner
+
+
+@pytest.fixture
+def runner(server, namespace):
+    r = PodRunner(server.kubeconfig, namespace, delay=0.3).start()
+    yield r
+    r.stop()
+
+
+class PodCensus:
+    """Follows `kubectl get pods -w` and records, at every change, how many pods exist and are available."""
+
+    def __init__(self, server, namespace: str, min_ready_seconds: float = 0, selector: str | None = None):
+        self.min_ready = min_ready_seconds
+        self.pods: dict[str, dict] = {}
+        self.samples: list[tuple[int, int]] = []
+        self.names_seen: set[str] = set()
+        cmd = [kubectl_binary(), f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}", "get",
+               "pods", "-n", namespace, "-w", "--output-watch-events", "-o", "json"]
+        if selector:
+            cmd += ["-l", selector]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+        self.thread.start()
+        self.first = threading.Event()
+
+    def _follow(self) -> None:
+        decoder = json.JSONDecoder()
+        buffer = ""
+        for line in self.proc.stdout:
+            buffer += line
+            try:
+                event, end = decoder.raw_decode(buffer.strip())
+            except ValueError:
+                continue
+            buffer = ""
+            obj = event.get("object") or {}
+            name = obj.get("metadata", {}).get("name")
+            if not name:
+                continue
+            if event.get("type") == "DELETED":
+                self.pods.pop(name, None)
+            else:
+                self.pods[name] = obj
+                self.names_seen.add(name)
+            self.samples.append((len(self.pods), self._available()))
+
+    def _available(self) -> int:
+        now = time.time()
+        count = 0
+        for pod in self.pods.values():
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "Ready" and cond.get("status") == "True":
+                    since = calendar.timegm(time.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ"))
+                    if since + self.min_ready <= now + 1:  # timestamps have whole seconds
+                        count += 1
+        return count
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.thread.join(timeout=5)
+
+    @property
+    def most_pods(self) -> int:
+        return max(n for n, _ in self.samples)
+
+    def fewest_available_after(self, index: int) -> int:
+        return min(a for _, a in self.samples[index:])
+
+
+def deployment_yaml(name: str, replicas: int = 3, image: str = "nginx:1", strategy: str = "RollingUpdate",
+                    surge=1, unavailable=1, min_ready: int = 0, extra_spec: str = "", pod_meta: str = "") -> str:
+    rolling = f"""
+    rollingUpdate:
+      maxSurge: {surge}
+      maxUnavailable: {unavailable}""" if strategy == "RollingUpdate" else ""
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  minReadySeconds: {min_ready}
+  strategy:
+    type: {strategy}{rolling}
+  selector:
+    matchLabels:
+      app: {name}
+{extra_spec}  template:
+    metadata:
+      labels:
+        app: {name}
+{pod_meta}    spec:
+      containers:
+      - name: main
+        image: {image}
+"""

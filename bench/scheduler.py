@@ -67,7 +67,7 @@ def pinned(cmd: list[str], core: int) -> list[str]:
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
            "--token", TOKEN, "--disable-agent", "--disable", "scheduler", "--disable", "controller-manager",
-           "--write-kubeconfig", str(data_dir / "kubeconfig.yaml")]
+           "--disable", "dns", "--disable", "proxy", "--write-kubeconfig", str(data_dir / "kubeconfig.yaml")]
     proc = subprocess.Popen(pinned(cmd, 0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     ctx = ssl._create_unverified_context()
     deadline = time.monotonic() + 30

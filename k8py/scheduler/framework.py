@@ -201,10 +201,13 @@ class Profile:
         split = next((i for i, p in enumerate(active) if p.name not in NODE_LOCAL_FILTERS), len(active))
         local, rest = active[:split], active[split:]
         memo_key = sys.intern("filter" + ",".join(p.name for p in local) + pod.shape)
+        trace = self.trace
+        statuses, plugins = diagnosis.node_status, diagnosis.unschedulable_plugins
+        only = rest[0] if len(rest) == 1 else None
         for i in range(n):
             node = nodes[(start + i) % n]
             processed += 1
-            if node.name in nominated:
+            if nominated and node.name in nominated:
                 st = self.filter_with_nominated(state, pod, node, snapshot, nominated)
             else:
                 memo = node.memo if node.memo_generation == node.generation and len(node.memo) <= MEMO_LIMIT \
@@ -213,17 +216,22 @@ class Profile:
                 if st is _MISSING:
                     st = memo[memo_key] = self._run(local, state, pod, node)
                 if st is None and rest:
-                    st = self._run(rest, state, pod, node)
+                    if only is not None:
+                        st = only.filter(state, pod, node)
+                        if st is not None:
+                            st.plugin = only.name
+                    else:
+                        st = self._run(rest, state, pod, node)
             if st is None:
                 feasible.append(node)
-                if self.trace:
+                if trace:
                     log.debug("pod %s: node %s passed all filters", pod.key, node.name)
                 if len(feasible) >= want:
                     break
             else:
-                diagnosis.node_status[node.name] = st
-                diagnosis.unschedulable_plugins.add(st.plugin)
-                if self.trace:
+                statuses[node.name] = st
+                plugins.add(st.plugin)
+                if trace:
                     log.debug("pod %s: node %s rejected by %s: %s", pod.key, node.name, st.plugin, st.message)
         self.next_start = (start + processed) % n if n else 0
         return feasible

@@ -134,8 +134,41 @@ class _FilterState:
     __slots__ = ("constraints", "counts", "minimums", "self_match", "verdicts")
 
 
+class _Counts:
+    """Matching-pod counts per domain for one kind of incoming pod, plus how many nodes make up each
+    domain (a domain disappears with its last node)."""
+    __slots__ = ("epoch", "position", "counts", "members", "per_node", "verdicts")
+
+    def __init__(self, epoch: int, constraints: int):
+        self.epoch = epoch
+        self.position = 0
+        self.counts: list[dict[str, int]] = [{} for _ in range(constraints)]
+        self.members: list[dict[str, int]] = [{} for _ in range(constraints)]
+        self.per_node: dict[str, tuple] = {}
+        self.verdicts: list[dict] = [{} for _ in range(constraints)]
+
+    def put(self, name: str, parts: tuple) -> None:
+        for i, value, n in self.per_node.pop(name, ()):
+            self.counts[i][value] -= n
+            self.members[i][value] -= 1
+            if not self.members[i][value]:
+                del self.members[i][value]
+                del self.counts[i][value]
+        if parts:
+            self.per_node[name] = parts
+            for i, value, n in parts:
+                self.counts[i][value] = self.counts[i].get(value, 0) + n
+                self.members[i][value] = self.members[i].get(value, 0) + 1
+
+
+MAX_AGGREGATES = 8
+
+
 class PodTopologySpread:
     name = "PodTopologySpread"
+
+    def __init__(self):
+        self._aggregates: dict[str, _Counts] = {}
 
     # ---- filter -------------------------------------------------------------
 
@@ -149,13 +182,17 @@ class PodTopologySpread:
         memo_key = sys.intern("spread-pf" + repr((pod.namespace, [(c.count_key, c.key, c.honor_affinity,
                                                                    c.honor_taints) for c in constraints]))
                               + pod.shape)
-        for node in snapshot.nodes:
-            memo = node.current_memo()
-            parts = memo.get(memo_key)
-            if parts is None:
-                parts = memo[memo_key] = self._node_parts(pod, node, constraints, verdicts)
-            for i, value, n in parts:
-                counts[i][value] = counts[i].get(value, 0) + n
+        feed = snapshot.change_feed
+        if feed is not None:
+            counts = self._counts_incremental(memo_key, pod, constraints, snapshot, feed)
+        else:
+            for node in snapshot.nodes:
+                memo = node.current_memo()
+                parts = memo.get(memo_key)
+                if parts is None:
+                    parts = memo[memo_key] = self._node_parts(pod, node, constraints, verdicts)
+                for i, value, n in parts:
+                    counts[i][value] = counts[i].get(value, 0) + n
         s = _FilterState()
         s.constraints, s.counts = constraints, counts
         s.minimums = [min(cnt.values()) if cnt else None for cnt in counts]
@@ -174,6 +211,23 @@ class PodTopologySpread:
                                me - minimum <= c.max_skew))
         state[self.name] = s
         return None
+
+    def _counts_incremental(self, key, pod, constraints, snapshot, feed) -> list[dict[str, int]]:
+        """Domain counts kept current from the cache's change log: only changed nodes are revisited."""
+        agg = self._aggregates.pop(key, None)
+        if agg is None or agg.epoch != feed.log_epoch or agg.position < feed.change_base:
+            agg = _Counts(feed.log_epoch, len(constraints))
+            for node in snapshot.nodes:
+                agg.put(node.name, self._node_parts(pod, node, constraints, agg.verdicts))
+        else:
+            for name in set(feed.change_log[agg.position - feed.change_base:]):
+                node = snapshot.by_name.get(name)
+                agg.put(name, self._node_parts(pod, node, constraints, agg.verdicts) if node is not None else ())
+        agg.position = feed.change_base + len(feed.change_log)
+        self._aggregates[key] = agg
+        if len(self._aggregates) > MAX_AGGREGATES:
+            self._aggregates.pop(next(iter(self._aggregates)))
+        return agg.counts
 
     @staticmethod
     def _node_parts(pod, node, constraints, verdicts) -> tuple:

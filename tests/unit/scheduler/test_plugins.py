@@ -433,3 +433,26 @@ def test_incremental_inter_pod_scores_follow_cluster_changes():
     incoming = pod("last", labels={"app": "web"}, spec=spec)
     assert run_score(plugin, incoming, cache.snapshot()) == run_score(InterPodAffinity(), incoming,
                                                                        snapshot(nodes, placed))
+
+
+def test_incremental_spread_counts_follow_cluster_changes():
+    from k8py.scheduler.cache import SchedulerCache
+    nodes = [node(f"n{i}", labels={"zone": "abc"[i % 3]}) for i in range(6)]
+    cache = SchedulerCache()
+    for n in nodes:
+        cache.set_node(n)
+    plugin = PodTopologySpread()
+    placed = []
+    for i, target in enumerate(["n0", "n1", "n3", "n2", "n0"]):
+        incoming = pod(f"w{i}", labels={"app": "web"}, spec=_spread())
+        assert run_filter(plugin, incoming, cache.snapshot()) == \
+            run_filter(PodTopologySpread(), incoming, snapshot(nodes, placed))
+        placed.append(_web(f"w{i}", target))
+        cache.add_pod(placed[-1])
+    cache.remove_node("n2")  # zone c loses a node (and its pod stays accounted until deleted)
+    cache.remove_pod_key("default/w3")
+    placed = [p for p in placed if p["metadata"]["name"] != "w3"]
+    incoming = pod("last", labels={"app": "web"}, spec=_spread())
+    assert run_filter(plugin, incoming, cache.snapshot()) == \
+        run_filter(PodTopologySpread(), incoming, snapshot([n for n in nodes if n["metadata"]["name"] != "n2"],
+                                                            placed))

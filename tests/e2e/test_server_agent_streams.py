@@ -108,6 +108,9 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
     assert ip.startswith("10.42.")
 
     assert server.kubectl("exec", "web", "--", "hostname").stdout == "web\n"
+    # what metrics-server would scrape, through nodes/proxy
+    metrics = server.kubectl("get", "--raw", f"/api/v1/nodes/{node['metadata']['name']}/proxy/metrics/resource").stdout
+    assert 'container_memory_working_set_bytes{container="app",namespace="default",pod="web"}' in metrics
     assert server.kubectl("exec", "web", "--", "sh", "-c", "exit 3", check=False).returncode == 3
 
     local = server.data_dir / "up.txt"

@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "controller-manager": "k8py.cli.controller_manager",
     "agent": "k8py.cli.agent",
     "images": "k8py.cli.images",
+    "proxy": "k8py.cli.proxy",
 }
 
 

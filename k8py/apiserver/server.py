@@ -23,7 +23,9 @@ from k8py.api.openapi import OpenAPI
 from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
+from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
@@ -86,6 +88,7 @@ class APIServer:
         self.ready = False
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
+        self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
 
     # ---- start-up ---------------------------------------------------------
 
@@ -122,6 +125,7 @@ class APIServer:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
+        await self.kubelets.close()
         if self.aggregator is not None:
             await self.aggregator.close()
         if self.store is not None:
@@ -161,14 +165,16 @@ class APIServer:
                 return cached.obj
         return None
 
-    async def check_disruption_allowed(self, pod: dict) -> None:
-        """PodDisruptionBudgets are enforced by the disruption controller's
-        status; until that controller exists every eviction is allowed."""
-        return None
+    async def check_disruption_allowed(self, pod: dict, dry_run: bool = False) -> None:
+        """Refuse an eviction its PodDisruptionBudget forbids, or spend the budget for it."""
+        await eviction.check_and_record(self, pod, dry_run)
 
-    async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
-        raise errors.service_unavailable(
-            f'no kubelet connection to node "{pod["spec"].get("nodeName")}": node streams arrive with the node agent')
+    async def proxy_to_node(self, req, obj: dict) -> web.StreamResponse:
+        """pods/log|exec|attach|portforward and nodes/proxy, served by the node's kubelet."""
+        return await streams.proxy(req, obj)
+
+    def node(self, name: str) -> dict | None:
+        return self._cached_obj("", "v1", "nodes", "", name)
 
     def validate_fields(self, resource: Resource, body: dict, mode: str | None,
                         options_kind: str = "CreateOptions") -> list[str]:

@@ -7,9 +7,15 @@ filter rejected each node and every plugin's score.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import socket
+import uuid
 from pathlib import Path
+
+LEASE_NAME = "kube-scheduler"
+LEASE_NAMESPACE = "kube-system"
 
 
 def add_parser(sub) -> None:
@@ -17,6 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig for the API server")
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
                    help="share of feasible nodes to find before scoring (0 = adaptive, as upstream)")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                   help="schedule only while holding the Lease kube-system/kube-scheduler (as upstream)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity (4+: decision log)")
 
 
@@ -45,7 +53,8 @@ async def _main(args) -> None:
     client = Client.from_kubeconfig(args.kubeconfig, user_agent="k8py-scheduler")
     profile = default_profile(percentage_of_nodes_to_score=args.percentage_of_nodes_to_score or None)
     try:
-        await Scheduler(client, {DEFAULT_SCHEDULER: profile}).run()
+        scheduler = Scheduler(client, {DEFAULT_SCHEDULER: profile})
+        await (run_as_leader(client, scheduler.run) if args.leader_elect else scheduler.run())
     finally:
         await client.close()
 
@@ -55,4 +64,13 @@ async def run_in_server(args, client) -> None:
     if getattr(args, "verbosity", 0) < 2:
         # Per-pod lines are upstream's V(2); the server logs at INFO by default.
         logging.getLogger("k8py.scheduler").setLevel(logging.WARNING)
-    await Scheduler(client).run()
+    await run_as_leader(client, Scheduler(client).run)
+
+
+async def run_as_leader(client, work) -> None:
+    """Schedule only while holding the scheduler's Lease, so two schedulers never race
+    (and `kubectl get cs` sees a live scheduler); campaign again after losing it."""
+    from k8py.client import LeaderElector
+    identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+    while True:
+        await LeaderElector(client, LEASE_NAME, LEASE_NAMESPACE, identity).run(work)

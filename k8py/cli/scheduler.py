@@ -53,8 +53,10 @@ async def _main(args) -> None:
     client = Client.from_kubeconfig(args.kubeconfig, user_agent="k8py-scheduler")
     profile = default_profile(percentage_of_nodes_to_score=args.percentage_of_nodes_to_score or None)
     try:
-        scheduler = Scheduler(client, {DEFAULT_SCHEDULER: profile})
-        await (run_as_leader(client, scheduler.run) if args.leader_elect else scheduler.run())
+        def schedule():
+            return Scheduler(client, {DEFAULT_SCHEDULER: profile}).run()
+
+        await (run_as_leader(client, schedule) if args.leader_elect else schedule())
     finally:
         await client.close()
 
@@ -64,12 +66,13 @@ async def run_in_server(args, client) -> None:
     if getattr(args, "verbosity", 0) < 2:
         # Per-pod lines are upstream's V(2); the server logs at INFO by default.
         logging.getLogger("k8py.scheduler").setLevel(logging.WARNING)
-    await run_as_leader(client, Scheduler(client).run)
+    await run_as_leader(client, lambda: Scheduler(client).run())
 
 
 async def run_as_leader(client, work) -> None:
     """Schedule only while holding the scheduler's Lease, so two schedulers never race
-    (and `kubectl get cs` sees a live scheduler); campaign again after losing it."""
+    (and `kubectl get cs` sees a live scheduler); campaign again after losing it, with a
+    fresh scheduler from `work()` so no state of the lost term carries over."""
     from k8py.client import LeaderElector
     identity = f"{socket.gethostname()}_{uuid.uuid4()}"
     while True:

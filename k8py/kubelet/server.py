@@ -106,6 +106,7 @@ class KubeletServer:
         r = app.router
         r.add_get("/healthz", self.healthz)
         r.add_get("/pods", self.pods)
+        r.add_get("/metrics/resource", self.resource_metrics)
         r.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         for verb in ("exec", "attach"):
             handler = self.exec if verb == "exec" else self.attach
@@ -190,6 +191,11 @@ class KubeletServer:
             items = await items
         return web.Response(body=orjson.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                                "items": items}), content_type="application/json")
+
+    async def resource_metrics(self, request: web.Request) -> web.Response:
+        from k8py.kubelet.resource_metrics import render
+        return web.Response(text=await render(self.runtime), content_type="text/plain",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         ns, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))

@@ -25,7 +25,7 @@ from .conftest import REPO, TOKEN, kubectl_binary, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc and network namespaces need root")
 
-POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
        "spec": {"containers": [{
            "name": "app", "image": "busybox", "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 8080}],
            "command": ["sh", "-c", "mkdir -p /tmp/www/cgi-bin && echo hello-agent > /tmp/www/index.html && "
@@ -108,6 +108,9 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
     assert ip.startswith("10.42.")
 
     assert server.kubectl("exec", "web", "--", "hostname").stdout == "web\n"
+    # what metrics-server would scrape, through nodes/proxy
+    metrics = server.kubectl("get", "--raw", f"/api/v1/nodes/{node['metadata']['name']}/proxy/metrics/resource").stdout
+    assert 'container_memory_working_set_bytes{container="app",namespace="default",pod="web"}' in metrics
     assert server.kubectl("exec", "web", "--", "sh", "-c", "exit 3", check=False).returncode == 3
 
     local = server.data_dir / "up.txt"
@@ -162,6 +165,22 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
     previous, current = wait_for(restarted_with_logs, timeout=60, interval=0.5, what="a restarted container")
     assert previous != current
     server.kubectl("delete", "pod", "crash", "--timeout=60s")
+
+    # a ClusterIP Service (kube-proxy's DNAT): reached from the host, whose packet needs the
+    # service-range route before OUTPUT DNAT, and from the pod itself (hairpin)
+    server.kubectl("create", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "websvc"},
+         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}))
+    cluster_ip = server.kubectl("get", "service", "websvc", "-o", "jsonpath={.spec.clusterIP}").stdout
+    assert cluster_ip.startswith("10.43.")
+    wait_for(lambda: server.in_ns("curl", "-s", "--max-time", "2",
+                                  f"http://{cluster_ip}/index.html").stdout == "hello-agent\n",
+             timeout=30, interval=0.3, what="the ClusterIP from the host")
+    # (busybox-static's wget crashes in glibc's resolver even on an IP: talk HTTP with nc)
+    hairpin = server.kubectl("exec", "web", "--", "sh", "-c",
+                             f"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {cluster_ip} 80",
+                             check=False)
+    assert hairpin.stdout.endswith("hello-agent\n"), (hairpin.stdout, hairpin.stderr)
 
     # the agent's host networking, inside the namespace: service range on the bridge, rest unreachable
     routes = server.in_ns("ip", "route").stdout

@@ -74,6 +74,7 @@ class FakeRuntime:
         self.sandboxes: list[Sandbox] = []
         self.attached: dict[str, list[str]] = {}     # container id -> argv run on attach
         self.processes: list[asyncio.subprocess.Process] = []
+        self.usage: dict = {}                           # container id -> ContainerStats
 
     def add_container(self, pod: dict, name: str, log_path: str = "", state: str = "running",
                       restart_count: int = 0, attach_argv: list[str] | None = None) -> str:
@@ -116,6 +117,9 @@ class FakeRuntime:
 
     async def attach(self, container_id: str, stdin: bool = True) -> LocalProcess:
         return await self.exec_stream(container_id, self.attached[container_id], tty=False, stdin=stdin)
+
+    async def stats(self, container_id: str):
+        return self.usage.get(container_id)
 
     async def cleanup(self) -> None:
         for proc in self.processes:

@@ -427,3 +427,23 @@ async def test_plain_spdy_refuses_unknown_protocols(kubelet):
     reader, writer, head = await spdy_upgrade(base, "/exec/default/web/app?command=ls&stdout=true", "v9.unknown")
     writer.close()
     assert head.startswith("HTTP/1.1 403")
+
+
+async def test_resource_metrics_for_metrics_server(kubelet):
+    from k8py.kubelet.runtime.interface import ContainerStats
+    runtime, base, session, _ = kubelet
+    app = runtime.add_container(POD, "app")
+    side = runtime.add_container(POD, "side")
+    runtime.add_container(POD, "app", state="exited", restart_count=5)   # stopped: not reported
+    runtime.usage[app] = ContainerStats(cpu_usage_ns=1_500_000_000, memory_working_set_bytes=1000)
+    runtime.usage[side] = ContainerStats(cpu_usage_ns=500_000_000, memory_working_set_bytes=24)
+    status, text = await get_text(session, f"{base}/metrics/resource")
+    assert status == 200
+    samples = {line.rsplit(" ", 2)[0]: float(line.rsplit(" ", 2)[1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+    assert samples['container_cpu_usage_seconds_total{container="app",namespace="default",pod="web"}'] == 1.5
+    assert samples['container_memory_working_set_bytes{container="side",namespace="default",pod="web"}'] == 24
+    assert samples['pod_cpu_usage_seconds_total{namespace="default",pod="web"}'] == 2.0
+    assert samples['pod_memory_working_set_bytes{namespace="default",pod="web"}'] == 1024
+    assert samples["node_cpu_usage_seconds_total"] > 0 and samples["node_memory_working_set_bytes"] > 0
+    assert "# TYPE container_cpu_usage_seconds_total counter" in text

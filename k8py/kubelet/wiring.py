@@ -15,12 +15,8 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 def make_runtime(kind: str, data_dir: Path):
     """(runtime, image service or None)."""
     if kind == "simulated":
-        try:
-            from k8py.kubelet.runtime.simulated import SimulatedRuntime
-            return SimulatedRuntime(), None
-        except ImportError:
-            from k8py.kubelet.hollow import HollowRuntime
-            return HollowRuntime(), None
+        from k8py.kubelet.runtime.simulated import SimulatedRuntime
+        return SimulatedRuntime(), None
     if kind == "runc":
         from k8py.kubelet.images.store import ImageStore
         from k8py.kubelet.runtime.runc import RuncRuntime

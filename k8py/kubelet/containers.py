@@ -26,6 +26,16 @@ from k8py.kubelet.volumes import VolumeError
 log = logging.getLogger("k8py.kubelet.pod")
 
 RETRY_SECONDS = 2.0
+# Not in the shared label set: lets a restarted kubelet tell a changed container spec too.
+LABEL_CONTAINER_HASH = "io.kubernetes.container.hash"
+
+
+def container_hash(c: dict) -> str:
+    """A digest of a container's spec; a running container whose spec changed is restarted."""
+    import hashlib
+
+    import orjson
+    return hashlib.sha256(orjson.dumps(c, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 def go_duration(seconds: float) -> str:
@@ -123,7 +133,8 @@ class ContainerLifecycle:
         restart_count = rec.restart_count + (1 if restart and rec.current is not None else 0)
         labels = {LABEL_POD_UID: self.uid, LABEL_POD_NAME: self.pod["metadata"]["name"],
                   LABEL_POD_NAMESPACE: self.pod["metadata"].get("namespace", "default"),
-                  LABEL_CONTAINER_NAME: name, LABEL_RESTART_COUNT: str(restart_count)}
+                  LABEL_CONTAINER_NAME: name, LABEL_RESTART_COUNT: str(restart_count),
+                  LABEL_CONTAINER_HASH: container_hash(c)}
         term_file = self._termination_file(c, restart_count, mounts)
         config = container_config(self.pod, c, image, env, command, args, mounts, labels,
                                   self._log_path(name, restart_count))
@@ -223,7 +234,8 @@ class ContainerLifecycle:
             prober = self.probers.pop(name, None)
             if prober:
                 prober.stop()
-            await self._kill_container(rec, self._grace(), run_pre_stop=True, reason_message="")
+            # The Killing event that says why was already recorded.
+            await self._kill_container(rec, self._grace(), run_pre_stop=True, reason_message=None)
         finally:
             self._killing.discard(name)
             self.wake()

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from k8py.apimachinery import meta
-from k8py.kubelet.containers import ContainerLifecycle, go_duration, pod_description, termination_message
+from k8py.kubelet.containers import (LABEL_CONTAINER_HASH, ContainerLifecycle, container_hash, go_duration,
+                                     pod_description, termination_message)
 from k8py.kubelet.pod_dns import hostname_and_domain, write_pod_files
 from k8py.kubelet.pod_status_writer import STATUS_KEYS, PodStatusReporting
 from k8py.kubelet.probes import ContainerProbes
@@ -71,6 +72,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
         self.initialized = False      # init containers done once: app containers may run
+        self._definition_changed: set[str] = set()
         self._termination_log: dict[str, Path] = {}     # container id -> its terminationMessagePath file
         self._sync_count = 0
         for c in self._all_containers():
@@ -396,8 +398,19 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             if cur is None:
                 await self._start_container(c, is_init=False)
             elif cur.state == "exited":
-                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0):
+                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0) \
+                        or c["name"] in self._definition_changed:
+                    self._definition_changed.discard(c["name"])
                     await self._start_container(c, is_init=False, restart=True)
+            elif cur.state == "running" and cur.labels.get(LABEL_CONTAINER_HASH, container_hash(c)) \
+                    != container_hash(c):
+                # The pod's spec changed this container (e.g. a new image): replace it.
+                self._event("Normal", "Killing", f"Container {c['name']} definition changed, will be restarted",
+                            c["name"])
+                self._definition_changed.add(c["name"])
+                self.ctx.crash_backoff.reset(f"{self.uid}/{c['name']}")
+                self._killing.add(c["name"])
+                asyncio.create_task(self._kill_for_restart(c["name"]))
 
     # ---- helpers for containers ---------------------------------------------------
 

@@ -377,3 +377,21 @@ async def test_config_map_volume_follows_updates_and_token_is_issued(api, kubele
     await eventually(lambda: conf.read_text() == "two", 5, "configMap volume updated in place")
     assert config is next(c for c in kubelet.fake.configs.values()
                           if c.labels.get("io.kubernetes.pod.uid") == uid)   # no restart for that
+
+
+async def test_changed_container_spec_replaces_the_container(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("upgrade", [ctr("main")], restartPolicy="Never"))
+    p = await wait_pod(api, "upgrade", lambda p: condition(p, "Ready").get("status") == "True")
+    first = status_of(p, "main")["containerID"]
+    await pods.patch("upgrade", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                     patch_type="strategic")
+    p = await wait_pod(api, "upgrade", lambda p: status_of(p, "main")["containerID"] != first
+                       and "running" in status_of(p, "main")["state"], timeout=6)
+    cs = status_of(p, "main")
+    assert cs["restartCount"] == 1 and cs["lastState"]["terminated"]["exitCode"] == 143
+    assert kubelet.fake.configs[cs["containerID"].split("://")[1]].image == "busybox:1.36"
+    await kubelet.recorder.flush()
+    ev = await events_for(api, "upgrade")
+    assert ("Killing", "Container main definition changed, will be restarted") in ev
+    assert ("Killing", "Stopping container main") not in ev

@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from k8py.apimachinery.protobuf import decode_protobuf_object  # noqa: E402
+from k8py.cli.components import COMPONENTS  # noqa: E402
 from k8py.apimachinery.protobuf.encoder import encode_protobuf_object  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -60,10 +61,11 @@ FIELD_MANAGERS = ["fz", "", "x" * 200, "🙂", "a\u0000b"]
 # objects the server's own controllers make from them (a Job's pods, events)
 # name others and are left out of the list comparison.
 FUZZER_MANAGERS = {USER_AGENT.split("/")[0], *FIELD_MANAGERS}
-# The server's own controllers act on what the fuzzer creates (a ReplicaSet
-# asking for 2^31-1 pods): the fuzzer tests the API server, so by default it
-# runs without them (--with-controllers keeps them).
-DISABLE_COMPONENTS = ("--disable", "controller-manager", "--disable", "dns", "--disable", "proxy")
+# The server's own components act on what the fuzzer creates (a ReplicaSet
+# asking for 2^31-1 pods, the scheduler binding its pods): the fuzzer tests
+# the API server, so by default it runs without any of them
+# (--with-controllers keeps them).
+DISABLE_COMPONENTS = tuple(arg for name, _ in COMPONENTS for arg in ("--disable", name))
 # Subresources that accept POST; each needs a parent object the fuzzer makes.
 CREATE_SUBRESOURCES = {("", "pods", "binding"), ("", "pods", "eviction"),
                        ("", "serviceaccounts", "token")}

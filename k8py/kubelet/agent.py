@@ -50,6 +50,8 @@ class AgentConfig:
     cluster_domain: str = "cluster.local"
     pod_manifest_path: Path | None = None
     kubelet_port: int = 10250
+    ca_dir: Path | None = None            # the cluster CA with its key (only inside `k8py server`)
+    client_ca_file: Path | None = None    # who may call the kubelet API: holders of a cluster-CA certificate
     cni_bridge: str = "k8py0"
     materialize_volumes: bool = True
     run_probes: bool = True

@@ -53,10 +53,8 @@ def _cni_network_factory(config: AgentConfig):
 
 
 def _server_factory(config: AgentConfig):
-    def make(kubelet: Kubelet):
-        from k8py.kubelet.server import KubeletServer
-        from k8py.kubelet.serving_cert import ensure_serving_cert
-        cert, key = ensure_serving_cert(config.data_dir / "tls", config.node_name, [config.node_ip])
-        return KubeletServer(kubelet.runtime, kubelet.lookup_pod, cert, key, config.kubelet_port,
-                             bind_address=config.node_ip or "127.0.0.1")
-    return make
+    """The kubelet API: a serving certificate from the cluster CA when this agent can sign
+    (inside `k8py server`), and only clients with a cluster-CA certificate (the API server)
+    may use it, so exec and port-forward are not open to whoever reaches the node."""
+    from k8py.kubelet.serving import server_factory
+    return server_factory(config.data_dir / "tls", ca_dir=config.ca_dir, client_ca_file=config.client_ca_file)

@@ -16,7 +16,7 @@ from k8py.scheduler.queue import NODE_ADD, POD_ADD, SchedulingQueue
 
 from .helpers import node, pod, schedule, snapshot
 
-SEED = Path(__file__).resolve().parents[4] / "shared" / "manifests" / "seed" / "08-scheduling.yaml"
+SEED = Path(__file__).resolve().parents[2] / "data" / "seed" / "08-scheduling.yaml"
 
 
 def failure_message(p, snap) -> str:

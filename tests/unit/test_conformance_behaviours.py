@@ -76,3 +76,276 @@ async def test_watch_configmaps_label_changed(client):
     # Stops matching -> DELETED; changes while not matching are not seen; matching again -> ADDED.
     assert [e["type"] for e in got] == ["ADDED", "MODIFIED", "DELETED", "ADDED", "MODIFIED"]
     assert got[3]["object"]["data"] == {"m": "2"} and got[4]["object"]["data"] == {"m": "3"}
+
+
+# ---------------------------------------------------------------------------
+# "X API operations" / "X lifecycle": discovery, create, get, list (label selector),
+# watch, update, patch, status get/update/patch, deletecollection, delete.
+
+import asyncio
+import base64
+
+import pytest
+
+JSON_HEADERS = {"Content-Type": "application/json", **HEADERS}
+STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json", **HEADERS}
+NS = "default"
+
+
+async def call(client, method: str, path: str, body=None, headers=None):
+    resp = await client.request(method, path, data=None if body is None else json.dumps(body),
+                                headers=headers or JSON_HEADERS)
+    text = await resp.text()
+    return resp.status, (json.loads(text) if text else None)
+
+
+def is_subset(sent, got) -> bool:
+    """What we sent is in what the server stored (defaults may add more)."""
+    if isinstance(sent, dict):
+        return isinstance(got, dict) and all(is_subset(v, got.get(k)) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(got, list) and len(sent) == len(got) and all(map(is_subset, sent, got))
+    return sent == got
+
+
+def collection_path(group: str, version: str, plural: str, namespaced: bool, ns: str = NS) -> str:
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    return prefix + (f"/namespaces/{ns}" if namespaced else "") + f"/{plural}"
+
+
+async def assert_discovered(client, group: str, version: str, plural: str, subresources=()):
+    if group:
+        groups = (await call(client, "GET", "/apis"))[1]["groups"]
+        entry = next(g for g in groups if g["name"] == group)
+        assert f"{group}/{version}" in [v["groupVersion"] for v in entry["versions"]]
+        one = (await call(client, "GET", f"/apis/{group}"))[1]
+        assert f"{group}/{version}" in [v["groupVersion"] for v in one["versions"]]
+        listing = (await call(client, "GET", f"/apis/{group}/{version}"))[1]
+    else:
+        assert version in (await call(client, "GET", "/api"))[1]["versions"]
+        listing = (await call(client, "GET", f"/api/{version}"))[1]
+    names = {r["name"]: r for r in listing["resources"]}
+    assert plural in names, f"{plural} not in discovery"
+    for sub in subresources:
+        assert f"{plural}/{sub}" in names, f"{plural}/{sub} not in discovery"
+    return names[plural]
+
+
+async def watch_events(client, path: str, rv: str, count: int, selector: str | None = None):
+    query = f"?watch=true&resourceVersion={rv}" + (f"&labelSelector={selector}" if selector else "")
+    resp = await client.get(path + query, headers=HEADERS)
+    assert resp.status == 200
+    try:
+        return await asyncio.wait_for(lines(resp, count), 10)
+    finally:
+        resp.close()
+
+
+async def watch_until_deleted(client, path: str, rv: str, selector: str):
+    resp = await client.get(f"{path}?watch=true&resourceVersion={rv}&labelSelector={selector}", headers=HEADERS)
+    assert resp.status == 200
+
+    async def read():
+        seen = []
+        while not seen or seen[-1]["type"] != "DELETED":
+            seen.append(json.loads(await resp.content.readline()))
+        return seen
+    try:
+        return await asyncio.wait_for(read(), 10)
+    finally:
+        resp.close()
+
+
+async def exercise_api_operations(client, group, version, kind, plural, spec_fields, *, namespaced=True,
+                                  status=None, mutate=None):
+    """Run one resource through every verb the conformance API tests name.
+
+    spec_fields: the non-metadata fields of a valid object; status: a status to write
+    through the /status subresource; mutate: a merge patch of a mutable spec field."""
+    resource = await assert_discovered(client, group, version, plural, ("status",) if status else ())
+    assert set(resource["verbs"]) >= {"create", "get", "list", "watch", "update", "patch", "delete",
+                                      "deletecollection"}
+    api_version = f"{group}/{version}" if group else version
+    path = collection_path(group, version, plural, namespaced)
+
+    def body(name, labels):
+        return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": labels},
+                **json.loads(json.dumps(spec_fields))}
+
+    code, first = await call(client, "POST", path, body("conf-labelled", {"conformance": "yes"}))
+    assert code == 201, first
+    code, other = await call(client, "POST", path, body("conf-other", {"conformance": "no"}))
+    assert code == 201, other
+    code, got = await call(client, "GET", f"{path}/conf-labelled")
+    assert code == 200 and is_subset(spec_fields, got), got
+
+    code, listed = await call(client, "GET", f"{path}?labelSelector=conformance%3Dyes")
+    assert code == 200 and [i["metadata"]["name"] for i in listed["items"]] == ["conf-labelled"]
+    all_names = {i["metadata"]["name"] for i in (await call(client, "GET", path))[1]["items"]}
+    assert {"conf-labelled", "conf-other"} <= all_names
+    watch_rv = listed["metadata"]["resourceVersion"]
+
+    got["metadata"]["labels"]["updated"] = "true"
+    code, updated = await call(client, "PUT", f"{path}/conf-labelled", got)
+    assert code == 200, updated
+    assert (await call(client, "GET", f"{path}/conf-labelled"))[1]["metadata"]["labels"]["updated"] == "true"
+
+    patch = {"metadata": {"annotations": {"patched": "true"}}, **(mutate or {})}
+    code, patched = await call(client, "PATCH", f"{path}/conf-labelled", patch, MERGE)
+    assert code == 200, patched
+    code, got = await call(client, "GET", f"{path}/conf-labelled")
+    assert got["metadata"]["annotations"]["patched"] == "true" and is_subset(mutate or {}, got)
+    events = 2
+
+    if status:
+        code, current = await call(client, "GET", f"{path}/conf-labelled/status")
+        assert code == 200 and current["metadata"]["name"] == "conf-labelled"
+        current["status"] = status
+        code, after = await call(client, "PUT", f"{path}/conf-labelled/status", current)
+        assert code == 200, after
+        code, got = await call(client, "GET", f"{path}/conf-labelled")
+        assert is_subset(status, got["status"]), got.get("status")
+        tampered = {"status": status, "spec": {"ignoredByStatus": True}} if "spec" in got else {"status": status}
+        code, after = await call(client, "PATCH", f"{path}/conf-labelled/status", tampered, MERGE)
+        assert code == 200, after
+        code, got = await call(client, "GET", f"{path}/conf-labelled/status")
+        assert is_subset(status, got["status"]), got.get("status")
+        assert "ignoredByStatus" not in (got.get("spec") or {}), "a status write must not change the spec"
+
+    code, gone = await call(client, "DELETE", f"{path}?labelSelector=conformance%3Dyes")
+    assert code == 200, gone
+    seen = await watch_until_deleted(client, path, watch_rv, "conformance%3Dyes")
+    assert len(seen) >= 3 and {e["type"] for e in seen[:-1]} == {"MODIFIED"}, [e["type"] for e in seen]
+    assert (await call(client, "GET", f"{path}/conf-labelled"))[0] == 404
+    assert (await call(client, "GET", f"{path}/conf-other"))[0] == 200, "deletecollection took too much"
+
+    code, _ = await call(client, "DELETE", f"{path}/conf-other")
+    assert code == 200
+    assert (await call(client, "GET", f"{path}/conf-other"))[0] == 404
+
+
+def _csr_request() -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "conformance")])).sign(key, hashes.SHA256())
+    return base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+POD_SPEC = {"containers": [{"name": "c", "image": "busybox"}]}
+TEMPLATE = {"metadata": {"labels": {"app": "conf"}}, "spec": POD_SPEC}
+SELECTOR = {"matchLabels": {"app": "conf"}}
+NOW = "2024-01-01T00:00:00Z"
+
+# id -> (group, version, kind, plural, fields, namespaced, status, mutate)
+API_KINDS = {
+    "leases": ("coordination.k8s.io", "v1", "Lease", "leases",
+               {"spec": {"holderIdentity": "holder", "leaseDurationSeconds": 30}}, True, None,
+               {"spec": {"holderIdentity": "holder-2"}}),
+    "runtimeclasses": ("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", {"handler": "runc"}, False, None,
+                       None),
+    "ingressclasses": ("networking.k8s.io", "v1", "IngressClass", "ingressclasses",
+                       {"spec": {"controller": "example.com/conformance"}}, False, None, None),
+    "ingresses": ("networking.k8s.io", "v1", "Ingress", "ingresses",
+                  {"spec": {"defaultBackend": {"service": {"name": "svc", "port": {"number": 80}}}}}, True,
+                  {"loadBalancer": {"ingress": [{"ip": "203.0.113.1"}]}},
+                  {"spec": {"defaultBackend": {"service": {"name": "svc2", "port": {"number": 81}}}}}),
+    "endpointslices": ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices",
+                       {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}],
+                        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}, True, None, None),
+    "certificatesigningrequests": ("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                                   "certificatesigningrequests", None, False,
+                                   {"conditions": [{"type": "Failed", "status": "True", "reason": "E2E",
+                                                    "message": "set from the test"}]}, None),
+    "cronjobs": ("batch", "v1", "CronJob", "cronjobs",
+                 {"spec": {"schedule": "*/1 * * * *", "suspend": True,
+                           "jobTemplate": {"spec": {"template": {"spec": {**POD_SPEC, "restartPolicy": "Never"}}}}}},
+                 True, {"lastScheduleTime": NOW}, {"spec": {"schedule": "*/2 * * * *"}}),
+    "podtemplates": ("", "v1", "PodTemplate", "podtemplates", {"template": TEMPLATE}, True, None, None),
+    "limitranges": ("", "v1", "LimitRange", "limitranges",
+                    {"spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}}, True, None,
+                    {"spec": {"limits": [{"type": "Container", "default": {"cpu": "300m"}}]}}),
+    "resourcequotas": ("", "v1", "ResourceQuota", "resourcequotas",
+                       {"spec": {"hard": {"cpu": "1", "memory": "500Mi"}}}, True,
+                       {"hard": {"cpu": "1", "memory": "500Mi"}, "used": {"cpu": "0", "memory": "0"}},
+                       {"spec": {"hard": {"cpu": "2", "memory": "1Gi"}}}),
+    "priorityclasses": ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+                        {"value": 1000, "description": "conformance"}, False, None, {"description": "changed"}),
+    "csidrivers": ("storage.k8s.io", "v1", "CSIDriver", "csidrivers", {"spec": {"attachRequired": True}}, False,
+                   None, None),
+    "csinodes": ("storage.k8s.io", "v1", "CSINode", "csinodes", {"spec": {"drivers": []}}, False, None, None),
+    "volumeattachments": ("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments",
+                          {"spec": {"attacher": "csi.example.com", "nodeName": "node-1",
+                                    "source": {"persistentVolumeName": "pv-1"}}}, False,
+                          {"attached": True}, None),
+    "storageclasses": ("storage.k8s.io", "v1", "StorageClass", "storageclasses",
+                       {"provisioner": "example.com/conformance"}, False, None, None),
+    "persistentvolumes": ("", "v1", "PersistentVolume", "persistentvolumes",
+                          {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                    "hostPath": {"path": "/tmp/conf"}}}, False,
+                          {"phase": "Available", "reason": "E2E", "message": "set from the test"}, None),
+    "persistentvolumeclaims": ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+                               {"spec": {"accessModes": ["ReadWriteOnce"],
+                                         "resources": {"requests": {"storage": "1Gi"}}}}, True,
+                               {"conditions": [{"type": "StatusUpdate", "status": "True", "reason": "E2E"}]},
+                               None),
+    "nodes": ("", "v1", "Node", "nodes", {"spec": {"podCIDR": "10.42.9.0/24"}}, False,
+              {"conditions": [{"type": "Ready", "status": "True", "reason": "E2E"}]}, None),
+    "serviceaccounts": ("", "v1", "ServiceAccount", "serviceaccounts", {"automountServiceAccountToken": False},
+                        True, None, {"automountServiceAccountToken": True}),
+    "endpoints": ("", "v1", "Endpoints", "endpoints",
+                  {"subsets": [{"addresses": [{"ip": "10.0.0.2"}], "ports": [{"port": 80}]}]}, True, None,
+                  {"subsets": [{"addresses": [{"ip": "10.0.0.3"}], "ports": [{"port": 8080}]}]}),
+    "services": ("", "v1", "Service", "services", {"spec": {"ports": [{"port": 80}]}}, True,
+                 {"conditions": [{"type": "StatusUpdate", "status": "True", "reason": "E2E", "message": "set",
+                                  "lastTransitionTime": NOW}]}, {"spec": {"ports": [{"port": 8080}]}}),
+    "configmaps": ("", "v1", "ConfigMap", "configmaps", {"data": {"k": "v"}}, True, None, {"data": {"k": "v2"}}),
+    "secrets": ("", "v1", "Secret", "secrets", {"data": {"k": base64.b64encode(b"v").decode()}}, True, None,
+                {"data": {"k": base64.b64encode(b"v2").decode()}}),
+    "events": ("", "v1", "Event", "events",
+               {"involvedObject": {"kind": "Pod", "name": "p", "namespace": NS}, "reason": "Conf",
+                "message": "first", "type": "Normal", "source": {"component": "conformance"}}, True, None,
+               {"message": "second", "series": {"count": 2, "lastObservedTime": "2024-01-01T00:00:00.000000Z"}}),
+    "events.k8s.io": ("events.k8s.io", "v1", "Event", "events",
+                      {"eventTime": "2024-01-01T00:00:00.000000Z", "reportingController": "example.com/conf",
+                       "reportingInstance": "conf-1", "action": "Test", "reason": "Conf", "type": "Normal",
+                       "regarding": {"kind": "Pod", "name": "p", "namespace": NS}, "note": "first"}, True, None,
+                      {"note": "second"}),
+    "poddisruptionbudgets": ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
+                             {"spec": {"minAvailable": 1, "selector": SELECTOR}}, True,
+                             {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 1,
+                              "expectedPods": 0, "observedGeneration": 1}, {"spec": {"minAvailable": 2}}),
+    "controllerrevisions": ("apps", "v1", "ControllerRevision", "controllerrevisions",
+                            {"data": {"spec": {}}, "revision": 1}, True, None, None),
+    "replicasets": ("apps", "v1", "ReplicaSet", "replicasets",
+                    {"spec": {"replicas": 1, "selector": SELECTOR, "template": TEMPLATE}}, True,
+                    {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}, {"spec": {"replicas": 2}}),
+    "deployments": ("apps", "v1", "Deployment", "deployments",
+                    {"spec": {"replicas": 1, "selector": SELECTOR, "template": TEMPLATE}}, True,
+                    {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}, {"spec": {"replicas": 2}}),
+    "statefulsets": ("apps", "v1", "StatefulSet", "statefulsets",
+                     {"spec": {"replicas": 1, "serviceName": "conf", "selector": SELECTOR, "template": TEMPLATE}},
+                     True, {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}, {"spec": {"replicas": 2}}),
+    "daemonsets": ("apps", "v1", "DaemonSet", "daemonsets", {"spec": {"selector": SELECTOR, "template": TEMPLATE}},
+                   True, {"currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberMisscheduled": 0,
+                          "numberReady": 1}, None),
+    "replicationcontrollers": ("", "v1", "ReplicationController", "replicationcontrollers",
+                               {"spec": {"replicas": 1, "selector": {"app": "conf"}, "template": TEMPLATE}}, True,
+                               {"replicas": 1, "readyReplicas": 1}, {"spec": {"replicas": 2}}),
+    "jobs": ("batch", "v1", "Job", "jobs",
+             {"spec": {"suspend": True, "template": {"spec": {**POD_SPEC, "restartPolicy": "Never"}}}}, True,
+             {"startTime": NOW}, {"spec": {"parallelism": 2}}),
+}
+
+
+@pytest.mark.parametrize("kind_id", list(API_KINDS))
+async def test_api_operations(client, kind_id):
+    group, version, kind, plural, fields, namespaced, status, mutate = API_KINDS[kind_id]
+    if kind_id == "certificatesigningrequests":
+        fields = {"spec": {"request": _csr_request(), "signerName": "example.com/conformance",
+                           "usages": ["client auth"]}}
+    await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
+                                  status=status, mutate=mutate)

@@ -210,6 +210,8 @@ async def create(req: Request) -> web.StreamResponse:
     body = await _decode_for_write(req, await req.body(), "CreateOptions")
     computed = virtual.CREATE.get((req.resource.group, req.resource.kind))
     if computed is not None:
+        if req.accept.table or req.accept.partial_metadata:
+            req.accept = codec.negotiate_untransformed(req.http.headers.get("Accept"))
         return req.respond(await computed(req, body), 201)
     obj = conversion.to_storage(req.resource, body)
     created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user,

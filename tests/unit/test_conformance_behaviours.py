@@ -172,6 +172,9 @@ async def exercise_api_operations(client, group, version, kind, plural, spec_fie
         return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": labels},
                 **json.loads(json.dumps(spec_fields))}
 
+    code, before = await call(client, "GET", path)
+    assert code == 200
+    watch_rv = before["metadata"]["resourceVersion"]
     code, first = await call(client, "POST", path, body("conf-labelled", {"conformance": "yes"}))
     assert code == 201, first
     code, other = await call(client, "POST", path, body("conf-other", {"conformance": "no"}))
@@ -183,12 +186,13 @@ async def exercise_api_operations(client, group, version, kind, plural, spec_fie
     assert code == 200 and [i["metadata"]["name"] for i in listed["items"]] == ["conf-labelled"]
     all_names = {i["metadata"]["name"] for i in (await call(client, "GET", path))[1]["items"]}
     assert {"conf-labelled", "conf-other"} <= all_names
-    watch_rv = listed["metadata"]["resourceVersion"]
 
     got["metadata"]["labels"]["updated"] = "true"
+    got["metadata"].setdefault("annotations", {})["updated"] = "true"
     code, updated = await call(client, "PUT", f"{path}/conf-labelled", got)
     assert code == 200, updated
-    assert (await call(client, "GET", f"{path}/conf-labelled"))[1]["metadata"]["labels"]["updated"] == "true"
+    replaced = (await call(client, "GET", f"{path}/conf-labelled"))[1]["metadata"]
+    assert replaced["labels"]["updated"] == "true" and replaced["annotations"]["updated"] == "true"
 
     patch = {"metadata": {"annotations": {"patched": "true"}}, **(mutate or {})}
     code, patched = await call(client, "PATCH", f"{path}/conf-labelled", patch, MERGE)
@@ -215,7 +219,9 @@ async def exercise_api_operations(client, group, version, kind, plural, spec_fie
     code, gone = await call(client, "DELETE", f"{path}?labelSelector=conformance%3Dyes")
     assert code == 200, gone
     seen = await watch_until_deleted(client, path, watch_rv, "conformance%3Dyes")
-    assert len(seen) >= 3 and {e["type"] for e in seen[:-1]} == {"MODIFIED"}, [e["type"] for e in seen]
+    types = [e["type"] for e in seen]
+    assert types[0] == "ADDED" and len(types) >= 4 and set(types[1:-1]) == {"MODIFIED"}, types
+    assert seen[0]["object"]["metadata"]["labels"] == {"conformance": "yes"}
     assert (await call(client, "GET", f"{path}/conf-labelled"))[0] == 404
     assert (await call(client, "GET", f"{path}/conf-other"))[0] == 200, "deletecollection took too much"
 
@@ -313,7 +319,8 @@ API_KINDS = {
                       {"eventTime": "2024-01-01T00:00:00.000000Z", "reportingController": "example.com/conf",
                        "reportingInstance": "conf-1", "action": "Test", "reason": "Conf", "type": "Normal",
                        "regarding": {"kind": "Pod", "name": "p", "namespace": NS}, "note": "first"}, True, None,
-                      {"note": "second"}),
+                      {"note": "second", "series": {"count": 2,
+                                                    "lastObservedTime": "2024-01-01T00:00:01.000000Z"}}),
     "poddisruptionbudgets": ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
                              {"spec": {"minAvailable": 1, "selector": SELECTOR}}, True,
                              {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 1,
@@ -376,3 +383,216 @@ async def test_api_operations(client, kind_id):
                            "usages": ["client auth"]}}
     await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
                                   status=status, mutate=mutate)
+
+
+# ---------------------------------------------------------------------------
+# Discovery, version, content negotiation
+
+async def test_server_version_major_and_minor_are_integers(client):
+    code, version = await call(client, "GET", "/version")
+    assert code == 200
+    assert version["major"].isdigit() and version["minor"].isdigit(), version
+    assert version["gitVersion"].startswith(f"v{version['major']}.{version['minor']}.")
+
+
+async def test_discovery_group_version_and_a_resource_for_each_group(client):
+    groups = (await call(client, "GET", "/apis"))[1]["groups"]
+    assert len(groups) > 10
+    for group in groups:
+        for version in group["versions"]:
+            code, listing = await call(client, "GET", f"/apis/{version['groupVersion']}")
+            assert code == 200 and listing["kind"] == "APIResourceList"
+            assert listing["groupVersion"] == version["groupVersion"]
+            assert any(r["name"] and r["kind"] and r["verbs"] for r in listing["resources"]), listing
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+async def aggregated_resources(client) -> set[tuple[str, str, str]]:
+    """(group, version, resource) from the aggregated /api and /apis documents."""
+    found = set()
+    for root in ("/api", "/apis"):
+        resp = await client.get(root, headers={"Accept": AGGREGATED + ",application/json", **HEADERS})
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io;v=v2")
+        doc = await resp.json()
+        assert doc["kind"] == "APIGroupDiscoveryList" and doc["apiVersion"] == "apidiscovery.k8s.io/v2"
+        for group in doc["items"]:
+            for version in group["versions"]:
+                for res in version["resources"]:
+                    found.add((group["metadata"].get("name", ""), version["version"], res["resource"]))
+    return found
+
+
+async def test_aggregated_discovery_lists_every_builtin_resource(client):
+    found = await aggregated_resources(client)
+    legacy = set()
+    for group in (await call(client, "GET", "/apis"))[1]["groups"]:
+        for version in group["versions"]:
+            listing = (await call(client, "GET", f"/apis/{version['groupVersion']}"))[1]
+            legacy |= {(group["name"], version["version"], r["name"]) for r in listing["resources"]
+                       if "/" not in r["name"]}
+    legacy |= {("", "v1", r["name"]) for r in (await call(client, "GET", "/api/v1"))[1]["resources"]
+               if "/" not in r["name"]}
+    assert legacy and legacy <= found, legacy - found
+    for builtin in (("", "v1", "pods"), ("apps", "v1", "deployments"), ("batch", "v1", "jobs"),
+                    ("networking.k8s.io", "v1", "ingresses"), ("coordination.k8s.io", "v1", "leases")):
+        assert builtin in found
+
+
+async def test_table_for_a_kind_without_table_support_is_406(client):
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": NS}}}
+    resp = await client.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", data=json.dumps(review),
+                             headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
+                                      **JSON_HEADERS})
+    assert resp.status == 406
+    assert (await resp.json())["reason"] == "NotAcceptable"
+
+
+# ---------------------------------------------------------------------------
+# Chunking
+
+async def test_list_chunks_with_remaining_item_count_and_one_resource_version(client):
+    path = collection_path("", "v1", "podtemplates", True)
+    for i in range(12):
+        code, _ = await call(client, "POST", path, {"apiVersion": "v1", "kind": "PodTemplate",
+                                                    "metadata": {"name": f"chunk-{i:02d}"}, "template": TEMPLATE})
+        assert code == 201
+    code, page = await call(client, "GET", f"{path}?limit=5")
+    assert len(page["items"]) == 5 and page["metadata"]["remainingItemCount"] == 7
+    rv = page["metadata"]["resourceVersion"]
+    names = [i["metadata"]["name"] for i in page["items"]]
+    await call(client, "POST", path, {"apiVersion": "v1", "kind": "PodTemplate",
+                                      "metadata": {"name": "chunk-99"}, "template": TEMPLATE})
+    remaining = [7, 2]
+    while page["metadata"].get("continue"):
+        code, page = await call(client, "GET", f"{path}?limit=5&continue={page['metadata']['continue']}")
+        assert code == 200 and len(page["items"]) <= 5
+        assert page["metadata"]["resourceVersion"] == rv, "every chunk is a snapshot of the first one's revision"
+        names += [i["metadata"]["name"] for i in page["items"]]
+        if page["metadata"].get("continue"):
+            assert page["metadata"]["remainingItemCount"] == remaining.pop(0) - 5
+    assert names == [f"chunk-{i:02d}" for i in range(12)], "the object created meanwhile is not in the snapshot"
+    code, whole = await call(client, "GET", path)
+    assert len(whole["items"]) == 13 and "continue" not in whole["metadata"]
+
+
+# ---------------------------------------------------------------------------
+# Watch
+
+async def open_watch(client, rv: str, selector: str = ""):
+    query = f"?watch=true&resourceVersion={rv}" + (f"&labelSelector={selector}" if selector else "")
+    resp = await client.get(CMS + query, headers=HEADERS)
+    assert resp.status == 200
+    return resp
+
+
+async def read_events(resp, count):
+    return await asyncio.wait_for(lines(resp, count), 10)
+
+
+async def test_watch_restarts_from_the_last_observed_resource_version(client):
+    start = (await call(client, "GET", CMS))[1]["metadata"]["resourceVersion"]
+    first = await open_watch(client, start, "watch-this%3Drestart")
+    label = {"watch-this": "restart"}
+    await call(client, "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "restart", "labels": label}})
+    await call(client, "PATCH", f"{CMS}/restart", {"data": {"mutation": "1"}}, MERGE)
+    await call(client, "PATCH", f"{CMS}/restart", {"data": {"mutation": "2"}}, MERGE)
+    seen = await read_events(first, 3)
+    first.close()
+    assert [(e["type"], (e["object"].get("data") or {}).get("mutation")) for e in seen] == [
+        ("ADDED", None), ("MODIFIED", "1"), ("MODIFIED", "2")]
+    last_rv = seen[-1]["object"]["metadata"]["resourceVersion"]
+    # changes while nobody watches
+    await call(client, "PATCH", f"{CMS}/restart", {"data": {"mutation": "3"}}, MERGE)
+    await call(client, "DELETE", f"{CMS}/restart")
+    await call(client, "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "restart", "labels": label}})
+    second = await open_watch(client, last_rv, "watch-this%3Drestart")
+    rest = await read_events(second, 3)
+    second.close()
+    assert [(e["type"], (e["object"].get("data") or {}).get("mutation")) for e in rest] == [
+        ("MODIFIED", "3"), ("DELETED", "3"), ("ADDED", None)]
+
+
+async def test_multiple_watchers_see_only_their_selector(client):
+    start = (await call(client, "GET", CMS))[1]["metadata"]["resourceVersion"]
+    watch_a = await open_watch(client, start, "multi%3DA")
+    watch_b = await open_watch(client, start, "multi%3DB")
+    watch_ab = await open_watch(client, start, "multi+in+%28A%2CB%29")
+    for name, value in (("cm-a", "A"), ("cm-b", "B")):
+        await call(client, "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                         "metadata": {"name": name, "labels": {"multi": value}}})
+        await call(client, "PATCH", f"{CMS}/{name}", {"data": {"mutation": "1"}}, MERGE)
+        await call(client, "DELETE", f"{CMS}/{name}")
+    await call(client, "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "cm-c", "labels": {"multi": "C"}}})
+    got_a = await read_events(watch_a, 3)
+    got_b = await read_events(watch_b, 3)
+    got_ab = await read_events(watch_ab, 6)
+    for resp in (watch_a, watch_b, watch_ab):
+        resp.close()
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in got_a] == [
+        ("ADDED", "cm-a"), ("MODIFIED", "cm-a"), ("DELETED", "cm-a")]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in got_b] == [
+        ("ADDED", "cm-b"), ("MODIFIED", "cm-b"), ("DELETED", "cm-b")]
+    assert [e["object"]["metadata"]["name"] for e in got_ab] == ["cm-a"] * 3 + ["cm-b"] * 3
+
+
+async def test_concurrent_watches_see_the_same_order(client):
+    start = (await call(client, "GET", CMS))[1]["metadata"]["resourceVersion"]
+    main = await open_watch(client, start)
+
+    async def writes():
+        for i in range(30):
+            name = f"order-{i % 5}"
+            if (await call(client, "GET", f"{CMS}/{name}"))[0] == 404:
+                await call(client, "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+            elif i % 3:
+                await call(client, "PATCH", f"{CMS}/{name}", {"data": {"i": str(i)}}, MERGE)
+            else:
+                await call(client, "DELETE", f"{CMS}/{name}")
+
+    writer = asyncio.create_task(writes())
+    events = await read_events(main, 30)
+    await writer
+    main.close()
+    rvs = [e["object"]["metadata"]["resourceVersion"] for e in events]
+    assert rvs == sorted(rvs, key=int) and len(set(rvs)) == len(rvs)
+    # A watch started at each observed event's revision sees exactly the events after it, in the same order.
+    for index in (0, 7, 15):
+        again = await open_watch(client, rvs[index])
+        later = await read_events(again, len(rvs) - index - 1)
+        again.close()
+        assert [e["object"]["metadata"]["resourceVersion"] for e in later] == rvs[index + 1:]
+
+
+@pytest.mark.parametrize("client", [4], indirect=True)  # a tiny in-memory history: old snapshots expire fast
+async def test_continue_after_the_snapshot_expired_gives_an_inconsistent_continue_token(client):
+    path = collection_path("", "v1", "podtemplates", True)
+    for i in range(9):
+        await call(client, "POST", path, {"apiVersion": "v1", "kind": "PodTemplate",
+                                          "metadata": {"name": f"expire-{i}"}, "template": TEMPLATE})
+    code, page = await call(client, "GET", f"{path}?limit=3")
+    assert code == 200 and len(page["items"]) == 3 and page["metadata"]["remainingItemCount"] == 6
+    first_rv = page["metadata"]["resourceVersion"]
+    for i in range(6):  # push the first page's revision out of the history
+        await call(client, "PATCH", f"{path}/expire-0", {"metadata": {"labels": {"n": str(i)}}}, MERGE)
+    code, expired = await call(client, "GET", f"{path}?limit=3&continue={page['metadata']['continue']}")
+    assert code == 410 and expired["reason"] == "Expired", expired
+    inconsistent = expired["metadata"]["continue"]
+    assert inconsistent
+    names = [i["metadata"]["name"] for i in page["items"]]
+    token = inconsistent
+    while token:
+        code, page = await call(client, "GET", f"{path}?limit=3&continue={token}")
+        assert code == 200 and len(page["items"]) <= 3
+        assert int(page["metadata"]["resourceVersion"]) > int(first_rv), "inconsistent pages are at the latest"
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue")
+        if token:
+            assert page["metadata"]["remainingItemCount"] == 9 - len(names)
+    assert names == [f"expire-{i}" for i in range(9)]

@@ -596,3 +596,190 @@ async def test_continue_after_the_snapshot_expired_gives_an_inconsistent_continu
         if token:
             assert page["metadata"]["remainingItemCount"] == 9 - len(names)
     assert names == [f"expire-{i}" for i in range(9)]
+
+
+# ---------------------------------------------------------------------------
+# Namespaces
+
+NAMESPACES = "/api/v1/namespaces"
+
+
+async def make_namespace(client, name: str) -> dict:
+    code, ns = await call(client, "POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                                       "metadata": {"name": name}})
+    assert code == 201, ns
+    return ns
+
+
+async def test_namespace_update(client):
+    ns = await make_namespace(client, "conf-update")
+    ns["metadata"]["labels"]["e2e"] = "updated"
+    code, updated = await call(client, "PUT", f"{NAMESPACES}/conf-update", ns)
+    assert code == 200 and updated["metadata"]["labels"]["e2e"] == "updated"
+    assert (await call(client, "GET", f"{NAMESPACES}/conf-update"))[1]["metadata"]["labels"]["e2e"] == "updated"
+
+
+async def test_namespace_finalizer_through_the_finalize_subresource(client):
+    ns = await make_namespace(client, "conf-finalize")
+    assert ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"]["finalizers"].append("e2e.example.com/fakeFinalizer")
+    code, after = await call(client, "PUT", f"{NAMESPACES}/conf-finalize/finalize", ns)
+    assert code == 200, after
+    got = (await call(client, "GET", f"{NAMESPACES}/conf-finalize"))[1]
+    assert "e2e.example.com/fakeFinalizer" in got["spec"]["finalizers"]
+    got["spec"]["finalizers"].remove("e2e.example.com/fakeFinalizer")
+    code, after = await call(client, "PUT", f"{NAMESPACES}/conf-finalize/finalize", got)
+    assert code == 200
+    got = (await call(client, "GET", f"{NAMESPACES}/conf-finalize"))[1]
+    assert "e2e.example.com/fakeFinalizer" not in got["spec"]["finalizers"]
+
+
+async def test_namespace_status_read_patch_update(client):
+    await make_namespace(client, "conf-status")
+    code, status = await call(client, "GET", f"{NAMESPACES}/conf-status/status")
+    assert code == 200 and status["status"]["phase"] == "Active"
+    condition = {"type": "StatusPatch", "status": "True", "reason": "E2E", "message": "patched"}
+    code, patched = await call(client, "PATCH", f"{NAMESPACES}/conf-status/status",
+                               {"status": {"conditions": [condition]}}, STRATEGIC)
+    assert code == 200 and patched["status"]["conditions"][0]["message"] == "patched"
+    got = (await call(client, "GET", f"{NAMESPACES}/conf-status"))[1]
+    got["status"]["conditions"] = [dict(condition, type="StatusUpdate", message="updated")]
+    code, updated = await call(client, "PUT", f"{NAMESPACES}/conf-status/status", got)
+    assert code == 200
+    got = (await call(client, "GET", f"{NAMESPACES}/conf-status/status"))[1]
+    assert got["status"]["conditions"][0]["type"] == "StatusUpdate"
+    assert got["status"]["conditions"][0]["message"] == "updated"
+
+
+# ---------------------------------------------------------------------------
+# Immutability
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
+async def test_immutable_configmap_and_secret(client, kind):
+    plural = kind.lower() + "s"
+    path = collection_path("", "v1", plural, True)
+    encode = (lambda v: base64.b64encode(v.encode()).decode()) if kind == "Secret" else (lambda v: v)
+    code, obj = await call(client, "POST", path, {"apiVersion": "v1", "kind": kind, "metadata": {"name": "imm"},
+                                                  "data": {"k": encode("1")}})
+    assert code == 201
+    obj["data"]["k"] = encode("2")
+    code, obj = await call(client, "PUT", f"{path}/imm", obj)
+    assert code == 200
+    obj["immutable"] = True
+    code, obj = await call(client, "PUT", f"{path}/imm", obj)
+    assert code == 200, obj
+    code, err = await call(client, "PUT", f"{path}/imm", dict(obj, data={"k": encode("3")}))
+    assert code == 422 and "field is immutable when `immutable` is set" in err["message"], err
+    code, err = await call(client, "PATCH", f"{path}/imm", {"immutable": False}, MERGE)
+    assert code == 422, err
+    code, labelled = await call(client, "PATCH", f"{path}/imm", {"metadata": {"labels": {"a": "b"}}}, MERGE)
+    assert code == 200 and labelled["metadata"]["labels"] == {"a": "b"} and labelled["data"]["k"] == encode("2")
+    assert (await call(client, "DELETE", f"{path}/imm"))[0] == 200
+
+
+async def test_priority_class_mutable_and_immutable_fields(client):
+    path = "/apis/scheduling.k8s.io/v1/priorityclasses"
+    listed = (await call(client, "GET", path))[1]
+    assert {"system-cluster-critical", "system-node-critical"} <= {i["metadata"]["name"] for i in listed["items"]}
+    code, pc = await call(client, "POST", path, {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                                 "metadata": {"name": "conf-pc"}, "value": 100})
+    assert code == 201
+    code, err = await call(client, "PATCH", f"{path}/conf-pc", {"value": 200}, MERGE)
+    assert code == 422, err
+    code, err = await call(client, "PUT", f"{path}/conf-pc", dict(pc, value=300))
+    assert code == 422, err
+    code, patched = await call(client, "PATCH", f"{path}/conf-pc", {"description": "patched"}, MERGE)
+    assert code == 200 and patched["description"] == "patched"
+    patched["description"] = "updated"
+    code, updated = await call(client, "PUT", f"{path}/conf-pc", patched)
+    assert code == 200 and updated["description"] == "updated" and updated["value"] == 100
+
+
+# ---------------------------------------------------------------------------
+# Certificates, service accounts, access reviews
+
+async def test_csr_approval_and_status_subresources(client):
+    await assert_discovered(client, "certificates.k8s.io", "v1", "certificatesigningrequests",
+                            ("status", "approval"))
+    path = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    code, csr = await call(client, "POST", path, {
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "conf-csr"},
+        "spec": {"request": _csr_request(), "signerName": "example.com/conformance", "usages": ["client auth"]}})
+    assert code == 201, csr
+    code, approval = await call(client, "GET", f"{path}/conf-csr/approval")
+    assert code == 200 and approval["metadata"]["name"] == "conf-csr"
+    approval["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "E2E",
+                                          "message": "Set from an e2e test"}]}
+    code, approved = await call(client, "PUT", f"{path}/conf-csr/approval", approval)
+    assert code == 200, approved
+    assert [c["type"] for c in (await call(client, "GET", f"{path}/conf-csr"))[1]["status"]["conditions"]] == \
+        ["Approved"]
+    code, patched = await call(client, "PATCH", f"{path}/conf-csr/approval",
+                               {"metadata": {"annotations": {"patchedapproval": "true"}}}, MERGE)
+    assert code == 200 and patched["metadata"]["annotations"]["patchedapproval"] == "true"
+    code, status = await call(client, "GET", f"{path}/conf-csr/status")
+    assert code == 200
+    code, patched = await call(client, "PATCH", f"{path}/conf-csr/status",
+                               {"metadata": {"annotations": {"patchedstatus": "true"}}}, MERGE)
+    assert code == 200 and patched["metadata"]["annotations"]["patchedstatus"] == "true"
+
+
+async def test_service_account_token_request_and_token_review(client):
+    sas = collection_path("", "v1", "serviceaccounts", True)
+    code, _ = await call(client, "POST", sas, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                               "metadata": {"name": "conf-sa"}})
+    assert code == 201
+    code, request = await call(client, "POST", f"{sas}/conf-sa/token",
+                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+    assert code == 201 and request["status"]["token"], request
+    code, review = await call(client, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                              {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                               "spec": {"token": request["status"]["token"]}})
+    assert code == 201 and review["status"]["authenticated"] is True and not review["status"].get("error")
+    assert review["status"]["user"]["username"] == "system:serviceaccount:default:conf-sa"
+
+
+async def test_subject_access_reviews_match_what_the_impersonated_service_account_may_do(client):
+    sas = collection_path("", "v1", "serviceaccounts", True)
+    await call(client, "POST", sas, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "conf-sar"}})
+    user = "system:serviceaccount:default:conf-sar"
+    as_sa = {"Impersonate-User": user, **JSON_HEADERS}
+    direct = await client.get("/api/v1/namespaces/default/configmaps", headers=as_sa)
+    attributes = {"verb": "list", "resource": "configmaps", "namespace": NS}
+    code, sar = await call(client, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                           {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                            "spec": {"user": user, "resourceAttributes": attributes}})
+    assert code == 201 and sar["status"]["allowed"] == (direct.status == 200)
+    code, local = await call(client, "POST", f"/apis/authorization.k8s.io/v1/namespaces/{NS}/localsubjectaccessreviews",
+                             {"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+                              "metadata": {"namespace": NS}, "spec": {"user": user, "resourceAttributes": attributes}})
+    assert code == 201 and local["status"]["allowed"] == (direct.status == 200)
+    # and the same for something the service account may do: read discovery
+    allowed = await client.get("/apis", headers=as_sa)
+    code, sar = await call(client, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                           {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                            "spec": {"user": user, "groups": ["system:authenticated"],
+                                     "nonResourceAttributes": {"path": "/apis", "verb": "get"}}})
+    assert code == 201 and sar["status"]["allowed"] == (allowed.status == 200) is True
+
+
+# ---------------------------------------------------------------------------
+# Scale subresources that need no running pods
+
+@pytest.mark.parametrize("kind_id", ["replicationcontrollers", "statefulsets"])
+async def test_scale_subresource_get_update_patch(client, kind_id):
+    group, version, kind, plural, fields, _, _, _ = API_KINDS[kind_id]
+    path = collection_path(group, version, plural, True)
+    api_version = f"{group}/{version}" if group else version
+    code, _ = await call(client, "POST", path, {"apiVersion": api_version, "kind": kind,
+                                                "metadata": {"name": "conf-scale"}, **fields})
+    assert code == 201
+    code, scale = await call(client, "GET", f"{path}/conf-scale/scale")
+    assert code == 200 and scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    scale["spec"]["replicas"] = 2
+    code, scale = await call(client, "PUT", f"{path}/conf-scale/scale", scale)
+    assert code == 200 and scale["spec"]["replicas"] == 2
+    assert (await call(client, "GET", f"{path}/conf-scale"))[1]["spec"]["replicas"] == 2
+    code, scale = await call(client, "PATCH", f"{path}/conf-scale/scale", {"spec": {"replicas": 3}}, MERGE)
+    assert code == 200 and scale["spec"]["replicas"] == 3
+    assert (await call(client, "GET", f"{path}/conf-scale"))[1]["spec"]["replicas"] == 3

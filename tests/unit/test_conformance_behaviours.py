@@ -783,3 +783,117 @@ async def test_scale_subresource_get_update_patch(client, kind_id):
     code, scale = await call(client, "PATCH", f"{path}/conf-scale/scale", {"spec": {"replicas": 3}}, MERGE)
     assert code == 200 and scale["spec"]["replicas"] == 3
     assert (await call(client, "GET", f"{path}/conf-scale"))[1]["spec"]["replicas"] == 3
+
+
+# ---------------------------------------------------------------------------
+# Pods through the API alone (nothing here needs a pod to run)
+
+PODS = collection_path("", "v1", "pods", True)
+
+
+def pod(name: str, labels: dict | None = None, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {**POD_SPEC, **spec}}
+
+
+async def test_pods_delete_collection(client):
+    for i in range(3):
+        assert (await call(client, "POST", PODS, pod(f"coll-{i}", {"type": "Testing"})))[0] == 201
+    listed = (await call(client, "GET", f"{PODS}?labelSelector=type%3DTesting"))[1]
+    assert len(listed["items"]) == 3
+    code, _ = await call(client, "DELETE", f"{PODS}?labelSelector=type%3DTesting")
+    assert code == 200
+    # unscheduled pods have no kubelet to wait for: they go at once
+    assert (await call(client, "GET", f"{PODS}?labelSelector=type%3DTesting"))[1]["items"] == []
+
+
+async def test_pod_label_update_is_found_by_the_new_selector(client):
+    await call(client, "POST", PODS, pod("upd", {"name": "foo", "time": "1"}))
+    assert len((await call(client, "GET", f"{PODS}?labelSelector=time%3D1"))[1]["items"]) == 1
+    got = (await call(client, "GET", f"{PODS}/upd"))[1]
+    got["metadata"]["labels"]["time"] = "2"
+    assert (await call(client, "PUT", f"{PODS}/upd", got))[0] == 200
+    found = (await call(client, "GET", f"{PODS}?labelSelector=time%3D2"))[1]["items"]
+    assert [p["metadata"]["name"] for p in found] == ["upd"]
+    assert (await call(client, "GET", f"{PODS}?labelSelector=time%3D1"))[1]["items"] == []
+
+
+async def test_pod_and_pod_status_lifecycle(client):
+    assert (await call(client, "POST", PODS, pod("life", {"test-pod-static": "true"})))[0] == 201
+    code, patched = await call(client, "PATCH", f"{PODS}/life",
+                               {"metadata": {"labels": {"test-pod": "patched"}},
+                                "spec": {"activeDeadlineSeconds": 5000}}, STRATEGIC)
+    assert code == 200 and patched["metadata"]["labels"]["test-pod"] == "patched"
+    assert patched["spec"]["activeDeadlineSeconds"] == 5000
+    code, status = await call(client, "GET", f"{PODS}/life/status")
+    assert code == 200 and status["status"]["phase"] == "Pending"
+    status["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"},
+                                      {"type": "Ready", "status": "True"}]
+    code, replaced = await call(client, "PUT", f"{PODS}/life/status", status)
+    assert code == 200
+    got = (await call(client, "GET", f"{PODS}/life"))[1]
+    assert {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"] == "True"
+    code, _ = await call(client, "DELETE", f"{PODS}/life")
+    assert code == 200 and (await call(client, "GET", f"{PODS}/life"))[0] == 404
+
+
+async def test_pod_status_patch(client):
+    await call(client, "POST", PODS, pod("stat"))
+    patch = {"metadata": {"annotations": {"patchedstatus": "true"}},
+             "status": {"message": "Patched by e2e", "reason": "E2E", "conditions": [
+                 {"type": "StatusPatched", "status": "True"}]}}
+    code, patched = await call(client, "PATCH", f"{PODS}/stat/status", patch, STRATEGIC)
+    assert code == 200, patched
+    got = (await call(client, "GET", f"{PODS}/stat"))[1]
+    assert got["status"]["message"] == "Patched by e2e" and got["status"]["reason"] == "E2E"
+    assert any(c["type"] == "StatusPatched" for c in got["status"]["conditions"])
+
+
+async def test_pods_with_csi_inline_volumes_through_the_api(client):
+    volume = {"name": "csi", "csi": {"driver": "e2e.example.com", "volumeAttributes": {"foo": "bar"}}}
+    body = pod("csi-inline", {"app": "csi"}, volumes=[volume])
+    body["spec"]["containers"][0]["volumeMounts"] = [{"name": "csi", "mountPath": "/mnt/csi"}]
+    code, created = await call(client, "POST", PODS, body)
+    assert code == 201 and created["spec"]["volumes"][0]["csi"]["driver"] == "e2e.example.com"
+    assert (await call(client, "GET", f"{PODS}/csi-inline"))[1]["spec"]["volumes"][0]["csi"] == volume["csi"]
+    listed = (await call(client, "GET", f"{PODS}?labelSelector=app%3Dcsi"))[1]["items"]
+    assert [p["metadata"]["name"] for p in listed] == ["csi-inline"]
+    code, patched = await call(client, "PATCH", f"{PODS}/csi-inline", {"metadata": {"labels": {"p": "y"}}}, MERGE)
+    assert code == 200 and patched["metadata"]["labels"]["p"] == "y"
+    assert (await call(client, "DELETE", f"{PODS}/csi-inline"))[0] == 200
+
+
+# ---------------------------------------------------------------------------
+# LimitRanges across namespaces; the kubernetes Service's endpoints
+
+async def test_limit_ranges_listed_across_namespaces_patched_and_deleted_by_collection(client):
+    await make_namespace(client, "conf-lr")
+    spec = {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}
+    for ns in (NS, "conf-lr"):
+        code, _ = await call(client, "POST", collection_path("", "v1", "limitranges", True, ns),
+                             {"apiVersion": "v1", "kind": "LimitRange",
+                              "metadata": {"name": "conf-lr", "labels": {"e2e": "lr"}}, "spec": spec})
+        assert code == 201
+    everywhere = (await call(client, "GET", "/api/v1/limitranges?labelSelector=e2e%3Dlr"))[1]["items"]
+    assert {i["metadata"]["namespace"] for i in everywhere} == {NS, "conf-lr"}
+    path = collection_path("", "v1", "limitranges", True)
+    code, patched = await call(client, "PATCH", f"{path}/conf-lr",
+                               {"spec": {"limits": [{"type": "Container", "default": {"cpu": "200m"}}]}}, MERGE)
+    assert code == 200 and patched["spec"]["limits"][0]["default"]["cpu"] == "200m"
+    assert (await call(client, "DELETE", f"{path}?labelSelector=e2e%3Dlr"))[0] == 200
+    left = (await call(client, "GET", "/api/v1/limitranges?labelSelector=e2e%3Dlr"))[1]["items"]
+    assert [i["metadata"]["namespace"] for i in left] == ["conf-lr"]
+
+
+async def test_kubernetes_service_has_endpoints_and_endpoint_slices_for_the_api_server(client):
+    code, svc = await call(client, "GET", "/api/v1/namespaces/default/services/kubernetes")
+    assert code == 200
+    code, endpoints = await call(client, "GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+    assert code == 200
+    addresses = [a["ip"] for s in endpoints["subsets"] for a in s["addresses"]]
+    assert addresses
+    slices = (await call(client, "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+                                        "?labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes"))[1]["items"]
+    assert slices, "no EndpointSlice for the kubernetes Service"
+    assert sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"]) == sorted(addresses)
+    assert slices[0]["ports"][0]["port"] == endpoints["subsets"][0]["ports"][0]["port"]

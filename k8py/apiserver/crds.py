@@ -223,10 +223,11 @@ class CustomResources:
                     return prev
                 return {"type": kind, "status": "True", "lastTransitionTime": now, "reason": reason,
                         "message": message}
+            # Conditions others set (through /status) are theirs to keep.
             status["conditions"] = [
                 condition("NamesAccepted", "NoConflicts", "no conflicts found"),
                 condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-            ]
+            ] + [c for kind, c in old.items() if kind not in ("NamesAccepted", "Established")]
             status["acceptedNames"] = accepted
             status["storedVersions"] = sorted(set(status.get("storedVersions") or []) | set(storage))
             return obj

@@ -897,3 +897,137 @@ async def test_kubernetes_service_has_endpoints_and_endpoint_slices_for_the_api_
     assert slices, "no EndpointSlice for the kubernetes Service"
     assert sorted(a for s in slices for e in s["endpoints"] for a in e["addresses"]) == sorted(addresses)
     assert slices[0]["ports"][0]["port"] == endpoints["subsets"][0]["ports"][0]["port"]
+
+
+# ---------------------------------------------------------------------------
+# CustomResourceDefinitions
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def eventually(check, timeout: float = 5.0, what: str = "condition"):
+    """Await `check()` until it is truthy (CRD serving starts asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def crd_body(group: str, kind: str, *, versions=("v1",), schema=None, labels=None, status=False) -> dict:
+    plural = kind.lower() + "s"
+    schema = schema or {"type": "object", "properties": {"spec": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True},
+                                                         "status": {"type": "object",
+                                                                    "x-kubernetes-preserve-unknown-fields": True}}}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}", "labels": labels or {}},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": kind + "List"},
+                     "versions": [{"name": v, "served": True, "storage": i == 0,
+                                   "schema": {"openAPIV3Schema": schema},
+                                   **({"subresources": {"status": {}}} if status else {})}
+                                  for i, v in enumerate(versions)]}}
+
+
+async def create_crd(client, body: dict) -> str:
+    code, crd = await call(client, "POST", CRDS, body)
+    assert code == 201, crd
+    name = crd["metadata"]["name"]
+    group, plural = body["spec"]["group"], body["spec"]["names"]["plural"]
+    version = body["spec"]["versions"][0]["name"]
+
+    async def served():
+        got = (await call(client, "GET", f"{CRDS}/{name}"))[1]
+        established = any(c["type"] == "Established" and c["status"] == "True"
+                          for c in (got.get("status") or {}).get("conditions") or [])
+        listing = await call(client, "GET", f"/apis/{group}/{version}/namespaces/{NS}/{plural}")
+        return established and listing[0] == 200
+    await eventually(served, what=f"{name} to be served")
+    return name
+
+
+async def test_crd_create_and_delete(client):
+    name = await create_crd(client, crd_body("create.conformance.example.com", "Thing"))
+    assert (await call(client, "DELETE", f"{CRDS}/{name}"))[0] == 200
+
+    async def gone():
+        return (await call(client, "GET", f"{CRDS}/{name}"))[0] == 404
+    await eventually(gone, what="the CRD to be deleted")
+
+
+async def test_custom_resources_watch_sees_create_modify_delete(client):
+    await create_crd(client, crd_body("watch.conformance.example.com", "Noxu"))
+    path = f"/apis/watch.conformance.example.com/v1/namespaces/{NS}/noxus"
+    rv = (await call(client, "GET", path))[1]["metadata"]["resourceVersion"]
+    resp = await client.get(f"{path}?watch=true&resourceVersion={rv}", headers=HEADERS)
+    obj = {"apiVersion": "watch.conformance.example.com/v1", "kind": "Noxu", "metadata": {"name": "name1"},
+           "spec": {"a": 1}}
+    assert (await call(client, "POST", path, obj))[0] == 201
+    assert (await call(client, "PATCH", f"{path}/name1", {"spec": {"a": 2}}, MERGE))[0] == 200
+    assert (await call(client, "DELETE", f"{path}/name1"))[0] == 200
+    events = await asyncio.wait_for(lines(resp, 3), 10)
+    resp.close()
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "name1"), ("MODIFIED", "name1"), ("DELETED", "name1")]
+    assert events[1]["object"]["spec"] == {"a": 2}
+
+
+async def test_crd_status_subresource_read_update_patch(client):
+    name = await create_crd(client, crd_body("status.conformance.example.com", "Stat"))
+    code, status = await call(client, "GET", f"{CRDS}/{name}/status")
+    assert code == 200 and status["status"]["acceptedNames"]["kind"] == "Stat"
+    status["status"]["conditions"].append({"type": "StatusUpdated", "status": "True", "reason": "E2E",
+                                           "message": "updated", "lastTransitionTime": NOW})
+    code, updated = await call(client, "PUT", f"{CRDS}/{name}/status", status)
+    assert code == 200, updated
+    assert any(c["type"] == "StatusUpdated" for c in (await call(client, "GET", f"{CRDS}/{name}"))[1]["status"]
+               ["conditions"])
+    code, patched = await call(client, "PATCH", f"{CRDS}/{name}/status",
+                               {"metadata": {"annotations": {"patched": "true"}}}, MERGE)
+    assert code == 200 and patched["metadata"]["annotations"]["patched"] == "true"
+    assert (await call(client, "GET", f"{CRDS}/{name}"))[1]["metadata"]["annotations"]["patched"] == "true"
+
+
+async def test_crd_list_by_label_and_delete_collection(client):
+    names = []
+    for i in range(3):
+        names.append(await create_crd(client, crd_body(f"list{i}.conformance.example.com", "Lst",
+                                                       labels={"e2e-list-test-uuid": "x"})))
+    other = await create_crd(client, crd_body("unlabelled.conformance.example.com", "Lst"))
+    listed = (await call(client, "GET", f"{CRDS}?labelSelector=e2e-list-test-uuid%3Dx"))[1]["items"]
+    assert sorted(i["metadata"]["name"] for i in listed) == sorted(names)
+    assert (await call(client, "DELETE", f"{CRDS}?labelSelector=e2e-list-test-uuid%3Dx"))[0] == 200
+
+    async def only_unlabelled_left():
+        items = (await call(client, "GET", CRDS))[1]["items"]
+        left = {i["metadata"]["name"] for i in items}
+        return not (left & set(names)) and other in left
+    await eventually(only_unlabelled_left, what="the labelled CRDs to be deleted")
+
+
+async def test_crd_discovery_documents(client):
+    await assert_discovered(client, "apiextensions.k8s.io", "v1", "customresourcedefinitions", ("status",))
+    groups = (await call(client, "GET", "/apis"))[1]["groups"]
+    entry = next(g for g in groups if g["name"] == "apiextensions.k8s.io")
+    assert entry["preferredVersion"]["groupVersion"] == "apiextensions.k8s.io/v1"
+
+
+@pytest.mark.parametrize("accept", [AGGREGATED, AGGREGATED.replace("v=v2", "v=v2beta1")])
+async def test_aggregated_discovery_includes_a_new_crd(client, accept):
+    await create_crd(client, crd_body("aggregated.conformance.example.com", "Agg"))
+
+    async def listed():
+        resp = await client.get("/apis", headers={"Accept": accept, **HEADERS})
+        assert resp.status == 200
+        doc = await resp.json()
+        assert doc["kind"] == "APIGroupDiscoveryList"
+        for group in doc["items"]:
+            if group["metadata"]["name"] == "aggregated.conformance.example.com":
+                return any(r["resource"] == "aggs" and r["responseKind"]["kind"] == "Agg"
+                           for v in group["versions"] for r in v["resources"])
+        return False
+    await eventually(listed, what="the CRD in aggregated discovery")

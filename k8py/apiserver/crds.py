@@ -35,7 +35,24 @@ def _with_type_meta(schema: dict | None) -> dict:
     props.setdefault("apiVersion", {"type": "string"})
     props.setdefault("kind", {"type": "string"})
     props["metadata"] = {"$ref": REF_PREFIX + OBJECT_META}
+    _embedded_type_meta(props)
     return schema
+
+
+def _embedded_type_meta(node) -> None:
+    """x-kubernetes-embedded-resource objects have apiVersion, kind and a real
+    ObjectMeta too (validated and pruned like the root's)."""
+    if isinstance(node, dict):
+        if node.get("x-kubernetes-embedded-resource"):
+            props = node.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props["metadata"] = {"$ref": REF_PREFIX + OBJECT_META}
+        for value in list(node.values()):
+            _embedded_type_meta(value)
+    elif isinstance(node, list):
+        for value in node:
+            _embedded_type_meta(value)
 
 
 LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"

@@ -200,7 +200,8 @@ def _list_response(req: Request, result: ListResult, status: int = 200) -> web.S
 async def _decode_for_write(req: Request, raw: bytes, options_kind: str) -> dict:
     body = codec.decode_object(raw, req.http.headers.get("Content-Type"))
     check_type_meta(req.resource, body)
-    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"), options_kind)
+    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"), options_kind,
+                                            raw=raw)
     return body
 
 

@@ -1031,3 +1031,106 @@ async def test_aggregated_discovery_includes_a_new_crd(client, accept):
                            for v in group["versions"] for r in v["resources"])
         return False
     await eventually(listed, what="the CRD in aggregated discovery")
+
+
+# ---------------------------------------------------------------------------
+# Server-side field validation
+
+APPLY = {"Content-Type": "application/apply-patch+yaml", **HEADERS}
+STRICT = "fieldValidation=Strict"
+
+
+async def raw(client, method: str, path: str, text: str, headers=None):
+    resp = await client.request(method, path, data=text, headers=headers or JSON_HEADERS)
+    return resp.status, await resp.json()
+
+
+async def test_typed_object_unknown_and_duplicate_fields_are_refused(client):
+    path = collection_path("apps", "v1", "deployments", True)
+    text = ('{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"strict"},'
+            '"spec":{"replicas":1,"replicas":2,"unknownField":"x","selector":{"matchLabels":{"app":"s"}},'
+            '"template":{"metadata":{"labels":{"app":"s"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}')
+    code, err = await raw(client, "POST", f"{path}?{STRICT}", text)
+    assert code == 400 and err["reason"] == "BadRequest", err
+    assert 'unknown field "spec.unknownField"' in err["message"]
+    assert 'duplicate field "spec.replicas"' in err["message"]
+    assert (await call(client, "GET", f"{path}/strict"))[0] == 404
+
+
+async def test_typed_object_unknown_metadata_field_is_refused(client):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "meta", "unknownMeta": "x"}}
+    code, err = await raw(client, "POST", f"{CMS}?{STRICT}", json.dumps(body))
+    assert code == 400 and 'unknown field "metadata.unknownMeta"' in err["message"], err
+
+
+CR_SCHEMA = {"type": "object", "properties": {
+    "spec": {"type": "object", "properties": {
+        "replicas": {"type": "integer"},
+        "ports": {"type": "array", "items": {"type": "object", "properties": {
+            "containerPort": {"type": "integer"}, "protocol": {"type": "string"}}}},
+        "template": {"type": "object", "x-kubernetes-embedded-resource": True,
+                     "x-kubernetes-preserve-unknown-fields": True}}}}}
+
+
+async def cr_setup(client, group: str, schema=None):
+    await create_crd(client, crd_body(group, "Widget", schema=schema or CR_SCHEMA))
+    return f"/apis/{group}/v1/namespaces/{NS}/widgets"
+
+
+async def test_cr_without_a_validation_schema_accepts_unknown_fields(client):
+    group = "noschema.conformance.example.com"
+    path = await cr_setup(client, group, {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"},
+            "spec": {"anything": {"goes": True}}, "extra": 1}
+    code, created = await call(client, "POST", f"{path}?{STRICT}", body)
+    assert code == 201 and created["spec"]["anything"] == {"goes": True} and created["extra"] == 1
+    applied = dict(body, metadata={"name": "w2"})
+    code, created = await raw(client, "PATCH", f"{path}/w2?{STRICT}&fieldManager=conf", json.dumps(applied), APPLY)
+    assert code == 201 and created["extra"] == 1, created
+
+
+async def test_valid_cr_with_a_schema_is_created_and_applied(client):
+    group = "valid.conformance.example.com"
+    path = await cr_setup(client, group)
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"},
+            "spec": {"replicas": 1, "ports": [{"containerPort": 80, "protocol": "TCP"}]}}
+    code, created = await call(client, "POST", f"{path}?{STRICT}", body)
+    assert code == 201 and created["spec"]["ports"][0]["containerPort"] == 80
+    code, created = await raw(client, "PATCH", f"{path}/w2?{STRICT}&fieldManager=conf",
+                              json.dumps(dict(body, metadata={"name": "w2"})), APPLY)
+    assert code == 201 and created["spec"]["replicas"] == 1, created
+
+
+async def test_cr_with_unknown_fields_fails_strict_validation(client):
+    group = "unknown.conformance.example.com"
+    path = await cr_setup(client, group)
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"},
+            "spec": {"replicas": 1, "foo": "bar", "ports": [{"containerPort": 80, "hostPort": 8080}]}}
+    code, err = await call(client, "POST", f"{path}?{STRICT}", body)
+    assert code == 400, err
+    assert 'unknown field "spec.foo"' in err["message"]
+    assert 'unknown field "spec.ports[0].hostPort"' in err["message"]
+    code, err = await raw(client, "PATCH", f"{path}/w1?{STRICT}&fieldManager=conf", json.dumps(body), APPLY)
+    assert code >= 400 and "spec.foo" in err["message"], err
+    assert (await call(client, "GET", f"{path}/w1"))[0] == 404
+
+
+async def test_cr_duplicate_fields_are_refused_even_when_preserving_unknown(client):
+    group = "dupes.conformance.example.com"
+    path = await cr_setup(client, group, {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    text = ('{"apiVersion":"' + group + '/v1","kind":"Widget","metadata":{"name":"w1"},'
+            '"spec":{"foo":"bar","foo":"baz","known":1}}')
+    code, err = await raw(client, "POST", f"{path}?{STRICT}", text)
+    assert code == 400 and 'duplicate field "spec.foo"' in err["message"], err
+
+
+async def test_cr_unknown_metadata_in_root_and_embedded_object_is_refused(client):
+    group = "meta.conformance.example.com"
+    path = await cr_setup(client, group)
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1", "unknownMeta": "x"},
+            "spec": {"template": {"apiVersion": "v1", "kind": "Pod",
+                                  "metadata": {"name": "p", "unknownSubMeta": "y"}}}}
+    code, err = await call(client, "POST", f"{path}?{STRICT}", body)
+    assert code == 400, err
+    assert 'unknown field "metadata.unknownMeta"' in err["message"]
+    assert 'unknown field "spec.template.metadata.unknownSubMeta"' in err["message"]

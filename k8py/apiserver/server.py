@@ -23,6 +23,7 @@ from k8py.api.openapi import OpenAPI
 from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
+from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
@@ -161,10 +162,9 @@ class APIServer:
                 return cached.obj
         return None
 
-    async def check_disruption_allowed(self, pod: dict) -> None:
-        """PodDisruptionBudgets are enforced by the disruption controller's
-        status; until that controller exists every eviction is allowed."""
-        return None
+    async def check_disruption_allowed(self, pod: dict, dry_run: bool = False) -> None:
+        """Refuse an eviction its PodDisruptionBudget forbids, or spend the budget for it."""
+        await eviction.check_and_record(self, pod, dry_run)
 
     async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
         raise errors.service_unavailable(

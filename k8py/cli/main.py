@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "server": "k8py.cli.server",
     "kubectl": "k8py.cli.kubectl",
     "controller-manager": "k8py.cli.controller_manager",
+    "proxy": "k8py.cli.proxy",
 }
 
 

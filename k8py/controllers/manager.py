@@ -44,6 +44,10 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "k8py.controllers.cronjob:CronJobController",
     "ttl-after-finished": "k8py.controllers.ttlafterfinished:TTLAfterFinishedController",
     "disruption": "k8py.controllers.disruption:DisruptionController",
+    "endpoint": "k8py.controllers.endpoints:EndpointsController",
+    "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
+    "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
+    "service-lb": "k8py.proxy.servicelb:ServiceLBController",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
 OFF_BY_DEFAULT: set[str] = set()
@@ -206,7 +210,9 @@ async def run_in_server(args, client: Client) -> None:
     # The server's own controller-manager keeps one identity across restarts,
     # so a restarted server takes its lease back at once.
     identity = f"{socket.gethostname()}_k8py-server-{args.https_listen_port}"
-    manager = ControllerManager(client, select_controllers(None), leader_elect=True, identity=identity,
+    # k3s spelling: `--disable servicelb` leaves the LoadBalancer controller out.
+    wanted = ["*"] + (["-service-lb"] if "servicelb" in (getattr(args, "disable", None) or []) else [])
+    manager = ControllerManager(client, select_controllers(wanted), leader_elect=True, identity=identity,
                                 port=0, port_file=data_dir / "server" / "controller-manager.port",
                                 options={"data_dir": str(data_dir)})
     await manager.run()

@@ -1134,3 +1134,84 @@ async def test_cr_unknown_metadata_in_root_and_embedded_object_is_refused(client
     assert code == 400, err
     assert 'unknown field "metadata.unknownMeta"' in err["message"]
     assert 'unknown field "spec.template.metadata.unknownSubMeta"' in err["message"]
+
+
+# ---------------------------------------------------------------------------
+# Endpoints controllers on their own against the in-process server
+
+from k8py.client import Client  # noqa: E402
+from k8py.controllers import endpoints as endpoints_controller  # noqa: E402
+from k8py.controllers import endpointslice as endpointslice_controller  # noqa: E402
+from k8py.controllers import endpointslice_mirroring as mirroring_controller  # noqa: E402
+from tests.unit.conftest import TOKEN  # noqa: E402
+
+
+@pytest.fixture
+async def endpoint_controllers(client):
+    api = Client(str(client.make_url("")), token=TOKEN)
+    tasks = [asyncio.create_task(endpoints_controller.run(api, c)) for c in (
+        endpoints_controller.EndpointsController, endpointslice_controller.EndpointSliceController,
+        mirroring_controller.EndpointSliceMirroringController)]
+    yield api
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await api.close()
+
+
+async def test_service_matching_no_pods_gets_empty_endpoints_and_slice_until_deleted(client, endpoint_controllers):
+    services = collection_path("", "v1", "services", True)
+    code, _ = await call(client, "POST", services, {"apiVersion": "v1", "kind": "Service",
+                                                    "metadata": {"name": "example-empty-selector"},
+                                                    "spec": {"selector": {"does-not": "match-anything"},
+                                                             "ports": [{"name": "example", "port": 80}]}})
+    assert code == 201
+    endpoints_path = collection_path("", "v1", "endpoints", True) + "/example-empty-selector"
+    slices_path = (collection_path("discovery.k8s.io", "v1", "endpointslices", True)
+                   + "?labelSelector=kubernetes.io%2Fservice-name%3Dexample-empty-selector")
+
+    async def empty_endpoints():
+        code, got = await call(client, "GET", endpoints_path)
+        return code == 200 and not got.get("subsets")
+
+    async def empty_slice():
+        items = (await call(client, "GET", slices_path))[1]["items"]
+        return len(items) == 1 and not items[0].get("endpoints")
+    await eventually(empty_endpoints, what="empty Endpoints")
+    await eventually(empty_slice, what="an empty EndpointSlice")
+    assert (await call(client, "DELETE", f"{services}/example-empty-selector"))[0] == 200
+
+    async def both_gone():
+        return (await call(client, "GET", endpoints_path))[0] == 404 and \
+            (await call(client, "GET", slices_path))[1]["items"] == []
+    await eventually(both_gone, what="Endpoints and EndpointSlice deleted with the Service")
+
+
+async def test_custom_endpoints_are_mirrored_through_create_update_delete(client, endpoint_controllers):
+    await assert_discovered(client, "discovery.k8s.io", "v1", "endpointslices")
+    services = collection_path("", "v1", "services", True)
+    endpoints = collection_path("", "v1", "endpoints", True)
+    slices_path = (collection_path("discovery.k8s.io", "v1", "endpointslices", True)
+                   + "?labelSelector=kubernetes.io%2Fservice-name%3Dexample-custom-endpoints")
+    await call(client, "POST", services, {"apiVersion": "v1", "kind": "Service",
+                                          "metadata": {"name": "example-custom-endpoints"},
+                                          "spec": {"ports": [{"name": "example", "port": 80}]}})
+    await call(client, "POST", endpoints, {"apiVersion": "v1", "kind": "Endpoints",
+                                           "metadata": {"name": "example-custom-endpoints"},
+                                           "subsets": [{"addresses": [{"ip": "10.1.2.3"}],
+                                                        "ports": [{"name": "example", "port": 80}]}]})
+
+    async def mirrored(address, port):
+        items = (await call(client, "GET", slices_path))[1]["items"]
+        return len(items) == 1 and [e["addresses"] for e in items[0].get("endpoints") or []] == [[address]] and \
+            [p["port"] for p in items[0].get("ports") or []] == [port]
+    await eventually(lambda: mirrored("10.1.2.3", 80), what="the Endpoints mirrored")
+    await call(client, "PATCH", f"{endpoints}/example-custom-endpoints",
+               {"subsets": [{"addresses": [{"ip": "10.2.3.4"}], "ports": [{"name": "example", "port": 8090}]}]},
+               MERGE)
+    await eventually(lambda: mirrored("10.2.3.4", 8090), what="the update mirrored")
+    assert (await call(client, "DELETE", f"{endpoints}/example-custom-endpoints"))[0] == 200
+
+    async def gone():
+        return (await call(client, "GET", slices_path))[1]["items"] == []
+    await eventually(gone, what="the mirrored slice deleted")

@@ -1215,3 +1215,33 @@ async def test_custom_endpoints_are_mirrored_through_create_update_delete(client
     async def gone():
         return (await call(client, "GET", slices_path))[1]["items"] == []
     await eventually(gone, what="the mirrored slice deleted")
+
+
+# ---------------------------------------------------------------------------
+# Admission webhook configurations as API objects (nothing here calls a webhook)
+
+async def test_webhook_configuration_resources_are_in_discovery(client):
+    for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        await assert_discovered(client, "admissionregistration.k8s.io", "v1", plural)
+
+
+@pytest.mark.parametrize("kind", ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"])
+async def test_webhook_configuration_match_conditions_are_stored_and_updated(client, kind):
+    path = f"/apis/admissionregistration.k8s.io/v1/{kind.lower()}s"
+    webhook = {"name": "conformance.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+               "clientConfig": {"url": "https://127.0.0.1:1/webhook"}, "failurePolicy": "Ignore",
+               "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                          "resources": ["configmaps"]}],
+               "matchConditions": [{"name": "exclude-skip-me", "expression": "object.metadata.name != 'skip-me'"}]}
+    code, created = await call(client, "POST", path, {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                                                      "metadata": {"name": "conf-match"}, "webhooks": [webhook]})
+    assert code == 201, created
+    got = (await call(client, "GET", f"{path}/conf-match"))[1]
+    assert got["webhooks"][0]["matchConditions"] == webhook["matchConditions"]
+    got["webhooks"][0]["matchConditions"] = [{"name": "only-labelled",
+                                              "expression": "has(object.metadata.labels)"}]
+    code, updated = await call(client, "PUT", f"{path}/conf-match", got)
+    assert code == 200, updated
+    again = (await call(client, "GET", f"{path}/conf-match"))[1]
+    assert again["webhooks"][0]["matchConditions"] == [{"name": "only-labelled",
+                                                        "expression": "has(object.metadata.labels)"}]

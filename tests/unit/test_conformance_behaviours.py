@@ -1245,3 +1245,74 @@ async def test_webhook_configuration_match_conditions_are_stored_and_updated(cli
     again = (await call(client, "GET", f"{path}/conf-match"))[1]
     assert again["webhooks"][0]["matchConditions"] == [{"name": "only-labelled",
                                                         "expression": "has(object.metadata.labels)"}]
+
+
+# ---------------------------------------------------------------------------
+# CRD schemas published in OpenAPI
+
+async def openapi_definitions(client) -> dict:
+    resp = await client.get("/openapi/v2", headers={"Accept": "application/json", **HEADERS})
+    assert resp.status == 200
+    return (await resp.json())["definitions"]
+
+
+async def openapi_v3_paths(client) -> set[str]:
+    return set((await call(client, "GET", "/openapi/v3"))[1]["paths"])
+
+
+def definition(group: str, version: str, kind: str) -> str:
+    return ".".join(reversed(group.split("."))) + f".{version}.{kind}"
+
+
+async def published(client, *names: str, absent: tuple[str, ...] = ()):
+    async def check():
+        defs = await openapi_definitions(client)
+        return all(n in defs for n in names) and not any(n in defs for n in absent)
+    await eventually(check, what=f"OpenAPI to have {names} and not {absent}")
+    return await openapi_definitions(client)
+
+
+async def test_openapi_publishes_crds_of_different_groups(client):
+    await create_crd(client, crd_body("groupa.openapi.example.com", "Foo"))
+    await create_crd(client, crd_body("groupb.openapi.example.com", "Bar"))
+    defs = await published(client, definition("groupa.openapi.example.com", "v1", "Foo"),
+                           definition("groupb.openapi.example.com", "v1", "Bar"))
+    foo = defs[definition("groupa.openapi.example.com", "v1", "Foo")]
+    assert foo["x-kubernetes-group-version-kind"] == [{"group": "groupa.openapi.example.com", "version": "v1",
+                                                       "kind": "Foo"}]
+    assert "apis/groupb.openapi.example.com/v1" in await openapi_v3_paths(client)
+
+
+async def test_openapi_publishes_crds_of_one_group_version_with_different_kinds(client):
+    await create_crd(client, crd_body("kinds.openapi.example.com", "Foo"))
+    await create_crd(client, crd_body("kinds.openapi.example.com", "Bar"))
+    await published(client, definition("kinds.openapi.example.com", "v1", "Foo"),
+                    definition("kinds.openapi.example.com", "v1", "Bar"))
+
+
+async def test_openapi_publishes_every_served_version_of_a_crd(client):
+    await create_crd(client, crd_body("versions.openapi.example.com", "Foo", versions=("v5", "v6alpha1")))
+    await published(client, definition("versions.openapi.example.com", "v5", "Foo"),
+                    definition("versions.openapi.example.com", "v6alpha1", "Foo"))
+
+
+async def test_openapi_drops_a_version_no_longer_served(client):
+    group = "unserved.openapi.example.com"
+    name = await create_crd(client, crd_body(group, "Foo", versions=("v2", "v3")))
+    await published(client, definition(group, "v2", "Foo"), definition(group, "v3", "Foo"))
+    crd = (await call(client, "GET", f"{CRDS}/{name}"))[1]
+    crd["spec"]["versions"][1]["served"] = False
+    assert (await call(client, "PUT", f"{CRDS}/{name}", crd))[0] == 200
+    await published(client, definition(group, "v2", "Foo"), absent=(definition(group, "v3", "Foo"),))
+
+
+async def test_openapi_follows_a_renamed_version(client):
+    group = "renamed.openapi.example.com"
+    name = await create_crd(client, crd_body(group, "Foo", versions=("v2", "v3")))
+    await published(client, definition(group, "v2", "Foo"), definition(group, "v3", "Foo"))
+    patch = [{"op": "replace", "path": "/spec/versions/1/name", "value": "v4"}]
+    code, patched = await call(client, "PATCH", f"{CRDS}/{name}", patch,
+                               {"Content-Type": "application/json-patch+json", **HEADERS})
+    assert code == 200, patched
+    await published(client, definition(group, "v2", "Foo"), definition(group, "v4", "Foo"),
+                    absent=(definition(group, "v3", "Foo"),))

@@ -1316,3 +1316,45 @@ async def test_openapi_follows_a_renamed_version(client):
     assert code == 200, patched
     await published(client, definition(group, "v2", "Foo"), definition(group, "v4", "Foo"),
                     absent=(definition(group, "v3", "Foo"),))
+
+
+# ---------------------------------------------------------------------------
+# QoS class and RuntimeClass admission
+
+async def test_pod_with_equal_requests_and_limits_is_guaranteed(client):
+    resources = {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "100m", "memory": "100Mi"}}
+    body = pod("qos")
+    body["spec"]["containers"][0]["resources"] = resources
+    code, created = await call(client, "POST", PODS, body)
+    assert code == 201 and created["status"]["qosClass"] == "Guaranteed"
+
+
+async def test_pod_requesting_a_missing_runtime_class_is_rejected(client):
+    code, err = await call(client, "POST", PODS, pod("no-rc", runtimeClassName="does-not-exist"))
+    assert code == 403 and err["reason"] == "Forbidden", err
+    assert 'pod rejected: RuntimeClass "does-not-exist" not found' in err["message"]
+
+
+async def test_pod_requesting_a_deleted_runtime_class_is_rejected(client):
+    path = "/apis/node.k8s.io/v1/runtimeclasses"
+    code, _ = await call(client, "POST", path, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                                "metadata": {"name": "short-lived"}, "handler": "runc"})
+    assert code == 201
+    assert (await call(client, "DELETE", f"{path}/short-lived"))[0] == 200
+    code, err = await call(client, "POST", PODS, pod("deleted-rc", runtimeClassName="short-lived"))
+    assert code == 403 and 'RuntimeClass "short-lived" not found' in err["message"], err
+
+
+async def test_runtime_class_overhead_and_scheduling_are_copied_into_the_pod(client):
+    path = "/apis/node.k8s.io/v1/runtimeclasses"
+    await call(client, "POST", path, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                      "metadata": {"name": "with-overhead"}, "handler": "runc",
+                                      "overhead": {"podFixed": {"cpu": "10m", "memory": "1Mi"}},
+                                      "scheduling": {"nodeSelector": {"runtime": "runc"}}})
+    code, created = await call(client, "POST", PODS, pod("overhead", runtimeClassName="with-overhead"))
+    assert code == 201, created
+    assert created["spec"]["overhead"] == {"cpu": "10m", "memory": "1Mi"}
+    assert created["spec"]["nodeSelector"] == {"runtime": "runc"}
+    code, err = await call(client, "POST", PODS, pod("clash", runtimeClassName="with-overhead",
+                                                     overhead={"cpu": "1"}))
+    assert code == 403 and "Overhead doesn't match" in err["message"], err

@@ -793,7 +793,7 @@ PODS = collection_path("", "v1", "pods", True)
 
 def pod(name: str, labels: dict | None = None, **spec) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
-            "spec": {**POD_SPEC, **spec}}
+            "spec": json.loads(json.dumps({**POD_SPEC, **spec}))}
 
 
 async def test_pods_delete_collection(client):
@@ -1326,7 +1326,7 @@ async def test_pod_with_equal_requests_and_limits_is_guaranteed(client):
     body = pod("qos")
     body["spec"]["containers"][0]["resources"] = resources
     code, created = await call(client, "POST", PODS, body)
-    assert code == 201 and created["status"]["qosClass"] == "Guaranteed"
+    assert code == 201 and created["status"]["qosClass"] == "Guaranteed", created
 
 
 async def test_pod_requesting_a_missing_runtime_class_is_rejected(client):

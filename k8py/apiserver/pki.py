@@ -109,6 +109,17 @@ def issue_client_cert(pki: PKI, common_name: str, organizations: Iterable[str] =
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
+def issue_serving_cert(pki: PKI, common_name: str, sans: Iterable[str]) -> tuple[bytes, bytes]:
+    """A serving certificate (PEM cert, PEM key) for names and IPs in sans,
+    signed by the cluster CA: node kubelets serve their API with one."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _sign_leaf(key, (ca_cert, ca_key), _name(common_name), ExtendedKeyUsageOID.SERVER_AUTH,
+                      {_general_name(n) for n in sans})
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
 def ssl_context(pki: PKI) -> ssl.SSLContext:
     """The API server's TLS context.
 

@@ -25,6 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
@@ -87,6 +88,7 @@ class APIServer:
         self.ready = False
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
+        self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
 
     # ---- start-up ---------------------------------------------------------
 
@@ -123,6 +125,7 @@ class APIServer:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
+        await self.kubelets.close()
         if self.aggregator is not None:
             await self.aggregator.close()
         if self.store is not None:
@@ -166,9 +169,12 @@ class APIServer:
         """Refuse an eviction its PodDisruptionBudget forbids, or spend the budget for it."""
         await eviction.check_and_record(self, pod, dry_run)
 
-    async def proxy_to_node(self, req, pod: dict) -> web.StreamResponse:
-        raise errors.service_unavailable(
-            f'no kubelet connection to node "{pod["spec"].get("nodeName")}": node streams arrive with the node agent')
+    async def proxy_to_node(self, req, obj: dict) -> web.StreamResponse:
+        """pods/log|exec|attach|portforward and nodes/proxy, served by the node's kubelet."""
+        return await streams.proxy(req, obj)
+
+    def node(self, name: str) -> dict | None:
+        return self._cached_obj("", "v1", "nodes", "", name)
 
     def validate_fields(self, resource: Resource, body: dict, mode: str | None,
                         options_kind: str = "CreateOptions", raw: bytes | None = None) -> list[str]:

@@ -200,9 +200,16 @@ async def finalize(req) -> web.StreamResponse:
 # ---- streams ----------------------------------------------------------------
 
 async def streams(req) -> web.StreamResponse:
+    from k8py.apiserver import streams as stream_proxy
+    kind, sub = req.resource.kind, req.info.subresource
+    if sub == "proxy" and kind in ("Pod", "Service"):
+        # [scheme:]name[:port] -> straight to the pod, or to one of the service's endpoints
+        scheme, name, port = stream_proxy.split_proxy_name(req.info.name)
+        obj = req.objects.get(req.namespace, name)
+        return await stream_proxy.proxy_to_workload(req, obj, scheme, port)
     pod = req.objects.get(req.namespace, req.info.name)
     node = (pod.get("spec") or {}).get("nodeName")
-    if req.resource.kind == "Pod" and not node:
+    if kind == "Pod" and not node:
         raise errors.bad_request(f'pod {req.info.name} does not have a host assigned')
     return await req.api.proxy_to_node(req, pod)
 

@@ -22,6 +22,7 @@ log = logging.getLogger("k8py.server")
 
 COMPONENTS: list[tuple[str, str]] = [
     ("controller-manager", "k8py.controllers.manager:run_in_server"),
+    ("agent", "k8py.cli.agent:run_in_server"),
     ("dns", "k8py.dns:run_in_server"),
     ("proxy", "k8py.proxy:run_in_server"),
 ]

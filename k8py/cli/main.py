@@ -10,7 +10,9 @@ import sys
 SUBCOMMANDS = {
     "server": "k8py.cli.server",
     "kubectl": "k8py.cli.kubectl",
+    "agent": "k8py.cli.agent",
     "controller-manager": "k8py.cli.controller_manager",
+    "images": "k8py.cli.images",
     "proxy": "k8py.cli.proxy",
 }
 

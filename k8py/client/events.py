@@ -66,6 +66,8 @@ class EventRecorder:
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
+            # Let the writer see its cancellation before the queue it uses goes away.
+            await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
             self._pending = None
 

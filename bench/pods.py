@@ -1,0 +1,230 @@
+"""Pod benchmark: prints one JSON document of figures.
+
+1. Hollow nodes: a fresh `k8py server` (one core) and `k8py agent --runtime
+   simulated --count 10` (the other core); 1,000 pods bound round-robin to the
+   10 nodes; seconds until all are Running (target < 20 s) and the agent's RSS.
+2. Real pods (root, with the runc runtime): 100 busybox pods on the server's
+   own node; creation-to-Running p50/p99 next to a bare `runc run` of the same
+   container measured in the same run (targets: p99 < 1 s, < 3x bare runc),
+   agent RSS with 100 pods (< 150 MB). Skipped, with the reason, when runc or
+   the image isn't available.
+
+    python bench/pods.py [--hollow-pods 1000] [--nodes 10] [--real-pods 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import TOKEN, free_port, rss_mb, start_server  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"hollow_all_running_s": ("<", 20), "real_p99_s": ("<", 1.0), "real_overhead_x": ("<", 3.0),
+           "real_agent_rss_mb": ("<", 150)}
+
+
+def pod(name: str, node: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "pods"}},
+            "spec": {"nodeName": node, "automountServiceAccountToken": False,
+                     "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                     "command": ["sleep", "3600"]}]}}
+
+
+async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrency: int = 32
+                          ) -> tuple[float, list[float]]:
+    """Create pods (`concurrency` at a time; 1 = each once the previous runs) and watch until all
+    are Running; per-pod latencies."""
+    from k8py.client import Client
+    client = Client(url, token=TOKEN, insecure=True)
+    api = client.resource("v1", "pods", namespace="default")
+    rv = (await api.list(limit=1))["metadata"]["resourceVersion"]
+    created_at: dict[str, float] = {}
+    running_at: dict[str, float] = {}
+    started = time.monotonic()
+
+    async def watch():
+        async for _, obj in api.watch(resource_version=rv, label_selector="bench=pods", timeout_seconds=int(timeout)):
+            name = obj["metadata"]["name"]
+            if (obj.get("status") or {}).get("phase") == "Running" and name not in running_at:
+                running_at[name] = time.monotonic()
+                if len(running_at) == len(pods):
+                    return
+    watcher = asyncio.create_task(watch())
+    queue = list(pods)
+
+    async def creator():
+        while queue:
+            p = queue.pop(0)
+            name = p["metadata"]["name"]
+            created_at[name] = time.monotonic()
+            await api.create(p)
+            if concurrency == 1:
+                while name not in running_at and not watcher.done():
+                    await asyncio.sleep(0.005)
+    await asyncio.gather(*(creator() for _ in range(concurrency)))
+    try:
+        await asyncio.wait_for(watcher, timeout)
+    except asyncio.TimeoutError:
+        pass
+    total = time.monotonic() - started
+    await client.close()
+    return total, sorted(running_at[n] - created_at[n] for n in running_at)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def hollow(port: int, data: Path, pods: int, nodes: int) -> dict:
+    cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
+           "--runtime", "simulated", "--count", str(nodes), "--node-name", "hollow",
+           "--data-dir", str(data / "hollow")]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]
+    agent = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        line = agent.stdout.readline()     # "k8py: N hollow nodes registered"
+        if b"registered" not in line:
+            return {"hollow_error": "agent did not register its nodes"}
+        objs = [pod(f"hollow-{i:04d}", f"hollow-{i % nodes}") for i in range(pods)]
+        total, latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", objs, 120))
+        return {"hollow_pods": pods, "hollow_nodes": nodes, "hollow_running": len(latencies),
+                "hollow_all_running_s": round(total, 2), "hollow_p50_s": percentile(latencies, 0.5),
+                "hollow_p99_s": percentile(latencies, 0.99), "hollow_agent_rss_mb": round(rss_mb(agent.pid), 1)}
+    finally:
+        agent.terminate()
+        agent.wait(10)
+
+
+def bare_runc_seconds(work: Path, runs: int = 10) -> float | None:
+    """Median time of a bare `runc run --detach` of `sleep 3600` in a busybox root filesystem."""
+    busybox = shutil.which("busybox")
+    if not busybox or not shutil.which("runc"):
+        return None
+    bundle = work / "bare-bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(busybox, bundle / "rootfs" / "bin" / "busybox")
+    for tool in ("sh", "sleep"):
+        os.symlink("busybox", bundle / "rootfs" / "bin" / tool)
+    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["args"], spec["process"]["terminal"] = ["/bin/sleep", "3600"], False
+    (bundle / "config.json").write_text(json.dumps(spec))
+    root = work / "bare-runc-root"
+    times = []
+    for i in range(runs):
+        cid = f"k8py-bench-bare-{os.getpid()}-{i}"
+        started = time.monotonic()
+        subprocess.run(["runc", "--root", str(root), "run", "--detach", "--bundle", str(bundle), cid],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.monotonic() - started)
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+    return sorted(times)[len(times) // 2]
+
+
+def real(port: int, work: Path, count: int) -> dict:
+    """100 busybox pods on one runc node (a separate `k8py agent`, so its RSS is its own)."""
+    if os.geteuid() != 0:
+        return {"real_pods": "skipped: real pods need root"}
+    from scripts.test_registry import start_registry
+    registry = start_registry(work / "registry")
+    suffix = f"{os.getpid() % 65536:04x}"
+    node, bridge, octet = f"bench-{suffix}", f"kb{suffix}", 150 + os.getpid() % 40 * 2
+    cluster_cidr, service_cidr = f"10.{octet}.0.0/16", f"10.{octet + 1}.0.0/16"
+    agent_dir = work / "agent"
+    agent_dir.mkdir()
+    (agent_dir / "registries.yaml").write_text(registry.mirrors_config.read_text())
+    cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
+           "--runtime", "runc", "--node-name", node, "--data-dir", str(agent_dir), "--cni-bridge", bridge,
+           "--kubelet-port", str(free_port()), "--cluster-cidr", cluster_cidr, "--service-cidr", service_cidr]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]
+    agent = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    out: dict = {}
+    try:
+        line = agent.stdout.readline()
+        if b"registered" not in line:
+            return {"real_error": "agent did not register"}
+        warm = [pod("warm-up", node)]
+        asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", warm, 120))      # the image is pulled once
+        # Latency: one pod at a time, each created once the one before runs.
+        objs = [pod(f"real-{i:03d}", node) for i in range(count)]
+        total, latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", objs, 300, concurrency=1))
+        # Throughput: a burst of as many again, created all at once.
+        burst = [pod(f"burst-{i:03d}", node) for i in range(count)]
+        burst_total, burst_latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", burst, 300))
+        bare = bare_runc_seconds(work)
+        p99 = percentile(latencies, 0.99)
+        out = {"real_pods": count, "real_running": len(latencies),
+               "real_p50_s": percentile(latencies, 0.5), "real_p99_s": p99,
+               "real_burst_pods": count, "real_burst_running": len(burst_latencies),
+               "real_burst_all_running_s": round(burst_total, 2),
+               "bare_runc_run_s": round(bare, 3) if bare else None,
+               "real_overhead_x": round(percentile(latencies, 0.5) / bare, 1) if bare and latencies else None,
+               "real_agent_rss_mb": round(rss_mb(agent.pid), 1)}
+        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pods",
+                        "-l", "bench=pods", "--grace-period=1", "--wait=true", "--timeout=180s"],
+                       capture_output=True)
+        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pod",
+                        "warm-up", "--grace-period=1", "--wait=true"], capture_output=True)
+        return out
+    finally:
+        agent.terminate()
+        agent.wait(20)
+        registry.stop()
+        for name in ("runc",):
+            root = agent_dir / "runc" / name
+            listed = subprocess.run(["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True)
+            for cid in listed.stdout.split():
+                subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+        mounts = [ln.split()[1] for ln in Path("/proc/self/mounts").read_text().splitlines()
+                  if ln.split()[1].startswith(str(work))]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        for cidr in (cluster_cidr, service_cidr):
+            subprocess.run(["ip", "route", "del", cidr], capture_output=True)
+        for table in ("nat", "filter"):
+            rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+            for rule in rules.splitlines():
+                if rule.startswith("-A ") and f"10.{octet}." in rule:
+                    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hollow-pods", type=int, default=1000)
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--real-pods", type=int, default=100)
+    args = parser.parse_args()
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="k8py-bench-pods-") as tmp:
+        port = free_port()
+        server, _ = start_server(Path(tmp) / "server", port)
+        try:
+            if args.hollow_pods:
+                results.update(hollow(port, Path(tmp), args.hollow_pods, args.nodes))
+            if args.real_pods:
+                results.update(real(port, Path(tmp), args.real_pods))
+        finally:
+            server.terminate()
+            server.wait(10)
+    results["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`k8py agent --server URL --token T`: the node agent (kubelet) for this machine.
+
+`--runtime simulated --count N` registers N hollow nodes from one process
+(pods turn Running without processes), for scale tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from k8py.cli.paths import default_data_dir
+
+log = logging.getLogger("k8py.agent")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("agent", help="run the node agent (kubelet)")
+    p.add_argument("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
+    p.add_argument("--token", default=None, help="bearer token for the API server")
+    p.add_argument("--ca-file", type=Path, default=None, help="CA bundle to verify the server (else not verified)")
+    p.add_argument("--node-name", default=None)
+    p.add_argument("--node-ip", default="", help="address other nodes reach this one on")
+    p.add_argument("--data-dir", type=Path, default=None, help="state folder (default <k8py data dir>/agent)")
+    p.add_argument("--runtime", choices=("runc", "simulated"), default=None,
+                   help="runc (default as root) or simulated (pods run no processes)")
+    p.add_argument("--count", type=int, default=1, help="simulated runtime: how many hollow nodes to register")
+    p.add_argument("--pod-manifest-path", type=Path, default=None,
+                   help="folder of static pod manifests (default <data-dir>/manifests)")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16")
+    p.add_argument("--service-cidr", default="10.43.0.0/16")
+    p.add_argument("--cluster-dns", default="10.43.0.10")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--kubelet-port", type=int, default=int(os.environ.get("K8PY_KUBELET_PORT", 10250)))
+    p.add_argument("--cni-bridge", default=os.environ.get("K8PY_CNI_BRIDGE", "k8py0"),
+                   help="Linux bridge the pods attach to")
+    p.add_argument("--node-label", action="append", default=[], help="key=value label for the node (repeatable)")
+    p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbosity >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    runtime = args.runtime or ("runc" if os.geteuid() == 0 else "simulated")
+    if runtime == "runc" and os.geteuid() != 0:
+        print("k8py agent: the runc runtime needs root; run as root or use --runtime simulated", file=sys.stderr)
+        return 2
+    if args.count != 1 and runtime != "simulated":
+        print("k8py agent: --count needs --runtime simulated", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve(args, runtime))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def agent_config(args, data_dir: Path, control_plane: bool = False):
+    from k8py.kubelet.agent import AgentConfig, default_node_name
+    labels = dict(item.split("=", 1) for item in getattr(args, "node_label", []) if "=" in item)
+    manifests = getattr(args, "pod_manifest_path", None) or data_dir / "manifests"
+    return AgentConfig(node_name=(args.node_name or default_node_name()).lower(), data_dir=data_dir,
+                       node_ip=getattr(args, "node_ip", "") or "", control_plane=control_plane,
+                       cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+                       cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
+                       pod_manifest_path=manifests,
+                       kubelet_port=getattr(args, "kubelet_port", None) or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
+                       node_labels=labels,
+                       cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
+
+
+async def serve(args, runtime: str) -> None:
+    from k8py.client import Client
+    from k8py.kubelet.hollow import run_hollow_nodes
+    from k8py.kubelet.wiring import build_kubelet, make_runtime
+
+    data_dir = (args.data_dir or default_data_dir() / "agent").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    client = Client(args.server, token=args.token, ca_file=str(args.ca_file) if args.ca_file else None,
+                    insecure=args.ca_file is None, user_agent="k8py-kubelet")
+    config = agent_config(args, data_dir)
+    if runtime == "simulated" and args.count > 1:
+        kubelets = await run_hollow_nodes(client, config, args.count,
+                                          lambda: make_runtime("simulated", data_dir)[0])
+        print(f"k8py: {args.count} hollow nodes registered ({config.node_name}-0 ...)", flush=True)
+    else:
+        kubelet = build_kubelet(client, config, runtime)
+        await kubelet.start()
+        kubelets = [kubelet]
+        print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}",
+              flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Containers keep running: a restarted agent adopts them.
+    await asyncio.gather(*(k.stop() for k in kubelets), return_exceptions=True)
+    await client.close()
+
+
+async def run_in_server(args, client) -> None:
+    """The server's own node agent (a component of `k8py server`)."""
+    if getattr(args, "disable_agent", False) or os.geteuid() != 0:
+        return          # the server already said plainly that pods stay Pending
+    from k8py.kubelet.wiring import build_kubelet
+    data_dir = ((args.data_dir or default_data_dir()).resolve()) / "agent"
+    config = agent_config(args, data_dir, control_plane=True)
+    try:
+        kubelet = build_kubelet(client, config, "runc")
+    except ImportError as e:
+        print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
+        return
+    await kubelet.start()
+    print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await kubelet.stop()

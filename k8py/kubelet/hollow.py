@@ -1,0 +1,125 @@
+"""Hollow nodes: many simulated kubelets in one process, for scale tests (like KWOK).
+
+`HollowRuntime` is the fallback simulated runtime used when
+runtime/simulated.py is not there: containers are records that turn
+"running" at once and stay so until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+from k8py.kubelet.agent import AgentConfig, Kubelet
+from k8py.kubelet.runtime.interface import (ContainerConfig, ContainerStats, ContainerStatus, Runtime, Sandbox,
+                                            SandboxConfig)
+
+log = logging.getLogger("k8py.kubelet.hollow")
+
+HOLLOW_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+
+
+class HollowRuntime(Runtime):
+    name = "simulated"
+    version = "0.1.0"
+
+    def __init__(self):
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, ContainerStatus] = {}
+        self._ids = itertools.count(1)
+
+    async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
+        sid = f"hollow-sb-{next(self._ids)}"
+        sb = Sandbox(sid, config.pod_uid, None, None, None, None, config.cgroup_parent, dict(config.labels))
+        self._sandboxes[sid] = sb
+        return sb
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        self._sandboxes.pop(sandbox_id, None)
+        for cid in [c for c, s in self._containers.items() if s.sandbox_id == sandbox_id]:
+            del self._containers[cid]
+
+    async def list_sandboxes(self):
+        return list(self._sandboxes.values())
+
+    async def create_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+        cid = f"hollow-{next(self._ids)}"
+        self._containers[cid] = ContainerStatus(cid, sandbox.id, config.name, "created", image=config.image,
+                                                created_at=time.time(), labels=dict(config.labels))
+        return cid
+
+    async def start_container(self, container_id: str) -> None:
+        cs = self._containers[container_id]
+        cs.state, cs.started_at = "running", time.time()
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        cs = self._containers.get(container_id)
+        if cs and cs.state == "running":
+            cs.state, cs.exit_code, cs.finished_at = "exited", 0, time.time()
+
+    async def remove_container(self, container_id: str) -> None:
+        self._containers.pop(container_id, None)
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        return self._containers[container_id]
+
+    async def list_containers(self):
+        return list(self._containers.values())
+
+    async def exec_sync(self, container_id: str, argv, timeout: float):
+        return 0, b""
+
+    async def stats(self, container_id: str):
+        return ContainerStats(0, 0)
+
+
+class HollowNetwork:
+    """Pod IPs from the node's podCIDR with no interfaces behind them (KWOK hands out IPs too),
+    so Services and EndpointSlices over hollow pods look like real ones."""
+
+    def __init__(self, pod_cidr: str):
+        import ipaddress
+        self.network = ipaddress.ip_network(pod_cidr, strict=False)
+        self._free = iter(self.network.hosts())
+        next(self._free, None)               # .1 is the gateway on real nodes
+        self._released: list[str] = []
+        self._by_sandbox: dict[str, str] = {}
+
+    async def ensure_host_networking(self) -> None:
+        return None
+
+    async def setup(self, sandbox: Sandbox, pod: dict) -> str | None:
+        if sandbox.id in self._by_sandbox:
+            return self._by_sandbox[sandbox.id]
+        ip = self._released.pop() if self._released else str(next(self._free, "") or "")
+        if not ip:
+            raise RuntimeError(f"no pod IPs left in {self.network}")
+        self._by_sandbox[sandbox.id] = ip
+        return ip
+
+    async def teardown(self, sandbox: Sandbox, pod: dict) -> None:
+        ip = self._by_sandbox.pop(sandbox.id, None)
+        if ip:
+            self._released.append(ip)
+
+
+async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factory) -> list[Kubelet]:
+    """Register `count` simulated nodes named <node-name>-<i>, sharing one API client."""
+    kubelets = []
+    for i in range(count):
+        config = AgentConfig(node_name=f"{base.node_name}-{i}" if count > 1 else base.node_name,
+                             data_dir=base.data_dir / f"hollow-{i}", node_ip=base.node_ip or "127.0.0.1",
+                             cluster_dns=base.cluster_dns, cluster_domain=base.cluster_domain,
+                             materialize_volumes=False, run_probes=False,
+                             fixed_capacity=dict(HOLLOW_CAPACITY), relist_seconds=2.0,
+                             node_labels={"type": "hollow", **base.node_labels})
+        kubelet = Kubelet(client, config, runtime_factory(), network_factory=HollowNetwork)
+        kubelet.pod_cidr_wait = 0.0
+        kubelets.append(kubelet)
+    # Register in small batches: fast, without a thundering herd on the API server.
+    for start in range(0, count, 20):
+        await asyncio.gather(*(k.start() for k in kubelets[start:start + 20]))
+    log.info("%d hollow nodes registered", count)
+    return kubelets

@@ -1,0 +1,1 @@
+"""Images: references, registry pulls, a content-addressed store, unpacked snapshots."""

@@ -1,0 +1,15 @@
+"""secret volume: the Secret's keys as files, kept current as it changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from k8py.kubelet.volumes import atomic_writer, payload
+
+
+async def setup(ctx, pod: dict, volume: dict, target: Path) -> Path:
+    source = volume.get("secret") or {}
+    namespace = (pod.get("metadata") or {}).get("namespace", "default")
+    files = await payload.secret(ctx, namespace, source, source.get("defaultMode"), name_key="secretName")
+    atomic_writer.write(target, files)
+    return target

@@ -1,0 +1,259 @@
+"""`k8py server` with its own node agent running real pods (runc, CNI, local registry), seen
+with the real kubectl: seed pods, OOMKilled with back-off, static pods, agent restarts.
+
+Host resources get names unique to this run (node, bridge, pod/service ranges, kubelet port)
+and are removed afterwards, since other suites share the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import REPO, SEED, TOKEN, Server, free_port, wait_for
+
+pytest_plugins = ["tests.e2e.registry"]
+
+if os.geteuid() != 0:
+    pytest.skip("real pods need root (runc, network namespaces)", allow_module_level=True)
+
+
+class AgentServer:
+    """A k8py server with its agent, restartable on the same data dir and port."""
+
+    def __init__(self, data_dir: Path, registry):
+        self.data_dir = data_dir
+        self.port = free_port()
+        suffix = f"{random.randrange(16**4):04x}"
+        self.node = f"kc-e2e-{suffix}"
+        self.bridge = f"kc{suffix}"
+        octet = random.randrange(100, 200, 2)
+        self.cluster_cidr, self.service_cidr = f"10.{octet}.0.0/16", f"10.{octet + 1}.0.0/16"
+        self.kubelet_port = free_port()
+        (data_dir / "agent").mkdir(parents=True, exist_ok=True)
+        (data_dir / "agent" / "registries.yaml").write_text(registry.mirrors_config.read_text())
+        self.server: Server | None = None
+
+    def start(self) -> Server:
+        log = open(self.data_dir / "server.log", "ab")
+        env = {**os.environ, "K8PY_CNI_BRIDGE": self.bridge, "K8PY_KUBELET_PORT": str(self.kubelet_port)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "k8py", "server", "--data-dir", str(self.data_dir), "--https-listen-port",
+             str(self.port), "--token", TOKEN, "--node-name", self.node, "--cluster-cidr", self.cluster_cidr,
+             "--service-cidr", self.service_cidr, "--cluster-dns", self.service_cidr.replace(".0.0/16", ".0.10")],
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        kubeconfig = self.data_dir / "kubeconfig.yaml"
+        self.server = Server(process, self.data_dir, self.port, kubeconfig, self.data_dir / "kube-cache",
+                             self.data_dir / "server.log")
+        wait_for(lambda: process.poll() is not None or (self.server.ready() and kubeconfig.exists()), 30,
+                 what="server ready")
+        assert process.poll() is None, (self.data_dir / "server.log").read_text()[-3000:]
+        wait_for(lambda: self.node_ready(), 40, what="node Ready")
+        return self.server
+
+    def node_ready(self) -> bool:
+        out = self.server.kubectl("get", "node", self.node, "-o", "json", check=False)
+        if out.returncode != 0:
+            return False
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in json.loads(out.stdout)["status"].get("conditions", []))
+
+    @property
+    def runc_root(self) -> Path:
+        return self.data_dir / "agent" / "runc" / "runc"
+
+    def runc_list(self) -> dict[str, tuple[int, str]]:
+        out = subprocess.run(["runc", "--root", str(self.runc_root), "list", "--format", "json"],
+                             capture_output=True, text=True)
+        return {c["id"]: (c["pid"], c["status"]) for c in json.loads(out.stdout or "null") or []}
+
+    def runc_exec(self, container_id: str, *argv: str) -> str:
+        return subprocess.run(["runc", "--root", str(self.runc_root), "exec", container_id, *argv],
+                              capture_output=True, text=True, timeout=20).stdout
+
+    def wait_or_log(self, condition, timeout: float, what: str):
+        """wait_for, failing with the end of the server's log (which holds the agent's)."""
+        try:
+            return wait_for(condition, timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- server log ---\n"
+                                 f"{(self.data_dir / 'server.log').read_text()[-4000:]}") from None
+
+    def cleanup(self) -> None:
+        if self.server is not None and self.server.process.poll() is None:
+            for manifest in (self.data_dir / "agent" / "manifests").glob("*.yaml"):
+                manifest.unlink()
+            self.server.kubectl("delete", "pods", "--all", "-A", "--grace-period=1", "--wait=false", check=False)
+            try:
+                # The agent removes containers and sandboxes before it lets the pods go.
+                wait_for(lambda: not self.runc_list() and not self.server.kubectl(
+                    "get", "pods", "-A", "-o", "name", check=False).stdout.strip(), 60, what="pods removed")
+            finally:
+                self.server.stop()
+        for cid in self.runc_list():        # anything left behind
+            subprocess.run(["runc", "--root", str(self.runc_root), "delete", "--force", cid], capture_output=True)
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()
+                  if line.split()[1].startswith(str(self.data_dir))]
+        for mount in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        for cidr in (self.cluster_cidr, self.service_cidr):
+            subprocess.run(["ip", "route", "del", cidr], capture_output=True)
+        for table in ("nat", "filter"):
+            rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+            prefix = self.cluster_cidr.rsplit(".", 2)[0] + "."
+            for rule in rules.splitlines():
+                if rule.startswith("-A ") and prefix in rule:
+                    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, image_registry):
+    agent_server = AgentServer(tmp_path_factory.mktemp("kc-node-agent"), image_registry)
+    try:
+        agent_server.start()
+        yield agent_server
+    finally:
+        agent_server.cleanup()
+
+
+def bound(manifest: str, node: str) -> str:
+    """Seed manifests, with each Pod bound to our node (no scheduler needed)."""
+    import yaml
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for d in docs:
+        if d.get("kind") == "Pod":
+            d["spec"]["nodeName"] = node
+    return yaml.safe_dump_all(docs)
+
+
+def pod_json(server: Server, name: str) -> dict:
+    return server.kubectl_json("get", "pod", name)
+
+
+def container_id(pod: dict, name: str) -> str:
+    statuses = pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", [])
+    return next(s["containerID"] for s in statuses if s["name"] == name).split("://", 1)[1]
+
+
+def seed(name: str) -> str:
+    return (SEED / name).read_text()
+
+
+def test_seed_pods_reach_their_state(cluster):
+    server, node = cluster.server, cluster.node
+    for name in ("06-probes.yaml", "05-lifecycle-hooks.yaml", "11-secret-configmap-env.yaml",
+                 "07-init-containers.yaml", "04-emptydir-hostpath.yaml"):
+        server.kubectl("apply", "-f", "-", input=bound(seed(name), node))
+
+    def ready(name):
+        return lambda: any(c["type"] == "Ready" and c["status"] == "True"
+                           for c in pod_json(server, name)["status"].get("conditions", []))
+    wait_for(ready("probe-demo"), 60, what="probe-demo Ready")
+    wait_for(ready("hook-demo"), 60, what="hook-demo Ready")
+    wait_for(ready("volumes-demo"), 60, what="volumes-demo Ready")
+    wait_for(lambda: pod_json(server, "env-demo")["status"].get("phase") == "Succeeded", 60,
+             what="env-demo Succeeded")
+
+    # probe-demo: probes keep passing; nothing restarts.
+    import time
+    time.sleep(6)   # several liveness periods (2 s) must pass for "no restarts" to mean anything
+    probe = pod_json(server, "probe-demo")
+    assert [s["restartCount"] for s in probe["status"]["containerStatuses"]] == [0, 0]
+    assert all(s["ready"] for s in probe["status"]["containerStatuses"])
+    assert "2/2" in server.kubectl("get", "pod", "probe-demo").stdout
+
+    # hook-demo: the postStart hook wrote its file.
+    hook = pod_json(server, "hook-demo")
+    assert cluster.runc_exec(container_id(hook, "hook-demo"), "cat", "/usr/share/message").strip() == \
+        "Hello from the postStart handler"
+
+    # env-demo printed the secret, the configmap and the downward values.
+    env_pod = pod_json(server, "env-demo")
+    log_dir = next((cluster.data_dir / "agent" / "pod-logs").glob(f"default_env-demo_{env_pod['metadata']['uid']}"))
+    output = (log_dir / "main" / "0.log").read_text()
+    for expected in ("TOKEN=secret-pass", "LANGUAGE=English", "POD_NAME=env-demo", "POD_NAMESPACE=default",
+                     f"POD_IP={env_pod['status']['podIP']}", 'tier="demo"', 'note="downward"', "secret-pass"):
+        assert expected in output
+    assert env_pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+
+    # init-demo waits for its init container (nothing answers for myservice here).
+    init = pod_json(server, "init-demo")
+    assert init["status"]["phase"] == "Pending"
+    assert "running" in init["status"]["initContainerStatuses"][0]["state"]
+    assert init["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    assert "Init:0/1" in server.kubectl("get", "pod", "init-demo").stdout
+
+    # volumes-demo wrote into its emptyDir and the hostPath folder.
+    vol = pod_json(server, "volumes-demo")
+    assert cluster.runc_exec(container_id(vol, "main"), "cat", "/data/hello").strip() == "hi"
+    assert Path("/tmp/k8py-hostpath-demo/kept").read_text().strip() == "kept"
+
+    # Pods get distinct IPs from the node's range and reach each other.
+    import ipaddress
+    ips = {pod_json(server, n)["status"]["podIP"] for n in ("probe-demo", "hook-demo", "volumes-demo")}
+    assert len(ips) == 3 and all(ipaddress.ip_address(ip) in ipaddress.ip_network(cluster.cluster_cidr)
+                                 for ip in ips)
+    probe_ip = probe["status"]["podIP"]
+    assert "ok" in cluster.runc_exec(container_id(vol, "main"), "wget", "-qO-", f"http://{probe_ip}:8080/healthz")
+
+    events = server.kubectl("get", "events", "--field-selector", "involvedObject.name=probe-demo").stdout
+    assert "Pulled" in events and "Created container: web" in events and "Started container web" in events
+
+
+def test_oom_killed_container_restarts_with_back_off(cluster):
+    server = cluster.server
+    server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "oom-demo"},
+        "spec": {"nodeName": cluster.node, "containers": [{
+            "name": "hog", "image": "busybox",
+            "command": ["sh", "-c", "x=aaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
+            "resources": {"limits": {"memory": "20Mi"}}}]}}))
+
+    def backing_off():
+        s = pod_json(server, "oom-demo")["status"].get("containerStatuses", [{}])[0]
+        return s.get("restartCount", 0) >= 2 and \
+            (s.get("state", {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff" and s
+    status = wait_for(backing_off, 60, what="oom-demo in CrashLoopBackOff")
+    assert status["lastState"]["terminated"]["reason"] == "OOMKilled"
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    assert "CrashLoopBackOff" in server.kubectl("get", "pod", "oom-demo").stdout
+    described = server.kubectl("describe", "pod", "oom-demo").stdout
+    assert "OOMKilled" in described and "Back-off restarting failed container hog" in described
+    server.kubectl("delete", "pod", "oom-demo", "--grace-period=1", timeout=60)
+
+
+def test_static_pod_gets_a_mirror(cluster):
+    server = cluster.server
+    manifests = cluster.data_dir / "agent" / "manifests"
+    (manifests / "static-web.yaml").write_text(seed("17-static-pod.yaml"))
+    name = f"static-web-{cluster.node}"
+    cluster.wait_or_log(lambda: server.kubectl("get", "pod", name, check=False).returncode == 0 and
+             pod_json(server, name)["status"].get("phase") == "Running", 60, what="mirror pod Running")
+    mirror = pod_json(server, name)
+    assert mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
+    assert mirror["metadata"]["annotations"]["kubernetes.io/config.source"] == "file"
+    server.kubectl("delete", "pod", name, "--wait=false")
+    cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
+                      and not p["metadata"].get("deletionTimestamp"))(pod_json(server, name)), 30,
+             what="mirror pod recreated")
+
+
+def test_agent_restart_keeps_containers(cluster):
+    server = cluster.server
+    before = {cid: pid for cid, (pid, state) in cluster.runc_list().items() if state == "running"}
+    probe_before = pod_json(server, "probe-demo")
+    cluster.server.stop()
+    cluster.start()
+    after = {cid: pid for cid, (pid, state) in cluster.runc_list().items() if state == "running"}
+    assert before and after == before           # the same containers, the same processes
+    probe_after = pod_json(cluster.server, "probe-demo")
+    assert [s["containerID"] for s in probe_after["status"]["containerStatuses"]] == \
+        [s["containerID"] for s in probe_before["status"]["containerStatuses"]]
+    assert [s["restartCount"] for s in probe_after["status"]["containerStatuses"]] == [0, 0]

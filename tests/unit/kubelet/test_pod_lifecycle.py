@@ -1,0 +1,334 @@
+"""Pod workers end to end against the in-process API server, with an in-memory runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from k8py.kubelet.agent import AgentConfig, Kubelet
+from k8py.kubelet.backoff import Backoff
+from tests.unit.kubelet.conftest import eventually
+from tests.unit.kubelet.memory_runtime import FakeRuntime
+
+NODE = "kc-node"
+
+
+def pod(name, containers, **spec):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": NODE, "containers": containers, **spec}}
+
+
+def ctr(name, command=("sleep",), **extra):
+    return {"name": name, "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": list(command), **extra}
+
+
+async def start_kubelet(api, tmp_path, runtime, **config) -> Kubelet:
+    # What the root-CA publisher puts in every namespace; service account volumes need it.
+    try:
+        await api.resource("v1", "configmaps", namespace="default").create(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
+             "data": {"ca.crt": "test-ca"}})
+    except Exception:
+        pass
+    kubelet = Kubelet(api, AgentConfig(node_name=NODE, data_dir=tmp_path / "agent", node_ip="127.0.0.1",
+                                       relist_seconds=0.05, **config), runtime)
+    await kubelet.start()
+    kubelet.ctx.crash_backoff = Backoff(initial=0.3, maximum=1.2, clock=time.time)
+    kubelet.ctx.volume_refresh_seconds = 0.2
+    return kubelet
+
+
+@pytest.fixture
+async def kubelet(api, tmp_path):
+    runtime = FakeRuntime()
+    k = await start_kubelet(api, tmp_path, runtime)
+    k.fake = runtime
+    yield k
+    await k.stop()
+
+
+async def get_pod(api, name):
+    return await api.resource("v1", "pods", namespace="default").get(name)
+
+
+def status_of(p, name, init=False):
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return next(s for s in (p.get("status") or {}).get(key) or [] if s["name"] == name)
+
+
+def condition(p, ctype):
+    return next((c for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == ctype), {})
+
+
+async def events_for(api, name):
+    await asyncio.sleep(0)
+    listed = await api.resource("v1", "events", namespace="default").list()
+    return [(e["reason"], e["message"]) for e in listed["items"] if e["involvedObject"]["name"] == name]
+
+
+async def wait_pod(api, name, check, timeout=5.0, what=""):
+    async def probe():
+        p = await get_pod(api, name)
+        return p if check(p) else None
+    return await eventually(probe, timeout, what or f"pod {name}")
+
+
+async def test_pod_runs_and_reports_status(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("web", [ctr("main", resources={"limits": {"cpu": "100m", "memory": "64Mi"}})]))
+    p = await wait_pod(api, "web", lambda p: p.get("status", {}).get("phase") == "Running"
+                       and condition(p, "Ready").get("status") == "True")
+    st = p["status"]
+    assert st["qosClass"] == "Guaranteed"
+    assert st["hostIP"] == "127.0.0.1" and st["podIP"] == "127.0.0.1"
+    assert st["startTime"]
+    assert {c["type"] for c in st["conditions"]} >= {"PodScheduled", "Initialized", "ContainersReady", "Ready",
+                                                     "PodReadyToStartContainers"}
+    cs = status_of(p, "main")
+    assert "running" in cs["state"] and cs["ready"] is True and cs["started"] is True
+    assert cs["restartCount"] == 0 and cs["containerID"].startswith("fake://")
+    config = kubelet.fake.configs[cs["containerID"].split("://")[1]]
+    assert config.memory_limit_bytes == 64 * 2**20 and config.cpu_quota_us == 10_000
+    assert config.log_path.endswith("/main/0.log")
+    await kubelet.recorder.flush()
+    ev = await events_for(api, "web")
+    assert ("Created", "Created container: main") in ev and ("Started", "Started container main") in ev
+    assert ("Pulled", 'Container image "busybox" already present on machine') in ev
+
+
+async def test_init_containers_run_in_order_before_app(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("init", [ctr("app")], initContainers=[ctr("one", ["exit", "0"]),
+                                                                   ctr("two", ["exit", "0"])]))
+    p = await wait_pod(api, "init", lambda p: p.get("status", {}).get("phase") == "Running")
+    for name in ("one", "two"):
+        term = status_of(p, name, init=True)["state"]["terminated"]
+        assert (term["exitCode"], term["reason"]) == (0, "Completed")
+    assert condition(p, "Initialized")["status"] == "True"
+    created = [c.name for c in sorted(kubelet.fake.configs.values(), key=lambda c: c.labels and 0)]
+    assert created.index("one") < created.index("two") < created.index("app")
+
+
+async def test_failing_init_container_blocks_app_and_is_retried(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("init-fail", [ctr("app")], initContainers=[ctr("wait", ["exit", "1"])]))
+    p = await wait_pod(api, "init-fail", lambda p: status_of(p, "wait", True)["restartCount"] >= 1
+                       if p.get("status", {}).get("initContainerStatuses") else False)
+    assert p["status"]["phase"] == "Pending"
+    assert status_of(p, "app")["state"]["waiting"]["reason"] == "PodInitializing"
+    init_cond = condition(p, "Initialized")
+    assert (init_cond["status"], init_cond["reason"], init_cond["message"]) == \
+        ("False", "ContainersNotInitialized", "containers with incomplete status: [wait]")
+    assert not any(c.name == "app" for c in kubelet.fake.configs.values())
+
+
+async def test_never_restart_policy_fails_the_pod(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("never", [ctr("main", ["exit", "3"])], restartPolicy="Never"))
+    p = await wait_pod(api, "never", lambda p: p.get("status", {}).get("phase") == "Failed")
+    term = status_of(p, "main")["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (3, "Error")
+    ready = condition(p, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodFailed")
+
+
+async def test_succeeded_with_on_failure(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("done", [ctr("main", ["exit", "0"])], restartPolicy="OnFailure"))
+    p = await wait_pod(api, "done", lambda p: p.get("status", {}).get("phase") == "Succeeded")
+    assert status_of(p, "main")["state"]["terminated"]["reason"] == "Completed"
+    assert status_of(p, "main")["restartCount"] == 0
+
+
+async def test_crash_loop_back_off_and_oom(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("crash", [ctr("main", ["oom"])]))
+    p = await wait_pod(api, "crash", lambda p: (status_of(p, "main")["state"].get("waiting") or {}).get("reason")
+                       == "CrashLoopBackOff" if p.get("status", {}).get("containerStatuses") else False)
+    cs = status_of(p, "main")
+    assert cs["restartCount"] >= 1
+    assert cs["state"]["waiting"]["message"].startswith("back-off ")
+    assert "restarting failed container=main pod=crash_default(" in cs["state"]["waiting"]["message"]
+    last = cs["lastState"]["terminated"]
+    assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
+    assert p["status"]["phase"] == "Running"
+    # Back-off doubles: restarts keep coming, slower each time.
+    await wait_pod(api, "crash", lambda p: status_of(p, "main")["restartCount"] >= 3, timeout=8)
+    await kubelet.recorder.flush()
+    reasons = [r for r, _ in await events_for(api, "crash")]
+    assert "BackOff" in reasons
+
+
+async def test_missing_secret_is_create_container_config_error_until_it_exists(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "kc-secret", "key": "password"}}},
+           {"name": "GREETING", "value": "hello $(TOKEN) $$(TOKEN)"},
+           {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    await pods.create(pod("envpod", [ctr("main", ["echo", "$(NAME)"], env=env)]))
+    p = await wait_pod(api, "envpod", lambda p: (status_of(p, "main")["state"].get("waiting") or {}).get("reason")
+                       == "CreateContainerConfigError" if p.get("status", {}).get("containerStatuses") else False)
+    assert status_of(p, "main")["state"]["waiting"]["message"] == 'secret "kc-secret" not found'
+    await api.resource("v1", "secrets", namespace="default").create(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kc-secret"}, "data": {"password": "czNjcjN0"}})
+    p = await wait_pod(api, "envpod", lambda p: p["status"]["phase"] == "Running", timeout=8)
+    config = next(c for c in kubelet.fake.configs.values() if c.name == "main")
+    env_map = dict(config.env)
+    assert env_map["TOKEN"] == "s3cr3t"
+    assert env_map["GREETING"] == "hello s3cr3t $(TOKEN)"
+    assert env_map["NAME"] == "envpod"
+    assert config.command == ["echo", "envpod"]
+    await kubelet.recorder.flush()
+    assert ("Failed", 'Error: secret "kc-secret" not found') in await events_for(api, "envpod")
+
+
+async def test_graceful_deletion_runs_pre_stop_then_deletes(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    lifecycle = {"preStop": {"exec": {"command": ["nginx", "-s", "quit"]}}}
+    await pods.create(pod("bye", [ctr("main", lifecycle=lifecycle)], terminationGracePeriodSeconds=7))
+    p = await wait_pod(api, "bye", lambda p: p.get("status", {}).get("phase") == "Running")
+    cid = status_of(p, "main")["containerID"].split("://")[1]
+    await pods.delete("bye")
+
+    async def gone():
+        try:
+            await get_pod(api, "bye")
+            return False
+        except Exception as e:
+            return getattr(e, "code", None) == 404
+    await eventually(gone, 5, "pod deleted by the kubelet")
+    assert (cid, ["nginx", "-s", "quit"]) in kubelet.fake.execs
+    stop_timeout = next(t for c, t in kubelet.fake.stopped if c == cid)
+    assert 2.0 <= stop_timeout <= 7.0
+    assert not kubelet.fake.sandboxes and cid not in kubelet.fake.containers
+    assert not (kubelet.ctx.logs_dir / f"default_bye_{p['metadata']['uid']}").exists()
+
+
+async def test_liveness_failure_restarts_container(api, kubelet):
+    kubelet.fake.exec_results["cat"] = (1, b"cat: /tmp/healthy: No such file or directory")
+    pods = api.resource("v1", "pods", namespace="default")
+    probe = {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}
+    await pods.create(pod("live", [ctr("main", livenessProbe=probe)]))
+    await wait_pod(api, "live", lambda p: p.get("status", {}).get("containerStatuses")
+                   and status_of(p, "main")["restartCount"] >= 1, timeout=6)
+    await kubelet.recorder.flush()
+    ev = await events_for(api, "live")
+    assert ("Unhealthy", "Liveness probe failed: cat: /tmp/healthy: No such file or directory") in ev
+    assert ("Killing", "Container main failed liveness probe, will be restarted") in ev
+
+
+async def test_readiness_probe_gates_ready(api, kubelet):
+    kubelet.fake.exec_results["check"] = (1, b"not yet")
+    pods = api.resource("v1", "pods", namespace="default")
+    probe = {"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 1}
+    await pods.create(pod("ready", [ctr("main", readinessProbe=probe)]))
+    p = await wait_pod(api, "ready", lambda p: p.get("status", {}).get("phase") == "Running")
+    await asyncio.sleep(0.3)
+    p = await get_pod(api, "ready")
+    ready = condition(p, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == \
+        ("False", "ContainersNotReady", "containers with unready status: [main]")
+    kubelet.fake.exec_results["check"] = (0, b"")
+    await wait_pod(api, "ready", lambda p: condition(p, "Ready").get("status") == "True", timeout=4)
+
+
+async def test_failed_post_start_hook_kills_container(api, kubelet):
+    kubelet.fake.exec_results["false"] = (1, b"")
+    pods = api.resource("v1", "pods", namespace="default")
+    lifecycle = {"postStart": {"exec": {"command": ["false"]}}}
+    await pods.create(pod("hook", [ctr("main", lifecycle=lifecycle)], restartPolicy="Never"))
+    p = await wait_pod(api, "hook", lambda p: p.get("status", {}).get("phase") == "Failed")
+    await kubelet.recorder.flush()
+    reasons = [r for r, _ in await events_for(api, "hook")]
+    assert "FailedPostStartHook" in reasons
+    assert status_of(p, "main")["state"]["terminated"]["exitCode"] == 143
+
+
+async def test_restarted_kubelet_adopts_containers_and_cleans_up_deleted_pods(api, tmp_path):
+    runtime = FakeRuntime()
+    first = await start_kubelet(api, tmp_path, runtime)
+    pods = api.resource("v1", "pods", namespace="default")
+    probe = {"exec": {"command": ["alive"]}, "periodSeconds": 1}
+    await pods.create(pod("keep", [ctr("main", livenessProbe=probe)]))
+    await pods.create(pod("drop", [ctr("main")]))
+    keep = await wait_pod(api, "keep", lambda p: condition(p, "Ready").get("status") == "True")
+    await wait_pod(api, "drop", lambda p: condition(p, "Ready").get("status") == "True")
+    keep_cid = status_of(keep, "main")["containerID"]
+    await first.stop()
+    # While the agent is away: "drop" is force-deleted.
+    await pods.delete("drop", grace_period_seconds=0)
+    second = await start_kubelet(api, tmp_path, runtime)
+    try:
+        await eventually(lambda: len(runtime.sandboxes) == 1, 5, "orphan sandbox removed")
+        await asyncio.sleep(0.3)
+        keep = await get_pod(api, "keep")
+        assert status_of(keep, "main")["containerID"] == keep_cid
+        assert status_of(keep, "main")["restartCount"] == 0
+        running = [c for c in runtime.containers.values() if c.state == "running"]
+        assert [c.id for c in running] == [keep_cid.split("://")[1]]
+        # The adopted container is probed again.
+        probed = len(runtime.execs)
+        await eventually(lambda: len(runtime.execs) > probed, 3, "liveness probe after adoption")
+    finally:
+        await second.stop()
+
+
+async def test_unique_names_do_not_leak_between_tests():
+    # The fake runtime is per test: nothing global to reset.
+    assert FakeRuntime().containers == {} and uuid.uuid4()
+
+
+async def test_termination_message_from_file_and_from_logs(tmp_path):
+    from k8py.kubelet.pod_worker import termination_message
+    from k8py.kubelet.runtime.interface import ContainerStatus
+    msg = tmp_path / "msg"
+    msg.write_text("bye now")
+    failed = ContainerStatus(id="c", sandbox_id="s", name="c", state="exited", exit_code=2,
+                             log_path=str(tmp_path / "log"))
+    assert termination_message({}, failed, msg) == "bye now"
+    (tmp_path / "log").write_text("2026-01-01T00:00:00.000000000Z stdout F first\n"
+                                  "2026-01-01T00:00:01.000000000Z stderr F boom: it broke\n")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    policy = {"terminationMessagePolicy": "FallbackToLogsOnError"}
+    assert termination_message(policy, failed, empty) == "first\nboom: it broke"
+    assert termination_message({}, failed, empty) == ""
+
+
+async def test_pods_that_do_not_fit_are_rejected(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    huge = ctr("main", resources={"requests": {"cpu": "100000"}})
+    await pods.create(pod("huge", [huge]))
+    p = await wait_pod(api, "huge", lambda p: p.get("status", {}).get("phase") == "Failed")
+    assert p["status"]["reason"] == "OutOfcpu"
+    assert p["status"]["message"].startswith("Pod was rejected: Node didn't have enough resource: cpu, "
+                                             "requested: 100000000, used: 0, capacity: ")
+    await pods.create(pod("picky", [ctr("main")], nodeSelector={"disk": "ssd"}))
+    p = await wait_pod(api, "picky", lambda p: p.get("status", {}).get("phase") == "Failed")
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed")
+    assert not kubelet.fake.containers
+
+
+async def test_active_deadline_fails_the_pod(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("deadline", [ctr("main")], activeDeadlineSeconds=1))
+    p = await wait_pod(api, "deadline", lambda p: p.get("status", {}).get("phase") == "Failed", timeout=6)
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+    assert status_of(p, "main")["state"]["terminated"]["exitCode"] == 143
+
+
+async def test_sidecar_runs_beside_the_app_and_stops_when_it_completes(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    sidecar = ctr("proxy", restartPolicy="Always")
+    await pods.create(pod("sidecar", [ctr("job", ["exit", "0"])], restartPolicy="Never",
+                          initContainers=[sidecar, ctr("setup", ["exit", "0"])]))
+    p = await wait_pod(api, "sidecar", lambda p: p.get("status", {}).get("phase") == "Succeeded")
+    names = [c.name for c in kubelet.fake.configs.values()]
+    assert names.index("proxy") < names.index("setup") < names.index("job")
+    proxy = status_of(p, "proxy", init=True)
+    assert "terminated" in proxy["state"]          # stopped once the job was done
+    assert condition(p, "Initialized")["status"] == "True"

@@ -164,3 +164,46 @@ def test_deleting_a_job_with_active_pods(server, namespace):
     server.kubectl("delete", "job", "foo", "-n", namespace, "--timeout=30s")
     assert not exists(server, "job", "foo", "-n", namespace)
     wait_for(lambda: not pods(server, namespace, "job-name=foo"), what="the job's pods collected")
+
+
+def test_controller_revision_lifecycle_beside_a_daemonset(server, namespace):
+    name = "e2e-ds"
+    selector = f"daemonset-name={name}"
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+          "spec": {"selector": {"matchLabels": {"daemonset-name": name}},
+                   "template": {"metadata": {"labels": {"daemonset-name": name}},
+                                "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}}
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(ds))
+
+    def revisions():
+        return server.kubectl_json("get", "controllerrevisions", "-n", namespace, "-l", selector)["items"]
+
+    def count(n):
+        return lambda: (lambda items: items if len(items) == n else None)(revisions())
+    (initial,) = wait_for(count(1), what="the DaemonSet's first ControllerRevision")
+    server.kubectl("patch", "controllerrevision", initial["metadata"]["name"], "-n", namespace, "--type=merge",
+                   "-p", '{"metadata":{"labels":{"e2e-patched":"true"}}}')
+    got = server.kubectl_json("get", "controllerrevision", initial["metadata"]["name"], "-n", namespace)
+    assert got["metadata"]["labels"]["e2e-patched"] == "true"
+
+    new = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+           "metadata": {"name": f"{name}-e2e-second", "labels": {"daemonset-name": name},
+                        "ownerReferences": initial["metadata"]["ownerReferences"]},
+           "data": initial["data"], "revision": initial["revision"] + 1}
+    server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(new))
+    wait_for(count(2), what="two ControllerRevisions")
+    server.kubectl("delete", "controllerrevision", initial["metadata"]["name"], "-n", namespace)
+    (left,) = wait_for(count(1), what="one ControllerRevision after the delete")
+    assert left["metadata"]["name"] == f"{name}-e2e-second"
+
+    left["metadata"]["labels"]["e2e-updated"] = "true"
+    server.kubectl("replace", "-n", namespace, "-f", "-", input=json.dumps(left))
+    got = server.kubectl_json("get", "controllerrevision", left["metadata"]["name"], "-n", namespace)
+    assert got["metadata"]["labels"]["e2e-updated"] == "true"
+
+    server.kubectl("patch", "daemonset", name, "-n", namespace, "--type=merge",
+                   "-p", '{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}')
+    wait_for(count(2), what="a revision for the patched template")
+    server.kubectl("delete", "controllerrevisions", "-n", namespace, "-l", "e2e-updated=true")
+    (current,) = wait_for(count(1), what="one ControllerRevision after the delete collection")
+    assert current["revision"] == 3

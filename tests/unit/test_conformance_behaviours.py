@@ -186,6 +186,11 @@ async def exercise_api_operations(client, group, version, kind, plural, spec_fie
     assert code == 200 and [i["metadata"]["name"] for i in listed["items"]] == ["conf-labelled"]
     all_names = {i["metadata"]["name"] for i in (await call(client, "GET", path))[1]["items"]}
     assert {"conf-labelled", "conf-other"} <= all_names
+    if namespaced:  # and across all namespaces
+        everywhere = collection_path(group, version, plural, False) + "?labelSelector=conformance%3Dyes"
+        code, listed = await call(client, "GET", everywhere)
+        assert code == 200 and [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]] == [
+            (NS, "conf-labelled")]
 
     got["metadata"]["labels"]["updated"] = "true"
     got["metadata"].setdefault("annotations", {})["updated"] = "true"
@@ -373,6 +378,13 @@ API_KINDS = {
                              {"storageClassName": "conf-sc", "capacity": "1Gi"}, True, None,
                              {"capacity": "2Gi"}),
 }
+
+
+async def test_persistent_volume_and_claim_api_operations(client):
+    for kind_id in ("persistentvolumes", "persistentvolumeclaims"):
+        group, version, kind, plural, fields, namespaced, status, mutate = API_KINDS[kind_id]
+        await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
+                                      status=status, mutate=mutate)
 
 
 @pytest.mark.parametrize("kind_id", list(API_KINDS))

@@ -6,7 +6,8 @@ what users see on every cluster:
 - DefaultTolerationSeconds: pods tolerate not-ready/unreachable nodes 300 s;
 - Priority: pods get the numeric priority of their PriorityClass;
 - RuntimeClass: a pod's RuntimeClass must exist; its overhead and scheduling
-  constraints are copied into the pod.
+  constraints are copied into the pod;
+- LimitRanger (limitranger.py): default requests and limits, and ranges.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
+from k8py.apiserver import limitranger
 
 # Objects that may still be written into a namespace being deleted, so that
 # controllers can report what happens during the teardown.
@@ -49,6 +51,7 @@ def admit_pod(api, pod: dict) -> None:
     _admit_default_tolerations(spec)
     _admit_priority(api, pod)
     _admit_runtime_class(api, pod)
+    limitranger.admit_pod(api, pod)
 
 
 def _admit_service_account(spec: dict) -> None:

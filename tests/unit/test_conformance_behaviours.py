@@ -1370,3 +1370,48 @@ async def test_runtime_class_overhead_and_scheduling_are_copied_into_the_pod(cli
     code, err = await call(client, "POST", PODS, pod("clash", runtimeClassName="with-overhead",
                                                      overhead={"cpu": "1"}))
     assert code == 403 and "Overhead doesn't match" in err["message"], err
+
+
+# ---------------------------------------------------------------------------
+# LimitRanger admission
+
+async def test_limit_range_defaults_and_bounds_pod_resources(client):
+    path = collection_path("", "v1", "limitranges", True)
+    item = {"type": "Container",
+            "min": {"cpu": "100m", "memory": "100Mi"}, "max": {"cpu": "500m", "memory": "500Mi"},
+            "defaultRequest": {"cpu": "200m", "memory": "200Mi"}, "default": {"cpu": "300m", "memory": "300Mi"}}
+    code, created = await call(client, "POST", path, {"apiVersion": "v1", "kind": "LimitRange",
+                                                      "metadata": {"name": "limits"}, "spec": {"limits": [item]}})
+    assert code == 201 and is_subset(item, created["spec"]["limits"][0]), created
+
+    code, bare = await call(client, "POST", PODS, pod("pod-no-resources"))
+    assert code == 201, bare
+    assert bare["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "200m", "memory": "200Mi"},
+                                                          "limits": {"cpu": "300m", "memory": "300Mi"}}
+    partial = pod("pod-partial-resources")
+    partial["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "150m"}, "limits": {"memory": "250Mi"}}
+    code, merged = await call(client, "POST", PODS, partial)
+    assert code == 201, merged
+    # memory's request follows its limit (core defaulting); the rest comes from the LimitRange
+    assert merged["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "150m", "memory": "250Mi"},
+                                                            "limits": {"cpu": "300m", "memory": "250Mi"}}
+
+    too_big = pod("pod-too-big")
+    too_big["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "50m"}, "limits": {"memory": "600Mi"}}
+    code, err = await call(client, "POST", PODS, too_big)
+    assert code == 403 and err["reason"] == "Forbidden", err
+    assert "minimum cpu usage per Container is 100m, but request is 50m" in err["message"]
+    assert "maximum memory usage per Container is 500Mi, but limit is 600Mi" in err["message"]
+
+    # widened, the same pod is allowed; without any LimitRange, so is a bigger one
+    item["max"] = {"cpu": "1", "memory": "1Gi"}
+    item["min"] = {"cpu": "10m", "memory": "10Mi"}
+    code, _ = await call(client, "PATCH", f"{path}/limits", {"spec": {"limits": [item]}}, MERGE)
+    assert code == 200
+    assert (await call(client, "POST", PODS, too_big))[0] == 201
+    assert (await call(client, "DELETE", f"{path}/limits"))[0] == 200
+    assert (await call(client, "GET", f"{path}/limits"))[0] == 404
+    huge = pod("pod-huge")
+    huge["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "4", "memory": "4Gi"}}
+    code, created = await call(client, "POST", PODS, huge)
+    assert code == 201 and created["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "4", "memory": "4Gi"}

@@ -25,6 +25,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("agent", "k8py.cli.agent:run_in_server"),
     ("dns", "k8py.dns:run_in_server"),
     ("proxy", "k8py.proxy:run_in_server"),
+    ("scheduler", "k8py.cli.scheduler:run_in_server"),
 ]
 
 

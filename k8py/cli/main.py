@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "server": "k8py.cli.server",
     "kubectl": "k8py.cli.kubectl",
     "agent": "k8py.cli.agent",
+    "scheduler": "k8py.cli.scheduler",
     "controller-manager": "k8py.cli.controller_manager",
     "images": "k8py.cli.images",
     "proxy": "k8py.cli.proxy",

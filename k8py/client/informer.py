@@ -22,8 +22,11 @@ Handler = Callable[..., None]
 
 class Informer:
     def __init__(self, client: Client, group_version: str, plural: str, namespace: str | None = None,
-                 label_selector: str | None = None, field_selector: str | None = None):
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 transform: Callable[[dict], dict] | None = None):
         self.resource = client.resource(group_version, plural, namespace)
+        # Like client-go's SetTransform: trim objects (e.g. managedFields) before they are cached.
+        self.transform = transform
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.resource_version = ""
@@ -142,11 +145,13 @@ class Informer:
             key = self.key(obj)
             if kind == "DELETED":
                 if key in self._items:
-                    self._delete(key, obj)
+                    self._delete(key, self.transform(obj) if self.transform is not None else obj)
             else:
                 self._upsert(key, obj)
 
     def _upsert(self, key: str, obj: dict) -> None:
+        if self.transform is not None:
+            obj = self.transform(obj)
         old = self._items.get(key)
         if old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get("resourceVersion"):
             return

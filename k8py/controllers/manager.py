@@ -48,6 +48,7 @@ CONTROLLERS: dict[str, str] = {
     "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
     "service-lb": "k8py.proxy.servicelb:ServiceLBController",
+    "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
 OFF_BY_DEFAULT: set[str] = set()

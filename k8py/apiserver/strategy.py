@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, custom_resources
+from k8py.apiserver import admission, custom_resources, quota_admission
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -72,7 +72,9 @@ class Strategy:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
-        elif key == ("", "Service") and not dry_run:
+        # after the pod's defaults (LimitRanger), before anything is allocated
+        quota_admission.admit_create(self.api, resource, obj)
+        if key == ("", "Service") and not dry_run:
             self.api.service_allocations.allocate(obj, obj["metadata"]["name"])
         elif key == ("certificates.k8s.io", "CertificateSigningRequest") and user is not None:
             # The requester is whoever sent it, whatever the body claims.

@@ -11,6 +11,7 @@ cache, writes go to the Store.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -218,15 +219,17 @@ class ObjectStore:
         self.record_ownership(None, obj, field_manager)
         if not trusted:
             self.strategy.validate_create(self.resource, obj)
-        await self.strategy.admit_create(self.resource, obj, user=user, dry_run=dry_run)
-        if dry_run:
-            return obj
-        key = self.key(namespace, m["name"])
-        try:
-            kv = await self.store.create(key, encode_object(obj))
-        except KeyExistsError:
-            await self.strategy.abort_create(self.resource, obj)
-            raise errors.already_exists(self.resource.plural, m["name"], self.resource.group) from None
+        # Where quotas apply, admission and the write happen one create at a time.
+        async with self.strategy.quota_lock(self.resource, namespace) or contextlib.nullcontext():
+            await self.strategy.admit_create(self.resource, obj, user=user, dry_run=dry_run)
+            if dry_run:
+                return obj
+            key = self.key(namespace, m["name"])
+            try:
+                kv = await self.store.create(key, encode_object(obj))
+            except KeyExistsError:
+                await self.strategy.abort_create(self.resource, obj)
+                raise errors.already_exists(self.resource.plural, m["name"], self.resource.group) from None
         m["resourceVersion"] = str(kv.mod_revision)
         self.strategy.after_write(self.resource, obj)
         await self.strategy.after_create(self.resource, obj)

@@ -5,17 +5,35 @@ quota holds even before the controller has written its status."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 from k8py.api import quota as usage
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
+
+
+_locks: "weakref.WeakKeyDictionary[object, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
+
+
+def _quotas(api, namespace: str) -> list[dict]:
+    store = api.objects_for("", "v1", "resourcequotas")
+    return [c.obj for c in store.cache.list(store.resource.key_prefix(namespace))[0]]
+
+
+def namespace_lock(api, resource: Resource, namespace: str) -> asyncio.Lock | None:
+    """Creates in a namespace with quotas are admitted and written one at a
+    time, so two concurrent ones cannot both take the last unit of a quota."""
+    if not resource.namespaced or resource.custom or not namespace or not _quotas(api, namespace):
+        return None
+    return _locks.setdefault(api, {}).setdefault(namespace, asyncio.Lock())
 
 
 def admit_create(api, resource: Resource, obj: dict) -> None:
     if not resource.namespaced or resource.custom:
         return
     namespace = obj["metadata"].get("namespace", "")
-    quotas_store = api.objects_for("", "v1", "resourcequotas")
-    quotas = [c.obj for c in quotas_store.cache.list(quotas_store.resource.key_prefix(namespace))[0]]
+    quotas = _quotas(api, namespace)
     if not quotas:
         return
     store = api.objects(resource)

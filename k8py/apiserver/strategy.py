@@ -67,6 +67,9 @@ class Strategy:
     def validate_create(self, resource: Resource, obj: dict) -> None:
         _raise_invalid(resource, obj, validation.validate_create(resource, obj))
 
+    def quota_lock(self, resource: Resource, namespace: str):
+        return quota_admission.namespace_lock(self.api, resource, namespace)
+
     async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
         admission.check_namespace_open(self.api, resource, obj)
         key = (resource.group, resource.kind)

@@ -207,3 +207,20 @@ def test_controller_revision_lifecycle_beside_a_daemonset(server, namespace):
     server.kubectl("delete", "controllerrevisions", "-n", namespace, "-l", "e2e-updated=true")
     (current,) = wait_for(count(1), what="one ControllerRevision after the delete collection")
     assert current["revision"] == 3
+
+
+def test_rc_surfaces_a_replica_failure_when_quota_is_exceeded(server, namespace):
+    server.kubectl("create", "quota", "condition-test", "--hard=pods=2", "-n", namespace)
+    wait_for(lambda: (server.kubectl_json("get", "quota", "condition-test", "-n", namespace).get("status") or {})
+             .get("used") == {"pods": "0"}, what="the quota's status")
+    server.kubectl("create", "-n", namespace, "-f", "-", input=rc("condition-test", 3, {"name": "condition-test"}))
+
+    def failure():
+        status = server.kubectl_json("get", "rc", "condition-test", "-n", namespace).get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["type"] == "ReplicaFailure"), None)
+    cond = wait_for(failure, what="the ReplicaFailure condition")
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert "exceeded quota: condition-test" in cond["message"]
+    assert len(pods(server, namespace, "name=condition-test")) == 2
+    server.kubectl("scale", "rc", "condition-test", "--replicas=2", "-n", namespace)
+    wait_for(lambda: failure() is None, what="the condition to clear")

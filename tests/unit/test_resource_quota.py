@@ -150,3 +150,12 @@ async def test_quota_status_hard_follows_the_spec(client, quota_controller):
                                 "spec": {"hard": {"cpu": "9"}}}, MERGE)
     assert code == 200 and patched["spec"]["hard"] == {"cpu": "1", "memory": "1Gi"}
     await hard_is({"cpu": "1", "memory": "1Gi"})
+
+
+async def test_concurrent_creates_cannot_both_take_the_last_unit(client, quota_controller):
+    await make_quota(client, "one-left", {"configmaps": "1"})
+    path = collection_path("", "v1", "configmaps", True, QNS)
+    results = await asyncio.gather(*(call(client, "POST", path, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                 "metadata": {"name": f"race-{i}"}})
+                                     for i in range(5)))
+    assert sorted(code for code, _ in results) == [201, 403, 403, 403, 403]

@@ -110,7 +110,8 @@ async def test_quota_captures_the_life_of_a_pod(client, quota_controller):
     await used_becomes(client, "test-quota", {"pods": "0", "requests.cpu": "0", "requests.memory": "0"})
 
 
-@pytest.mark.parametrize("scopes", [("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")])
+@pytest.mark.parametrize("scopes", [("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")],
+                         ids=["best-effort", "terminating"])
 async def test_scoped_quotas_count_only_their_pods(client, quota_controller, scopes):
     first, second = scopes
     await make_quota(client, "quota-first", {"pods": "5"}, [first])

@@ -66,6 +66,8 @@ class Strategy:
 
     def validate_create(self, resource: Resource, obj: dict) -> None:
         _raise_invalid(resource, obj, validation.validate_create(resource, obj))
+        if resource.custom:
+            _raise_invalid(resource, obj, custom_resources.schema_causes(resource, obj))
 
     def quota_lock(self, resource: Resource, namespace: str):
         return quota_admission.namespace_lock(self.api, resource, namespace)
@@ -132,6 +134,8 @@ class Strategy:
             return
         checked = subresource if subresource in ("status", "ephemeralcontainers") else ""
         _raise_invalid(resource, new, validation.validate_update(resource, new, old, checked))
+        if resource.custom:
+            _raise_invalid(resource, new, custom_resources.schema_causes(resource, new))
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False) -> None:

@@ -1415,3 +1415,21 @@ async def test_limit_range_defaults_and_bounds_pod_resources(client):
     huge["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "4", "memory": "4Gi"}}
     code, created = await call(client, "POST", PODS, huge)
     assert code == 201 and created["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "4", "memory": "4Gi"}
+
+
+async def test_cr_schema_required_and_enum_are_enforced(client):
+    group = "constraints.conformance.example.com"
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string", "enum": ["in-tree", "out-of-tree"]}}}}}
+    path = await cr_setup(client, group, schema)
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"kind": "other"}}
+    code, err = await call(client, "POST", path, body)
+    assert code == 422 and err["reason"] == "Invalid", err
+    assert {(c["field"], c["message"]) for c in err["details"]["causes"]} == {
+        ("spec.name", "Required value"),
+        ("spec.kind", 'Unsupported value: "other": supported values: "in-tree", "out-of-tree"')}
+    body["spec"] = {"name": "ok", "kind": "in-tree"}
+    code, created = await call(client, "POST", path, body)
+    assert code == 201, created
+    code, err = await call(client, "PATCH", f"{path}/w1", {"spec": {"name": None}}, MERGE)
+    assert code == 422 and err["details"]["causes"][0]["field"] == "spec.name", err

@@ -7,7 +7,7 @@ ARGS ?=
 .PHONY: run test unit e2e bench clean
 
 $(BIN)/python:
-	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	@scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
@@ -20,9 +20,11 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	@touch $@
 
 run: $(VENV)/.installed
+	@scripts/system-deps.sh
 	$(BIN)/k8py server $(ARGS)
 
 test: $(VENV)/.test-installed
+	@scripts/system-deps.sh --test
 	$(BIN)/pytest -q tests
 
 unit: $(VENV)/.test-installed

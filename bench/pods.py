@@ -52,15 +52,27 @@ async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrenc
     created_at: dict[str, float] = {}
     running_at: dict[str, float] = {}
     started = time.monotonic()
+    wanted = {p["metadata"]["name"] for p in pods}
 
     async def watch():
-        async for _, obj in api.watch(resource_version=rv, label_selector="bench=pods", timeout_seconds=int(timeout)):
+        async for kind, obj in api.watch(resource_version=rv, label_selector="bench=pods",
+                                         timeout_seconds=int(timeout)):
+            if kind == "BOOKMARK":
+                continue
             name = obj["metadata"]["name"]
-            if (obj.get("status") or {}).get("phase") == "Running" and name not in running_at:
+            if name in wanted and (obj.get("status") or {}).get("phase") == "Running" and name not in running_at:
                 running_at[name] = time.monotonic()
                 if len(running_at) == len(pods):
                     return
     watcher = asyncio.create_task(watch())
+    try:
+        return await _create_all(api, pods, concurrency, timeout, watcher, created_at, running_at, started)
+    finally:
+        watcher.cancel()
+        await client.close()
+
+
+async def _create_all(api, pods, concurrency, timeout, watcher, created_at, running_at, started):
     queue = list(pods)
 
     async def creator():
@@ -78,7 +90,6 @@ async def create_and_wait(url: str, pods: list[dict], timeout: float, concurrenc
     except asyncio.TimeoutError:
         pass
     total = time.monotonic() - started
-    await client.close()
     return total, sorted(running_at[n] - created_at[n] for n in running_at)
 
 
@@ -101,12 +112,20 @@ def hollow(port: int, data: Path, pods: int, nodes: int) -> dict:
             return {"hollow_error": "agent did not register its nodes"}
         objs = [pod(f"hollow-{i:04d}", f"hollow-{i % nodes}") for i in range(pods)]
         total, latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", objs, 120))
-        return {"hollow_pods": pods, "hollow_nodes": nodes, "hollow_running": len(latencies),
+        rss = round(rss_mb(agent.pid), 1)
+        delete_bench_pods(data)
+        return {"hollow_agent_rss_mb": rss, "hollow_pods": pods, "hollow_nodes": nodes, "hollow_running": len(latencies),
                 "hollow_all_running_s": round(total, 2), "hollow_p50_s": percentile(latencies, 0.5),
-                "hollow_p99_s": percentile(latencies, 0.99), "hollow_agent_rss_mb": round(rss_mb(agent.pid), 1)}
+                "hollow_p99_s": percentile(latencies, 0.99)}
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+def delete_bench_pods(work: Path) -> None:
+    """Delete the benchmark's pods and wait until the agent has let them go."""
+    subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pods",
+                    "-l", "bench=pods", "--grace-period=1", "--wait=true", "--timeout=180s"], capture_output=True)
 
 
 def bare_runc_seconds(work: Path, runs: int = 10) -> float | None:
@@ -163,6 +182,7 @@ def real(port: int, work: Path, count: int) -> dict:
         # Latency: one pod at a time, each created once the one before runs.
         objs = [pod(f"real-{i:03d}", node) for i in range(count)]
         total, latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", objs, 300, concurrency=1))
+        delete_bench_pods(work)        # the node takes 110 pods: make room for the burst
         # Throughput: a burst of as many again, created all at once.
         burst = [pod(f"burst-{i:03d}", node) for i in range(count)]
         burst_total, burst_latencies = asyncio.run(create_and_wait(f"https://127.0.0.1:{port}", burst, 300))
@@ -175,11 +195,7 @@ def real(port: int, work: Path, count: int) -> dict:
                "bare_runc_run_s": round(bare, 3) if bare else None,
                "real_overhead_x": round(percentile(latencies, 0.5) / bare, 1) if bare and latencies else None,
                "real_agent_rss_mb": round(rss_mb(agent.pid), 1)}
-        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pods",
-                        "-l", "bench=pods", "--grace-period=1", "--wait=true", "--timeout=180s"],
-                       capture_output=True)
-        subprocess.run(["kubectl", f"--kubeconfig={work / 'server' / 'kubeconfig.yaml'}", "delete", "pod",
-                        "warm-up", "--grace-period=1", "--wait=true"], capture_output=True)
+        delete_bench_pods(work)
         return out
     finally:
         agent.terminate()

@@ -73,7 +73,8 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
                        cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
                        pod_manifest_path=manifests,
-                       kubelet_port=getattr(args, "kubelet_port", None) or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
+                       kubelet_port=getattr(args, "kubelet_port", None)
+                       or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
                        node_labels=labels,
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 
@@ -93,6 +94,7 @@ async def serve(args, runtime: str) -> None:
                                           lambda: make_runtime("simulated", data_dir)[0])
         print(f"k8py: {args.count} hollow nodes registered ({config.node_name}-0 ...)", flush=True)
     else:
+        config.client_ca_file = args.ca_file or await fetch_cluster_ca(client, data_dir / "tls")
         kubelet = build_kubelet(client, config, runtime)
         await kubelet.start()
         kubelets = [kubelet]
@@ -108,6 +110,21 @@ async def serve(args, runtime: str) -> None:
     await client.close()
 
 
+async def fetch_cluster_ca(client, folder: Path) -> Path | None:
+    """The cluster CA as every namespace publishes it (kube-root-ca.crt): the kubelet API
+    accepts only clients with a certificate it signed, i.e. the API server."""
+    from k8py.client import ApiError
+    try:
+        configmap = await client.resource("v1", "configmaps", "kube-system").get("kube-root-ca.crt")
+    except ApiError as e:
+        log.warning("cluster CA not readable (%s): the kubelet API will not check client certificates", e)
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cluster-ca.crt"
+    path.write_text(configmap["data"]["ca.crt"])
+    return path
+
+
 async def run_in_server(args, client) -> None:
     """The server's own node agent (a component of `k8py server`)."""
     if getattr(args, "disable_agent", False) or os.geteuid() != 0:
@@ -115,6 +132,8 @@ async def run_in_server(args, client) -> None:
     from k8py.kubelet.wiring import build_kubelet
     data_dir = ((args.data_dir or default_data_dir()).resolve()) / "agent"
     config = agent_config(args, data_dir, control_plane=True)
+    config.ca_dir = data_dir.parent / "server" / "tls"
+    config.client_ca_file = config.ca_dir / "server-ca.crt"
     try:
         kubelet = build_kubelet(client, config, "runc")
     except ImportError as e:

@@ -50,6 +50,8 @@ class AgentConfig:
     cluster_domain: str = "cluster.local"
     pod_manifest_path: Path | None = None
     kubelet_port: int = 10250
+    ca_dir: Path | None = None            # the cluster CA with its key (only inside `k8py server`)
+    client_ca_file: Path | None = None    # who may call the kubelet API: holders of a cluster-CA certificate
     cni_bridge: str = "k8py0"
     materialize_volumes: bool = True
     run_probes: bool = True
@@ -83,6 +85,7 @@ class Kubelet:
         self._tasks: list[asyncio.Task] = []
         self._last_states: dict[str, str] = {}
         self.pod_cidr_wait = POD_CIDR_WAIT_SECONDS
+        self._tokens: dict[tuple, tuple[str, float]] = {}    # -> (token, refresh after)
 
     # ---- start / stop ----------------------------------------------------------------
 
@@ -214,7 +217,13 @@ class Kubelet:
 
     async def _service_account_token(self, namespace: str, service_account: str, audiences: list[str],
                                      expiration: int, pod: dict) -> str:
-        """A bound token from the TokenRequest API (serviceaccounts/<name>/token)."""
+        """A bound token from the TokenRequest API (serviceaccounts/<name>/token), reused until
+        80% of its life has passed, as the kubelet's token manager does."""
+        import time
+        key = (namespace, service_account, tuple(audiences), expiration, pod["metadata"]["uid"])
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                 "spec": {"audiences": audiences, "expirationSeconds": expiration,
                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
@@ -227,7 +236,11 @@ class Kubelet:
             log.info("token request for %s/%s failed (%s); writing an empty token", namespace, service_account,
                      e.code)
             return ""
-        return (result.get("status") or {}).get("token", "")
+        token = (result.get("status") or {}).get("token", "")
+        if len(self._tokens) > 10000:
+            self._tokens.clear()
+        self._tokens[key] = (token, time.monotonic() + 0.8 * expiration)
+        return token
 
     def _node_images(self) -> list[dict]:
         out = []

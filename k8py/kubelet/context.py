@@ -25,7 +25,8 @@ class KubeletContext:
     node_allocatable: dict = field(default_factory=dict)
     run_probes: bool = True
     write_pod_files: bool = True                 # /etc/hosts, resolv.conf (real runtimes only)
-    crash_backoff: Backoff = field(default_factory=lambda: Backoff(clock=time.time))   # container finish times are wall-clock
+    # Container finish times are wall-clock times, so the crash back-off runs on that clock.
+    crash_backoff: Backoff = field(default_factory=lambda: Backoff(clock=time.time))
     image_backoff: Backoff = field(default_factory=Backoff)
     # Refresh period of configMap/secret volume contents.
     volume_refresh_seconds: float = 10.0

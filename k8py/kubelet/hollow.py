@@ -1,78 +1,20 @@
 """Hollow nodes: many simulated kubelets in one process, for scale tests (like KWOK).
 
-`HollowRuntime` is the fallback simulated runtime used when
-runtime/simulated.py is not there: containers are records that turn
-"running" at once and stay so until stopped.
+Each node gets its own SimulatedRuntime (runtime/simulated.py) and a
+HollowNetwork handing out pod IPs; all share one API client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import time
 
 from k8py.kubelet.agent import AgentConfig, Kubelet
-from k8py.kubelet.runtime.interface import (ContainerConfig, ContainerStats, ContainerStatus, Runtime, Sandbox,
-                                            SandboxConfig)
+from k8py.kubelet.runtime.interface import Sandbox
 
 log = logging.getLogger("k8py.kubelet.hollow")
 
 HOLLOW_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "100Gi"}
-
-
-class HollowRuntime(Runtime):
-    name = "simulated"
-    version = "0.1.0"
-
-    def __init__(self):
-        self._sandboxes: dict[str, Sandbox] = {}
-        self._containers: dict[str, ContainerStatus] = {}
-        self._ids = itertools.count(1)
-
-    async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
-        sid = f"hollow-sb-{next(self._ids)}"
-        sb = Sandbox(sid, config.pod_uid, None, None, None, None, config.cgroup_parent, dict(config.labels))
-        self._sandboxes[sid] = sb
-        return sb
-
-    async def remove_sandbox(self, sandbox_id: str) -> None:
-        self._sandboxes.pop(sandbox_id, None)
-        for cid in [c for c, s in self._containers.items() if s.sandbox_id == sandbox_id]:
-            del self._containers[cid]
-
-    async def list_sandboxes(self):
-        return list(self._sandboxes.values())
-
-    async def create_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
-        cid = f"hollow-{next(self._ids)}"
-        self._containers[cid] = ContainerStatus(cid, sandbox.id, config.name, "created", image=config.image,
-                                                created_at=time.time(), labels=dict(config.labels))
-        return cid
-
-    async def start_container(self, container_id: str) -> None:
-        cs = self._containers[container_id]
-        cs.state, cs.started_at = "running", time.time()
-
-    async def stop_container(self, container_id: str, timeout: float) -> None:
-        cs = self._containers.get(container_id)
-        if cs and cs.state == "running":
-            cs.state, cs.exit_code, cs.finished_at = "exited", 0, time.time()
-
-    async def remove_container(self, container_id: str) -> None:
-        self._containers.pop(container_id, None)
-
-    async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._containers[container_id]
-
-    async def list_containers(self):
-        return list(self._containers.values())
-
-    async def exec_sync(self, container_id: str, argv, timeout: float):
-        return 0, b""
-
-    async def stats(self, container_id: str):
-        return ContainerStats(0, 0)
 
 
 class HollowNetwork:

@@ -121,9 +121,14 @@ def write_pod_files(pod_dir: Path, pod: dict, pod_ips: list[str], dns: ClusterDN
     out = {}
     for container_path, (name, text) in files.items():
         path = pod_dir / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        try:
+            unchanged = path.read_text() == text
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            # Written in place: containers bind-mount these files, a new inode would not reach them.
+            with open(path, "w") as f:
+                f.write(text)
         out[container_path] = path
     return out
 

@@ -12,76 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Callable
 
 from k8py.apimachinery import meta
-from k8py.kubelet import hooks, qos
-from k8py.kubelet.env import ContainerConfigError, EnvSources, container_env, expand_command
-from k8py.kubelet.image_puller import ImagePullFailed, ensure_image
+from k8py.kubelet.containers import (LABEL_CONTAINER_HASH, ContainerLifecycle, container_hash, go_duration,
+                                     pod_description, termination_message)
 from k8py.kubelet.pod_dns import hostname_and_domain, write_pod_files
+from k8py.kubelet.pod_status_writer import STATUS_KEYS, PodStatusReporting
 from k8py.kubelet.probes import ContainerProbes
-from k8py.kubelet.resources import container_config
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerStatus, Sandbox,
                                             SandboxConfig)
-from k8py.kubelet.status import ContainerRecord, container_status, pod_conditions, pod_phase
+from k8py.kubelet.status import ContainerRecord
 from k8py.kubelet.volumes import VolumeError
+
+__all__ = ["PodWorker", "STATUS_KEYS", "go_duration", "pod_description", "termination_message"]
 
 log = logging.getLogger("k8py.kubelet.pod")
 
 DEFAULT_GRACE = 30
-STATUS_KEYS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime", "qosClass",
-               "containerStatuses", "initContainerStatuses", "reason", "message")
 RETRY_SECONDS = 2.0
 
 
-def go_duration(seconds: float) -> str:
-    """Seconds as Go prints a time.Duration: 10s, 1m20s, 5m0s."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    return f"{s // 60}m{s % 60}s"
-
-
-MAX_TERMINATION_MESSAGE = 4096
-FALLBACK_LOG_LINES = 80
-
-
-def termination_message(container: dict, cs: ContainerStatus, path: Path | None) -> str:
-    """What the container left in terminationMessagePath, or (FallbackToLogsOnError, on
-    failure) the end of its log, as the kubelet reports in terminated.message."""
-    text = ""
-    if path is not None:
-        try:
-            text = path.read_bytes()[:MAX_TERMINATION_MESSAGE].decode("utf-8", "replace")
-        except OSError:
-            text = ""
-    if not text and cs.exit_code not in (0, None) and \
-            container.get("terminationMessagePolicy") == "FallbackToLogsOnError" and cs.log_path:
-        try:
-            lines = Path(cs.log_path).read_text(errors="replace").splitlines()[-FALLBACK_LOG_LINES:]
-        except OSError:
-            lines = []
-        # CRI log lines: "<time> <stream> <P|F> <text>"
-        text = "\n".join(line.split(" ", 3)[3] if line.count(" ") >= 3 else line for line in lines)
-        text = text[-MAX_TERMINATION_MESSAGE:]
-    return text
-
-
-def _host_name() -> str:
-    import socket
-    return socket.gethostname()
-
-
-def pod_description(pod: dict) -> str:
-    m = pod.get("metadata") or {}
-    return f"{m.get('name', '')}_{m.get('namespace', '')}({m.get('uid', '')})"
-
-
-class PodWorker:
+class PodWorker(ContainerLifecycle, PodStatusReporting):
     def __init__(self, ctx, pod: dict, adopted: tuple[Sandbox | None, list[ContainerStatus]] | None = None,
                  static: bool = False, on_finished: Callable[["PodWorker"], None] | None = None,
                  finished_before: bool = False, rejected: tuple[str, str] | None = None):
@@ -113,9 +68,11 @@ class PodWorker:
         self._next_sync: float | None = None
         self._next_volume_refresh = 0.0
         self._volume_retry_at = 0.0
+        self._volume_tick = False
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
         self.initialized = False      # init containers done once: app containers may run
+        self._definition_changed: set[str] = set()
         self._termination_log: dict[str, Path] = {}     # container id -> its terminationMessagePath file
         self._sync_count = 0
         for c in self._all_containers():
@@ -227,13 +184,6 @@ class PodWorker:
         if any(self.records[c["name"]].current is not None for c in self._app_containers()):
             self.initialized = True
 
-    def _name_image(self, rec: ContainerRecord, image: str) -> None:
-        """Report the image the way a CRI runtime does: full name and repo digest."""
-        info = self.ctx.images.get(image) if self.ctx.images is not None else None
-        if info is not None:
-            rec.image_name = (info.repo_tags or [""])[0]
-            rec.image_ref = (info.repo_digests or [info.id])[0]
-
     def _container(self, name: str) -> dict:
         return next((c for c in self._all_containers() if c["name"] == name), {})
 
@@ -254,16 +204,15 @@ class PodWorker:
             await self.publish_status()
             return
         if self._deadline_passed():
-            message = "Pod was active on the node longer than the specified deadline"
-            self.failure = ("DeadlineExceeded", message)
-            self._event("Normal", "DeadlineExceeded", message)
-            self.terminal = True
-            await self._stop_all(self._grace(), reason_message="")
-            await self.publish_status()
-            await self._release_network()
+            await self._fail_pod("DeadlineExceeded", "Pod was active on the node longer than the specified "
+                                                     "deadline", "Normal")
             return
         self._ensure_probers()
         if await self._ensure_sandbox() and await self._ensure_volumes():
+            over = self._empty_dir_over_limit()
+            if over:
+                await self._fail_pod("Evicted", over, "Warning")
+                return
             if await self._sync_init_containers():
                 await self._sync_app_containers()
         if self.compute_status(final=True)["phase"] in ("Succeeded", "Failed"):
@@ -279,6 +228,28 @@ class PodWorker:
             await self._release_network()
         elif self._has_refreshed_volumes():
             self.wake(max(0.0, self._next_volume_refresh - time.monotonic()) or self.ctx.volume_refresh_seconds)
+
+    async def _fail_pod(self, reason: str, message: str, event_type: str) -> None:
+        """The kubelet ends the pod as a whole (deadline, eviction): stop everything, report Failed."""
+        self.failure = (reason, message)
+        self._event(event_type, reason, message)
+        self.terminal = True
+        await self._stop_all(self._grace(), reason_message="")
+        await self.publish_status()
+        await self._release_network()
+
+    def _empty_dir_over_limit(self) -> str | None:
+        """The eviction message when a disk-backed emptyDir outgrew its sizeLimit (checked on
+        each volume refresh tick, not on every sync)."""
+        if self.ctx.volumes is None or not self._volume_tick:
+            return None
+        from k8py.kubelet.volumes import emptydir
+        for volume in self._spec().get("volumes") or []:
+            path = (self.volume_paths or {}).get(volume.get("name"))
+            if "emptyDir" in volume and path is not None and emptydir.size_exceeded(volume, path):
+                return (f'Usage of EmptyDir volume "{volume["name"]}" exceeds the limit '
+                        f'"{volume["emptyDir"]["sizeLimit"]}". ')
+        return None
 
     def _deadline_passed(self) -> bool:
         deadline = self._spec().get("activeDeadlineSeconds")
@@ -350,9 +321,11 @@ class PodWorker:
         return True
 
     def _has_refreshed_volumes(self) -> bool:
+        """Volumes that need a look now and then: API-backed content, emptyDir size limits."""
         from k8py.kubelet.volumes import REFRESHED
         return self.ctx.volumes is not None and any(
-            any(k in v for k in REFRESHED) for v in self._spec().get("volumes") or [])
+            any(k in v for k in REFRESHED) or (v.get("emptyDir") or {}).get("sizeLimit")
+            for v in self._spec().get("volumes") or [])
 
     async def _ensure_volumes(self) -> bool:
         if self.ctx.volumes is None:
@@ -360,12 +333,14 @@ class PodWorker:
             return True
         if self.volume_paths is None and time.monotonic() < self._volume_retry_at:
             return False            # a pod update must not turn a failing mount into a busy loop
+        self._volume_tick = False
         try:
             if self.volume_paths is None:
                 self.volume_paths = await self.ctx.volumes.setup(self.pod)
                 self._next_volume_refresh = time.monotonic() + self.ctx.volume_refresh_seconds
             elif time.monotonic() >= self._next_volume_refresh:
                 self._next_volume_refresh = time.monotonic() + self.ctx.volume_refresh_seconds
+                self._volume_tick = True
                 await self.ctx.volumes.refresh(self.pod)
             if self.ctx.write_pod_files:
                 self.pod_files = write_pod_files(self.ctx.volumes.pod_dir(self.uid), self.pod, self.pod_ips,
@@ -423,154 +398,19 @@ class PodWorker:
             if cur is None:
                 await self._start_container(c, is_init=False)
             elif cur.state == "exited":
-                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0):
+                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0) \
+                        or c["name"] in self._definition_changed:
+                    self._definition_changed.discard(c["name"])
                     await self._start_container(c, is_init=False, restart=True)
-
-    async def _start_container(self, c: dict, is_init: bool, restart: bool = False) -> bool:
-        name = c["name"]
-        rec = self.records[name]
-        key = f"{self.uid}/{name}"
-        if restart and rec.current is not None and rec.current.state == "exited":
-            finished = rec.current.finished_at or time.time()
-            backoff = self.ctx.crash_backoff
-            if backoff.in_backoff_since(key, finished):
-                delay = backoff.delay(key)
-                if rec.waiting_reason != "CrashLoopBackOff":
-                    self._event("Warning", "BackOff", f"Back-off restarting failed container {name} in pod "
-                                                      f"{pod_description(self.pod)}", name)
-                rec.waiting_reason = "CrashLoopBackOff"
-                rec.waiting_message = (f"back-off {go_duration(delay)} restarting failed container={name} "
-                                       f"pod={pod_description(self.pod)}")
-                self.wake(backoff.remaining(key, finished) + 0.01)
-                return False
-            backoff.next(key)
-        try:
-            image = await ensure_image(self.ctx, self.pod, c, lambda t, r, m: self._event(t, r, m, name))
-        except ImagePullFailed as e:
-            rec.waiting_reason, rec.waiting_message = e.reason, e.message
-            self.wake(max(e.retry_in, 0.5))
-            return False
-        self._name_image(rec, image)
-        try:
-            env = await container_env(self.pod_with_ips(), c, self._env_sources())
-            if not any(k == "HOSTNAME" for k, _ in env):
-                # Container runtimes set HOSTNAME to the pod's hostname; ours leaves it to us.
-                env.insert(0, ("HOSTNAME", hostname_and_domain(self.pod, self.ctx.dns.domain)[0]
-                               if not self._spec().get("hostNetwork") else _host_name()))
-            command, args = expand_command(c, env)
-            mounts = self._mounts(c, env)
-        except (ContainerConfigError, VolumeError) as e:
-            rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(e)
-            self._event("Warning", "Failed", f"Error: {e}", name)
-            self.wake(RETRY_SECONDS)
-            return False
-        restart_count = rec.restart_count + (1 if restart and rec.current is not None else 0)
-        labels = {LABEL_POD_UID: self.uid, LABEL_POD_NAME: self.pod["metadata"]["name"],
-                  LABEL_POD_NAMESPACE: self.pod["metadata"].get("namespace", "default"),
-                  LABEL_CONTAINER_NAME: name, LABEL_RESTART_COUNT: str(restart_count)}
-        term_file = self._termination_file(c, restart_count, mounts)
-        config = container_config(self.pod, c, image, env, command, args, mounts, labels,
-                                  self._log_path(name, restart_count))
-        try:
-            cid = await self.ctx.runtime.create_container(self.sandbox, config)
-        except Exception as e:
-            rec.waiting_reason, rec.waiting_message = "CreateContainerError", str(e)
-            self._event("Warning", "Failed", f"Error: {e}", name)
-            self.wake(RETRY_SECONDS)
-            return False
-        if term_file is not None:
-            self._termination_log[cid] = term_file
-        self._event("Normal", "Created", f"Created container: {name}", name)
-        try:
-            await self.ctx.runtime.start_container(cid)
-        except Exception as e:
-            rec.waiting_reason, rec.waiting_message = "RunContainerError", str(e)
-            self._event("Warning", "Failed", f"Error: failed to start container \"{name}\": {e}", name)
-            self.wake(RETRY_SECONDS)
-            await self._remove_quietly(cid)
-            return False
-        self._event("Normal", "Started", f"Started container {name}", name)
-        old_previous = rec.previous
-        if rec.current is not None:
-            rec.previous = rec.current
-        rec.current = await self._fetch_status(cid)
-        rec.restart_count = restart_count
-        rec.waiting_reason = rec.waiting_message = ""
-        if old_previous is not None:
-            await self._remove_quietly(old_previous.id)   # keep one dead instance, for --previous logs
-        await self._after_start(c, rec, is_init)
-        return True
-
-    async def _after_start(self, c: dict, rec: ContainerRecord, is_init: bool) -> None:
-        name = c["name"]
-        post_start = (c.get("lifecycle") or {}).get("postStart")
-        if post_start:
-            failure = await hooks.run_hook(self.ctx.runtime, post_start, self.pod, c, rec.current.id,
-                                           self.pod_ip, self._grace())
-            if failure:
-                self._event("Warning", "FailedPostStartHook", failure, name)
-                self._event("Normal", "Killing", "FailedPostStartHook", name)
-                await self.ctx.runtime.stop_container(rec.current.id, self._grace())
-                rec.current = await self._fetch_status(rec.current.id)
-                self.wake()
-                return
-        if is_init and c.get("restartPolicy") != "Always":
-            rec.started = True
-            return
-        has_startup, has_readiness = bool(c.get("startupProbe")), bool(c.get("readinessProbe"))
-        rec.started = not has_startup or not self.ctx.run_probes
-        rec.ready = rec.started and (not has_readiness or not self.ctx.run_probes)
-        if self.ctx.run_probes and (has_startup or has_readiness or c.get("livenessProbe")):
-            prober = ContainerProbes(self.ctx.runtime, c, rec.current.id, self.pod_ip,
-                                     self._on_probe_result,
-                                     lambda kind, msg, n=name: self._event("Warning", "Unhealthy", msg, n))
-            self.probers[name] = prober
-            prober.start()
-
-    def _ensure_probers(self) -> None:
-        """Probe running containers that have no prober yet (adopted after a kubelet restart)."""
-        if not self.ctx.run_probes:
-            return
-        for c in self._app_containers() + [i for i in self._init_containers() if i.get("restartPolicy") == "Always"]:
-            rec = self.records[c["name"]]
-            if c["name"] in self.probers or not self._running(rec):
-                continue
-            if not (c.get("startupProbe") or c.get("readinessProbe") or c.get("livenessProbe")):
-                continue
-            prober = ContainerProbes(self.ctx.runtime, c, rec.current.id, self.pod_ip, self._on_probe_result,
-                                     lambda kind, msg, n=c["name"]: self._event("Warning", "Unhealthy", msg, n))
-            if rec.started:
-                prober.started.set()
-            self.probers[c["name"]] = prober
-            prober.start()
-
-    def _on_probe_result(self, name: str, kind: str, ok: bool, message: str) -> None:
-        rec = self.records.get(name)
-        if rec is None or rec.current is None or rec.current.state != "running":
-            return
-        c = self._container(name)
-        if kind == "readiness":
-            rec.ready = ok and rec.started
-        elif kind == "startup" and ok:
-            rec.started = True
-            rec.ready = not c.get("readinessProbe")
-        elif not ok:          # liveness or startup failed: restart the container
-            self._event("Normal", "Killing", f"Container {name} failed {kind} probe, will be restarted", name)
-            rec.ready = False
-            asyncio.create_task(self._kill_for_restart(name))
-        self.wake()
-
-    async def _kill_for_restart(self, name: str) -> None:
-        rec = self.records[name]
-        self._killing.add(name)
-        try:
-            prober = self.probers.pop(name, None)
-            if prober:
-                prober.stop()
-            await self._kill_container(rec, self._grace(), run_pre_stop=True, reason_message="")
-        finally:
-            self._killing.discard(name)
-            self.wake()
+            elif cur.state == "running" and cur.labels.get(LABEL_CONTAINER_HASH, container_hash(c)) \
+                    != container_hash(c):
+                # The pod's spec changed this container (e.g. a new image): replace it.
+                self._event("Normal", "Killing", f"Container {c['name']} definition changed, will be restarted",
+                            c["name"])
+                self._definition_changed.add(c["name"])
+                self.ctx.crash_backoff.reset(f"{self.uid}/{c['name']}")
+                self._killing.add(c["name"])
+                asyncio.create_task(self._kill_for_restart(c["name"]))
 
     # ---- helpers for containers ---------------------------------------------------
 
@@ -587,101 +427,12 @@ class PodWorker:
         status["hostIPs"] = [{"ip": self.ctx.node_ip}]
         return {**self.pod, "status": status}
 
-    def _env_sources(self) -> EnvSources:
-        return self.ctx.env_sources(self.pod)
-
-    def _mounts(self, c: dict, env) -> list:
-        if self.ctx.volumes is None:
-            return []
-        mounts = self.ctx.volumes.container_mounts(self.pod, c, self.volume_paths or {}, env)
-        taken = {m.container_path for m in mounts}
-        from k8py.kubelet.runtime.interface import Mount
-        for container_path, host_path in self.pod_files.items():
-            if container_path not in taken:
-                mounts.append(Mount(container_path=container_path, host_path=str(host_path)))
-        return mounts
-
-    async def _fetch_status(self, container_id: str) -> ContainerStatus:
-        return self._attach_message(await self.ctx.runtime.container_status(container_id))
-
-    def _attach_message(self, cs: ContainerStatus) -> ContainerStatus:
-        if cs.state == "exited" and not cs.message:
-            name = cs.labels.get(LABEL_CONTAINER_NAME, cs.name)
-            cs.message = termination_message(self._container(name), cs, self._termination_log.get(cs.id))
-        return cs
-
-    def _termination_file(self, c: dict, restart_count: int, mounts: list) -> Path | None:
-        """The file the container may write its termination message to (terminationMessagePath)."""
-        if self.ctx.volumes is None:
-            return None
-        target = c.get("terminationMessagePath") or "/dev/termination-log"
-        if any(m.container_path == target for m in mounts):
-            return None
-        folder = self.ctx.volumes.pod_dir(self.uid) / "containers" / c["name"]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{restart_count}-termination-log"
-        path.write_bytes(b"")
-        os.chmod(path, 0o666)
-        from k8py.kubelet.runtime.interface import Mount
-        mounts.append(Mount(container_path=target, host_path=str(path)))
-        return path
-
-    def _log_dir(self) -> Path:
-        """<data>/pod-logs/<namespace>_<name>_<uid>, as /var/log/pods is laid out."""
-        m = self.pod["metadata"]
-        return self.ctx.logs_dir / f"{m.get('namespace', 'default')}_{m['name']}_{self.uid}"
-
-    def _log_path(self, name: str, restart_count: int) -> str:
-        folder = self._log_dir() / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder / f"{restart_count}.log")
-
     def _grace(self) -> float:
         m, spec = self.pod["metadata"], self._spec()
         if m.get("deletionGracePeriodSeconds") is not None:
             return float(m["deletionGracePeriodSeconds"])
         value = spec.get("terminationGracePeriodSeconds")
         return float(DEFAULT_GRACE if value is None else value)
-
-    async def _remove_quietly(self, container_id: str) -> None:
-        try:
-            await self.ctx.runtime.remove_container(container_id)
-        except Exception as e:
-            log.debug("removing container %s: %s", container_id, e)
-
-    async def _kill_container(self, rec: ContainerRecord, grace: float, run_pre_stop: bool,
-                              reason_message: str | None) -> None:
-        """preStop (within the grace period), then SIGTERM and SIGKILL when the rest runs out."""
-        cur = rec.current
-        if cur is None or cur.state != "running":
-            return
-        c = self._container(rec.name)
-        if reason_message is not None:
-            self._event("Normal", "Killing", reason_message or f"Stopping container {rec.name}", rec.name)
-        started = time.monotonic()
-        pre_stop = (c.get("lifecycle") or {}).get("preStop")
-        if run_pre_stop and pre_stop and grace > 0:
-            try:
-                failure = await asyncio.wait_for(
-                    hooks.run_hook(self.ctx.runtime, pre_stop, self.pod, c, cur.id, self.pod_ip, grace), grace)
-            except asyncio.TimeoutError:
-                failure = None
-            if failure:
-                self._event("Warning", "FailedPreStopHook", failure, rec.name)
-        remaining = max(grace - (time.monotonic() - started), 2.0 if grace > 0 else 0.0)
-        try:
-            await self.ctx.runtime.stop_container(cur.id, remaining)
-            rec.current = await self._fetch_status(cur.id)
-        except Exception as e:
-            log.warning("stopping container %s: %s", cur.id, e)
-        rec.ready = False
-
-    async def _stop_all(self, grace: float, reason_message: str | None) -> None:
-        for p in self.probers.values():
-            p.stop()
-        self.probers.clear()
-        running = [r for r in self.records.values() if r.current is not None and r.current.state == "running"]
-        await asyncio.gather(*(self._kill_container(r, grace, True, reason_message) for r in running))
 
     async def _release_network(self) -> None:
         if self.sandbox is not None and self.ctx.network is not None and not self._spec().get("hostNetwork") \
@@ -740,73 +491,3 @@ class PodWorker:
         self.ctx.image_backoff.forget_prefix(f"{self.uid}/")
 
     # ---- status --------------------------------------------------------------------------
-
-    def compute_status(self, terminal: bool = False, final: bool = False) -> dict:
-        """The pod status to report; `final` gives the phase even while sidecars still run."""
-        if self.rejected:
-            # A pod the node turned away: only the verdict, as the kubelet writes it.
-            reason, message = self.rejected
-            status = {"phase": "Failed", "reason": reason, "message": message}
-            if (self.pod.get("status") or {}).get("conditions"):
-                status["conditions"] = self.pod["status"]["conditions"]
-            return status
-        rt = self.ctx.runtime_name
-        init = [container_status(self.records[c["name"]], rt, c.get("restartPolicy") != "Always")
-                for c in self._init_containers()]
-        apps = [container_status(self.records[c["name"]], rt, False) for c in self._app_containers()]
-        init_pending = any(not ((s["state"].get("terminated") or {}).get("exitCode") == 0) for s in init
-                           if not (self._container(s["name"]).get("restartPolicy") == "Always"))
-        if init_pending or not self.network_ready:
-            # App containers wait for init: PodInitializing (or ContainerCreating before anything ran).
-            reason = "PodInitializing" if self._init_containers() and self.network_ready else "ContainerCreating"
-            for s in apps:
-                if s["state"].get("waiting", {}).get("reason") == "ContainerCreating" \
-                        and self.records[s["name"]].current is None:
-                    s["state"]["waiting"]["reason"] = reason
-        phase = pod_phase(self.pod, init, apps, terminal=terminal)
-        if phase in ("Succeeded", "Failed") and not final and \
-                any(self._running(r) for r in self.records.values()):
-            phase = "Running"      # never terminal while something still runs
-        now = meta.rfc3339()
-        status = {"phase": phase,
-                  "conditions": pod_conditions(self.pod, phase, init, apps, self.network_ready and not terminal,
-                                               now),
-                  "hostIP": self.ctx.node_ip, "hostIPs": [{"ip": self.ctx.node_ip}],
-                  "startTime": self.start_time or now,
-                  "qosClass": qos.qos_class(self.pod),
-                  "containerStatuses": apps}
-        if self.pod_ips:
-            status["podIP"] = self.pod_ips[0]
-            status["podIPs"] = [{"ip": ip} for ip in self.pod_ips]
-        if init:
-            status["initContainerStatuses"] = init
-        if self.failure:
-            status["phase"] = "Failed"
-            status["reason"], status["message"] = self.failure
-            status["conditions"] = pod_conditions(self.pod, "Failed", init, apps, False, now)
-        return status
-
-    async def publish_status(self, terminal: bool = False) -> str:
-        status = self.compute_status(terminal)
-        if status == self.last_status:
-            return status["phase"]
-        previous = self.pod.get("status") or {}
-        patch = dict(status)
-        for key in STATUS_KEYS:
-            if key in previous and key not in status:
-                patch[key] = None
-        from k8py.client import ApiError
-        m = self.pod["metadata"]
-        pods = self.ctx.client.resource("v1", "pods", namespace=m.get("namespace", "default"))
-        try:
-            updated = await pods.patch(m["name"], {"status": patch}, subresource="status")
-        except ApiError as e:
-            if e.code == 404:
-                return status["phase"]      # gone (or a mirror pod not created yet)
-            raise
-        if not self.static and updated["metadata"].get("uid") == self.uid:
-            self.pod = updated
-        else:
-            self.pod = {**self.pod, "status": status}
-        self.last_status = status
-        return status["phase"]

@@ -15,12 +15,8 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 def make_runtime(kind: str, data_dir: Path):
     """(runtime, image service or None)."""
     if kind == "simulated":
-        try:
-            from k8py.kubelet.runtime.simulated import SimulatedRuntime
-            return SimulatedRuntime(), None
-        except ImportError:
-            from k8py.kubelet.hollow import HollowRuntime
-            return HollowRuntime(), None
+        from k8py.kubelet.runtime.simulated import SimulatedRuntime
+        return SimulatedRuntime(), None
     if kind == "runc":
         from k8py.kubelet.images.store import ImageStore
         from k8py.kubelet.runtime.runc import RuncRuntime
@@ -32,15 +28,9 @@ def make_runtime(kind: str, data_dir: Path):
 
 def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams: bool = True) -> Kubelet:
     runtime, images = make_runtime(runtime_kind, config.data_dir)
-    network_factory = None
     server_factory = None
     if runtime_kind == "runc":
-        from k8py.kubelet.network.cni import PodNetwork
-
-        def network_factory(pod_cidr: str):
-            return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
-                              cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr,
-                              bridge=config.cni_bridge)
+        network_factory = _cni_network_factory(config)
     else:
         from k8py.kubelet.hollow import HollowNetwork
         network_factory = HollowNetwork
@@ -52,11 +42,19 @@ def build_kubelet(client, config: AgentConfig, runtime_kind: str, serve_streams:
                    server_factory=server_factory)
 
 
-def _server_factory(config: AgentConfig):
-    def make(kubelet: Kubelet):
-        from k8py.kubelet.server import KubeletServer
-        from k8py.kubelet.serving_cert import ensure_serving_cert
-        cert, key = ensure_serving_cert(config.data_dir / "tls", config.node_name, [config.node_ip])
-        return KubeletServer(kubelet.runtime, kubelet.lookup_pod, cert, key, config.kubelet_port,
-                             bind_address=config.node_ip or "127.0.0.1")
+def _cni_network_factory(config: AgentConfig):
+    from k8py.kubelet.network.cni import PodNetwork
+
+    def make(pod_cidr: str):
+        return PodNetwork(config.data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=pod_cidr,
+                          cluster_cidr=config.cluster_cidr, service_cidr=config.service_cidr,
+                          bridge=config.cni_bridge)
     return make
+
+
+def _server_factory(config: AgentConfig):
+    """The kubelet API: a serving certificate from the cluster CA when this agent can sign
+    (inside `k8py server`), and only clients with a cluster-CA certificate (the API server)
+    may use it, so exec and port-forward are not open to whoever reaches the node."""
+    from k8py.kubelet.serving import server_factory
+    return server_factory(config.data_dir / "tls", ca_dir=config.ca_dir, client_ca_file=config.client_ca_file)

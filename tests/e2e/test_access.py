@@ -7,6 +7,8 @@ import json
 
 import yaml
 
+from tests.e2e.conftest import wait_for
+
 
 def test_auth_can_i_answers_yes_and_no(server):
     yes = server.kubectl("auth", "can-i", "create", "deployments")
@@ -53,8 +55,12 @@ def test_create_token_gives_a_working_service_account_token(server, tmp_path):
 
 
 def test_get_componentstatuses(server):
-    result = server.kubectl("get", "cs")
-    assert "v1 ComponentStatus is deprecated in v1.19+" in result.stderr
-    rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
-    assert rows["etcd-0"] == "Healthy"
+    def statuses():
+        result = server.kubectl("get", "cs")
+        assert "v1 ComponentStatus is deprecated in v1.19+" in result.stderr
+        return {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+
+    # The scheduler and controller-manager are healthy once they hold their leader Leases.
+    rows = wait_for(lambda: (r := statuses()) and set(r.values()) == {"Healthy"} and r, timeout=20,
+                    what="all components Healthy")
     assert set(rows) == {"scheduler", "controller-manager", "etcd-0"}

@@ -73,10 +73,6 @@ class AgentServer:
                              capture_output=True, text=True)
         return {c["id"]: (c["pid"], c["status"]) for c in json.loads(out.stdout or "null") or []}
 
-    def runc_exec(self, container_id: str, *argv: str) -> str:
-        return subprocess.run(["runc", "--root", str(self.runc_root), "exec", container_id, *argv],
-                              capture_output=True, text=True, timeout=20).stdout
-
     def wait_or_log(self, condition, timeout: float, what: str):
         """wait_for, failing with the end of the server's log (which holds the agent's)."""
         try:
@@ -137,11 +133,6 @@ def pod_json(server: Server, name: str) -> dict:
     return server.kubectl_json("get", "pod", name)
 
 
-def container_id(pod: dict, name: str) -> str:
-    statuses = pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", [])
-    return next(s["containerID"] for s in statuses if s["name"] == name).split("://", 1)[1]
-
-
 def seed(name: str) -> str:
     return (SEED / name).read_text()
 
@@ -149,7 +140,7 @@ def seed(name: str) -> str:
 def test_seed_pods_reach_their_state(cluster):
     server, node = cluster.server, cluster.node
     for name in ("06-probes.yaml", "05-lifecycle-hooks.yaml", "11-secret-configmap-env.yaml",
-                 "07-init-containers.yaml", "04-emptydir-hostpath.yaml"):
+                 "07-init-containers.yaml", "04-emptydir-hostpath.yaml", "03-configmap-subpath.yaml"):
         server.kubectl("apply", "-f", "-", input=bound(seed(name), node))
 
     def ready(name):
@@ -158,6 +149,7 @@ def test_seed_pods_reach_their_state(cluster):
     wait_for(ready("probe-demo"), 60, what="probe-demo Ready")
     wait_for(ready("hook-demo"), 60, what="hook-demo Ready")
     wait_for(ready("volumes-demo"), 60, what="volumes-demo Ready")
+    wait_for(ready("nginx"), 60, what="nginx Ready")
     wait_for(lambda: pod_json(server, "env-demo")["status"].get("phase") == "Succeeded", 60,
              what="env-demo Succeeded")
 
@@ -170,29 +162,38 @@ def test_seed_pods_reach_their_state(cluster):
     assert "2/2" in server.kubectl("get", "pod", "probe-demo").stdout
 
     # hook-demo: the postStart hook wrote its file.
-    hook = pod_json(server, "hook-demo")
-    assert cluster.runc_exec(container_id(hook, "hook-demo"), "cat", "/usr/share/message").strip() == \
+    assert server.kubectl("exec", "hook-demo", "--", "cat", "/usr/share/message").stdout.strip() == \
         "Hello from the postStart handler"
+    # exec passes exit codes through.
+    failed = server.kubectl("exec", "probe-demo", "-c", "checker", "--", "sh", "-c", "exit 7", check=False)
+    assert failed.returncode == 7
 
     # env-demo printed the secret, the configmap and the downward values.
     env_pod = pod_json(server, "env-demo")
-    log_dir = next((cluster.data_dir / "agent" / "pod-logs").glob(f"default_env-demo_{env_pod['metadata']['uid']}"))
-    output = (log_dir / "main" / "0.log").read_text()
+    output = server.kubectl("logs", "env-demo").stdout
     for expected in ("TOKEN=secret-pass", "LANGUAGE=English", "POD_NAME=env-demo", "POD_NAMESPACE=default",
-                     f"POD_IP={env_pod['status']['podIP']}", 'tier="demo"', 'note="downward"', "secret-pass"):
+                     f"POD_IP={env_pod['status']['podIP']}", "HOSTNAME=env-demo", 'tier="demo"',
+                     'note="downward"', "secret-pass"):
         assert expected in output
     assert env_pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert "Completed" in server.kubectl("get", "pod", "env-demo").stdout
 
-    # init-demo waits for its init container (nothing answers for myservice here).
+    # init-demo: the app container waits for the init container (which loops until DNS knows
+    # myservice: while cluster DNS isn't there it keeps waiting, once it is it completes).
     init = pod_json(server, "init-demo")
-    assert init["status"]["phase"] == "Pending"
-    assert "running" in init["status"]["initContainerStatuses"][0]["state"]
-    assert init["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
-    assert "Init:0/1" in server.kubectl("get", "pod", "init-demo").stdout
+    init_state = init["status"]["initContainerStatuses"][0]["state"]
+    app_state = init["status"]["containerStatuses"][0]["state"]
+    if "running" in init_state:
+        assert init["status"]["phase"] == "Pending"
+        assert app_state["waiting"]["reason"] == "PodInitializing"
+        assert "Init:0/1" in server.kubectl("get", "pod", "init-demo").stdout
+    else:
+        assert init_state["terminated"]["reason"] == "Completed"
+        if "running" in app_state:
+            assert app_state["running"]["startedAt"] >= init_state["terminated"]["finishedAt"]
 
     # volumes-demo wrote into its emptyDir and the hostPath folder.
-    vol = pod_json(server, "volumes-demo")
-    assert cluster.runc_exec(container_id(vol, "main"), "cat", "/data/hello").strip() == "hi"
+    assert server.kubectl("exec", "volumes-demo", "--", "cat", "/data/hello").stdout.strip() == "hi"
     assert Path("/tmp/k8py-hostpath-demo/kept").read_text().strip() == "kept"
 
     # Pods get distinct IPs from the node's range and reach each other.
@@ -201,7 +202,14 @@ def test_seed_pods_reach_their_state(cluster):
     assert len(ips) == 3 and all(ipaddress.ip_address(ip) in ipaddress.ip_network(cluster.cluster_cidr)
                                  for ip in ips)
     probe_ip = probe["status"]["podIP"]
-    assert "ok" in cluster.runc_exec(container_id(vol, "main"), "wget", "-qO-", f"http://{probe_ip}:8080/healthz")
+    assert "ok" in server.kubectl("exec", "volumes-demo", "--", "wget", "-qO-",
+                                  f"http://{probe_ip}:8080/healthz").stdout
+    # nginx runs with its nginx.conf from a ConfigMap key mounted by subPath.
+    nginx_ip = pod_json(server, "nginx")["status"]["podIP"]
+    assert server.kubectl("exec", "volumes-demo", "--", "wget", "-qO-", f"http://{nginx_ip}/").stdout == \
+        "from-configmap\n"
+    resolv = server.kubectl("exec", "volumes-demo", "--", "cat", "/etc/resolv.conf").stdout
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv and "ndots:5" in resolv
 
     events = server.kubectl("get", "events", "--field-selector", "involvedObject.name=probe-demo").stdout
     assert "Pulled" in events and "Created container: web" in events and "Started container web" in events
@@ -213,7 +221,7 @@ def test_oom_killed_container_restarts_with_back_off(cluster):
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "oom-demo"},
         "spec": {"nodeName": cluster.node, "containers": [{
             "name": "hog", "image": "busybox",
-            "command": ["sh", "-c", "x=aaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
+            "command": ["sh", "-c", "echo filling memory; x=aaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
             "resources": {"limits": {"memory": "20Mi"}}}]}}))
 
     def backing_off():
@@ -224,6 +232,7 @@ def test_oom_killed_container_restarts_with_back_off(cluster):
     assert status["lastState"]["terminated"]["reason"] == "OOMKilled"
     assert status["lastState"]["terminated"]["exitCode"] == 137
     assert "CrashLoopBackOff" in server.kubectl("get", "pod", "oom-demo").stdout
+    assert "filling memory" in server.kubectl("logs", "oom-demo", "--previous").stdout
     described = server.kubectl("describe", "pod", "oom-demo").stdout
     assert "OOMKilled" in described and "Back-off restarting failed container hog" in described
     server.kubectl("delete", "pod", "oom-demo", "--grace-period=1", timeout=60)

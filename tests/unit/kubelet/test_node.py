@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from k8py.kubelet import node as node_mod
 from k8py.kubelet.node import NodeConfig, NodeManager, node_conditions, pick_pod_cidr

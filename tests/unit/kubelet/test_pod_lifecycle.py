@@ -27,12 +27,15 @@ def ctr(name, command=("sleep",), **extra):
 
 async def start_kubelet(api, tmp_path, runtime, **config) -> Kubelet:
     # What the root-CA publisher puts in every namespace; service account volumes need it.
-    try:
-        await api.resource("v1", "configmaps", namespace="default").create(
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
-             "data": {"ca.crt": "test-ca"}})
-    except Exception:
-        pass
+    # What the controllers put in every namespace: service account volumes need both.
+    for plural, obj in (("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                        "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": "test-ca"}}),
+                        ("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                             "metadata": {"name": "default"}})):
+        try:
+            await api.resource("v1", plural, namespace="default").create(obj)
+        except Exception:
+            pass
     kubelet = Kubelet(api, AgentConfig(node_name=NODE, data_dir=tmp_path / "agent", node_ip="127.0.0.1",
                                        relist_seconds=0.05, **config), runtime)
     await kubelet.start()
@@ -332,3 +335,63 @@ async def test_sidecar_runs_beside_the_app_and_stops_when_it_completes(api, kube
     proxy = status_of(p, "proxy", init=True)
     assert "terminated" in proxy["state"]          # stopped once the job was done
     assert condition(p, "Initialized")["status"] == "True"
+
+
+async def test_empty_dir_over_its_size_limit_evicts_the_pod(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    volumes = [{"name": "cache", "emptyDir": {"sizeLimit": "1Ki"}}]
+    container = ctr("main", volumeMounts=[{"name": "cache", "mountPath": "/cache"}])
+    created = await pods.create(pod("hoarder", [container], volumes=volumes))
+    await wait_pod(api, "hoarder", lambda p: p.get("status", {}).get("phase") == "Running")
+    cache = kubelet.ctx.volumes.volume_dir(created["metadata"]["uid"], "emptyDir", "cache")
+    (cache / "big").write_bytes(b"x" * 4096)          # what the container would have written
+    p = await wait_pod(api, "hoarder", lambda p: p["status"]["phase"] == "Failed", timeout=5)
+    assert (p["status"]["reason"], p["status"]["message"]) == \
+        ("Evicted", 'Usage of EmptyDir volume "cache" exceeds the limit "1Ki". ')
+
+
+async def test_config_map_volume_follows_updates_and_token_is_issued(api, kubelet):
+    cms = api.resource("v1", "configmaps", namespace="default")
+    await cms.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kc-conf"},
+                      "data": {"app.conf": "one"}})
+    pods = api.resource("v1", "pods", namespace="default")
+    container = ctr("main", volumeMounts=[{"name": "conf", "mountPath": "/etc/app"}])
+    created = await pods.create(pod("watcher", [container], volumes=[{"name": "conf",
+                                                                       "configMap": {"name": "kc-conf"}}]))
+    await wait_pod(api, "watcher", lambda p: p.get("status", {}).get("phase") == "Running")
+    uid = created["metadata"]["uid"]
+    conf = kubelet.ctx.volumes.volume_dir(uid, "configMap", "conf") / "app.conf"
+    assert conf.read_text() == "one"
+    config = next(c for c in kubelet.fake.configs.values() if c.labels.get("io.kubernetes.pod.uid") == uid)
+    mounts = {m.container_path: m for m in config.mounts}
+    assert mounts["/etc/app"].read_only and "/etc/hosts" in mounts and "/etc/resolv.conf" in mounts
+    sa_mount = mounts["/var/run/secrets/kubernetes.io/serviceaccount"]
+    from pathlib import Path
+    token = (Path(sa_mount.host_path) / "token").read_text()
+    assert token.count(".") == 2                      # a JWT from the TokenRequest API
+    assert (Path(sa_mount.host_path) / "namespace").read_text() == "default"
+
+    await cms.patch("kc-conf", {"data": {"app.conf": "two"}})
+    await asyncio.sleep(0.5)       # a few refresh periods: the token is reused, not re-issued
+    assert (Path(sa_mount.host_path) / "token").read_text() == token
+    await eventually(lambda: conf.read_text() == "two", 5, "configMap volume updated in place")
+    assert config is next(c for c in kubelet.fake.configs.values()
+                          if c.labels.get("io.kubernetes.pod.uid") == uid)   # no restart for that
+
+
+async def test_changed_container_spec_replaces_the_container(api, kubelet):
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("upgrade", [ctr("main")], restartPolicy="Never"))
+    p = await wait_pod(api, "upgrade", lambda p: condition(p, "Ready").get("status") == "True")
+    first = status_of(p, "main")["containerID"]
+    await pods.patch("upgrade", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                     patch_type="strategic")
+    p = await wait_pod(api, "upgrade", lambda p: status_of(p, "main")["containerID"] != first
+                       and "running" in status_of(p, "main")["state"], timeout=6)
+    cs = status_of(p, "main")
+    assert cs["restartCount"] == 1 and cs["lastState"]["terminated"]["exitCode"] == 143
+    assert kubelet.fake.configs[cs["containerID"].split("://")[1]].image == "busybox:1.36"
+    await kubelet.recorder.flush()
+    ev = await events_for(api, "upgrade")
+    assert ("Killing", "Container main definition changed, will be restarted") in ev
+    assert ("Killing", "Stopping container main") not in ev

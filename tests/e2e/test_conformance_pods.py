@@ -1,0 +1,231 @@
+"""Upstream node conformance behaviours with real pods: a `k8py server` with
+its own node agent (runc, CNI, the local registry's busybox), the real kubectl.
+
+The run-to-completion pods are created together up front (they take a few
+seconds each) and every test then checks its own one.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+from tests.e2e.test_node_agent import AgentServer
+
+pytest_plugins = ["tests.e2e.registry"]
+
+NS = "conformance-pods"
+
+
+def container(command, **extra) -> dict:
+    return {"name": "c", "image": "busybox", "command": command, **extra}
+
+
+def job_pod(name: str, command, *, container_extra=None, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never", "containers": [container(command, **(container_extra or {}))],
+                     **spec}}
+
+
+SH = ["sh", "-c"]
+FINISHING = {
+    "uid-65534": job_pod("uid-65534", SH + ["id -u"], container_extra={"securityContext": {"runAsUser": 65534}}),
+    "container-ids": job_pod("container-ids", SH + ["echo $(id -u) $(id -g)"],
+                             container_extra={"securityContext": {"runAsUser": 1001, "runAsGroup": 2002}}),
+    "pod-ids": job_pod("pod-ids", SH + ["echo $(id -u) $(id -g)"],
+                       securityContext={"runAsUser": 1001, "runAsGroup": 2002}),
+    "unprivileged": job_pod("unprivileged", SH + ["ip link add dummy0 type dummy || echo refused"],
+                            container_extra={"securityContext": {"privileged": False}}),
+    "writable-root": job_pod("writable-root", SH + ["echo hi > /file && cat /file"],
+                             container_extra={"securityContext": {"readOnlyRootFilesystem": False}}),
+    "readonly-root": job_pod("readonly-root", SH + ["echo hi > /file || echo write-refused"],
+                             container_extra={"securityContext": {"readOnlyRootFilesystem": True}}),
+    "env-compose": job_pod("env-compose", SH + ["env"], container_extra={"env": [
+        {"name": "FOO", "value": "foo-value"}, {"name": "BAR", "value": "bar-value"},
+        {"name": "FOOBAR", "value": "$(FOO);;$(BAR)"}]}),
+    "env-command": job_pod("env-command", ["/bin/echo", "test-value: $(TEST_VAR)"],
+                           container_extra={"env": [{"name": "TEST_VAR", "value": "test-value"}]}),
+    "env-args": job_pod("env-args", ["/bin/echo"], container_extra={
+        "args": ["args-value: $(TEST_VAR)"], "env": [{"name": "TEST_VAR", "value": "test-value"}]}),
+    # `env` itself: a shell would drop the names with a dash
+    "env-from-secret": job_pod("env-from-secret", ["env"], container_extra={
+        "envFrom": [{"secretRef": {"name": "conf-secret"}, "prefix": "p-"}]}),
+    "env-from-configmap": job_pod("env-from-configmap", ["env"], container_extra={
+        "envFrom": [{"configMapRef": {"name": "conf-configmap"}, "prefix": "p-"}]}),
+    "downward-env": job_pod("downward-env", SH + ["env"], container_extra={"env": [
+        {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "HOST_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIPs"}}}]}),
+    "failing": job_pod("failing", ["/bin/false"]),
+    "logging": job_pod("logging", SH + ["echo 'Hello World'; echo to-stderr >&2"]),
+    "host-aliases": job_pod("host-aliases", ["cat", "/etc/hosts"], hostAliases=[
+        {"ip": "123.45.67.89", "hostnames": ["foo", "bar"]}]),
+    "message-ok-from-logs": job_pod("message-ok-from-logs", SH + ["echo DONE"], container_extra={
+        "terminationMessagePolicy": "FallbackToLogsOnError"}),
+    "message-failed-from-logs": job_pod("message-failed-from-logs", SH + ["echo DONE; exit 1"], container_extra={
+        "terminationMessagePolicy": "FallbackToLogsOnError"}),
+    "message-from-file": job_pod("message-from-file", SH + ["echo -n OK > /dev/termination-log"], container_extra={
+        "terminationMessagePolicy": "FallbackToLogsOnError"}),
+    "message-custom-path": job_pod("message-custom-path", SH + ["echo -n DONE > /dev/termination-custom-log"],
+                                   container_extra={"terminationMessagePath": "/dev/termination-custom-log",
+                                                    "securityContext": {"runAsUser": 1000}}),
+}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, image_registry):
+    agent_server = AgentServer(tmp_path_factory.mktemp("kc-conformance-pods"), image_registry)
+    try:
+        server = agent_server.start()
+        server.kubectl("create", "namespace", NS)
+        server.kubectl("create", "secret", "generic", "conf-secret", "--from-literal=data-1=value-1", "-n", NS)
+        server.kubectl("create", "configmap", "conf-configmap", "--from-literal=data-1=value-1", "-n", NS)
+        for body in FINISHING.values():
+            body["spec"]["nodeName"] = agent_server.node
+            server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(body))
+        yield agent_server
+    finally:
+        agent_server.cleanup()
+
+
+def finished(node, name: str) -> dict:
+    def done():
+        pod = node.server.kubectl_json("get", "pod", name, "-n", NS)
+        return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+    return node.wait_or_log(done, 90, what=f"{name} to finish")
+
+
+def output(node, name: str) -> str:
+    finished(node, name)
+    return node.server.kubectl("logs", name, "-n", NS).stdout
+
+
+def succeeded_with(node, name: str) -> str:
+    pod = finished(node, name)
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    return node.server.kubectl("logs", name, "-n", NS).stdout
+
+
+@pytest.mark.parametrize("name,expected", [("uid-65534", "65534"), ("container-ids", "1001 2002"),
+                                           ("pod-ids", "1001 2002")])
+def test_run_as_user_and_group(node, name, expected):
+    assert succeeded_with(node, name).strip() == expected
+
+
+def test_unprivileged_container_succeeds_without_privileges(node):
+    assert "refused" in succeeded_with(node, "unprivileged")
+
+
+def test_writable_root_filesystem(node):
+    assert succeeded_with(node, "writable-root").strip() == "hi"
+
+
+def test_read_only_root_filesystem_refuses_writes(node):
+    out = succeeded_with(node, "readonly-root")
+    assert "write-refused" in out and "Read-only file system" in out
+
+
+def test_env_var_composed_from_others(node):
+    assert "FOOBAR=foo-value;;bar-value" in succeeded_with(node, "env-compose").splitlines()
+
+
+def test_env_var_expanded_in_command(node):
+    assert succeeded_with(node, "env-command").strip() == "test-value: test-value"
+
+
+def test_env_var_expanded_in_args(node):
+    assert succeeded_with(node, "env-args").strip() == "args-value: test-value"
+
+
+@pytest.mark.parametrize("name", ["env-from-secret", "env-from-configmap"])
+def test_env_from_a_whole_source(node, name):
+    assert "p-data-1=value-1" in succeeded_with(node, name).splitlines()
+
+
+@pytest.mark.parametrize("variable", ["POD_UID", "HOST_IP", "HOST_IPS"])
+def test_downward_api_env(node, variable):
+    out = succeeded_with(node, "downward-env").splitlines()
+    pod = finished(node, "downward-env")
+    expected = {"POD_UID": pod["metadata"]["uid"], "HOST_IP": pod["status"]["hostIP"],
+                "HOST_IPS": ",".join(i["ip"] for i in pod["status"]["hostIPs"])}[variable]
+    assert expected and f"{variable}={expected}" in out
+
+
+def test_failed_container_has_a_terminated_reason(node):
+    pod = finished(node, "failing")
+    assert pod["status"]["phase"] == "Failed" and len(pod["status"]["containerStatuses"]) == 1
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["reason"] == "Error" and terminated["exitCode"] == 1
+
+
+def test_failed_pod_can_be_deleted(node):
+    finished(node, "failing")
+    node.server.kubectl("delete", "pod", "failing", "-n", NS, "--timeout=60s")
+    assert node.server.kubectl("get", "pod", "failing", "-n", NS, check=False).returncode == 1
+
+
+def test_stdout_and_stderr_go_to_the_logs(node):
+    out = succeeded_with(node, "logging")
+    assert "Hello World" in out and "to-stderr" in out
+
+
+def test_host_aliases_are_written_to_etc_hosts(node):
+    out = succeeded_with(node, "host-aliases")
+    assert any(line.split() == ["123.45.67.89", "foo", "bar"] for line in out.splitlines()), out
+
+
+@pytest.mark.parametrize("name,phase,message", [
+    ("message-ok-from-logs", "Succeeded", None), ("message-failed-from-logs", "Failed", "DONE"),
+    ("message-from-file", "Succeeded", "OK"), ("message-custom-path", "Succeeded", "DONE")])
+def test_termination_message(node, name, phase, message):
+    pod = finished(node, name)
+    assert pod["status"]["phase"] == phase
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated.get("message", "").strip() == (message or ""), terminated
+
+
+# ---- a long-running pod, through kubectl -------------------------------------------
+
+def test_kubectl_run_label_patch_status_and_replace(node):
+    server = node.server
+    server.kubectl("run", "e2e-test-pod", "-n", NS, "--image=busybox", "--restart=Never",
+                   f"--overrides={json.dumps({'spec': {'nodeName': node.node}})}", "--", "sleep", "3600")
+
+    def running():
+        pod = server.kubectl_json("get", "pod", "e2e-test-pod", "-n", NS)
+        return pod if pod["status"].get("phase") == "Running" else None
+    pod = node.wait_or_log(running, 60, what="e2e-test-pod Running")
+    assert [c["image"] for c in pod["spec"]["containers"]] == ["busybox"]
+    assert ipaddress.ip_address(pod["status"]["hostIP"])
+
+    server.kubectl("label", "pods", "e2e-test-pod", "testing-label=testing-label-value", "-n", NS)
+    shown = server.kubectl("get", "pod", "e2e-test-pod", "-L", "testing-label", "-n", NS).stdout
+    assert "testing-label-value" in shown and "TESTING-LABEL" in shown
+    server.kubectl("label", "pods", "e2e-test-pod", "testing-label-", "-n", NS)
+    assert "testing-label-value" not in server.kubectl("get", "pod", "e2e-test-pod", "-L", "testing-label",
+                                                       "-n", NS).stdout
+
+    patch = {"status": {"conditions": [{"type": "StatusPatched", "status": "True"}], "message": "Patched by e2e",
+                        "reason": "E2E"}}
+    # the patched pod as the API server answered it (the kubelet keeps writing its own status later)
+    got = server.kubectl_json("patch", "pod", "e2e-test-pod", "-n", NS, "--subresource=status", "--type=merge",
+                              "-p", json.dumps(patch))
+    assert got["status"]["message"] == "Patched by e2e" and got["status"]["reason"] == "E2E"
+    assert any(c["type"] == "StatusPatched" for c in got["status"]["conditions"])
+
+    got["spec"]["containers"][0]["image"] = "nginx"
+    for key in ("resourceVersion", "managedFields"):
+        got["metadata"].pop(key, None)
+    server.kubectl("replace", "-n", NS, "-f", "-", input=json.dumps(got))
+    assert server.kubectl_json("get", "pod", "e2e-test-pod", "-n", NS)["spec"]["containers"][0]["image"] == "nginx"
+    node.wait_or_log(lambda: "nginx" in server.kubectl_json("get", "pod", "e2e-test-pod", "-n", NS)["status"][
+        "containerStatuses"][0]["image"], 60, what="the container replaced with the new image")
+
+
+def test_secret_is_base64_in_the_api(node):
+    secret = node.server.kubectl_json("get", "secret", "conf-secret", "-n", NS)
+    assert base64.b64decode(secret["data"]["data-1"]) == b"value-1"

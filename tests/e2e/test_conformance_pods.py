@@ -111,7 +111,8 @@ def succeeded_with(node, name: str) -> str:
 
 
 @pytest.mark.parametrize("name,expected", [("uid-65534", "65534"), ("container-ids", "1001 2002"),
-                                           ("pod-ids", "1001 2002")])
+                                           ("pod-ids", "1001 2002")], ids=["uid-65534", "container-level",
+                                                                           "pod-level"])
 def test_run_as_user_and_group(node, name, expected):
     assert succeeded_with(node, name).strip() == expected
 
@@ -180,7 +181,8 @@ def test_host_aliases_are_written_to_etc_hosts(node):
 
 @pytest.mark.parametrize("name,phase,message", [
     ("message-ok-from-logs", "Succeeded", None), ("message-failed-from-logs", "Failed", "DONE"),
-    ("message-from-file", "Succeeded", "OK"), ("message-custom-path", "Succeeded", "DONE")])
+    ("message-from-file", "Succeeded", "OK"), ("message-custom-path", "Succeeded", "DONE")],
+    ids=["succeeded-from-logs", "failed-from-logs", "from-file", "custom-path-non-root"])
 def test_termination_message(node, name, phase, message):
     pod = finished(node, name)
     assert pod["status"]["phase"] == phase

@@ -76,6 +76,46 @@ FINISHING = {
 }
 
 
+def volume_pod(name: str, volume: dict, path: str) -> dict:
+    """Prints the mode (as ls shows it, following the atomic-writer links) and the content of one file."""
+    body = job_pod(name, SH + [f"ls -lL {path} | cut -c1-10; cat {path}"],
+                   container_extra={"volumeMounts": [{"name": "vol", "mountPath": "/etc/vol"}]})
+    body["spec"]["volumes"] = [{"name": "vol", **volume}]
+    return body
+
+
+# id -> (pod, expected mode, expected content)
+VOLUMES = {
+    "secret-default": (volume_pod("secret-default", {"secret": {"secretName": "conf-secret"}},
+                                  "/etc/vol/data-1"), "-rw-r--r--", "value-1"),
+    "secret-mode-0400": (volume_pod("secret-mode-0400", {"secret": {"secretName": "conf-secret", "defaultMode": 0o400}},
+                                    "/etc/vol/data-1"), "-r--------", "value-1"),
+    "secret-mapped": (volume_pod("secret-mapped", {"secret": {"secretName": "conf-secret", "items": [
+        {"key": "data-1", "path": "new-path-data-1"}]}}, "/etc/vol/new-path-data-1"), "-rw-r--r--", "value-1"),
+    "configmap-default": (volume_pod("configmap-default", {"configMap": {"name": "conf-configmap"}},
+                                     "/etc/vol/data-1"), "-rw-r--r--", "value-1"),
+    "configmap-mode-0400": (volume_pod("configmap-mode-0400", {"configMap": {"name": "conf-configmap",
+                                                                             "defaultMode": 0o400}},
+                                       "/etc/vol/data-1"), "-r--------", "value-1"),
+    "configmap-mapped": (volume_pod("configmap-mapped", {"configMap": {"name": "conf-configmap", "items": [
+        {"key": "data-1", "path": "path/to/data-2"}]}}, "/etc/vol/path/to/data-2"), "-rw-r--r--", "value-1"),
+    "configmap-mapped-mode": (volume_pod("configmap-mapped-mode", {"configMap": {"name": "conf-configmap", "items": [
+        {"key": "data-1", "path": "path/to/data-2", "mode": 0o400}]}}, "/etc/vol/path/to/data-2"),
+        "-r--------", "value-1"),
+    "downward-podname": (volume_pod("downward-podname", {"downwardAPI": {"items": [
+        {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}, "/etc/vol/podname"),
+        "-rw-r--r--", "downward-podname"),
+    "projected-secret": (volume_pod("projected-secret", {"projected": {"sources": [
+        {"secret": {"name": "conf-secret"}}]}}, "/etc/vol/data-1"), "-rw-r--r--", "value-1"),
+    "projected-configmap": (volume_pod("projected-configmap", {"projected": {"sources": [
+        {"configMap": {"name": "conf-configmap"}}]}}, "/etc/vol/data-1"), "-rw-r--r--", "value-1"),
+    "projected-podname": (volume_pod("projected-podname", {"projected": {"sources": [
+        {"downwardAPI": {"items": [{"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+        "/etc/vol/podname"), "-rw-r--r--", "projected-podname"),
+}
+FINISHING.update({name: pod for name, (pod, _, _) in VOLUMES.items()})
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, image_registry):
     agent_server = AgentServer(tmp_path_factory.mktemp("kc-conformance-pods"), image_registry)
@@ -231,3 +271,10 @@ def test_kubectl_run_label_patch_status_and_replace(node):
 def test_secret_is_base64_in_the_api(node):
     secret = node.server.kubectl_json("get", "secret", "conf-secret", "-n", NS)
     assert base64.b64decode(secret["data"]["data-1"]) == b"value-1"
+
+
+@pytest.mark.parametrize("name", list(VOLUMES))
+def test_volume_file_mode_and_content(node, name):
+    _, mode, content = VOLUMES[name]
+    lines = succeeded_with(node, name).splitlines()
+    assert lines[0] == mode and lines[1] == content, lines

@@ -113,7 +113,93 @@ VOLUMES = {
         {"downwardAPI": {"items": [{"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
         "/etc/vol/podname"), "-rw-r--r--", "projected-podname"),
 }
+
+
+def with_security(body: dict, **context) -> dict:
+    body["spec"]["securityContext"] = context
+    return body
+
+
+def with_resources(body: dict) -> dict:
+    body["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "250m", "memory": "32Mi"},
+                                                  "limits": {"cpu": "1250m", "memory": "64Mi"}}
+    return body
+
+
+def resource_item(path: str, resource: str) -> dict:
+    return {"path": path, "resourceFieldRef": {"containerName": "c", "resource": resource}}
+
+
+RESOURCES = {"cpu-limit": ("limits.cpu", "2"), "cpu-request": ("requests.cpu", "1"),
+             "memory-limit": ("limits.memory", str(64 * 1024 * 1024)),
+             "memory-request": ("requests.memory", str(32 * 1024 * 1024))}
+for key, (field, value) in RESOURCES.items():
+    VOLUMES[f"downward-{key}"] = (with_resources(volume_pod(f"downward-{key}", {"downwardAPI": {"items": [
+        resource_item(key, field)]}}, f"/etc/vol/{key}")), "-rw-r--r--", value)
+    VOLUMES[f"projected-{key}"] = (with_resources(volume_pod(f"projected-{key}", {"projected": {"sources": [
+        {"downwardAPI": {"items": [resource_item(key, field)]}}]}}, f"/etc/vol/{key}")), "-rw-r--r--", value)
+VOLUMES.update({
+    "configmap-non-root": (with_security(volume_pod("configmap-non-root", {"configMap": {"name": "conf-configmap"}},
+                                                    "/etc/vol/data-1"), runAsUser=1000), "-rw-r--r--", "value-1"),
+    "configmap-mapped-non-root": (with_security(volume_pod("configmap-mapped-non-root", {"configMap": {
+        "name": "conf-configmap", "items": [{"key": "data-1", "path": "path/to/data-2"}]}},
+        "/etc/vol/path/to/data-2"), runAsUser=1000), "-rw-r--r--", "value-1"),
+    "projected-configmap-non-root": (with_security(volume_pod("projected-configmap-non-root", {"projected": {
+        "sources": [{"configMap": {"name": "conf-configmap"}}]}}, "/etc/vol/data-1"), runAsUser=1000),
+        "-rw-r--r--", "value-1"),
+    "projected-configmap-mode-0400": (volume_pod("projected-configmap-mode-0400", {"projected": {
+        "defaultMode": 0o400, "sources": [{"configMap": {"name": "conf-configmap"}}]}}, "/etc/vol/data-1"),
+        "-r--------", "value-1"),
+    "projected-configmap-mapped": (volume_pod("projected-configmap-mapped", {"projected": {"sources": [
+        {"configMap": {"name": "conf-configmap", "items": [{"key": "data-1", "path": "path/to/data-2"}]}}]}},
+        "/etc/vol/path/to/data-2"), "-rw-r--r--", "value-1"),
+    "projected-secret-mode-0400": (volume_pod("projected-secret-mode-0400", {"projected": {
+        "defaultMode": 0o400, "sources": [{"secret": {"name": "conf-secret"}}]}}, "/etc/vol/data-1"),
+        "-r--------", "value-1"),
+    "downward-volume-mode-0400": (volume_pod("downward-volume-mode-0400", {"downwardAPI": {"defaultMode": 0o400,
+        "items": [{"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}, "/etc/vol/podname"),
+        "-r--------", "downward-volume-mode-0400"),
+    "downward-file-mode-0400": (volume_pod("downward-file-mode-0400", {"downwardAPI": {"items": [
+        {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 0o400}]}}, "/etc/vol/podname"),
+        "-r--------", "downward-file-mode-0400"),
+    "projected-downward-mode-0400": (volume_pod("projected-downward-mode-0400", {"projected": {
+        "defaultMode": 0o400, "sources": [{"downwardAPI": {"items": [
+            {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}, "/etc/vol/podname"),
+        "-r--------", "projected-downward-mode-0400"),
+    "projected-downward-item-mode-0400": (volume_pod("projected-downward-item-mode-0400", {"projected": {
+        "sources": [{"downwardAPI": {"items": [
+            {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 0o400}]}}]}},
+        "/etc/vol/podname"), "-r--------", "projected-downward-item-mode-0400"),
+    "secret-other-namespace": (volume_pod("secret-other-namespace", {"secret": {"secretName": "conf-secret"}},
+                                          "/etc/vol/data-1"), "-rw-r--r--", "value-1"),
+})
 FINISHING.update({name: pod for name, (pod, _, _) in VOLUMES.items()})
+
+
+def two_mounts_pod(name: str, volume: dict, file: str) -> dict:
+    body = job_pod(name, SH + [f"cat /etc/vol-1/{file} /etc/vol-2/{file}"], container_extra={
+        "volumeMounts": [{"name": "vol-1", "mountPath": "/etc/vol-1"}, {"name": "vol-2", "mountPath": "/etc/vol-2"}]})
+    body["spec"]["volumes"] = [{"name": "vol-1", **volume}, {"name": "vol-2", **volume}]
+    return body
+
+
+TWO_MOUNTS = {
+    "secret-two-paths": two_mounts_pod("secret-two-paths", {"secret": {"secretName": "conf-secret"}}, "data-1"),
+    "configmap-two-paths": two_mounts_pod("configmap-two-paths", {"configMap": {"name": "conf-configmap"}}, "data-1"),
+    "projected-configmap-two-paths": two_mounts_pod("projected-configmap-two-paths", {"projected": {"sources": [
+        {"configMap": {"name": "conf-configmap"}}]}}, "data-1"),
+    "projected-secret-two-paths": two_mounts_pod("projected-secret-two-paths", {"projected": {"sources": [
+        {"secret": {"name": "conf-secret", "items": [{"key": "data-1", "path": "new-path-data-1"}]}}]}},
+        "new-path-data-1"),
+}
+FINISHING.update(TWO_MOUNTS)
+MULTIPLE = job_pod("projected-all", SH + ["cat /etc/vol/secret-data /etc/vol/configmap-data /etc/vol/podname"],
+                   container_extra={"volumeMounts": [{"name": "vol", "mountPath": "/etc/vol"}]})
+MULTIPLE["spec"]["volumes"] = [{"name": "vol", "projected": {"sources": [
+    {"secret": {"name": "conf-secret", "items": [{"key": "data-1", "path": "secret-data"}]}},
+    {"configMap": {"name": "conf-configmap", "items": [{"key": "data-1", "path": "configmap-data"}]}},
+    {"downwardAPI": {"items": [{"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]
+FINISHING["projected-all"] = MULTIPLE
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +210,10 @@ def node(tmp_path_factory, image_registry):
         server.kubectl("create", "namespace", NS)
         server.kubectl("create", "secret", "generic", "conf-secret", "--from-literal=data-1=value-1", "-n", NS)
         server.kubectl("create", "configmap", "conf-configmap", "--from-literal=data-1=value-1", "-n", NS)
+        # the same name elsewhere, with another value: pods read their own namespace's
+        server.kubectl("create", "namespace", NS + "-other")
+        server.kubectl("create", "secret", "generic", "conf-secret", "--from-literal=data-1=other-value",
+                       "-n", NS + "-other")
         for body in FINISHING.values():
             body["spec"]["nodeName"] = agent_server.node
             server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(body))
@@ -278,3 +368,18 @@ def test_volume_file_mode_and_content(node, name):
     _, mode, content = VOLUMES[name]
     lines = succeeded_with(node, name).splitlines()
     assert lines[0] == mode and lines[1] == content, lines
+
+
+@pytest.mark.parametrize("name", list(TWO_MOUNTS))
+def test_one_source_in_two_volumes(node, name):
+    assert succeeded_with(node, name).strip() == "value-1value-1"  # the files end without a newline
+
+
+def test_projected_volume_with_several_sources(node):
+    assert succeeded_with(node, "projected-all").strip() == "value-1value-1projected-all"
+
+
+def test_projected_downward_api_default_and_item_modes(node):
+    for name in ("projected-downward-mode-0400", "projected-downward-item-mode-0400"):
+        lines = succeeded_with(node, name).splitlines()
+        assert lines == ["-r--------", name], lines

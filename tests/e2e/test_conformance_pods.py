@@ -202,6 +202,66 @@ MULTIPLE["spec"]["volumes"] = [{"name": "vol", "projected": {"sources": [
 FINISHING["projected-all"] = MULTIPLE
 
 
+
+def empty_dir_pod(name: str, medium: str, mode: str | None, user: int | None) -> dict:
+    """Makes a file of `mode` in the emptyDir (or, without a mode, looks at the volume itself) and
+    prints its mode and the volume's filesystem type."""
+    look = f"touch f && chmod {mode} f && ls -l f" if mode else "ls -ld ."
+    body = job_pod(name, SH + [f"cd /test-volume && {look} | cut -c1-10 && "
+                               "awk '$2 == \"/test-volume\" {print $3}' /proc/mounts"],
+                   container_extra={"volumeMounts": [{"name": "vol", "mountPath": "/test-volume"}]})
+    body["spec"]["volumes"] = [{"name": "vol", "emptyDir": {"medium": "Memory"} if medium == "memory" else {}}]
+    if user is not None:
+        body["spec"]["securityContext"] = {"runAsUser": user}
+    return body
+
+
+MODE_TEXT = {"0644": "-rw-r--r--", "0666": "-rw-rw-rw-", "0777": "-rwxrwxrwx", None: "drwxrwxrwx"}
+EMPTY_DIRS = {}
+for medium in ("default", "memory"):
+    for mode in ("0644", "0666", "0777", None):
+        for user in ((None, 1001) if mode else (None,)):
+            name = f"emptydir-{medium}-{mode or 'dir'}-{'non-root' if user else 'root'}"
+            EMPTY_DIRS[name] = (empty_dir_pod(name, medium, mode, user), MODE_TEXT[mode], medium)
+FINISHING.update({name: pod for name, (pod, _, _) in EMPTY_DIRS.items()})
+
+SHARED = job_pod("emptydir-shared", SH + ["until [ -f /v/shared ]; do sleep 0.1; done; cat /v/shared"],
+                 container_extra={"volumeMounts": [{"name": "v", "mountPath": "/v"}]})
+SHARED["spec"]["containers"].append(container(SH + ["echo Hello from the busy-box sub-container > /v/shared"],
+                                              name="writer", volumeMounts=[{"name": "v", "mountPath": "/v"}]))
+SHARED["spec"]["volumes"] = [{"name": "v", "emptyDir": {}}]
+FINISHING["emptydir-shared"] = SHARED
+
+WRAPPED = job_pod("wrapped-volumes", SH + ["cat /etc/secret-volume/data-1 /etc/configmap-volume/data-1"],
+                  container_extra={"volumeMounts": [{"name": "s", "mountPath": "/etc/secret-volume"},
+                                                    {"name": "c", "mountPath": "/etc/configmap-volume"}]})
+WRAPPED["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "conf-secret"}},
+                              {"name": "c", "configMap": {"name": "conf-configmap"}}]
+FINISHING["wrapped-volumes"] = WRAPPED
+
+
+def subpath_pod(name: str, volume: dict, sub_path: str, mount_path: str = "/test/sub") -> dict:
+    body = job_pod(name, ["cat", mount_path], container_extra={
+        "volumeMounts": [{"name": "vol", "mountPath": mount_path, "subPath": sub_path}]})
+    body["spec"]["volumes"] = [{"name": "vol", **volume}]
+    return body
+
+
+SUBPATHS = {
+    "subpath-configmap": (subpath_pod("subpath-configmap", {"configMap": {"name": "conf-configmap"}}, "data-1"),
+                          "value-1"),
+    "subpath-configmap-over-file": (subpath_pod("subpath-configmap-over-file", {"configMap": {
+        "name": "conf-configmap"}}, "data-1", "/etc/group"), "value-1"),
+    "subpath-secret": (subpath_pod("subpath-secret", {"secret": {"secretName": "conf-secret"}}, "data-1"),
+                       "value-1"),
+    "subpath-downward": (subpath_pod("subpath-downward", {"downwardAPI": {"items": [
+        {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}}, "podname"), "subpath-downward"),
+    "subpath-projected": (subpath_pod("subpath-projected", {"projected": {"sources": [
+        {"configMap": {"name": "conf-configmap"}}]}}, "data-1"), "value-1"),
+}
+FINISHING.update({name: pod for name, (pod, _) in SUBPATHS.items()})
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, image_registry):
     agent_server = AgentServer(tmp_path_factory.mktemp("kc-conformance-pods"), image_registry)
@@ -383,3 +443,44 @@ def test_projected_downward_api_default_and_item_modes(node):
     for name in ("projected-downward-mode-0400", "projected-downward-item-mode-0400"):
         lines = succeeded_with(node, name).splitlines()
         assert lines == ["-r--------", name], lines
+
+
+def check_empty_dir(node, name: str) -> None:
+    _, mode, medium = EMPTY_DIRS[name]
+    lines = succeeded_with(node, name).splitlines()
+    assert lines[0] == mode, lines
+    if medium == "memory":
+        assert lines[1] == "tmpfs", lines
+    else:
+        assert lines[1] != "tmpfs", lines
+
+
+@pytest.mark.parametrize("mode", ["0644", "0666", "0777"])
+def test_empty_dir_default_medium_file_modes_for_root_and_non_root(node, mode):
+    for user in ("root", "non-root"):
+        check_empty_dir(node, f"emptydir-default-{mode}-{user}")
+
+
+@pytest.mark.parametrize("name", [n for n in EMPTY_DIRS if "-memory-" in n or n.endswith("-dir-root")])
+def test_empty_dir_modes_and_medium(node, name):
+    check_empty_dir(node, name)
+
+
+def test_empty_dir_is_shared_between_containers(node):
+    finished(node, "emptydir-shared")
+    out = node.server.kubectl("logs", "emptydir-shared", "-c", "c", "-n", NS).stdout
+    assert out.strip() == "Hello from the busy-box sub-container"
+
+
+def test_secret_and_configmap_volumes_side_by_side(node):
+    assert succeeded_with(node, "wrapped-volumes").strip() == "value-1value-1"
+
+
+@pytest.mark.parametrize("name", ["subpath-secret", "subpath-downward", "subpath-projected"])
+def test_subpath_of_an_atomic_writer_volume(node, name):
+    assert succeeded_with(node, name).strip() == SUBPATHS[name][1]
+
+
+def test_subpath_of_a_configmap_volume_also_over_an_existing_file(node):
+    for name in ("subpath-configmap", "subpath-configmap-over-file"):
+        assert succeeded_with(node, name).strip() == SUBPATHS[name][1]

@@ -262,6 +262,13 @@ SUBPATHS = {
 FINISHING.update({name: pod for name, (pod, _) in SUBPATHS.items()})
 
 
+FINISHING["service-env"] = job_pod("service-env", ["env"])
+INIT_OK = job_pod("init-never", ["/bin/true"], initContainers=[container(["/bin/true"], name="init1"),
+                                                               container(["/bin/true"], name="init2")])
+INIT_FAIL = job_pod("init-fails-never", ["/bin/true"], initContainers=[container(["/bin/false"], name="init1")])
+FINISHING.update({"init-never": INIT_OK, "init-fails-never": INIT_FAIL})
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, image_registry):
     agent_server = AgentServer(tmp_path_factory.mktemp("kc-conformance-pods"), image_registry)
@@ -274,6 +281,9 @@ def node(tmp_path_factory, image_registry):
         server.kubectl("create", "namespace", NS + "-other")
         server.kubectl("create", "secret", "generic", "conf-secret", "--from-literal=data-1=other-value",
                        "-n", NS + "-other")
+        server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "fooservice"},
+            "spec": {"selector": {"name": "serverpod"}, "ports": [{"port": 8765, "targetPort": 8080}]}}))
         for body in FINISHING.values():
             body["spec"]["nodeName"] = agent_server.node
             server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(body))
@@ -484,3 +494,37 @@ def test_subpath_of_an_atomic_writer_volume(node, name):
 def test_subpath_of_a_configmap_volume_also_over_an_existing_file(node):
     for name in ("subpath-configmap", "subpath-configmap-over-file"):
         assert succeeded_with(node, name).strip() == SUBPATHS[name][1]
+
+
+def test_service_environment_variables(node):
+    ip = node.server.kubectl_json("get", "svc", "fooservice", "-n", NS)["spec"]["clusterIP"]
+    env = set(succeeded_with(node, "service-env").splitlines())
+    assert {f"FOOSERVICE_SERVICE_HOST={ip}", "FOOSERVICE_SERVICE_PORT=8765", f"FOOSERVICE_PORT=tcp://{ip}:8765",
+            f"FOOSERVICE_PORT_8765_TCP=tcp://{ip}:8765", "FOOSERVICE_PORT_8765_TCP_PROTO=tcp",
+            "FOOSERVICE_PORT_8765_TCP_PORT=8765", f"FOOSERVICE_PORT_8765_TCP_ADDR={ip}"} <= env
+
+
+def test_invalid_sysctls_are_refused(node):
+    body = job_pod("bad-sysctls", ["/bin/true"], securityContext={"sysctls": [
+        {"name": "kernel.shm_rmid_forced", "value": "1"}, {"name": "foo-", "value": "bar"},
+        {"name": "bar..", "value": "42"}]})
+    refused = node.server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(body), check=False)
+    assert refused.returncode != 0
+    assert "foo-" in refused.stderr and "bar.." in refused.stderr and "kernel.shm_rmid_forced" not in refused.stderr
+    assert node.server.kubectl("get", "pod", "bad-sysctls", "-n", NS, check=False).returncode == 1
+
+
+def test_init_containers_run_before_the_app_with_restart_never(node):
+    pod = finished(node, "init-never")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert [s["state"]["terminated"]["reason"] for s in pod["status"]["initContainerStatuses"]] == \
+        ["Completed", "Completed"]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_failed_init_container_stops_the_app_with_restart_never(node):
+    pod = finished(node, "init-fails-never")
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    app = pod["status"]["containerStatuses"][0]
+    assert "running" not in app["state"] and "terminated" not in app["state"] and not app.get("started")

@@ -8,7 +8,10 @@ the wheel or the sdist, so give this script a checkout of that repository:
 It overlays e2e_test onto the installed `kubernetes` package in a temporary
 folder, starts `k8py server` on a free port, and runs the suite with pytest.
 Without --with-node it leaves out the tests that need a running container
-(pod exec, port-forward, pod phase Running), listed in NEEDS_A_NODE.
+(pod exec, port-forward, pod phase Running), listed in NEEDS_A_NODE. With it
+(as root) the server runs its node agent, pulling `busybox` and `nginx` from
+the local test registry (scripts/test_registry.py) as the docker.io mirror;
+`test_portforward_raw` needs a `python` image, which that registry lacks.
 """
 
 from __future__ import annotations
@@ -50,9 +53,18 @@ def main() -> int:
         shutil.copytree(suite, overlay / "kubernetes" / "e2e_test")
         port = free_port()
         data = tmp / "data"
+        registry = None
+        flags = ["--disable-agent"]
+        if args.with_node:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from test_registry import start_registry
+            registry = start_registry(tmp / "registry")
+            (data / "agent").mkdir(parents=True)
+            shutil.copy(registry.mirrors_config, data / "agent" / "registries.yaml")
+            flags = []
         server = subprocess.Popen([sys.executable, "-m", "k8py", "server", "--data-dir", str(data),
-                                   "--https-listen-port", str(port), "--disable-agent"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                   "--https-listen-port", str(port), *flags],
+                                  stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
         try:
             kubeconfig = data / "kubeconfig.yaml"
             deadline = time.monotonic() + 30
@@ -67,7 +79,9 @@ def main() -> int:
                                    env={**os.environ, "KUBECONFIG": str(kubeconfig)})
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            server.wait(timeout=30)
+            if registry is not None:
+                registry.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ _CPU_ANNOTATION_METRICS = "autoscaling.alpha.kubernetes.io/metrics"
 def _hpa_v1_to_v2(obj: dict) -> dict:
     out = copy.deepcopy(obj)
     out["apiVersion"] = "autoscaling/v2"
-    spec = out.setdefault("spec", {})
+    # `spec: null` decodes to an empty spec, as a Go struct would.
+    spec = out["spec"] = out.get("spec") or {}
     target = spec.pop("targetCPUUtilizationPercentage", None)
     if target is not None:
         spec["metrics"] = [{"type": "Resource", "resource": {
@@ -34,7 +35,7 @@ def _hpa_v1_to_v2(obj: dict) -> dict:
 def _hpa_v2_to_v1(obj: dict) -> dict:
     out = copy.deepcopy(obj)
     out["apiVersion"] = "autoscaling/v1"
-    spec = out.setdefault("spec", {})
+    spec = out["spec"] = out.get("spec") or {}
     metrics = spec.pop("metrics", None) or []
     spec.pop("behavior", None)
     for metric in metrics:

@@ -29,8 +29,10 @@ JSON) keep their raw JSON upstream, so nothing inside them is checked.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
+import unicodedata
 
 from k8py.api.schema import INT_OR_STRING, MICRO_TIME, QUANTITY, TIME, Schemas
 from k8py.apimachinery.errors import Cause, StatusError, bad_request, invalid
@@ -452,11 +454,18 @@ _WARNING_TOTAL_RUNES = 4 * 1024
 _WARNING_ITEM_RUNES = 256
 
 
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def warning_headers(texts: list[str]) -> list[str]:
     """Header values for a request's warnings, as the apiserver's recorder writes
     them: duplicates dropped; past 4096 characters in all, each text is cut to
     256 characters and the cut list starts over, stopping at 4096 again."""
-    unique = list(dict.fromkeys(t for t in texts if t))
+    # Like upstream's recorder, a text with control characters is dropped:
+    # it cannot travel in a header (a user-chosen unknown field name can
+    # carry a NUL or a newline).
+    unique = list(dict.fromkeys(t for t in texts if t and not _has_control(t)))
     if sum(len(t) for t in unique) <= _WARNING_TOTAL_RUNES:
         return [warning_header(t) for t in unique]
     out, written = [], 0
@@ -806,24 +815,35 @@ def time_error(text: str, micro: bool = False) -> str | None:
     return None
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
 def prune(obj: dict, paths: list[str]) -> None:
     """Drop unknown fields, as decoding into the typed object does.
 
     `paths` are check_fields' unknown-field paths ("spec.foo",
-    "spec.containers[0].bogus"). Longest paths first, so that removing a
-    parent never hides a child's index.
+    "spec.containers[0].bogus"). Keys may themselves hold dots, brackets or
+    be empty, so the paths are not parsed: the object is walked building the
+    same strings the checker built, descending only where some path goes on.
     """
-    for path in sorted(paths, key=len, reverse=True):
-        parts = [name if name else int(index) for name, index in _PATH_PART.findall(path)]
-        node = obj
-        for part in parts[:-1]:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
+    wanted = set(paths)
+    ordered = sorted(wanted)
+
+    def leads_somewhere(prefix: str) -> bool:
+        # Paths that start with `prefix` sort right after it.
+        i = bisect.bisect_left(ordered, prefix)
+        return i < len(ordered) and ordered[i].startswith(prefix)
+
+    def visit(node, path: str) -> None:
         if isinstance(node, dict):
-            node.pop(parts[-1], None)
+            for key in list(node):
+                child = f"{path}.{key}" if path else key
+                if child in wanted:
+                    del node[key]
+                elif leads_somewhere(child):
+                    visit(node[key], child)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                child = f"{path}[{i}]"
+                if leads_somewhere(child):
+                    visit(item, child)
+
+    if wanted:
+        visit(obj, "")

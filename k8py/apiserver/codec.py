@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
 from dataclasses import dataclass
 
 import orjson
@@ -21,9 +23,19 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 try:
-    _YamlLoader = yaml.CSafeLoader
+    _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # libyaml missing: the pure-Python loader is slower, not wrong
-    _YamlLoader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _YamlLoader(_BaseLoader):
+    """Safe loading, but a date stays the string it was written as (the
+    YAML-to-JSON step upstream does not turn `2001-12-14` into a time)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()}
 
 
 def media_type(content_type: str | None) -> str:
@@ -47,9 +59,54 @@ def _json_error(err: orjson.JSONDecodeError, raw: bytes) -> str:
 
 def decode_yaml(raw: bytes):
     try:
-        return yaml.load(raw, Loader=_YamlLoader)
+        return _jsonable(yaml.load(raw, Loader=_YamlLoader))
     except yaml.YAMLError as err:
         raise errors.bad_request(f"error converting YAML to JSON: {err}".replace("\n", " ")) from None
+    except RecursionError:
+        raise errors.bad_request("error converting YAML to JSON: nested too deeply") from None
+
+
+def _jsonable(value):
+    """YAML values as the JSON the YAML-to-JSON step makes of them: keys become
+    strings (`1: a` has key "1", `?` alone has key "null"), timestamps and
+    binary become strings, so nothing later meets a type JSON cannot hold."""
+    if isinstance(value, dict):
+        return {_json_key(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return _yaml_time(value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if isinstance(value, (set, frozenset)):
+        return {_json_key(k): None for k in value}
+    return str(value)
+
+
+def _json_key(key) -> str:
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, (int, float)):
+        return str(key)
+    if isinstance(key, (datetime.datetime, datetime.date)):
+        return _yaml_time(key)
+    if isinstance(key, (bytes, bytearray)):
+        return base64.b64encode(key).decode()
+    # A YAML key can be a list or a map; JSON has no such key.
+    raise errors.bad_request(f"error converting YAML to JSON: unsupported map key {key!r}")
+
+
+def _yaml_time(value) -> str:
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return value.isoformat()
 
 
 def decode_object(raw: bytes, content_type: str | None) -> dict:

@@ -172,6 +172,8 @@ class CustomResources:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         versions = spec.get("versions") or []
+        # Validation keeps nameless versions out; a CRD stored before it did must not stop the sync.
+        versions = [v for v in versions if isinstance(v, dict) and v.get("name")]
         storage = next((v["name"] for v in versions if v.get("storage")), versions[0]["name"] if versions else "")
         out = []
         for version in versions:

@@ -61,7 +61,10 @@ class Request:
         return self.api.objects(self.resource)
 
     async def body(self) -> bytes:
-        raw = await self.http.read()
+        try:
+            raw = await self.http.read()
+        except web.HTTPRequestEntityTooLarge:  # past aiohttp's own cap: still a Status
+            raise errors.request_entity_too_large() from None
         if len(raw) > codec.MAX_BODY_BYTES:
             raise errors.request_entity_too_large()
         return raw
@@ -205,6 +208,18 @@ async def _decode_for_write(req: Request, raw: bytes, options_kind: str) -> dict
     return body
 
 
+def decode_as(req: Request, raw: bytes, group: str, version: str, kind: str,
+              options_kind: str = "CreateOptions") -> dict:
+    """A body that is not the endpoint's own kind (Binding, Eviction,
+    TokenRequest, DeleteOptions), decoded and type-checked against that kind's
+    schema the way upstream's typed decoder would: wrong types are a 400, never
+    a crash further in."""
+    body = codec.decode_object(raw, req.http.headers.get("Content-Type"))
+    req.warnings += req.api.validate_fields(Resource(group, version, kind, ""), body,
+                                            req.query.get("fieldValidation"), options_kind)
+    return body
+
+
 async def create(req: Request) -> web.StreamResponse:
     if req.info.name:
         raise errors.method_not_allowed("create", req.resource.plural)
@@ -241,7 +256,18 @@ def _delete_body(raw: bytes) -> dict | None:
     body = codec.decode_json(raw, "DeleteOptions")
     if not isinstance(body, dict):
         raise errors.bad_request("DeleteOptions must be an object")
+    check_delete_options(body)
     return body
+
+
+def check_delete_options(body: dict | None) -> None:
+    """Type errors in DeleteOptions are a 400 (upstream fails to decode them)."""
+    from k8py.api.schema import schemas
+    if not body:
+        return
+    _, type_errors = fieldcheck.check_fields(body, schemas().for_kind("", "v1", "DeleteOptions"), schemas())
+    if type_errors:
+        raise errors.bad_request(f"error decoding DeleteOptions: {type_errors[0]}")
 
 
 async def delete(req: Request) -> web.StreamResponse:

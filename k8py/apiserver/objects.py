@@ -303,7 +303,10 @@ class ObjectStore:
                 # The last finalizer went away on an object being deleted.
                 if dry_run:
                     return new
-                return await self._delete_now(namespace, name, cached.revision, new) or new
+                try:
+                    return await self._delete_now(namespace, name, cached.revision, new) or new
+                except RevisionConflictError:
+                    continue
             if encode_object(new) == encode_object(old):
                 return old  # nothing changed: no write, no new resourceVersion
             if dry_run:
@@ -342,24 +345,33 @@ class ObjectStore:
     # ---- deletes ----------------------------------------------------------
 
     async def delete(self, namespace: str, name: str, options: DeleteOptions, user=None) -> tuple[dict, bool]:
-        """Returns (object, deleted_now). Not deleted now means marked for deletion."""
-        cached = self.get_cached(namespace, name)
-        if cached is None:
-            raise errors.not_found(self.resource.plural, name, self.resource.group)
-        obj = decode_object(cached.raw, cached.revision)
-        self._check_preconditions(obj, options)
-        await self.strategy.admit_delete(self.resource, obj, options, user=user)
-        grace = self.strategy.grace_period(self.resource, obj, options)
-        finalizers = list(obj["metadata"].get("finalizers") or [])
-        finalizers = self._propagation_finalizers(finalizers, options)
-        if not grace and not finalizers and not self.strategy.waits_for_finalize(self.resource, obj):
-            if options.dry_run:
-                return obj, True
-            return await self._delete_now(namespace, name, cached.revision, obj) or obj, True
-        marked = await self._mark_deleting(namespace, name, grace, finalizers, options)
-        if not options.dry_run:
-            self.strategy.after_mark_deleting(self.resource, marked)
-        return marked, False
+        """Returns (object, deleted_now). Not deleted now means marked for deletion.
+
+        An object written by someone else between our read and our delete (a
+        controller updating status) is read again and the decision retaken, as
+        upstream's guaranteed delete does: only preconditions yield a 409."""
+        for _ in range(MAX_UPDATE_RETRIES):
+            cached = self.get_cached(namespace, name)
+            if cached is None:
+                raise errors.not_found(self.resource.plural, name, self.resource.group)
+            obj = decode_object(cached.raw, cached.revision)
+            self._check_preconditions(obj, options)
+            await self.strategy.admit_delete(self.resource, obj, options, user=user)
+            grace = self.strategy.grace_period(self.resource, obj, options)
+            finalizers = list(obj["metadata"].get("finalizers") or [])
+            finalizers = self._propagation_finalizers(finalizers, options)
+            if not grace and not finalizers and not self.strategy.waits_for_finalize(self.resource, obj):
+                if options.dry_run:
+                    return obj, True
+                try:
+                    return await self._delete_now(namespace, name, cached.revision, obj) or obj, True
+                except RevisionConflictError:
+                    continue
+            marked = await self._mark_deleting(namespace, name, grace, finalizers, options)
+            if not options.dry_run:
+                self.strategy.after_mark_deleting(self.resource, marked)
+            return marked, False
+        raise errors.conflict(self.resource.plural, name, errors.STALE_OBJECT, self.resource.group)
 
     def _check_preconditions(self, obj: dict, options: DeleteOptions) -> None:
         m = obj["metadata"]
@@ -421,12 +433,11 @@ class ObjectStore:
         raise errors.conflict(self.resource.plural, name, errors.STALE_OBJECT, self.resource.group)
 
     async def _delete_now(self, namespace: str, name: str, revision: int, obj: dict) -> dict | None:
+        """Delete at `revision`; RevisionConflictError when someone wrote the object since."""
         try:
             kv = await self.store.delete(self.key(namespace, name), revision)
         except KeyNotFoundError:
             raise errors.not_found(self.resource.plural, name, self.resource.group) from None
-        except RevisionConflictError:
-            raise errors.conflict(self.resource.plural, name, errors.STALE_OBJECT, self.resource.group) from None
         obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
         await self.strategy.after_delete(self.resource, obj)
         return obj

@@ -179,9 +179,8 @@ BOUND_KINDS = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}
 
 
 async def request_token(req):
-    from k8py.apiserver import codec
-    from k8py.apiserver.handlers import check_type_meta
-    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    from k8py.apiserver.handlers import check_type_meta, decode_as
+    body = decode_as(req, await req.body(), AUTHN, "v1", "TokenRequest")
     check_type_meta(req.resource, body, expected_kind="TokenRequest", expected_api_version=f"{AUTHN}/v1")
     name, namespace = req.info.name, req.namespace
     service_account = req.objects.get(namespace, name)

@@ -139,7 +139,8 @@ async def patch_scale(req) -> web.StreamResponse:
 # ---- pods: binding and eviction --------------------------------------------
 
 async def bind(req) -> web.StreamResponse:
-    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    from k8py.apiserver.handlers import decode_as
+    body = decode_as(req, await req.body(), "", "v1", "Binding")
     target = body.get("target") or {}
     node = target.get("name")
     name = req.info.name
@@ -168,7 +169,8 @@ async def bind(req) -> web.StreamResponse:
 
 
 async def evict(req) -> web.StreamResponse:
-    body = codec.decode_object(await req.body(), req.http.headers.get("Content-Type"))
+    from k8py.apiserver.handlers import decode_as
+    body = decode_as(req, await req.body(), "policy", "v1", "Eviction")
     options = DeleteOptions.from_body(body.get("deleteOptions"), req.query)
     options.dry_run = options.dry_run or req.dry_run
     await req.api.check_disruption_allowed(req.objects.get(req.namespace, req.info.name), options.dry_run)

@@ -20,7 +20,9 @@ log = logging.getLogger("k8py.agent")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("agent", help="run the node agent (kubelet)")
-    p.add_argument("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
+    p.add_argument("--server", default=None, help="API server URL, e.g. https://10.0.0.1:6443")
+    p.add_argument("--cleanup", action="store_true",
+                   help="stop this node's containers and remove every k8py chain, route and interface, then exit")
     p.add_argument("--token", default=None, help="bearer token for the API server")
     p.add_argument("--ca-file", type=Path, default=None, help="CA bundle to verify the server (else not verified)")
     p.add_argument("--node-name", default=None)
@@ -45,6 +47,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbosity >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    if args.cleanup:
+        asyncio.run(cleanup(args))
+        return 0
+    if not args.server:
+        print("k8py agent: --server is required", file=sys.stderr)
+        return 2
     runtime = args.runtime or ("runc" if os.geteuid() == 0 else "simulated")
     if runtime == "runc" and os.geteuid() != 0:
         print("k8py agent: the runc runtime needs root; run as root or use --runtime simulated", file=sys.stderr)
@@ -89,6 +97,7 @@ async def serve(args, runtime: str) -> None:
     client = Client(args.server, token=args.token, ca_file=str(args.ca_file) if args.ca_file else None,
                     insecure=args.ca_file is None, user_agent="k8py-kubelet")
     config = agent_config(args, data_dir)
+    background: list[asyncio.Task] = []
     if runtime == "simulated" and args.count > 1:
         kubelets = await run_hollow_nodes(client, config, args.count,
                                           lambda: make_runtime("simulated", data_dir)[0])
@@ -98,6 +107,10 @@ async def serve(args, runtime: str) -> None:
         kubelet = build_kubelet(client, config, runtime)
         await kubelet.start()
         kubelets = [kubelet]
+        if runtime == "runc":   # an agent is kubelet and kube-proxy for its node
+            from k8py import proxy
+            args.node_name = config.node_name
+            background.append(asyncio.create_task(proxy.run_in_agent(args, client), name="kube-proxy"))
         print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}",
               flush=True)
     stop = asyncio.Event()
@@ -105,9 +118,32 @@ async def serve(args, runtime: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for task in background:
+        task.cancel()
     # Containers keep running: a restarted agent adopts them.
-    await asyncio.gather(*(k.stop() for k in kubelets), return_exceptions=True)
+    await asyncio.gather(*(k.stop() for k in kubelets), *background, return_exceptions=True)
     await client.close()
+
+
+async def cleanup(args) -> None:
+    """What k3s-killall.sh does for k3s: this node's containers, pod network and kube-proxy rules go."""
+    from k8py import proxy
+    from k8py.kubelet.network.commands import HostCommands
+    from k8py.kubelet.network.host import HostNetworking
+    data_dir = (args.data_dir or default_data_dir() / "agent").resolve()
+    if (data_dir / "runc").exists():
+        from k8py.kubelet.wiring import make_runtime
+        runtime, _ = make_runtime("runc", data_dir)
+        for container in await runtime.list_containers():
+            await runtime.stop_container(container.id, timeout=0)
+            await runtime.remove_container(container.id)
+        for sandbox in await runtime.list_sandboxes():
+            await runtime.remove_sandbox(sandbox.id)
+    await HostNetworking(HostCommands(), bridge=args.cni_bridge, pod_cidr=args.cluster_cidr,
+                         cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr).cleanup()
+    await proxy.cleanup()
+    print(f"k8py: node cleaned up (containers under {data_dir / 'runc'}, bridge {args.cni_bridge}, "
+          "routes, iptables chains)", flush=True)
 
 
 async def fetch_cluster_ca(client, folder: Path) -> Path | None:

@@ -160,3 +160,25 @@ async def test_table_response_for_kubectl_get(client):
     assert [c["name"] for c in body["columnDefinitions"]] == ["Name", "Data", "Age"]
     row = next(r for r in body["rows"] if r["cells"][0] == "tab")
     assert row["object"]["kind"] == "PartialObjectMetadata"
+
+
+async def test_delete_retries_when_the_object_changed_since_it_was_read(client, monkeypatch):
+    """A controller writing status between the read and the delete must not turn a plain
+    DELETE into 409: the server reads again and deletes (only preconditions may conflict)."""
+    from k8py.storage.interface import RevisionConflictError
+    await create_cm(client, "busy")
+    store = client.api.objects_for("", "v1", "configmaps").store
+    real_delete = store.delete
+    conflicts = []
+
+    async def delete_after_a_concurrent_write(key, revision):
+        if not conflicts:
+            conflicts.append(key)
+            current = await client.api.store.get(key)  # as if a controller had written it meanwhile
+            raise RevisionConflictError(key, revision, current)
+        return await real_delete(key, revision)
+
+    monkeypatch.setattr(store, "delete", delete_after_a_concurrent_write)
+    resp = await client.delete(f"{CMS}/busy", headers=HEADERS)
+    assert resp.status == 200 and conflicts
+    assert (await client.get(f"{CMS}/busy", headers=HEADERS)).status == 404

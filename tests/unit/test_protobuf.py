@@ -1004,21 +1004,38 @@ def test_envelope_encoding_and_content_type():
 
 
 def test_unknown_field_numbers():
-    body = _ld(1, _ld(1, b"c")) + _ld(9, b"surprise")
-    assert "unknown field number 9 in ConfigMap" in _bad(_envelope(b"v1", b"ConfigMap", body))
+    # ObjectMeta 15 and 16 lie inside v1.32's numbering but no version writes them.
+    body = _ld(1, _ld(1, b"c") + _ld(15, b"surprise"))
+    assert "unknown field number 15 in ObjectMeta" in _bad(_envelope(b"v1", b"ConfigMap", body))
     # Upstream's decoder skips fields it doesn't know; strict=False does the same.
     assert decode_protobuf_object(_envelope(b"v1", b"ConfigMap", body), strict=False) == {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
-    body = _ld(1, _ld(1, b"c")) + _tag(9, 0) + _varint(1) + _tag(10, 1) + b"8 bytes!" + _tag(11, 5) + b"4byt"
+    body = _ld(1, _ld(1, b"c") + _tag(15, 0) + _varint(1) + _tag(16, 1) + b"8 bytes!" + _tag(16, 5) + b"4byt")
     assert decode_protobuf_object(_envelope(b"v1", b"ConfigMap", body), strict=False)["metadata"] == {"name": "c"}
 
 
+def test_fields_of_later_kubernetes_versions_are_skipped():
+    # kubectl 1.33 writes PodStatus.observedGeneration (17) and
+    # PodCondition.observedGeneration (7) on every Pod, and Lifecycle.stopSignal
+    # (3) when set: numbers past v1.32's last one for those messages.
+    container = _ld(1, b"c") + _ld(2, b"busybox") + _ld(12, _ld(3, b"SIGTERM"))
+    spec = _ld(2, container)
+    status = _ld(1, b"Pending") + _ld(2, _ld(1, b"PodScheduled") + _ld(2, b"True") + _tag(7, 0) + _varint(3)) \
+        + _tag(17, 0) + _varint(0) + _ld(99, b"anything later")
+    pod = decode_protobuf_object(_envelope(b"v1", b"Pod", _ld(1, _ld(1, b"p")) + _ld(2, spec) + _ld(3, status)))
+    assert pod["spec"]["containers"] == [{"name": "c", "image": "busybox", "lifecycle": {}}]
+    assert pod["status"] == {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}
+    # ...and a later field is still checked for well-formed bytes.
+    assert "truncated" in _bad(_envelope(b"v1", b"Pod", _ld(3, _tag(17, 2) + _varint(50) + b"short")))
+
+
 def test_error_names_where():
-    container = _ld(1, b"web") + _tag(99, 0) + _varint(1)
+    container = _ld(1, b"web") + _ld(8, _tag(1, 0) + _varint(1))  # limits is a map, not a varint
     pod_spec = _ld(2, _ld(1, b"ok")) + _ld(2, container)
     deployment = _ld(2, _ld(3, _ld(2, pod_spec)))
     message = _bad(_envelope(b"apps/v1", b"Deployment", deployment))
-    assert "spec.template.spec.containers[1]" in message and "unknown field number 99 in Container" in message
+    assert "spec.template.spec.containers[1].resources" in message
+    assert "wrong wire type 0 for limits" in message
 
 
 def test_wrong_wire_types():

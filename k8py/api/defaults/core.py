@@ -87,7 +87,11 @@ def _probe(probe) -> None:
     _handler(probe)
 
 
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*")
+# Docker's grammar writes the dash separator as `[-]*`; an empty separator
+# adds nothing to the language but makes Python's backtracking matcher take
+# exponential time on a near-miss like "aaaa...a-" (Go's RE2 does not
+# backtrack). `-+` matches the same names, in linear time.
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _DOMAIN = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*"
                      r"(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")

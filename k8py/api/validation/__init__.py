@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 
 from k8py.api.registry import Resource
-from k8py.api.validation import (apps, autoscaling, batch, coordination, core, discovery, names, networking, policy,
-                                 rbac, scheduling, storage)
+from k8py.api.validation import (apiextensions, apps, autoscaling, batch, coordination, core, discovery, names,
+                                 networking, policy, rbac, scheduling, storage)
 from k8py.api.validation.field import internal, path
 from k8py.api.validation.meta import dedupe, validate_object_meta, validate_object_meta_update
 from k8py.apimachinery.errors import Cause
@@ -44,6 +44,7 @@ _GROUPS = {
     "policy": policy,
     "coordination.k8s.io": coordination,
     "discovery.k8s.io": discovery,
+    "apiextensions.k8s.io": apiextensions,
 }
 # events.k8s.io Events are stored, and validated, as core/v1 Events
 _ALIASES = {("events.k8s.io", "Event"): ("", "Event")}

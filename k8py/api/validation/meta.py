@@ -70,9 +70,16 @@ def _go_owner_reference(ref: dict) -> str:
                                         opt_bool(ref.get("blockOwnerDeletion"))))
 
 
+# Upstream reports every extra controller reference, each showing the whole
+# list; past a few, repeating a list of thousands only burns CPU and memory.
+MAX_CONTROLLER_CONFLICTS = 5
+
+
 def validate_owner_references(refs, fld: Path) -> list:
     errs = []
     first_controller = ""
+    shown = None
+    conflicts = 0
     for ref in lst(refs):
         ref = d(ref)
         group, version = _split_api_version(s(ref.get("apiVersion")))
@@ -90,12 +97,14 @@ def validate_owner_references(refs, fld: Path) -> list:
                                 f"{group}/{version}, Kind={kind} is disallowed from being an owner"))
         if ref.get("controller") is True:
             current = f"{kind}/{s(ref.get('name'))}"
-            if first_controller:
-                shown = GoValue("[]v1.OwnerReference{" + ", ".join(
-                    _go_owner_reference(d(r)) for r in lst(refs)) + "}")
+            if first_controller and conflicts < MAX_CONTROLLER_CONFLICTS:
+                conflicts += 1
+                if shown is None:  # rendered once, not once per conflict
+                    shown = GoValue("[]v1.OwnerReference{" + ", ".join(
+                        _go_owner_reference(d(r)) for r in lst(refs)) + "}")
                 errs.append(invalid(fld, shown, 'Only one reference can have Controller set to true. '
                                                 f'Found "true" in references for {first_controller} and {current}'))
-            else:
+            elif not first_controller:
                 first_controller = current
     return errs
 

@@ -9,6 +9,7 @@ precision beyond nano units is rounded up, as upstream does when parsing.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -52,6 +53,24 @@ def _round_up(value: Fraction, scale: int) -> Fraction:
 
 def parse(text) -> Quantity:
     """ParseQuantity. Numbers from JSON are accepted as upstream's decoder does."""
+    if type(text) is str and len(text) <= _CACHED_LENGTH:
+        return _parse_cached(text)
+    return _parse(text)
+
+
+# Objects repeat the same few quantities ("100m", "64Mi") in every container,
+# and each write parses them for defaulting and again for validation: exact
+# Fraction arithmetic makes that a hot path. Quantity is immutable; the cache
+# is bounded, short texts only.
+_CACHED_LENGTH = 40
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Quantity:
+    return _parse(text)
+
+
+def _parse(text) -> Quantity:
     if isinstance(text, bool) or text is None:
         raise QuantityError("quantities must match the regular expression "
                             "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")

@@ -268,9 +268,19 @@ def _zero(kind: int):
 
 
 def _map_entry(field, buf: bytes, pos: int, end: int, strict: bool) -> tuple[str, object]:
+    kind = field.kind
+    # Fast path for the usual short entry `0A klen key 12 vlen value` of a
+    # string or Quantity map (labels, annotations, resources).
+    if (kind == STR or kind == QTY) and end - pos >= 4 and buf[pos] == 0x0A and buf[pos + 1] < 0x80:
+        key_stop = pos + 2 + buf[pos + 1]
+        value_start = key_stop + 2
+        if value_start <= end and buf[key_stop] == 0x12 and value_start + buf[key_stop + 1] == end:
+            if kind == STR:
+                return buf[pos + 2:key_stop].decode(), buf[value_start:end].decode()
+            if end - value_start >= 2 and buf[value_start] == 0x0A and value_start + 2 + buf[value_start + 1] == end:
+                return buf[pos + 2:key_stop].decode(), buf[value_start + 2:end].decode() or "0"
     key = ""
     value = _MISSING
-    kind = field.kind
     while pos < end:
         tag, pos = _read_varint(buf, pos)
         num, wire = tag >> 3, tag & 7
@@ -308,18 +318,66 @@ def _map_entry(field, buf: bytes, pos: int, end: int, strict: bool) -> tuple[str
 
 def _message(buf: bytes, pos: int, end: int, msg: Message, strict: bool) -> dict:
     fields = msg.fields
+    fast = msg.fast
     values: dict[int, object] = {}
     while pos < end:
         tag = buf[pos]
         pos += 1
         if tag >= 0x80:
             tag, pos = _varint(buf, pos, tag)
+        # Fast path for what Go writes most: strings, nested messages and
+        # varints, many of them zero values JSON leaves out anyway.
+        field = fast.get(tag)
+        if field is not None:
+            num = field.num
+            if field.wire == WIRE_VARINT:
+                value, pos = _read_varint(buf, pos)
+                if pos > end:
+                    raise Malformed(f"truncated field {field.json}")
+                if not value and field.drop_zero:
+                    if num in values:  # a later zero still overrides an earlier value
+                        del values[num]
+                    continue
+                value = _scalar_from_varint(field.kind, value)
+            else:
+                n = buf[pos]
+                pos += 1
+                if n >= 0x80:
+                    n, pos = _varint(buf, pos, n)
+                stop = pos + n
+                if stop > end:
+                    err = Malformed(f"truncated: field needs {n} bytes, {end - pos} left")
+                    err.path.insert(0, field.json)
+                    raise err
+                if field.kind == STR:
+                    if not n and field.drop_zero:
+                        if num in values:
+                            del values[num]
+                        continue
+                    value = buf[pos:stop].decode()
+                else:
+                    try:
+                        value = _message(buf, pos, stop, field.sub, strict)
+                    except Malformed as err:
+                        if field.card == LIST:
+                            err.path.insert(0, f"[{len(values.get(num, ()))}]")
+                        err.path.insert(0, field.json)
+                        raise
+                pos = stop
+            if field.card == ONE:
+                values[num] = value
+            else:
+                values.setdefault(num, []).append(value)
+            continue
         num = tag >> 3
         wire = tag & 7
         field = fields.get(num)
         if field is None:
-            if strict:
+            if strict and num <= msg.newest:
                 raise Malformed(f"unknown field number {num} in {msg.name}")
+            # Past the last v1.32 number: a field a later Kubernetes added
+            # (kubectl 1.33 writes PodStatus.observedGeneration, 17, on every
+            # Pod). v1.32 has nowhere to put it; skipped, as upstream does.
             pos = _skip(buf, pos, end, wire)
             continue
         card = field.card
@@ -373,10 +431,12 @@ def _message(buf: bytes, pos: int, end: int, msg: Message, strict: bool) -> dict
         raise Malformed(f"truncated {msg.name}")
 
     out: dict = {}
-    for field in msg.order:
-        value = values.get(field.num, _MISSING)
-        if value is _MISSING or value is None:
+    # Only the fields that arrived, in declaration (JSON) order.
+    for num in sorted(values, key=msg.position.__getitem__) if len(values) > 1 else values:
+        value = values[num]
+        if value is None:
             continue
+        field = fields[num]
         if field.drop_zero and not value:
             continue
         if field.mode == INLINE:
@@ -411,8 +471,11 @@ def decode_protobuf_object(raw: bytes, *, strict: bool = True) -> dict:
     """A `application/vnd.kubernetes.protobuf` body as the JSON object kubectl
     would have sent, or a 400 BadRequest StatusError.
 
-    strict: reject field numbers the v1.32 tables don't know (upstream's
-    decoder skips them; pass strict=False to do the same).
+    Field numbers above the highest one a v1.32 message declares are fields
+    of later Kubernetes versions and are skipped (clients newer than the
+    server send them, zero or not). strict: reject the other field numbers
+    the v1.32 tables don't know, which no Kubernetes version writes (upstream's
+    decoder skips them too; pass strict=False to do the same).
     """
     if not isinstance(raw, bytes):
         raw = bytes(raw)

@@ -64,12 +64,20 @@ class Field:
 
 
 class Message:
-    __slots__ = ("name", "fields", "order")
+    __slots__ = ("name", "fields", "order", "fast", "position", "newest")
 
     def __init__(self, name: str):
         self.name = name
         self.fields: dict[int, Field] = {}
         self.order: tuple[Field, ...] = ()
+        # tag (number and wire type) -> field, for the fields the decoder's
+        # fast path handles: single or repeated strings, messages and
+        # varints arriving with their own wire type (not packed, not maps).
+        self.fast: dict[int, Field] = {}
+        self.position: dict[int, int] = {}  # field number -> declaration index
+        # The highest field number v1.32 declares: numbers past it belong to
+        # fields later Kubernetes versions added (field numbers only grow).
+        self.newest = 0
 
     def __repr__(self) -> str:
         return f"Message({self.name!r})"
@@ -132,6 +140,10 @@ def compile_messages(text: str) -> dict[str, Message]:
             names.add(json)
             order.append(field)
         msg.order = tuple(order)
+        msg.position = {f.num: i for i, f in enumerate(order)}
+        msg.newest = max(msg.fields, default=0)
+        msg.fast = {f.num << 3 | f.wire: f for f in order
+                    if f.card != MAP and (f.kind in (STR, MSG) or f.kind in VARINT_KINDS)}
     return messages
 
 

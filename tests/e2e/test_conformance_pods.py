@@ -269,6 +269,34 @@ INIT_FAIL = job_pod("init-fails-never", ["/bin/true"], initContainers=[container
 FINISHING.update({"init-never": INIT_OK, "init-fails-never": INIT_FAIL})
 
 
+# Long-running pods (restartPolicy Always), also created up front.
+RUNNING = {
+    "init-always": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "init-always"}, "spec": {
+        "initContainers": [container(["/bin/true"], name="init1"), container(["/bin/true"], name="init2")],
+        "containers": [container(["sleep", "3600"])]}},
+    # the probe file goes after two seconds: liveness fails, the container is restarted
+    "liveness-exec-restart": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-exec-restart"},
+                              "spec": {"containers": [container(SH + ["touch /tmp/health; sleep 2; rm -f /tmp/health; "
+                                                                      "sleep 600"], livenessProbe={
+                                  "exec": {"command": ["cat", "/tmp/health"]}, "initialDelaySeconds": 1,
+                                  "periodSeconds": 1, "failureThreshold": 1})]}},
+    # /healthz answers for two seconds, then 404s
+    "liveness-http-restart": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-http-restart"},
+                              "spec": {"containers": [container(SH + [
+                                  "mkdir -p /www && echo ok > /www/healthz && (sleep 2; rm /www/healthz) & "
+                                  "httpd -f -p 8080 -h /www"], livenessProbe={
+                                  "httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1,
+                                  "periodSeconds": 1, "failureThreshold": 1})]}},
+    "liveness-tcp-ok": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-tcp-ok"},
+                        "spec": {"containers": [container(SH + ["mkdir -p /www && httpd -f -p 8080 -h /www"],
+                                                          livenessProbe={"tcpSocket": {"port": 8080},
+                                                                         "initialDelaySeconds": 1,
+                                                                         "periodSeconds": 1,
+                                                                         "failureThreshold": 1})]}},
+}
+FINISHING.update(RUNNING)
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, image_registry):
     agent_server = AgentServer(tmp_path_factory.mktemp("kc-conformance-pods"), image_registry)
@@ -528,3 +556,40 @@ def test_failed_init_container_stops_the_app_with_restart_never(node):
     assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
     app = pod["status"]["containerStatuses"][0]
     assert "running" not in app["state"] and "terminated" not in app["state"] and not app.get("started")
+
+
+def status_of(node, name: str) -> dict:
+    return node.server.kubectl_json("get", "pod", name, "-n", NS)["status"]
+
+
+def test_init_containers_run_before_the_app_with_restart_always(node):
+    def running():
+        status = status_of(node, "init-always")
+        return status if status.get("phase") == "Running" and status["containerStatuses"][0].get("ready") else None
+    status = node.wait_or_log(running, 60, what="init-always Running")
+    assert [s["state"]["terminated"]["reason"] for s in status["initContainerStatuses"]] == ["Completed"] * 2
+    assert "running" in status["containerStatuses"][0]["state"]
+
+
+@pytest.mark.parametrize("name", ["liveness-exec-restart", "liveness-http-restart"])
+def test_failing_liveness_probe_restarts_the_container(node, name):
+    def restarted():
+        statuses = status_of(node, name).get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0) >= 1
+    node.wait_or_log(restarted, 60, what=f"{name} restarted")
+
+    def events():  # recorded asynchronously: they may trail the status
+        out = node.server.kubectl("get", "events", "-n", NS, "--field-selector",
+                                  f"involvedObject.name={name}").stdout
+        return "Liveness probe failed" in out and "Killing" in out
+    node.wait_or_log(events, 20, what=f"{name}'s probe and kill events")
+
+
+def test_passing_tcp_liveness_probe_never_restarts(node):
+    def running():
+        status = status_of(node, "liveness-tcp-ok")
+        return status.get("phase") == "Running" and status["containerStatuses"][0].get("started")
+    node.wait_or_log(running, 60, what="liveness-tcp-ok Running")
+    import time
+    time.sleep(5)  # five probe periods must pass for "no restart" to mean anything
+    assert status_of(node, "liveness-tcp-ok")["containerStatuses"][0]["restartCount"] == 0

@@ -81,6 +81,9 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=30)
             if registry is not None:
+                # The agent leaves containers running for its next start: remove them and the pod network.
+                subprocess.run([sys.executable, "-m", "k8py", "agent", "--cleanup", "--data-dir", str(data / "agent")],
+                               check=False)
                 registry.stop()
 
 

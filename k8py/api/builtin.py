@@ -113,8 +113,8 @@ REVIEWS = [
 ]
 
 
-# Stored as they come; what acts on them (webhook calls, API aggregation,
-# certificate signing) is built on top later.
+# Stored as they come; what acts on them (webhook calls, admission policies, API
+# priority and fairness, aggregation, certificate signing) is built on top later.
 PLATFORM = [
     Resource("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
              namespaced=False, short_names=("csr",), subresources=("status", "approval")),
@@ -123,6 +123,16 @@ PLATFORM = [
              "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
     Resource("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
              "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+             "validatingadmissionpolicies", namespaced=False, categories=("api-extensions",),
+             subresources=("status",)),
+    Resource("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+             "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
+    Resource("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", "flowschemas", namespaced=False,
+             subresources=("status",)),
+    Resource("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration",
+             "prioritylevelconfigurations", namespaced=False, subresources=("status",)),
+    Resource("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities"),
     Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
              namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
              subresources=("status",)),

@@ -138,6 +138,10 @@ class _Compiler:
             self._owners[id(node)] = owner
             return _Type(STRUCT, named or "struct", struct=owner.rsplit(".", 1)[-1], node=node, compiler=self,
                          preserve=bool(node.get("x-kubernetes-preserve-unknown-fields")))
+        if node.get("x-kubernetes-preserve-unknown-fields") and not node.get("additionalProperties"):
+            # custom resource JSON kept as it came: no fields to check, but still strictly decoded
+            return _Type(STRUCT, named or "struct", struct=owner.rsplit(".", 1)[-1], node=node, compiler=self,
+                         preserve=True)
         if "array" in types:
             elem = self.compile(node.get("items"), owner)
             return _Type(ARRAY, named or "[]" + elem.go, elem=elem)
@@ -310,6 +314,20 @@ class _Walker:
             if problem:
                 raise _Abort(problem)
 
+    def duplicates(self, value, path: str) -> None:
+        """Duplicate keys anywhere inside preserved, schema-less JSON."""
+        if isinstance(value, _Pairs):
+            seen: set[str] = set()
+            for key, item in _items(value):
+                child = f"{path}.{key}" if path else key
+                if key in seen:
+                    self.strict_error(DUPLICATE, child)
+                seen.add(key)
+                self.duplicates(item, child)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.duplicates(item, f"{path}[{i}]")
+
     def struct(self, value, t: _Type, path: str, fields: tuple[str, ...]) -> None:
         known = t.fields
         check_dups = isinstance(value, _Pairs)
@@ -318,7 +336,13 @@ class _Walker:
             child = f"{path}.{key}" if path else key
             field_type = known.get(key)
             if field_type is None:
-                if not t.preserve and not (not path and key in ("apiVersion", "kind")):
+                if t.preserve:  # kept as it came, yet decoded strictly (custom resources)
+                    if check_dups:
+                        if key in seen:
+                            self.strict_error(DUPLICATE, child)
+                        seen.add(key)
+                    self.duplicates(item, child)
+                elif not (not path and key in ("apiVersion", "kind")):
                     self.strict_error(UNKNOWN, child)
                 continue
             if check_dups:
@@ -368,6 +392,14 @@ def check_body(raw: bytes | str, schema: dict, schemas: Schemas) -> tuple[list[s
     `duplicate field "a.c"`) and the type errors."""
     walker = _run(parse_keeping_duplicates(raw), schema, schemas)
     return [f'{kind} "{path}"' for kind, path in walker.strict], walker.type_errors
+
+
+def check_raw(raw: bytes | str, schema: dict, schemas: Schemas) -> tuple[list[str], list[str], list[str]]:
+    """check_body for a request: (unknown-field paths, to prune; every strict
+    error text in document order, duplicates included; type errors)."""
+    walker = _run(parse_keeping_duplicates(raw), schema, schemas)
+    unknown = [path for kind, path in walker.strict if kind == UNKNOWN]
+    return unknown, [f'{kind} "{path}"' for kind, path in walker.strict], walker.type_errors
 
 
 def unknown_field_messages(paths: list[str]) -> list[str]:

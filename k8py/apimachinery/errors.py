@@ -34,8 +34,9 @@ class StatusError(Exception):
 
     def __init__(self, code: int, reason: str, message: str, *, name: str = "",
                  group: str = "", kind: str = "", causes: list[Cause] | None = None,
-                 retry_after: int = 0, uid: str = ""):
+                 retry_after: int = 0, uid: str = "", list_continue: str = ""):
         super().__init__(message)
+        self.list_continue = list_continue  # Status.metadata.continue (an expired list's way on)
         self.code = code
         self.reason = reason
         self.message = message
@@ -66,7 +67,7 @@ class StatusError(Exception):
         status = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": {"continue": self.list_continue} if self.list_continue else {},
             "status": "Failure",
             "message": self.message,
         }
@@ -169,8 +170,8 @@ def request_entity_too_large(message: str = "Request entity too large: limit is 
     return StatusError(413, "RequestEntityTooLarge", message)
 
 
-def expired(message: str) -> StatusError:
-    return StatusError(410, "Expired", message)
+def expired(message: str, list_continue: str = "") -> StatusError:
+    return StatusError(410, "Expired", message, list_continue=list_continue)
 
 
 def gone(message: str) -> StatusError:

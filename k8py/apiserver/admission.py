@@ -4,7 +4,10 @@ what users see on every cluster:
 - NamespaceLifecycle: no new objects in missing or terminating namespaces;
 - ServiceAccount: pods run as a service account and get its token volume;
 - DefaultTolerationSeconds: pods tolerate not-ready/unreachable nodes 300 s;
-- Priority: pods get the numeric priority of their PriorityClass.
+- Priority: pods get the numeric priority of their PriorityClass;
+- RuntimeClass: a pod's RuntimeClass must exist; its overhead and scheduling
+  constraints are copied into the pod;
+- LimitRanger (limitranger.py): default requests and limits, and ranges.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import secrets
 
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
+from k8py.apiserver import limitranger
 
 # Objects that may still be written into a namespace being deleted, so that
 # controllers can report what happens during the teardown.
@@ -46,6 +50,8 @@ def admit_pod(api, pod: dict) -> None:
     _admit_service_account(spec)
     _admit_default_tolerations(spec)
     _admit_priority(api, pod)
+    _admit_runtime_class(api, pod)
+    limitranger.admit_pod(api, pod)
 
 
 def _admit_service_account(spec: dict) -> None:
@@ -89,6 +95,38 @@ def _admit_default_tolerations(spec: dict) -> None:
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
                                 "tolerationSeconds": DEFAULT_TOLERATION_SECONDS})
     spec["tolerations"] = tolerations
+
+
+def _forbidden_pod(pod: dict, reason: str) -> errors.StatusError:
+    name = pod["metadata"].get("name", "")
+    return errors.StatusError(403, "Forbidden", f'pods "{name}" is forbidden: {reason}', name=name, kind="pods")
+
+
+def _admit_runtime_class(api, pod: dict) -> None:
+    spec = pod["spec"]
+    class_name = spec.get("runtimeClassName")
+    if not class_name:
+        return
+    cached = api.objects_for("node.k8s.io", "v1", "runtimeclasses").get_cached("", class_name)
+    if cached is None:
+        raise _forbidden_pod(pod, f'pod rejected: RuntimeClass "{class_name}" not found')
+    runtime_class = cached.obj
+    fixed = (runtime_class.get("overhead") or {}).get("podFixed")
+    if fixed:
+        if spec.get("overhead") and spec["overhead"] != fixed:
+            raise _forbidden_pod(pod, "pod rejected: Pod's Overhead doesn't match RuntimeClass's defined Overhead")
+        spec["overhead"] = dict(fixed)
+    scheduling = runtime_class.get("scheduling") or {}
+    for key, value in (scheduling.get("nodeSelector") or {}).items():
+        selector = spec.setdefault("nodeSelector", {})
+        if key in selector and selector[key] != value:
+            raise _forbidden_pod(pod, f"conflict: runtimeClass.scheduling.nodeSelector[{key}] = {value}; "
+                                      f"pod.spec.nodeSelector[{key}] = {selector[key]}")
+        selector[key] = value
+    tolerations = spec.setdefault("tolerations", []) if scheduling.get("tolerations") else None
+    for toleration in scheduling.get("tolerations") or []:
+        if toleration not in tolerations:
+            tolerations.append(toleration)
 
 
 def _admit_priority(api, pod: dict) -> None:

@@ -1,7 +1,7 @@
 """Objects every cluster has from its first start.
 
 The system namespaces, the `kubernetes` Service in `default` pointing at the
-API server, and the two system PriorityClasses. (Each namespace's `default`
+API server (with its Endpoints and EndpointSlice), and the two system PriorityClasses. (Each namespace's `default`
 ServiceAccount and `kube-root-ca.crt` ConfigMap come from controllers in the
 controller-manager, as upstream.) Creating them is idempotent: restarts keep what is
 there.
@@ -57,6 +57,16 @@ async def _ensure_kubernetes_service(api) -> None:
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": address}],
                      "ports": [{"name": "https", "port": api.config.port, "protocol": "TCP"}]}],
+    }, trusted=True)
+    # Upstream's endpoint reconciler writes the matching EndpointSlice itself too
+    # (the Service has no selector, so no controller would).
+    slices = api.objects_for("discovery.k8s.io", "v1", "endpointslices")
+    await _ensure(slices, "default", {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": api.config.port, "protocol": "TCP"}],
     }, trusted=True)
 
 

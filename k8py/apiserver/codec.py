@@ -158,3 +158,21 @@ def negotiate(accept_header: str | None) -> Accept:
         if media in (YAML,):
             return Accept(yaml=True)
     return Accept()
+
+
+def negotiate_untransformed(accept_header: str | None) -> Accept:
+    """For kinds that cannot be shown as a Table or as metadata only (the
+    computed reviews): skip the `as=` entries; 406 when nothing else is
+    acceptable, as upstream answers a Table request for a SelfSubjectAccessReview."""
+    if not accept_header:
+        return Accept()
+    for entry in accept_header.split(","):
+        parts = [p.strip() for p in entry.split(";")]
+        if any(p.startswith("as=") for p in parts[1:]):
+            continue
+        media = parts[0].lower()
+        if media in (JSON, "*/*", "application/*", PROTOBUF):
+            return Accept()
+        if media == YAML:
+            return Accept(yaml=True)
+    raise errors.not_acceptable(accept_header)

@@ -35,7 +35,24 @@ def _with_type_meta(schema: dict | None) -> dict:
     props.setdefault("apiVersion", {"type": "string"})
     props.setdefault("kind", {"type": "string"})
     props["metadata"] = {"$ref": REF_PREFIX + OBJECT_META}
+    _embedded_type_meta(props)
     return schema
+
+
+def _embedded_type_meta(node) -> None:
+    """x-kubernetes-embedded-resource objects have apiVersion, kind and a real
+    ObjectMeta too (validated and pruned like the root's)."""
+    if isinstance(node, dict):
+        if node.get("x-kubernetes-embedded-resource"):
+            props = node.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props["metadata"] = {"$ref": REF_PREFIX + OBJECT_META}
+        for value in list(node.values()):
+            _embedded_type_meta(value)
+    elif isinstance(node, list):
+        for value in node:
+            _embedded_type_meta(value)
 
 
 LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
@@ -225,10 +242,11 @@ class CustomResources:
                     return prev
                 return {"type": kind, "status": "True", "lastTransitionTime": now, "reason": reason,
                         "message": message}
+            # Conditions others set (through /status) are theirs to keep.
             status["conditions"] = [
                 condition("NamesAccepted", "NoConflicts", "no conflicts found"),
                 condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-            ]
+            ] + [c for kind, c in old.items() if kind not in ("NamesAccepted", "Established")]
             status["acceptedNames"] = accepted
             status["storedVersions"] = sorted(set(status.get("storedVersions") or []) | set(storage))
             return obj

@@ -203,7 +203,8 @@ def _list_response(req: Request, result: ListResult, status: int = 200) -> web.S
 async def _decode_for_write(req: Request, raw: bytes, options_kind: str) -> dict:
     body = codec.decode_object(raw, req.http.headers.get("Content-Type"))
     check_type_meta(req.resource, body)
-    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"), options_kind)
+    req.warnings += req.api.validate_fields(req.resource, body, req.query.get("fieldValidation"), options_kind,
+                                            raw=raw)
     return body
 
 
@@ -225,6 +226,8 @@ async def create(req: Request) -> web.StreamResponse:
     body = await _decode_for_write(req, await req.body(), "CreateOptions")
     computed = virtual.CREATE.get((req.resource.group, req.resource.kind))
     if computed is not None:
+        if req.accept.table or req.accept.partial_metadata:
+            req.accept = codec.negotiate_untransformed(req.http.headers.get("Accept"))
         return req.respond(await computed(req, body), 201)
     obj = conversion.to_storage(req.resource, body)
     created = await req.objects.create(obj, req.namespace, dry_run=req.dry_run, user=req.user,

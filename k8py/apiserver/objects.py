@@ -11,6 +11,7 @@ cache, writes go to the Store.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -23,7 +24,7 @@ from k8py.apimachinery import errors, meta
 from k8py.apimachinery.selectors import FieldSelector, Selector
 from k8py.apiserver import managedfields
 from k8py.api.schema import schemas
-from k8py.storage.interface import KeyExistsError, KeyNotFoundError, RevisionConflictError, Store
+from k8py.storage.interface import CompactedError, KeyExistsError, KeyNotFoundError, RevisionConflictError, Store
 
 # How often an update without a pinned resourceVersion is retried when a
 # concurrent writer got there first (a patch, a status update by a controller).
@@ -75,8 +76,10 @@ def encode_continue(revision: int, last_key: str, prefix: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(token)).decode().rstrip("=")
 
 
-def decode_continue(token: str, prefix: str) -> str:
-    """The key to continue after; 400 BadRequest for a token we did not make."""
+def decode_continue(token: str, prefix: str) -> tuple[str, int]:
+    """The key to continue after and the revision of the list's snapshot
+    (-1: the latest, for a continuation past an expired one); 400 BadRequest
+    for a token we did not make."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded))
@@ -85,10 +88,20 @@ def decode_continue(token: str, prefix: str) -> str:
         start = data["start"]
         if start.startswith("/") or ".." in start.split("/"):
             raise ValueError
+        revision = data.get("rv", -1)
+        if not isinstance(revision, int) or revision == 0 or revision < -1:
+            raise ValueError
     except Exception:
         raise errors.bad_request(f"continue key is not valid: incorrect encoded start resourceVersion "
                                  f"(version meta.k8s.io/v1)") from None
-    return prefix + start.rstrip("\x00")
+    return prefix + start.rstrip("\x00"), revision
+
+
+EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can "
+                    "start a new list without the continue parameter, or use the continue token in this response "
+                    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+                    "inconsistent list - objects that were created, modified, or deleted between the time the "
+                    "first chunk was returned and now may show up in the list.")
 
 
 def encode_object(obj: dict) -> bytes:
@@ -145,10 +158,17 @@ class ObjectStore:
              continue_token: str = "") -> ListResult:
         prefix = self.resource.key_prefix(namespace or None)
         matches = self.matcher(labels, fields)
-        items, revision = self.cache.list(prefix)
         if continue_token:
-            start_after = decode_continue(continue_token, prefix)
+            start_after, snapshot = decode_continue(continue_token, prefix)
+            try:
+                items, revision = (self.cache.list(prefix) if snapshot == -1
+                                   else self.cache.list_at(prefix, snapshot))
+            except CompactedError:
+                raise errors.expired(EXPIRED_CONTINUE, list_continue=encode_continue(-1, start_after, prefix)) \
+                    from None
             items = [c for c in items if c.key > start_after]
+        else:
+            items, revision = self.cache.list(prefix)
         # A name selector picks one key: no need to test every object.
         name = fields.exact_name() if not fields.empty() else None
         if name is not None:
@@ -158,7 +178,8 @@ class ObjectStore:
         if limit and len(items) > limit:
             page = items[:limit]
             remaining = len(items) - limit if matches is None else None
-            return ListResult(page, revision, encode_continue(revision, page[-1].key, prefix), remaining)
+            token_revision = -1 if continue_token and snapshot == -1 else revision
+            return ListResult(page, revision, encode_continue(token_revision, page[-1].key, prefix), remaining)
         return ListResult(items, revision)
 
     # ---- writes -----------------------------------------------------------
@@ -198,15 +219,17 @@ class ObjectStore:
         self.record_ownership(None, obj, field_manager)
         if not trusted:
             self.strategy.validate_create(self.resource, obj)
-        await self.strategy.admit_create(self.resource, obj, user=user, dry_run=dry_run)
-        if dry_run:
-            return obj
-        key = self.key(namespace, m["name"])
-        try:
-            kv = await self.store.create(key, encode_object(obj))
-        except KeyExistsError:
-            await self.strategy.abort_create(self.resource, obj)
-            raise errors.already_exists(self.resource.plural, m["name"], self.resource.group) from None
+        # Where quotas apply, admission and the write happen one create at a time.
+        async with self.strategy.quota_lock(self.resource, namespace) or contextlib.nullcontext():
+            await self.strategy.admit_create(self.resource, obj, user=user, dry_run=dry_run)
+            if dry_run:
+                return obj
+            key = self.key(namespace, m["name"])
+            try:
+                kv = await self.store.create(key, encode_object(obj))
+            except KeyExistsError:
+                await self.strategy.abort_create(self.resource, obj)
+                raise errors.already_exists(self.resource.plural, m["name"], self.resource.group) from None
         m["resourceVersion"] = str(kv.mod_revision)
         self.strategy.after_write(self.resource, obj)
         await self.strategy.after_create(self.resource, obj)

@@ -177,8 +177,9 @@ class APIServer:
         return self._cached_obj("", "v1", "nodes", "", name)
 
     def validate_fields(self, resource: Resource, body: dict, mode: str | None,
-                        options_kind: str = "CreateOptions") -> list[str]:
-        """Type errors always fail; unknown fields fail under Strict, warn under Warn.
+                        options_kind: str = "CreateOptions", raw: bytes | None = None) -> list[str]:
+        """Type errors always fail; unknown fields (and, given the raw JSON
+        body, duplicate fields) fail under Strict, warn under Warn.
 
         Returns the warning texts for the response's Warning headers.
         """
@@ -186,15 +187,18 @@ class APIServer:
         schema = schemas().for_kind(resource.group, resource.version, resource.kind)
         if schema is None:
             return []
-        unknown, type_errors = fieldcheck.check_fields(body, schema, schemas())
+        if raw is not None and raw.lstrip()[:1] == b"{":
+            unknown, messages, type_errors = fieldcheck.check_raw(raw, schema, schemas())
+        else:
+            unknown, type_errors = fieldcheck.check_fields(body, schema, schemas())
+            messages = fieldcheck.unknown_field_messages(unknown)
         patching = options_kind == "PatchOptions"
         if type_errors:
             if patching:  # upstream reports a patched object that won't decode as 422
                 raise fieldcheck.patch_error(orjson.dumps(body).decode(), type_errors[0])
             raise fieldcheck.decode_error(resource.kind, resource.version, type_errors[0])
-        if not unknown:
+        if not messages:
             return []
-        messages = fieldcheck.unknown_field_messages(unknown)
         if mode == "Strict":
             if patching:
                 raise fieldcheck.patch_strict_error(orjson.dumps(body).decode(), messages)

@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, custom_resources
+from k8py.apiserver import admission, custom_resources, quota_admission
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -66,13 +66,20 @@ class Strategy:
 
     def validate_create(self, resource: Resource, obj: dict) -> None:
         _raise_invalid(resource, obj, validation.validate_create(resource, obj))
+        if resource.custom:
+            _raise_invalid(resource, obj, custom_resources.schema_causes(resource, obj))
+
+    def quota_lock(self, resource: Resource, namespace: str):
+        return quota_admission.namespace_lock(self.api, resource, namespace)
 
     async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
         admission.check_namespace_open(self.api, resource, obj)
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
-        elif key == ("", "Service") and not dry_run:
+        # after the pod's defaults (LimitRanger), before anything is allocated
+        quota_admission.admit_create(self.api, resource, obj)
+        if key == ("", "Service") and not dry_run:
             self.api.service_allocations.allocate(obj, obj["metadata"]["name"])
         elif key == ("certificates.k8s.io", "CertificateSigningRequest") and user is not None:
             # The requester is whoever sent it, whatever the body claims.
@@ -127,6 +134,8 @@ class Strategy:
             return
         checked = subresource if subresource in ("status", "ephemeralcontainers") else ""
         _raise_invalid(resource, new, validation.validate_update(resource, new, old, checked))
+        if resource.custom:
+            _raise_invalid(resource, new, custom_resources.schema_causes(resource, new))
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False) -> None:

@@ -44,6 +44,7 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "k8py.controllers.cronjob:CronJobController",
     "ttl-after-finished": "k8py.controllers.ttlafterfinished:TTLAfterFinishedController",
     "disruption": "k8py.controllers.disruption:DisruptionController",
+    "resourcequota": "k8py.controllers.resourcequota:ResourceQuotaController",
     "endpoint": "k8py.controllers.endpoints:EndpointsController",
     "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",

@@ -244,6 +244,28 @@ class WatchCache:
         objects = self._objects
         return [objects[k] for k in self._keys[lo:hi]], self.revision
 
+    def list_at(self, prefix: str, revision: int) -> tuple[list[CachedObject], int]:
+        """Objects under `prefix` as they were at `revision`, rebuilt by undoing
+        the remembered changes after it: what a continued (paged) list needs
+        to stay one consistent snapshot. CompactedError once the in-memory
+        history no longer reaches back that far."""
+        self._require_started()
+        if revision >= self.revision:
+            return self.list(prefix)
+        if revision < self._history_start:
+            raise CompactedError(self._history_start, revision)
+        objects = {c.key: c for c in self.list(prefix)[0]}
+        for change in reversed(self._history):
+            if change.revision <= revision:
+                break
+            if not change.key.startswith(prefix):
+                continue
+            if change.prev is None:
+                objects.pop(change.key, None)
+            else:
+                objects[change.key] = change.prev
+        return [objects[k] for k in sorted(objects)], revision
+
     def __len__(self) -> int:
         return len(self._objects)
 

@@ -9,6 +9,8 @@ not accepted specially.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from k8py.api.validation import names, quantity
@@ -1356,6 +1358,10 @@ def _dns_config(cfg, policy: str, fld: Path) -> list:
     return errs
 
 
+_SYSCTL_SEGMENT = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_SYSCTL_NAME = re.compile(f"^({_SYSCTL_SEGMENT}[\\./])*{_SYSCTL_SEGMENT}$")
+
+
 def _pod_security_context(sc, fld: Path) -> list:
     if not isinstance(sc, dict):
         return []
@@ -1373,6 +1379,8 @@ def _pod_security_context(sc, fld: Path) -> list:
         p = fld.child("sysctls").index(n).child("name")
         if not name:
             errs.append(required(p))
+        elif len(name) > 253 or not _SYSCTL_NAME.match(name):
+            errs.append(invalid(p, name, f"must have at most 253 characters and match regex {_SYSCTL_NAME.pattern}"))
         elif name in seen:
             errs.append(duplicate(p, name))
         seen.add(name)

@@ -1,0 +1,144 @@
+"""ResourceQuota usage: what a namespace's objects count against a quota.
+
+Shared by the resourcequota controller (which writes status.used) and quota
+admission in the API server (which refuses creates past status.hard), as
+upstream's quota evaluators are. Only what a quota's `hard` names is counted.
+
+- object counts: `pods`, `services`, `secrets`, `configmaps`,
+  `replicationcontrollers`, `resourcequotas`, `persistentvolumeclaims`,
+  `services.nodeports`, `services.loadbalancers`, and `count/<plural>[.<group>]`;
+- pod compute resources: `cpu`/`requests.cpu`, `memory`/`requests.memory`,
+  `limits.cpu`, `limits.memory` (and the same for ephemeral-storage), summed
+  over the pods that are not finished;
+- scopes (pods only): Terminating / NotTerminating (activeDeadlineSeconds),
+  BestEffort / NotBestEffort (QoS class).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from k8py.api.defaults.strategies import pod_qos_class
+from k8py.api.validation import quantity
+
+# quota resource name -> (group, plural) whose objects it counts
+COUNTED = {"pods": ("", "pods"), "services": ("", "services"), "secrets": ("", "secrets"),
+           "configmaps": ("", "configmaps"), "replicationcontrollers": ("", "replicationcontrollers"),
+           "resourcequotas": ("", "resourcequotas"), "persistentvolumeclaims": ("", "persistentvolumeclaims"),
+           "services.nodeports": ("", "services"), "services.loadbalancers": ("", "services")}
+POD_COMPUTE = {"cpu": ("requests", "cpu"), "requests.cpu": ("requests", "cpu"),
+               "memory": ("requests", "memory"), "requests.memory": ("requests", "memory"),
+               "ephemeral-storage": ("requests", "ephemeral-storage"),
+               "requests.ephemeral-storage": ("requests", "ephemeral-storage"),
+               "limits.cpu": ("limits", "cpu"), "limits.memory": ("limits", "memory"),
+               "limits.ephemeral-storage": ("limits", "ephemeral-storage")}
+POD_SCOPES = {"Terminating", "NotTerminating", "BestEffort", "NotBestEffort"}
+
+
+def counted_resource(name: str) -> tuple[str, str] | None:
+    """(group, plural) of the objects a quota resource name counts, if it counts objects."""
+    if name in COUNTED:
+        return COUNTED[name]
+    if name.startswith("count/"):
+        plural, _, group = name[len("count/"):].partition(".")
+        return group, plural
+    if name in POD_COMPUTE:
+        return "", "pods"
+    return None
+
+
+def _value(text) -> Fraction:
+    try:
+        return quantity.parse(str(text)).value
+    except Exception:
+        return Fraction(0)
+
+
+def format_value(value: Fraction, resource: str) -> str:
+    """A Quantity-like text: millicores for fractional cpu, plain integers otherwise."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    milli = value * 1000
+    if milli.denominator == 1:
+        return f"{milli.numerator}m"
+    return str(float(value))
+
+
+def pod_is_active(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def matches_scopes(pod: dict, scopes: list[str]) -> bool:
+    spec = pod.get("spec") or {}
+    for scope in scopes:
+        terminating = spec.get("activeDeadlineSeconds") is not None
+        best_effort = pod_qos_class(pod) == "BestEffort"
+        if scope == "Terminating" and not terminating or scope == "NotTerminating" and terminating:
+            return False
+        if scope == "BestEffort" and not best_effort or scope == "NotBestEffort" and best_effort:
+            return False
+    return True
+
+
+def pod_resources(pod: dict, field: str, name: str) -> Fraction:
+    """Upstream's PodRequests/PodLimits: the containers' sum or the largest init container, plus overhead."""
+    spec = pod.get("spec") or {}
+
+    def of(container):
+        return _value(((container.get("resources") or {}).get(field) or {}).get(name, 0))
+    total = sum((of(c) for c in spec.get("containers") or []), Fraction(0))
+    total = max([total] + [of(c) for c in spec.get("initContainers") or []])
+    return total + _value((spec.get("overhead") or {}).get(name, 0))
+
+
+def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, Fraction]:
+    """What one object adds to each resource the quota limits."""
+    scopes = (quota.get("spec") or {}).get("scopes") or []
+    hard = (quota.get("spec") or {}).get("hard") or {}
+    if plural == "pods" and group == "" and (not pod_is_active(obj) or not matches_scopes(obj, scopes)):
+        return {}
+    if scopes and (group, plural) != ("", "pods"):
+        return {}
+    used: dict[str, Fraction] = {}
+    for resource in hard:
+        target = counted_resource(resource)
+        if target != (group, plural):
+            continue
+        if resource in POD_COMPUTE:
+            field, name = POD_COMPUTE[resource]
+            used[resource] = pod_resources(obj, field, name)
+        elif resource == "services.nodeports":
+            if (obj.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer"):
+                used[resource] = Fraction(len((obj.get("spec") or {}).get("ports") or []))
+        elif resource == "services.loadbalancers":
+            if (obj.get("spec") or {}).get("type") == "LoadBalancer":
+                used[resource] = Fraction(1)
+        else:
+            used[resource] = Fraction(1)
+    return used
+
+
+def total_usage(quota: dict, objects: dict[tuple[str, str], list[dict]]) -> dict[str, str]:
+    """status.used for a quota, given the namespace's objects by (group, plural)."""
+    hard = (quota.get("spec") or {}).get("hard") or {}
+    totals = {resource: Fraction(0) for resource in hard}
+    for (group, plural), items in objects.items():
+        for obj in items:
+            if (obj.get("metadata") or {}).get("deletionTimestamp") and (group, plural) != ("", "pods"):
+                continue
+            for resource, value in usage_of(obj, group, plural, quota).items():
+                totals[resource] += value
+    return {resource: format_value(value, resource) for resource, value in totals.items()}
+
+
+def exceeded(quota: dict, used: dict[str, str], added: dict[str, Fraction]) -> list[tuple[str, str, str, str]]:
+    """(resource, requested, used, limited) for each limit the addition would pass."""
+    hard = (quota.get("spec") or {}).get("hard") or {}
+    over = []
+    for resource, value in sorted(added.items()):
+        if resource not in hard or value == 0:
+            continue
+        current = _value(used.get(resource, 0))
+        if current + value > _value(hard[resource]):
+            over.append((resource, format_value(value, resource), used.get(resource, "0"), hard[resource]))
+    return over

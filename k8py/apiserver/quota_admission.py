@@ -1,0 +1,58 @@
+"""ResourceQuota admission: a create that would take a namespace past one of
+its quotas' hard limits is refused (403 "exceeded quota"), as upstream's
+ResourceQuota plugin does. Usage is counted live from the watch cache, so a
+quota holds even before the controller has written its status."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from k8py.api import quota as usage
+from k8py.api.registry import Resource
+from k8py.apimachinery import errors
+
+
+_locks: "weakref.WeakKeyDictionary[object, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
+
+
+def _quotas(api, namespace: str) -> list[dict]:
+    store = api.objects_for("", "v1", "resourcequotas")
+    return [c.obj for c in store.cache.list(store.resource.key_prefix(namespace))[0]]
+
+
+def namespace_lock(api, resource: Resource, namespace: str) -> asyncio.Lock | None:
+    """Creates in a namespace with quotas are admitted and written one at a
+    time, so two concurrent ones cannot both take the last unit of a quota."""
+    if not resource.namespaced or resource.custom or not namespace or not _quotas(api, namespace):
+        return None
+    return _locks.setdefault(api, {}).setdefault(namespace, asyncio.Lock())
+
+
+def admit_create(api, resource: Resource, obj: dict) -> None:
+    if not resource.namespaced or resource.custom:
+        return
+    namespace = obj["metadata"].get("namespace", "")
+    quotas = _quotas(api, namespace)
+    if not quotas:
+        return
+    store = api.objects(resource)
+    existing = None
+    for quota in quotas:
+        added = usage.usage_of(obj, resource.group, resource.plural, quota)
+        if not any(added.values()):
+            continue
+        if existing is None:
+            existing = [c.obj for c in store.cache.list(resource.key_prefix(namespace))[0]]
+        used = usage.total_usage(quota, {(resource.group, resource.plural): existing})
+        over = usage.exceeded(quota, used, added)
+        if over:
+            name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
+            requested = ",".join(f"{r}={req}" for r, req, _, _ in over)
+            current = ",".join(f"{r}={u}" for r, _, u, _ in over)
+            limited = ",".join(f"{r}={lim}" for r, _, _, lim in over)
+            raise errors.StatusError(
+                403, "Forbidden",
+                f'{resource.group_resource} "{name}" is forbidden: exceeded quota: {quota["metadata"]["name"]}, '
+                f"requested: {requested}, used: {current}, limited: {limited}",
+                name=name, group=resource.group, kind=resource.plural)

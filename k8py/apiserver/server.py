@@ -187,8 +187,15 @@ class APIServer:
         schema = schemas().for_kind(resource.group, resource.version, resource.kind)
         if schema is None:
             return []
+        checked = None
         if raw is not None and raw.lstrip()[:1] == b"{":
-            unknown, messages, type_errors = fieldcheck.check_raw(raw, schema, schemas())
+            try:
+                checked = fieldcheck.check_raw(raw, schema, schemas())
+            except (ValueError, RecursionError):
+                # YAML flow style also starts with "{" but is not JSON: check the decoded body.
+                checked = None
+        if checked is not None:
+            unknown, messages, type_errors = checked
         else:
             unknown, type_errors = fieldcheck.check_fields(body, schema, schemas())
             messages = fieldcheck.unknown_field_messages(unknown)

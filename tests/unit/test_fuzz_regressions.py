@@ -154,3 +154,13 @@ def test_image_names_that_almost_parse_are_quick(image):
 def test_image_pull_policy_unchanged(image, policy):
     from k8py.api.defaults.core import image_pull_policy
     assert image_pull_policy(image) == policy
+
+
+async def test_yaml_flow_bodies_that_are_not_json_are_checked_as_yaml(client):
+    """A YAML body in flow style starts with "{" like JSON; YAML escapes JSON lacks must not be a 500."""
+    from tests.unit.conftest import HEADERS
+    body = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flow", "namespace": "\\x64efault"}}'
+    resp = await client.post("/api/v1/namespaces/default/configmaps", data=body,
+                             headers={**HEADERS, "Content-Type": "application/yaml"})
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["metadata"]["namespace"] == "default"

@@ -154,6 +154,9 @@ class Kubelet:
             await self.server.stop()
         await self.node_manager.stop()
         await self.recorder.close()
+        close_runtime = getattr(self.runtime, "close", None)
+        if close_runtime is not None:
+            close_runtime()         # e.g. the runc shim zygote; running containers stay
 
     # ---- pod CIDR -----------------------------------------------------------------------
 

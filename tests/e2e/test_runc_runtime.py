@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -38,6 +39,7 @@ async def runtime(tmp_path, image_root):
     rt = RuncRuntime(tmp_path / "runtime", images=ImageStore(image_root))
     rt.test_prefix = prefix
     yield rt
+    rt.close()
     for sandbox in await rt.list_sandboxes():
         await rt.remove_sandbox(sandbox.id)
     for status in await rt.list_containers():
@@ -164,6 +166,36 @@ async def test_a_new_runtime_adopts_running_containers(runtime, tmp_path, image_
     assert (await runtime.container_status(cid)).exit_code == 137
     await restarted.remove_sandbox(sandbox.id)
     assert await restarted.list_containers() == [] and await runtime.list_sandboxes() == []
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+async def test_shims_come_from_the_zygote_and_outlive_it(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime)
+    first = await run(runtime, sandbox, tmp_path, ["sh", "-c", "echo one; sleep 1000"])
+    second = await run(runtime, sandbox, tmp_path, ["sh", "-c", "echo two; sleep 1000"])
+    zygote = runtime.shims._zygote
+    assert zygote is not None and zygote.poll() is None      # both starts went through one zygote
+    shims = [json.loads((runtime.root / "containers" / c / "started.json").read_text())["shim_pid"]
+             for c in (first, second)]
+    pids = [(await wait_state(runtime, c, "running")).pid for c in (first, second)]
+    for shim, pid in zip(shims, pids):
+        assert _parent_pid(pid) == shim            # the shim reaps its container (subreaper)
+        assert _parent_pid(shim) != zygote.pid     # and was handed away from the zygote
+        assert os.getsid(shim) == shim             # in a session of its own
+    runtime.close()                                # as the agent does when it stops
+    assert zygote.returncode == 0
+    assert [(await runtime.container_status(c)).pid for c in (first, second)] == pids
+    # A later start brings up a new zygote; the old containers still report their exit.
+    third = await run(runtime, sandbox, tmp_path, ["true"])
+    assert runtime.shims._zygote.pid != zygote.pid
+    assert (await wait_state(runtime, third, "exited")).exit_code == 0
+    await runtime.stop_container(first, 0.2)      # sh as PID 1 ignores SIGTERM: SIGKILL follows
+    status = await runtime.container_status(first)
+    assert (status.state, status.exit_code) == ("exited", 137)
+    assert [line for _, _, line in log_lines(status)] == [b"one"]
 
 
 async def test_exec_stream_pipes_and_tty(runtime, tmp_path):

@@ -9,6 +9,7 @@ on disk so DEL and CHECK get their prevResult even after an agent restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -98,15 +99,24 @@ class PodNetwork:
         if not sandbox.netns_path:
             return None
         config = self.load_config()
-        await self._loopback("ADD", sandbox, pod)
         runtime_config = {"portMappings": confs.port_mappings(pod)}
-        result: dict | None = None
-        try:
+
+        async def chain() -> dict | None:
+            result: dict | None = None
             for plugin in config["plugins"]:
                 result = await self._invoke("ADD", config, plugin, sandbox, pod, result, runtime_config)
-        except NetworkError:
-            await self._delete_all(config, sandbox, pod, None, runtime_config)
-            raise
+            return result
+
+        # lo and the chain's eth0 are separate interfaces of the namespace: wiring them at the
+        # same time saves a plugin start on the way to a running pod.
+        loopback, wired = await asyncio.gather(self._loopback("ADD", sandbox, pod), chain(),
+                                               return_exceptions=True)
+        for outcome in (wired, loopback):
+            if isinstance(outcome, NetworkError):
+                await self._delete_all(config, sandbox, pod, None, runtime_config)
+            if isinstance(outcome, BaseException):
+                raise outcome
+        result = wired
         self._save_result(sandbox.id, result, runtime_config)
         ip = pod_ip_of(result)
         if ip is None:

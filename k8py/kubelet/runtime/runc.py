@@ -20,7 +20,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,10 +29,10 @@ from k8py.kubelet.runtime.interface import (ContainerConfig, ContainerStats, Con
                                             Sandbox, SandboxConfig)
 from k8py.kubelet.runtime.oci_spec import SpecError, build_spec
 from k8py.kubelet.runtime.shim import proc_start_time
+from k8py.kubelet.runtime.shim_launcher import ShimLauncher
 from k8py.kubelet.runtime.streams import ExecProcess, attach_socket, exec_pipes, exec_tty
 
 SHIM_START_TIMEOUT = 60.0
-PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])     # the directory holding k8py/
 
 
 class RuntimeFailure(Exception):
@@ -84,6 +83,11 @@ class RuncRuntime(Runtime):
         self.log_max_files = log_max_files
         self.version = _runc_version()
         self.swap_accounting = cgroups.swap_accounting()
+        self.shims = ShimLauncher()
+
+    def close(self) -> None:
+        """Let go of the shim zygote; running containers and their shims are not affected."""
+        self.shims.close()
 
     # --- helpers ---
 
@@ -269,21 +273,7 @@ class RuncRuntime(Runtime):
             "log_max_size": self.log_max_size, "log_max_files": self.log_max_files, "tty": meta["tty"],
             "stdin": meta["stdin"], "stdin_once": meta["stdin_once"],
             "oom_files": cgroups.oom_files(meta["cgroups_path"])})
-        shim_log = open(bundle / "shim.log", "ab")
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                # -S: no site-packages scan; the shim needs only the stdlib and this package.
-                sys.executable, "-S", "-m", "k8py.kubelet.runtime.shim", str(bundle),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=shim_log,
-                start_new_session=True, cwd=str(bundle), env={**os.environ, "PYTHONPATH": PACKAGE_PARENT})
-        finally:
-            shim_log.close()
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
-        except asyncio.TimeoutError:
-            line = b"err the container shim did not report in time"
-        await proc.wait()            # only the launcher: the shim itself forked away
-        text = line.decode(errors="replace").strip()
+        text = await self.shims.start(bundle, SHIM_START_TIMEOUT)
         if not text.startswith("ok "):
             message = text[4:] if text.startswith("err ") else f"the container shim failed: {text or 'no output'}"
             if not (bundle / "start-error.json").exists():

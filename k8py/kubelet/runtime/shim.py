@@ -1,4 +1,5 @@
-"""The per-container shim: `python -m k8py.kubelet.runtime.shim <bundle>`.
+"""The per-container shim: `python -m k8py.kubelet.runtime.shim <bundle>`, or forked from
+the shim zygote (`python -m k8py.kubelet.runtime.shim --serve`, see `serve`).
 
 It outlives the kubelet, so a kubelet restart loses nothing:
 - starts the container with `runc run --detach`, owning its stdio pipes (or its
@@ -310,22 +311,72 @@ class Shim:
         self.log.close()
 
 
-def main() -> int:
-    # Daemonise: the kubelet's child exits at once, so nothing in the kubelet (asyncio's
-    # subprocess transports kill children they still own on close) can take the shim down.
+def run_detached(bundle: str) -> int:
+    """Become the shim: fork away from the caller (which exits at once, so nothing in the kubelet,
+    e.g. asyncio's subprocess transports that kill children they still own, can take the shim
+    down), start a new session, and supervise the container until it ends.
+
+    Called with fd 1 the channel for the `ok <pid>` / `err <message>` line."""
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    shim = Shim(sys.argv[1])
+    shim = Shim(bundle)
     if not shim.start():
         return 1
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)              # the kubelet stops listening after the first line
     shim.run()
     return 0
+
+
+def serve(control: socket.socket) -> int:
+    """The shim zygote: a process that has already paid for the interpreter and the imports
+    above and forks one shim per request, so a container start costs a fork instead of a new
+    Python. A request is a SOCK_SEQPACKET message: the bundle path, with the write end of the
+    kubelet's report pipe attached. The zygote ends when the kubelet closes its end; the shims
+    it forked are their own sessions by then and live on."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 1)
+        except ConnectionResetError:
+            return 0
+        if not message:
+            return 0
+        if not fds:
+            continue
+        report = fds[0]
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                control.close()
+                os.dup2(devnull, 0)
+                os.dup2(report, 1)
+                os.close(report)
+                bundle = message.decode()
+                log_fd = os.open(os.path.join(bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                os.dup2(log_fd, 2)
+                os.close(log_fd)
+                code = run_detached(bundle)
+            except BaseException:       # never return into the zygote's loop in a forked child
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(report)
+        os.waitpid(pid, 0)          # the go-between exits as soon as the shim has forked away
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--serve"]:
+        return serve(socket.socket(fileno=0))
+    return run_detached(sys.argv[1])
 
 
 if __name__ == "__main__":

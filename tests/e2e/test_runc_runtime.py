@@ -198,6 +198,43 @@ async def test_shims_come_from_the_zygote_and_outlive_it(runtime, tmp_path):
     assert [line for _, _, line in log_lines(status)] == [b"one"]
 
 
+async def test_a_created_container_runs_nothing_until_started(runtime, tmp_path):
+    sandbox = await sandbox_for(runtime)
+    log = tmp_path / "created.log"
+    cid = await runtime.create_container(sandbox, ContainerConfig(name="c", image="busybox",
+                                                                  command=["sh", "-c", "echo hi; sleep 1000"],
+                                                                  log_path=str(log)))
+    created = await runtime.container_status(cid)
+    assert (created.state, created.pid) == ("created", None)
+    init = json.loads((runtime.root / "containers" / cid / "created.json").read_text())["pid"]
+    # runc's init is parked before exec: it is not the container's command yet.
+    assert b"runc" in Path(f"/proc/{init}/cmdline").read_bytes()
+    assert not log.exists() or log.read_bytes() == b""
+    await runtime.start_container(cid)
+    status = await wait_state(runtime, cid, "running")
+    assert status.pid == init
+    assert wait_for_log(log, b"hi")
+    with pytest.raises(RuntimeFailure) as err:
+        await runtime.start_container(cid)
+    assert err.value.reason == "StartError"
+    # Removing a container that was created but never started leaves nothing behind.
+    never = await runtime.create_container(sandbox, ContainerConfig(name="d", image="busybox", command=["true"],
+                                                                    log_path=str(tmp_path / "never.log")))
+    never_init = json.loads((runtime.root / "containers" / never / "created.json").read_text())["pid"]
+    await runtime.remove_container(never)
+    assert not (runtime.root / "containers" / never).exists()
+    assert not os.path.exists(f"/proc/{never_init}")
+
+
+def wait_for_log(path: Path, text: bytes, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_bytes():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 async def test_exec_stream_pipes_and_tty(runtime, tmp_path):
     sandbox = await sandbox_for(runtime)
     cid = await run(runtime, sandbox, tmp_path, ["sleep", "1000"])

@@ -7,7 +7,7 @@ Layout under the runtime root (everything a restarted kubelet needs is on disk):
     sandboxes/<id>/shm            the pod's /dev/shm (tmpfs)
     containers/<id>/meta.json     config, labels, image, log path, created time
     containers/<id>/config.json   the OCI spec; rootfs/ is an overlay on the image snapshot
-    containers/<id>/started.json, exit.json, start-error.json   written by the shim
+    containers/<id>/created.json, started.json, exit.json, start-error.json   written by the shim
     runc/                         runc's own state (--root)
 """
 
@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import time
 from dataclasses import asdict
@@ -28,7 +29,8 @@ from k8py.kubelet.runtime import cgroups, namespaces
 from k8py.kubelet.runtime.interface import (ContainerConfig, ContainerStats, ContainerStatus, ImageError, Runtime,
                                             Sandbox, SandboxConfig)
 from k8py.kubelet.runtime.oci_spec import SpecError, build_spec
-from k8py.kubelet.runtime.shim import proc_start_time
+from k8py.kubelet.runtime.shim import FRAME_START, FRAME_STARTED, proc_start_time
+from k8py.kubelet.runtime.shim import frame as shim_frame
 from k8py.kubelet.runtime.shim_launcher import ShimLauncher
 from k8py.kubelet.runtime.streams import ExecProcess, attach_socket, exec_pipes, exec_tty
 
@@ -254,7 +256,31 @@ class RuncRuntime(Runtime):
             "created_at": time.time(), "stop_signal": stop_signal, "tty": config.tty,
             "stdin": config.stdin, "stdin_once": config.stdin_once, "cgroups_path": cgroups_path,
             "shared_pid": bool(sandbox.pid_ns_path)})
+        # The shim does `runc create` now: the costly part of a start (namespaces, mounts,
+        # cgroup) overlaps whatever the kubelet does before start_container (the pod network).
+        # A failure here is reported by start_container, as a StartError, like upstream.
+        text = await self.shims.start(self._write_shim_options(container_id, create_only=True), SHIM_START_TIMEOUT)
+        if not text.startswith("ok "):
+            self._record_start_error(bundle, text)
         return container_id
+
+    def _write_shim_options(self, container_id: str, create_only: bool) -> Path:
+        meta = self._meta(container_id)
+        bundle = self._bundle(container_id)
+        _write_json(bundle / "shim.json", {
+            "id": container_id, "runc": self.runc, "runc_root": str(self.runc_root),
+            "log_path": meta["log_path"] or str(bundle / "container.log"),
+            "log_max_size": self.log_max_size, "log_max_files": self.log_max_files, "tty": meta["tty"],
+            "stdin": meta["stdin"], "stdin_once": meta["stdin_once"], "create_only": create_only,
+            "oom_files": cgroups.oom_files(meta["cgroups_path"])})
+        return bundle
+
+    @staticmethod
+    def _record_start_error(bundle: Path, text: str) -> str:
+        message = text[4:] if text.startswith("err ") else f"the container shim failed: {text or 'no output'}"
+        if not (bundle / "start-error.json").exists():
+            _write_json(bundle / "start-error.json", {"message": message, "at": time.time()})
+        return message
 
     async def _discard_bundle(self, bundle: Path) -> None:
         rootfs = bundle / "rootfs"
@@ -263,22 +289,46 @@ class RuncRuntime(Runtime):
         shutil.rmtree(bundle, ignore_errors=True)
 
     async def start_container(self, container_id: str) -> None:
-        meta = self._meta(container_id)
+        self._meta(container_id)
         bundle = self._bundle(container_id)
-        if (bundle / "started.json").exists() or (bundle / "start-error.json").exists():
+        if (bundle / "started.json").exists():
             raise RuntimeFailure("StartError", f"container {container_id} was already started")
-        log_path = meta["log_path"] or str(bundle / "container.log")
-        _write_json(bundle / "shim.json", {
-            "id": container_id, "runc": self.runc, "runc_root": str(self.runc_root), "log_path": log_path,
-            "log_max_size": self.log_max_size, "log_max_files": self.log_max_files, "tty": meta["tty"],
-            "stdin": meta["stdin"], "stdin_once": meta["stdin_once"],
-            "oom_files": cgroups.oom_files(meta["cgroups_path"])})
-        text = await self.shims.start(bundle, SHIM_START_TIMEOUT)
+        failed = _read_json(bundle / "start-error.json")
+        if failed:
+            raise RuntimeFailure("StartError", failed["message"])
+        if (bundle / "created.json").exists():
+            text = await self._start_created(bundle)
+        else:
+            # Created by an agent that ran `runc run` at start (an upgrade in place): do that.
+            text = await self.shims.start(self._write_shim_options(container_id, create_only=False),
+                                          SHIM_START_TIMEOUT)
         if not text.startswith("ok "):
-            message = text[4:] if text.startswith("err ") else f"the container shim failed: {text or 'no output'}"
-            if not (bundle / "start-error.json").exists():
-                _write_json(bundle / "start-error.json", {"message": message, "at": time.time()})
-            raise RuntimeFailure("StartError", message)
+            raise RuntimeFailure("StartError", self._record_start_error(bundle, text))
+
+    async def _start_created(self, bundle: Path) -> str:
+        """Ask the shim holding a created container to start it; its `ok <pid>` / `err ...` reply."""
+        fd = os.open(bundle, os.O_RDONLY | os.O_DIRECTORY)     # socket paths are limited to 108 bytes
+        try:
+            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}/attach.sock")
+        except OSError as exc:
+            return f"err the container shim is gone: {exc}"
+        finally:
+            os.close(fd)
+        try:
+            writer.write(shim_frame(FRAME_START, b""))
+            await writer.drain()
+
+            async def reply() -> str:
+                while True:       # output frames may come first: this is the attach socket
+                    kind, length = struct.unpack(">BI", await reader.readexactly(5))
+                    payload = await reader.readexactly(length)
+                    if kind == FRAME_STARTED:
+                        return payload.decode(errors="replace")
+            return await asyncio.wait_for(reply(), SHIM_START_TIMEOUT)
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            return f"err the container shim did not start the container: {exc or type(exc).__name__}"
+        finally:
+            writer.close()
 
     def container_pid(self, container_id: str) -> int | None:
         started = _read_json(self._bundle(container_id) / "started.json")

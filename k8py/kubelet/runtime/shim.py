@@ -34,6 +34,9 @@ from k8py.kubelet.runtime.crilog import LineSplitter, RotatingLog, format_line
 
 PR_SET_CHILD_SUBREAPER = 36
 FRAME_STDIN, FRAME_STDOUT, FRAME_STDERR, FRAME_RESIZE, FRAME_CLOSE_STDIN, FRAME_EXIT = range(6)
+# A created (not yet started) container: the kubelet sends START, the shim answers STARTED
+# with `ok <pid>` or `err <message>`.
+FRAME_START, FRAME_STARTED = 6, 7
 DRAIN_AFTER_EXIT = 2.0
 
 
@@ -70,7 +73,7 @@ def oom_kills(files: list[str]) -> int:
     return total
 
 
-def runc_error(log_path: str) -> str:
+def runc_error(log_path: str, verb: str = "create") -> str:
     message = ""
     try:
         with open(log_path) as f:
@@ -83,8 +86,12 @@ def runc_error(log_path: str) -> str:
                     message = entry.get("msg", message)
     except OSError:
         pass
-    message = (message or "runc failed to start the container").removeprefix("runc run failed: ")
+    message = (message or "runc failed to start the container")
+    for prefix in ("runc run failed: ", "runc create failed: ", "runc start failed: "):
+        message = message.removeprefix(prefix)
     # Worded as containerd reports it, which is what `kubectl describe` users know.
+    if verb == "start":
+        return f"failed to start containerd task: OCI runtime start failed: {message}: unknown"
     return ("failed to create containerd task: failed to create shim task: OCI runtime create failed: "
             f"runc create failed: {message}: unknown")
 
@@ -131,8 +138,11 @@ class Shim:
             os.unlink("attach.sock")
         self.listener.bind("attach.sock")
         self.listener.listen(16)
-        cmd = [o["runc"], "--root", o["runc_root"], "--log", "runc.log", "--log-format", "json",
-               "run", "--detach", "--pid-file", "pid", "--bundle", "."]
+        # create_only: `runc create` now (namespaces, mounts, cgroup: the slow part), the user
+        # process starts when the kubelet sends START, e.g. once the pod network is wired.
+        self.created_only = bool(o.get("create_only"))
+        verb = ["create"] if self.created_only else ["run", "--detach"]
+        cmd = [*self.runc_base(), *verb, "--pid-file", "pid", "--bundle", "."]
         devnull = os.open(os.devnull, os.O_RDWR)
         console = None
         if o.get("tty"):
@@ -171,10 +181,39 @@ class Shim:
             os.set_blocking(self.stdin_fd, False)
         with open("pid") as f:
             self.pid = int(f.read().strip())
-        write_json("started.json", {"pid": self.pid, "started_at": time.time(), "shim_pid": os.getpid(),
-                                    "pid_start_time": proc_start_time(self.pid)})
+        if self.created_only:
+            write_json("created.json", {"pid": self.pid, "shim_pid": os.getpid(),
+                                        "pid_start_time": proc_start_time(self.pid)})
+        else:
+            self.record_started()
         print(f"ok {self.pid}", flush=True)
         return True
+
+    def runc_base(self) -> list[str]:
+        return [self.opts["runc"], "--root", self.opts["runc_root"], "--log", "runc.log", "--log-format", "json"]
+
+    def record_started(self) -> None:
+        write_json("started.json", {"pid": self.pid, "started_at": time.time(), "shim_pid": os.getpid(),
+                                    "pid_start_time": proc_start_time(self.pid)})
+
+    def start_created(self) -> str:
+        """Let a created container's process run (`runc start`); the reply for the kubelet."""
+        if os.path.exists("started.json"):
+            return f"ok {self.pid}"
+        if os.path.exists("start-error.json"):
+            with open("start-error.json") as f:
+                return "err " + json.load(f)["message"]
+        if self.exit_code is None:
+            result = subprocess.run([*self.runc_base(), "start", self.opts["id"]], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if result.returncode == 0:
+                self.record_started()
+                return f"ok {self.pid}"
+            message = runc_error("runc.log", "start")
+        else:
+            message = "the container's process ended before it was started"
+        write_json("start-error.json", {"message": message, "at": time.time()})
+        return f"err {message}"
 
     # --- the loop ---
 
@@ -192,6 +231,12 @@ class Shim:
                 client.sendall(payload)
             except OSError:
                 self.drop(client)
+
+    def send(self, client: socket.socket, payload: bytes) -> None:
+        try:
+            client.sendall(payload)
+        except OSError:
+            self.drop(client)
 
     def drop(self, client: socket.socket) -> None:
         self.clients.pop(client, None)
@@ -241,6 +286,8 @@ class Shim:
                 self.flush_stdin()
             elif kind == FRAME_CLOSE_STDIN and self.opts.get("stdin_once"):
                 self.close_stdin()
+            elif kind == FRAME_START:
+                self.send(client, frame(FRAME_STARTED, self.start_created().encode()))
             elif kind == FRAME_RESIZE and self.master is not None:
                 cols, rows = (int(x) for x in payload.split())
                 fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -77,6 +77,12 @@ def _host_name() -> str:
 
 
 
+def _needs_pod_ip(c: dict) -> bool:
+    """Whether the container's environment names the pod IP (so it is created after the network)."""
+    return any(((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") in ("status.podIP", "status.podIPs")
+               for e in c.get("env") or [])
+
+
 def pod_description(pod: dict) -> str:
     m = pod.get("metadata") or {}
     return f"{m.get('name', '')}_{m.get('namespace', '')}({m.get('uid', '')})"
@@ -117,6 +123,8 @@ class ContainerLifecycle:
             self.wake(max(e.retry_in, 0.5))
             return False
         self._name_image(rec, image)
+        if _needs_pod_ip(c) and not await self._await_network():
+            return False
         try:
             env = await container_env(self.pod_with_ips(), c, self._env_sources())
             if not any(k == "HOSTNAME" for k, _ in env):
@@ -148,6 +156,9 @@ class ContainerLifecycle:
         if term_file is not None:
             self._termination_log[cid] = term_file
         self._event("Normal", "Created", f"Created container: {name}", name)
+        if not await self._await_network():       # no container process runs before its network
+            await self._remove_quietly(cid)
+            return False
         try:
             await self.ctx.runtime.start_container(cid)
         except Exception as e:

@@ -48,6 +48,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self.sandbox: Sandbox | None = None
         self.pod_ips: list[str] = []
         self.network_ready = False
+        self._network_setup: asyncio.Task | None = None      # CNI ADD under way
         self.volume_paths: dict | None = None
         self.pod_files: dict = {}
         self.records: dict[str, ContainerRecord] = {}
@@ -215,6 +216,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
                 return
             if await self._sync_init_containers():
                 await self._sync_app_containers()
+        await self._await_network()     # whatever happened above, the network is settled first
         if self.compute_status(final=True)["phase"] in ("Succeeded", "Failed"):
             # Done: stop what still runs (sidecars) before the phase turns terminal.
             self.terminal = True
@@ -308,16 +310,42 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             if host_network or self.ctx.network is None:
                 ip = self.ctx.node_ip if host_network or self.ctx.network is None else None
                 self.pod_ips = [self.sandbox.ip or ip] if (self.sandbox.ip or ip) else []
-            else:
-                ip = await self.ctx.network.setup(self.sandbox, self.pod)
-                self.sandbox.ip = ip
-                self.pod_ips = [ip]
-            self.network_ready = True
+                self.network_ready = True
+            elif self._network_setup is None:
+                # Wired while the first container is being created (runc create does most of a
+                # start's work): _await_network() is where the two meet again, before any
+                # container process runs and before any status is written.
+                self._network_setup = asyncio.create_task(self.ctx.network.setup(self.sandbox, self.pod))
         except Exception as e:
             log.warning("pod %s: sandbox failed: %s", pod_description(self.pod), e)
             self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             self.wake(RETRY_SECONDS * 2)
             return False
+        return True
+
+    async def _await_network(self) -> bool:
+        """Whether the pod network is up, waiting for a setup under way."""
+        if self.network_ready or self._network_setup is None:
+            return self.network_ready
+        setup = self._network_setup
+        try:
+            ip = await asyncio.shield(setup)       # a cancelled sync must not abandon a half-wired pod
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._network_setup = None
+            log.warning("pod %s: sandbox failed: %s", pod_description(self.pod), e)
+            self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            self.wake(RETRY_SECONDS * 2)
+            return False
+        self._network_setup = None
+        self.sandbox.ip = ip
+        self.pod_ips = [ip]
+        self.network_ready = True
+        if self.pod_files and self.ctx.volumes is not None:
+            # /etc/hosts names the pod's own IP: rewritten in place, before any container runs.
+            self.pod_files = write_pod_files(self.ctx.volumes.pod_dir(self.uid), self.pod, self.pod_ips,
+                                             self.ctx.dns)
         return True
 
     def _has_refreshed_volumes(self) -> bool:
@@ -366,10 +394,10 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             sidecar = c.get("restartPolicy") == "Always"
             if self.initialized and not sidecar:
                 continue
-            cur = rec.current
+            cur = await self._drop_never_started(rec)
             if cur is None:
                 await self._start_container(c, is_init=True)
-            elif cur.state in ("running", "created"):
+            elif cur.state == "running":
                 pass
             elif cur.exit_code == 0 and not sidecar:
                 continue
@@ -384,6 +412,14 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self.initialized = True
         return True
 
+    async def _drop_never_started(self, rec: ContainerRecord) -> ContainerStatus | None:
+        """A container a previous agent created but did not live to start is replaced: what it
+        was created from (env, pod IP) may be stale by now."""
+        if rec.current is not None and rec.current.state == "created":
+            await self._remove_quietly(rec.current.id)
+            rec.current = None
+        return rec.current
+
     @staticmethod
     def _running(rec: ContainerRecord) -> bool:
         return rec.current is not None and rec.current.state == "running" and not rec.waiting_reason
@@ -392,9 +428,9 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         policy = self._spec().get("restartPolicy", "Always")
         for c in self._app_containers():
             rec = self.records[c["name"]]
-            cur = rec.current
             if c["name"] in self._killing:
                 continue
+            cur = await self._drop_never_started(rec)
             if cur is None:
                 await self._start_container(c, is_init=False)
             elif cur.state == "exited":
@@ -435,6 +471,8 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         return float(DEFAULT_GRACE if value is None else value)
 
     async def _release_network(self) -> None:
+        if self._network_setup is not None:
+            await self._await_network()         # finish (or fail) first, then undo it
         if self.sandbox is not None and self.ctx.network is not None and not self._spec().get("hostNetwork") \
                 and self.network_ready:
             try:

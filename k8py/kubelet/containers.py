@@ -79,8 +79,8 @@ def _host_name() -> str:
 
 def _needs_pod_ip(c: dict) -> bool:
     """Whether the container's environment names the pod IP (so it is created after the network)."""
-    return any(((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") in ("status.podIP", "status.podIPs")
-               for e in c.get("env") or [])
+    return any(((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+               in ("status.podIP", "status.podIPs") for e in c.get("env") or [])
 
 
 def pod_description(pod: dict) -> str:

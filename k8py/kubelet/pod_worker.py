@@ -327,11 +327,8 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         """Whether the pod network is up, waiting for a setup under way."""
         if self.network_ready or self._network_setup is None:
             return self.network_ready
-        setup = self._network_setup
         try:
-            ip = await asyncio.shield(setup)       # a cancelled sync must not abandon a half-wired pod
-        except asyncio.CancelledError:
-            raise
+            ip = await asyncio.shield(self._network_setup)       # a cancelled sync must not abandon a half-wired pod
         except Exception as e:
             self._network_setup = None
             log.warning("pod %s: sandbox failed: %s", pod_description(self.pod), e)

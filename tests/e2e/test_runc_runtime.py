@@ -210,9 +210,10 @@ async def test_a_created_container_runs_nothing_until_started(runtime, tmp_path)
     # runc's init is parked before exec: it is not the container's command yet.
     assert b"runc" in Path(f"/proc/{init}/cmdline").read_bytes()
     assert not log.exists() or log.read_bytes() == b""
+    assert runc_state(runtime, cid) == "created"
     await runtime.start_container(cid)
     status = await wait_state(runtime, cid, "running")
-    assert status.pid == init
+    assert status.pid == init and runc_state(runtime, cid) == "running"     # runc agrees
     assert wait_for_log(log, b"hi")
     with pytest.raises(RuntimeFailure) as err:
         await runtime.start_container(cid)
@@ -224,6 +225,11 @@ async def test_a_created_container_runs_nothing_until_started(runtime, tmp_path)
     await runtime.remove_container(never)
     assert not (runtime.root / "containers" / never).exists()
     assert not os.path.exists(f"/proc/{never_init}")
+
+
+def runc_state(rt, cid: str) -> str:
+    out = subprocess.run(["runc", "--root", str(rt.runc_root), "state", cid], capture_output=True, text=True)
+    return json.loads(out.stdout)["status"]
 
 
 def wait_for_log(path: Path, text: bytes, timeout: float = 10) -> bool:

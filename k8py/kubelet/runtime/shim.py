@@ -59,6 +59,15 @@ def proc_start_time(pid: int) -> int | None:
         return None
 
 
+def process_alive(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def oom_kills(files: list[str]) -> int:
     total = 0
     for path in files:
@@ -204,9 +213,12 @@ class Shim:
             with open("start-error.json") as f:
                 return "err " + json.load(f)["message"]
         if self.exit_code is None:
-            result = subprocess.run([*self.runc_base(), "start", self.opts["id"]], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if result.returncode == 0:
+            released = self.release_exec_fifo()
+            if released is None:          # no fifo where runc 1.x keeps it: ask runc itself
+                result = subprocess.run([*self.runc_base(), "start", self.opts["id"]], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                released = result.returncode == 0
+            if released:
                 self.record_started()
                 return f"ok {self.pid}"
             message = runc_error("runc.log", "start")
@@ -214,6 +226,38 @@ class Shim:
             message = "the container's process ended before it was started"
         write_json("start-error.json", {"message": message, "at": time.time()})
         return f"err {message}"
+
+    def release_exec_fifo(self, timeout: float = 10.0) -> bool | None:
+        """Do what `runc start` does, without starting another runc: runc's init waits (before
+        exec) to open `<runc root>/<id>/exec.fifo` for writing; a reader lets it write one byte
+        and exec, the fifo's end-of-file says it did, and removing the fifo marks the container
+        running in runc's state. None when there is no such fifo (not runc 1.x's layout)."""
+        path = os.path.join(self.opts["runc_root"], self.opts["id"], "exec.fifo")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        data = b""
+        deadline = time.monotonic() + timeout
+        try:
+            # Linux reports no hang-up on a fifo before its first writer came and went, so
+            # this waits for init's byte and then for its exec (which closes its end).
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if not ready:
+                    if not process_alive(self.pid):
+                        return False
+                    continue
+                chunk = os.read(fd, 16)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
+        if data != b"0":
+            return False
+        os.unlink(path)
+        return True
 
     # --- the loop ---
 

@@ -192,6 +192,12 @@ async def test_shims_come_from_the_zygote_and_outlive_it(runtime, tmp_path):
     third = await run(runtime, sandbox, tmp_path, ["true"])
     assert runtime.shims._zygote.pid != zygote.pid
     assert (await wait_state(runtime, third, "exited")).exit_code == 0
+    # Without a zygote (it could not be started) each shim is a fresh interpreter, same behaviour.
+    runtime.close()
+    runtime.shims._zygote_failed = True
+    fresh = await run(runtime, sandbox, tmp_path, ["sh", "-c", "echo fresh"])
+    assert runtime.shims._zygote is None
+    assert [line for _, _, line in log_lines(await wait_state(runtime, fresh, "exited"))] == [b"fresh"]
     await runtime.stop_container(first, 0.2)      # sh as PID 1 ignores SIGTERM: SIGKILL follows
     status = await runtime.container_status(first)
     assert (status.state, status.exit_code) == ("exited", 137)

@@ -32,7 +32,8 @@ def sh(*argv, check=True, input=None, timeout=60):
 
 
 class NodeInNamespace:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, server_args: tuple[str, ...] = ()):
+        self.server_args = tuple(server_args)  # e.g. ("--disable", "controller-manager")
         self.ns = f"k8pynode{secrets.token_hex(2)}"
         self.nsfile = f"/var/run/netns/{self.ns}"
         self.workdir = workdir
@@ -60,7 +61,7 @@ class NodeInNamespace:
         (self.data / "agent").mkdir(parents=True, exist_ok=True)
         shutil.copy(registry_dir / "registries.yaml", self.data / "agent" / "registries.yaml")
         self.server = self._start(["python", "-m", "k8py", "server", "--data-dir", str(self.data), "--token", "t",
-                                   "--node-name", "svcnode"], "server.log")
+                                   "--node-name", "svcnode", *self.server_args], "server.log")
         wait_for(lambda: self.kubectl("get", "nodes", check=False).stdout.count(" Ready") == 1, timeout=60,
                  what="node Ready")
         return self
@@ -116,12 +117,12 @@ class NodeInNamespace:
             sh(*self.enter(sys.executable, "-c", code, str(self.data / "agent" / "runc")), check=False)
 
 
-def node_in_namespace(tmp_path_factory):
+def node_in_namespace(tmp_path_factory, server_args: tuple[str, ...] = ()):
     """Yield a started NodeInNamespace; always torn down, also when start-up fails."""
     pytest.importorskip("k8py.kubelet.runtime.runc", reason="the runc node agent is not in this tree")
     if not (REPO / "scripts" / "test_registry.py").exists():
         pytest.skip("scripts/test_registry.py (the local image registry) is not in this tree")
-    n = NodeInNamespace(tmp_path_factory.mktemp("netnscluster"))
+    n = NodeInNamespace(tmp_path_factory.mktemp("netnscluster"), server_args)
     try:
         n.up()
     except BaseException:

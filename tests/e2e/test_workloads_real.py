@@ -168,21 +168,21 @@ spec:
 
 # ---- CronJobs: started with the module, checked by its last test --------------------------
 
-def history_cronjob(name: str, succeed: bool) -> str:
+def cronjob(name: str, command: str, restart: str = "Never", **spec) -> str:
+    extra = "".join(f"  {k}: {v}\n" for k, v in spec.items())
     return f"""apiVersion: batch/v1
 kind: CronJob
 metadata: {{name: {name}}}
 spec:
   schedule: "*/1 * * * *"
-  successfulJobsHistoryLimit: 1
-  failedJobsHistoryLimit: 1
-  jobTemplate:
+{extra}  jobTemplate:
     spec:
       backoffLimit: 0
       template:
         spec:
-          restartPolicy: Never
-          containers: [{{name: main, image: busybox, command: [sh, -c, "exit {0 if succeed else 1}"]}}]
+          restartPolicy: {restart}
+          terminationGracePeriodSeconds: 1
+          containers: [{{name: main, image: busybox, command: [sh, -c, "{command}"]}}]
 """
 
 
@@ -190,8 +190,10 @@ spec:
 def cronjobs(cluster):
     name = make_namespace(cluster, "wl-cron")
     cluster.kubectl("apply", "-n", name, "-f", "-", input=(SEED / "12-jobs.yaml").read_text().split("---")[1])
-    cluster.kubectl("apply", "-n", name, "-f", "-", input=history_cronjob("keep-one-ok", True) + "---\n" +
-                    history_cronjob("keep-one-failed", False))
+    cluster.kubectl("apply", "-n", name, "-f", "-", input="---\n".join((
+        cronjob("keep-one-ok", "exit 0", successfulJobsHistoryLimit=1),
+        cronjob("keep-one-failed", "exit 1", failedJobsHistoryLimit=1),
+        cronjob("overlapping", "exec sleep 600", concurrencyPolicy="Allow"))))
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -211,13 +213,14 @@ def test_seed_deployment_rolls_out_and_set_image_keeps_surge_and_availability(cl
         wait_for(lambda: len(watch.samples) >= 3, what="the pod watch to list the three pods")
         start = len(watch.samples)
         cluster.kubectl("set", "image", "deploy/nginx-deploy", "nginx=nginx:latest", "-n", ns)
-        rollout_status(cluster, ns, "deploy/nginx-deploy")
+        waited = rollout_status(cluster, ns, "deploy/nginx-deploy")
     finally:
         watch.stop()
     # replicas 3, maxSurge 1, maxUnavailable 1
     assert watch.most_live_pods <= 4, watch.live
     assert watch.fewest_available_after(start) >= 2, watch.samples[start:]
     assert len(watch.names_seen) == 6, sorted(watch.names_seen)  # three old, three new: nothing made twice
+    assert 'Waiting for deployment "nginx-deploy" rollout to finish' in waited  # it did wait for the rollout
     sets = replica_sets(cluster, ns, "app=nginx-deploy")
     sizes = sorted((rs["spec"]["replicas"], rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
                    for rs in sets.values())
@@ -231,7 +234,7 @@ def test_seed_deployment_rolls_out_and_set_image_keeps_surge_and_availability(cl
     assert conditions == {"Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
 
 
-def test_pause_resume_history_undo_scale_and_a_deleted_pod_replaced(cluster, ns):
+def test_pause_resume_history_undo_scale_replace_and_rollover(cluster, ns):
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=deployment("roll"))
     rollout_status(cluster, ns, "deploy/roll")
     cluster.kubectl("set", "image", "deploy/roll", "main=nginx:latest", "-n", ns)
@@ -285,6 +288,22 @@ def test_pause_resume_history_undo_scale_and_a_deleted_pod_replaced(cluster, ns)
     newcomer = next(p for p in replaced if p["metadata"]["name"] not in {q["metadata"]["name"] for q in running})
     assert newcomer["metadata"]["ownerReferences"][0]["uid"] == owner["uid"]  # made by the same ReplicaSet
 
+    # Rollover: a rollout that cannot finish (no such image) is overtaken by the next change of template.
+    cluster.kubectl("set", "image", "deploy/roll", "main=busybox:no-such-tag", "-n", ns)
+
+    def stuck():
+        sets = replica_sets(cluster, ns, "app=roll").values()
+        bad = [rs for rs in sets if rs["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:no-such-tag"]
+        waiting = [s["state"]["waiting"].get("reason") for p in pods(cluster, ns, "app=roll")
+                   for s in p["status"].get("containerStatuses") or [] if "waiting" in s["state"]]
+        return bad and bad[0]["spec"]["replicas"] > 0 and {"ErrImagePull", "ImagePullBackOff"} & set(waiting) and bad
+    (bad,) = wait_for(stuck, timeout=60, what="the rollout stuck on an image that cannot be pulled")
+    cluster.kubectl("set", "image", "deploy/roll", "main=docker.io/library/nginx", "-n", ns)
+    rollout_status(cluster, ns, "deploy/roll")
+    running = wait_for(lambda: all_running(cluster, ns, "app=roll", 3), timeout=60, what="three running pods")
+    assert {p["spec"]["containers"][0]["image"] for p in running} == {"docker.io/library/nginx"}
+    assert replica_sets(cluster, ns, "app=roll")[bad["metadata"]["name"]]["spec"]["replicas"] == 0
+
 
 def test_killing_the_controller_manager_mid_rollout_loses_and_duplicates_nothing(cluster, ns):
     cluster.kubectl("apply", "-n", ns, "-f", "-",
@@ -334,6 +353,50 @@ def test_seed_replication_controller_replaces_a_deleted_pod_and_scales(cluster, 
              timeout=20, what="status.replicas 1")
     cluster.kubectl("delete", "rc", "rc-demo", "-n", ns, "--cascade=orphan")
     cluster.kubectl("delete", "pods", "-l", "name=rc", "-n", ns, "--grace-period=1", "--wait=false")
+
+
+def serve_hostname(kind: str, name: str) -> str:
+    """A ReplicationController or ReplicaSet of two pods that answer HTTP with their own name."""
+    api, selector = ("v1", f"{{app: {name}}}") if kind == "ReplicationController" else \
+        ("apps/v1", f"{{matchLabels: {{app: {name}}}}}")
+    return f"""apiVersion: {api}
+kind: {kind}
+metadata: {{name: {name}}}
+spec:
+  replicas: 2
+  selector: {selector}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: busybox
+        command: [sh, -c, "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        ports: [{{containerPort: 8080}}]
+"""
+
+
+def test_rc_and_replica_set_run_a_basic_image_that_answers_and_kubectl_scales_the_rc(cluster, ns):
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=serve_hostname("ReplicationController", "serve-rc") +
+                    "---\n" + serve_hostname("ReplicaSet", "serve-rs"))
+
+    def answers(selector, count):
+        running = wait_for(lambda: all_running(cluster, ns, selector, count), timeout=60,
+                           what=f"{count} running pods of {selector}")
+        for pod in running:  # each pod answers, from the node, with its own name
+            got = wait_for(lambda: sh(*cluster.node.enter("busybox", "wget", "-q", "-O-",
+                                                          f"http://{pod['status']['podIP']}:8080/"),
+                                      check=False).stdout.strip(), timeout=20, what="an answer")
+            assert got == pod["metadata"]["name"]
+        return running
+    answers("app=serve-rs", 2)
+    answers("app=serve-rc", 2)
+    cluster.kubectl("scale", "rc/serve-rc", "--replicas=1", "-n", ns)
+    wait_for(lambda: len(pods(cluster, ns, "app=serve-rc")) == 1, timeout=30, what="one pod left")
+    answers("app=serve-rc", 1)
+    cluster.kubectl("scale", "rc/serve-rc", "--replicas=2", "-n", ns)
+    answers("app=serve-rc", 2)
 
 
 def test_seed_job_runs_its_container_to_completion(cluster, ns):
@@ -455,30 +518,42 @@ def event_messages(cluster, ns, name) -> list[str]:
             if e["involvedObject"]["name"] == name]
 
 
-def test_cronjobs_run_each_minute_and_keep_their_history_limits(cluster, cronjobs):
+def parse_time(stamp: str) -> int:
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_cronjobs_run_each_minute_keep_their_history_limits_and_overlap(cluster, cronjobs):
     ns = cronjobs
     seed = cluster.kubectl_json("get", "cronjob", "cronjob-demo", "-n", ns)
-    created = calendar.timegm(time.strptime(seed["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+    created = parse_time(seed["metadata"]["creationTimestamp"])
     jobs = wait_for(lambda: jobs_of(cluster, ns, "cronjob-demo"), timeout=90, interval=0.5, what="a scheduled job")
     first = min(jobs, key=lambda j: j["metadata"]["creationTimestamp"])
-    started = calendar.timegm(time.strptime(first["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
-    assert started - created <= 62, (seed["metadata"]["creationTimestamp"], first["metadata"]["creationTimestamp"])
-    minutes = int(first["metadata"]["name"].rsplit("-", 1)[1])
+    # The first run is the first minute boundary after the CronJob was made, started soon after it.
+    scheduled = (created // 60 + 1) * 60
+    assert first["metadata"]["name"] == f"cronjob-demo-{scheduled // 60}"
     assert first["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
-        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minutes * 60))
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(scheduled))
+    assert parse_time(first["metadata"]["creationTimestamp"]) - scheduled <= 15
     cluster.kubectl("wait", "-n", ns, "--for=condition=complete", f"job/{first['metadata']['name']}",
                     "--timeout=60s", timeout=70)
     out = cluster.kubectl("logs", f"job/{first['metadata']['name']}", "-n", ns).stdout
     assert "Hello from the Kubernetes cluster" in out
 
-    # History limits of 1: after a second finished run, only the newest of each kind is left.
-    for cronjob, kind in (("keep-one-ok", "Complete"), ("keep-one-failed", "Failed")):
-        def deleted_an_older_one():
-            return any(m.startswith("Deleted job ") for m in event_messages(cluster, ns, cronjob))
-        wait_for(deleted_an_older_one, timeout=150, interval=1, what=f"{cronjob} to delete a finished job")
-        left = jobs_of(cluster, ns, cronjob)
-        assert sum(finished(j, kind) for j in left) == 1, [j["metadata"]["name"] for j in left]
-        gone = [m.split()[-1] for m in event_messages(cluster, ns, cronjob) if m.startswith("Deleted job ")]
-        kept = {j["metadata"]["name"] for j in left}
-        assert gone and not set(gone) & kept
-        assert all(int(g.rsplit("-", 1)[1]) < min(int(k.rsplit("-", 1)[1]) for k in kept) for g in gone)
+    # History limits of 1: once a second run has finished, the older one is deleted.
+    for name, kind in (("keep-one-ok", "Complete"), ("keep-one-failed", "Failed")):
+        def trimmed():
+            gone = [m.split()[-1] for m in event_messages(cluster, ns, name) if m.startswith("Deleted job ")]
+            left = [j["metadata"]["name"] for j in jobs_of(cluster, ns, name) if finished(j, kind)]
+            return gone and len(left) == 1 and (gone, left)
+        gone, left = wait_for(trimmed, timeout=150, interval=1, what=f"{name} to keep one finished job")
+        assert all(int(g.rsplit("-", 1)[1]) < int(left[0].rsplit("-", 1)[1]) for g in gone), (gone, left)
+    # the seed's limit of 10 is far off: none of its finished jobs was deleted
+    assert not [m for m in event_messages(cluster, ns, "cronjob-demo") if m.startswith("Deleted job ")]
+
+    # concurrencyPolicy Allow: a run still going does not stop the next one
+    def two_running():
+        active = cluster.kubectl_json("get", "cronjob", "overlapping", "-n", ns)["status"].get("active") or []
+        running = [p for p in pods(cluster, ns) if p["metadata"]["labels"].get("job-name") in
+                   {a["name"] for a in active} and running_in_runc(p)]
+        return len(active) >= 2 and len(running) >= 2
+    wait_for(two_running, timeout=150, interval=1, what="two overlapping runs at once")

@@ -31,7 +31,8 @@ class PodCensus:
         self.pods: dict[str, dict] = {}
         self.samples: list[tuple[int, int]] = []
         self.names_seen: set[str] = set()
-        self.events: list[tuple[str, str, bool]] = []  # (watch event type, pod name, pod Ready), in order
+        # (watch event type, pod name, Ready, being deleted), in the order they came
+        self.events: list[tuple[str, str, bool, bool]] = []
         # Pods not being deleted, at every change: what a ReplicaSet counts (a terminating
         # pod of a real container lingers for its grace period, uncounted, as upstream).
         self.live: list[int] = []
@@ -64,17 +65,18 @@ class PodCensus:
                 self.pods[name] = obj
                 self.names_seen.add(name)
             self.samples.append((len(self.pods), self._available()))
-            self.events.append((event.get("type"), name, _ready(obj)))
+            self.events.append((event.get("type"), name, _ready(obj), bool(obj["metadata"].get("deletionTimestamp"))))
             self.live.append(sum(not p["metadata"].get("deletionTimestamp") for p in self.pods.values()))
 
     def first_seen_order(self) -> list[str]:
-        return list(dict.fromkeys(name for _, name, _ in self.events))
+        return list(dict.fromkeys(e[1] for e in self.events))
 
-    def first_ready_index(self, name: str) -> int | None:
-        return next((i for i, (_, n, ready) in enumerate(self.events) if n == name and ready), None)
-
-    def first_event_index(self, name: str) -> int | None:
-        return next((i for i, (_, n, _) in enumerate(self.events) if n == name), None)
+    def first_index(self, name: str, ready: bool | None = None, deleting: bool | None = None,
+                    type_: str | None = None) -> int | None:
+        """Where the first event for `name` with the given traits is, if any."""
+        return next((i for i, (t, n, r, d) in enumerate(self.events) if n == name and
+                     (ready is None or r == ready) and (deleting is None or d == deleting) and
+                     (type_ is None or t == type_)), None)
 
     def _available(self) -> int:
         now = time.time()

@@ -433,21 +433,26 @@ spec:
 """
 
 
-def test_statefulset_comes_up_in_order(cluster, ns):
+def test_statefulset_comes_up_in_order_and_scales_down_from_the_top(cluster, ns):
     watch = census(cluster, ns)
     try:
         cluster.kubectl("apply", "-n", ns, "-f", "-", input=STATEFULSET)
         rollout_status(cluster, ns, "statefulset/web")
+        running = wait_for(lambda: all_running(cluster, ns, "app=web", 3), timeout=30, what="three running pods")
+        assert sorted(p["metadata"]["name"] for p in running) == ["web-0", "web-1", "web-2"]
+        # the stable identity is the container's own hostname
+        assert cluster.kubectl("exec", "-n", ns, "web-1", "--", "hostname").stdout.strip() == "web-1"
+        cluster.kubectl("scale", "statefulset/web", "--replicas=1", "-n", ns)
+        wait_for(lambda: [p["metadata"]["name"] for p in pods(cluster, ns, "app=web", live=False)] == ["web-0"],
+                 timeout=60, what="web-1 and web-2 gone")
     finally:
         watch.stop()
     assert watch.first_seen_order() == ["web-0", "web-1", "web-2"]
     for before, after in (("web-0", "web-1"), ("web-1", "web-2")):
         # OrderedReady: a pod is created only once the one before it is Running and Ready
-        assert watch.first_ready_index(before) < watch.first_event_index(after), watch.events
-    running = wait_for(lambda: all_running(cluster, ns, "app=web", 3), timeout=30, what="three running pods")
-    assert sorted(p["metadata"]["name"] for p in running) == ["web-0", "web-1", "web-2"]
-    # the stable identity is the container's own hostname
-    assert cluster.kubectl("exec", "-n", ns, "web-1", "--", "hostname").stdout.strip() == "web-1"
+        assert watch.first_index(before, ready=True) < watch.first_index(after), watch.events
+    # and scaled down from the highest ordinal, the next only once the one above is gone
+    assert watch.first_index("web-2", type_="DELETED") < watch.first_index("web-1", deleting=True), watch.events
 
 
 # ---- delete --cascade -------------------------------------------------------------------

@@ -235,7 +235,8 @@ def test_seed_deployment_rolls_out_and_set_image_keeps_surge_and_availability(cl
 
 
 def test_pause_resume_history_undo_scale_replace_and_rollover(cluster, ns):
-    cluster.kubectl("apply", "-n", ns, "-f", "-", input=deployment("roll"))
+    # maxSurge 2, maxUnavailable 0: every rollout is one round of new pods, then the old ones go
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=deployment("roll", surge=2, unavailable=0))
     rollout_status(cluster, ns, "deploy/roll")
     cluster.kubectl("set", "image", "deploy/roll", "main=nginx:latest", "-n", ns)
     rollout_status(cluster, ns, "deploy/roll")
@@ -462,7 +463,7 @@ def test_delete_cascade_background_foreground_and_orphan(cluster, ns):
     # long enough to see which object goes first.
     for name in ("bg", "fg", "or"):
         cluster.kubectl("apply", "-n", ns, "-f", "-", input=deployment(
-            name, replicas=2, image="busybox", grace=4, command='[sleep, "3600"]'))
+            name, replicas=2, image="busybox", grace=5, command='[sleep, "3600"]'))
     for name in ("bg", "fg", "or"):
         rollout_status(cluster, ns, f"deploy/{name}")
 

@@ -81,6 +81,7 @@ class Kubelet:
         self.informer: Informer | None = None
         self.static_pods = None
         self.server = None
+        self.peer_routes = None
         self.ctx: KubeletContext | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_states: dict[str, str] = {}
@@ -102,6 +103,11 @@ class Kubelet:
         network = self.network_factory(pod_cidr) if self.network_factory and pod_cidr else None
         if network is not None:
             await network.ensure_host_networking()
+        if network is not None and hasattr(network, "set_peer_routes"):
+            # Pods on other nodes are reached through those nodes (routes follow the Node objects).
+            from k8py.kubelet.network.peers import PeerRoutes
+            self.peer_routes = PeerRoutes(self.client, network, cfg.node_name, cfg.cluster_cidr)
+            await self.peer_routes.start()
         volumes = None
         if cfg.materialize_volumes:
             volumes = VolumeManager(cfg.data_dir / "pods", VolumeContext(
@@ -152,6 +158,8 @@ class Kubelet:
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())), return_exceptions=True)
         if self.server is not None:
             await self.server.stop()
+        if self.peer_routes is not None:
+            await self.peer_routes.stop()
         await self.node_manager.stop()
         await self.recorder.close()
 

@@ -64,3 +64,40 @@ async def test_peer_routes_follow_node_changes(client):
     finally:
         await routes.stop()
         await api_client.close()
+
+
+class RecordingPodNetwork(RecordingNetwork):
+    """The parts of PodNetwork the kubelet calls at start."""
+
+    def __init__(self, pod_cidr):
+        super().__init__()
+        self.pod_cidr = pod_cidr
+
+    async def ensure_host_networking(self):
+        return None
+
+
+async def test_the_kubelet_keeps_routes_to_other_nodes_pods(client, tmp_path):
+    from k8py.kubelet.agent import AgentConfig, Kubelet
+    from tests.unit.kubelet.memory_runtime import FakeRuntime
+
+    api_client = Client(str(client.make_url("")), token=TOKEN)
+    networks = []
+
+    def network_factory(pod_cidr):
+        networks.append(RecordingPodNetwork(pod_cidr))
+        return networks[-1]
+    await client.post("/api/v1/nodes", json=node("other", "10.42.5.0/24", "192.168.1.9"), headers=HEADERS)
+    kubelet = Kubelet(api_client, AgentConfig(node_name="me", data_dir=tmp_path / "agent", node_ip="192.168.1.1",
+                                              cluster_cidr="10.42.0.0/16", pod_manifest_path=None),
+                      FakeRuntime(), network_factory=network_factory)
+    kubelet.pod_cidr_wait = 0
+    await kubelet.start()
+    try:
+        assert networks and networks[0].pod_cidr != "10.42.5.0/24"
+        assert networks[0].calls[-1] == {"10.42.5.0/24": "192.168.1.9"}
+        await client.delete("/api/v1/nodes/other", headers=HEADERS)
+        await wait_until(lambda: networks[0].calls[-1] == {})
+    finally:
+        await kubelet.stop()
+        await api_client.close()

@@ -110,7 +110,7 @@ class NodeInNamespace:
     def down(self):
         try:
             if getattr(self, "server", None) is not None and self.server.poll() is None:
-                delete_workloads(self.kubectl)
+                delete_workloads(self.kubectl, nodes=(self.node_name,))
         finally:
             stop_processes(self.processes, interrupt=getattr(self, "registry", None))
             self._remove_leftover_containers()
@@ -121,14 +121,18 @@ class NodeInNamespace:
         remove_containers(self.enter, self.data / "agent" / "runc")
 
 
-def delete_workloads(kubectl) -> None:
-    """Delete what tests made and wait (bounded) for the kubelets to tear the pods down,
-    volumes included; whatever is left after that is removed by force below."""
+def delete_workloads(kubectl, nodes: tuple[str, ...] | None = None) -> None:
+    """Delete what tests made and wait (bounded) until the kubelets of `nodes` (None: all)
+    have torn their pods down, volumes included; whatever is left after that is removed
+    directly (remove_containers, unmount_under)."""
     kubectl("delete", "daemonset,deployment,replicaset,pod,service", "--all", "--grace-period=1", "--wait=false",
             check=False)
+
+    def pods_left():
+        out = kubectl("get", "pods", "-o", "jsonpath={.items[*].spec.nodeName}", check=False)
+        return out.returncode != 0 or [n for n in out.stdout.split() if nodes is None or n in nodes]
     try:
-        wait_for(lambda: "Running" not in kubectl("get", "pods", check=False).stdout, timeout=30,
-                 what="pods gone")
+        wait_for(lambda: not pods_left(), timeout=30, what="pods gone")
     except AssertionError:
         pass    # teardown goes on: containers and mounts are removed directly
 
@@ -295,12 +299,15 @@ class TwoNodes:
     def down(self):
         try:
             if getattr(self.server, "server", None) is not None and self.server.server.poll() is None:
-                delete_workloads(self.kubectl)
+                delete_workloads(self.kubectl, nodes=(self.server.node_name,))
         finally:
             try:
-                self.agent.down()
+                self.agent.stop_agent()
             finally:
-                self.server.down()
+                try:
+                    self.server.down()   # while the link is up: its kubeconfig points at the link address
+                finally:
+                    self.agent.down()
 
 
 def pod_pid(kubectl_json, runc_root: Path, name: str) -> int:

@@ -280,9 +280,10 @@ class TwoNodes:
         self._link()
         self.server.start_registry()
         self.server.start_server()
-        # One node at a time: each claims the next free podCIDR.
-        wait_for(lambda: self.kubectl("get", "node", self.server.node_name, "-o", "jsonpath={.spec.podCIDR}",
-                                      check=False).stdout, timeout=60, what="the server node's podCIDR")
+        # The agent joins as soon as the API answers; the node IPAM controller gives each node its own podCIDR.
+        wait_for(lambda: (self.server.data / "kubeconfig.yaml").exists()
+                 and self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0, timeout=60,
+                 what="the API server")
         self.agent.start()
         wait_for(lambda: self.kubectl("get", "nodes", check=False).stdout.count(" Ready") == 2, timeout=60,
                  what="both nodes Ready")

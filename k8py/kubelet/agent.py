@@ -177,6 +177,7 @@ class Kubelet:
             await asyncio.sleep(0.5)
             node = await self.node_manager.refresh()
         if cidr:
+            self._check_in_cluster_range(cidr)
             return cidr
         if self.network_factory is None:
             return None
@@ -197,6 +198,19 @@ class Kubelet:
             node = await self.node_manager.refresh()
         self.node_manager.node = node
         return (node.get("spec") or {}).get("podCIDR") or cidr
+
+    def _check_in_cluster_range(self, cidr: str) -> None:
+        """Routes and masquerading assume the node's slice lies in --cluster-cidr: say so plainly when
+        the server's range (its node IPAM controller's) and this agent's disagree."""
+        import ipaddress
+        try:
+            inside = ipaddress.ip_network(cidr, strict=False).subnet_of(
+                ipaddress.ip_network(self.config.cluster_cidr, strict=False))
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            log.warning("node %s got podCIDR %s outside this agent's --cluster-cidr %s: give the server and "
+                        "every agent the same --cluster-cidr", self.config.node_name, cidr, self.config.cluster_cidr)
 
     # ---- API lookups for volumes --------------------------------------------------------------
 

@@ -101,3 +101,21 @@ async def test_the_kubelet_keeps_routes_to_other_nodes_pods(client, tmp_path):
     finally:
         await kubelet.stop()
         await api_client.close()
+
+
+async def test_a_podcidr_outside_the_agents_cluster_range_is_called_out(client, tmp_path, caplog):
+    from k8py.kubelet.agent import AgentConfig, Kubelet
+    from tests.unit.kubelet.memory_runtime import FakeRuntime
+
+    api_client = Client(str(client.make_url("")), token=TOKEN)
+    await client.post("/api/v1/nodes", json=node("me", "10.99.0.0/24"), headers=HEADERS)
+    kubelet = Kubelet(api_client, AgentConfig(node_name="me", data_dir=tmp_path / "agent", node_ip="192.168.1.1",
+                                              cluster_cidr="10.42.0.0/16", pod_manifest_path=None),
+                      FakeRuntime(), network_factory=RecordingPodNetwork)
+    await kubelet.start()
+    try:
+        assert kubelet.ctx.network.pod_cidr == "10.99.0.0/24"      # the Node's slice is what pods use
+        assert "podCIDR 10.99.0.0/24 outside this agent's --cluster-cidr 10.42.0.0/16" in caplog.text
+    finally:
+        await kubelet.stop()
+        await api_client.close()

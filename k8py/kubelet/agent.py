@@ -106,7 +106,7 @@ class Kubelet:
         if network is not None and hasattr(network, "set_peer_routes"):
             # Pods on other nodes are reached through those nodes (routes follow the Node objects).
             from k8py.kubelet.network.peers import PeerRoutes
-            self.peer_routes = PeerRoutes(self.client, network, cfg.node_name, cfg.cluster_cidr)
+            self.peer_routes = PeerRoutes(self.client, network, cfg.node_name, cfg.cluster_cidr, cfg.node_ip)
             await self.peer_routes.start()
         volumes = None
         if cfg.materialize_volumes:

@@ -27,6 +27,13 @@ def test_peer_routes_from_nodes():
     assert peer_routes(nodes, "me", "10.42.0.0/16") == {"10.42.1.0/24": "192.168.1.2"}
 
 
+def test_no_routes_via_loopback_or_our_own_address():
+    # hollow nodes (127.0.0.1) and other nodes registered from this machine
+    nodes = [node("me", "10.42.0.0/24", "192.168.1.1"), node("hollow-0", "10.42.1.0/24", "127.0.0.1"),
+             node("same-host", "10.42.2.0/24", "192.168.1.1"), node("real", "10.42.3.0/24", "192.168.1.3")]
+    assert peer_routes(nodes, "me", "10.42.0.0/16", own_ip="192.168.1.1") == {"10.42.3.0/24": "192.168.1.3"}
+
+
 class RecordingNetwork:
     def __init__(self):
         self.calls: list[dict] = []

@@ -7,6 +7,11 @@ with the local image registry (scripts/test_registry.py) inside the same
 namespace as the mirror of docker.io. kube-proxy's chains and the pod bridge
 live in that namespace, never in the host's tables. Use `node_in_namespace`
 as a module-scoped fixture body.
+
+`two_nodes_in_namespaces` adds a second node: `k8py agent` in a namespace of
+its own, joined to the server's by a veth pair on LINK.0/24 over which it
+reaches the API (the server binds LINK.1), pulls from the registry and routes
+pod traffic (docs/node-network-and-streams.md, "Several nodes").
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import REPO, wait_for
+
+LINK = "192.168.91"     # the private subnet between the two nodes' namespaces
 
 
 def sh(*argv, check=True, input=None, timeout=60):
@@ -194,9 +201,6 @@ def node_in_namespace(tmp_path_factory):
     n.down()
 
 
-LINK = "192.168.91"     # the private subnet between the two nodes' namespaces
-
-
 class AgentInNamespace:
     """A second node: `k8py agent` (runc, kube-proxy) in its own network namespace,
     joined to the server's namespace by a veth pair; its API, registry and pod
@@ -321,6 +325,8 @@ def pod_pid(kubectl_json, runc_root: Path, name: str) -> int:
 def two_nodes_in_namespaces(tmp_path_factory):
     """Yield started TwoNodes; always torn down, also when start-up fails."""
     pytest.importorskip("k8py.kubelet.runtime.runc", reason="the runc node agent is not in this tree")
+    if not (REPO / "scripts" / "test_registry.py").exists():
+        pytest.skip("scripts/test_registry.py (the local image registry) is not in this tree")
     cluster = TwoNodes(tmp_path_factory.mktemp("twonodes"))
     try:
         cluster.up()

@@ -168,7 +168,7 @@ def test_services_whose_only_endpoints_are_on_the_other_node(cluster, pods):
             assert f"hello from {backend_node}" in got, (client_node, target, got)
 
 
-def test_cluster_dns_answers_pods_on_the_agent_node(cluster, pods):
+def test_cluster_dns_and_the_api_service_from_the_agent_node(cluster, pods):
     # kube-dns is served on the server node only: the agent's pods reach it through their node's kube-proxy.
     endpoints = cluster.kubectl("get", "endpoints", "-n", "kube-system", "kube-dns", "-o",
                                 "jsonpath={.subsets[*].addresses[*].nodeName}").stdout
@@ -178,6 +178,12 @@ def test_cluster_dns_answers_pods_on_the_agent_node(cluster, pods):
     out = agent.in_pod(pid, "nslookup", "kubernetes.default.svc.cluster.local").stdout
     assert "Address: 10.43.0.1" in out, out
     assert "Server:\t\t10.43.0.10" in out, out
+    # The API server's own Service points at the address it listens on, which the agent's pods reach too.
+    endpoints = cluster.kubectl("get", "endpoints", "kubernetes", "-o",
+                                "jsonpath={.subsets[*].addresses[*].ip}:{.subsets[*].ports[*].port}").stdout
+    assert endpoints == f"{LINK}.1:6443", endpoints
+    connect = agent.in_pod(pid, "sh", "-c", "nc -w 5 10.43.0.1 443 </dev/null")
+    assert connect.returncode == 0, connect
 
 
 def test_exec_into_a_pod_on_the_agent_node(cluster, pods):

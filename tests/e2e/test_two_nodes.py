@@ -11,6 +11,7 @@ The last test stops the agent and runs `k8py agent --cleanup` in its namespace.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import pytest
@@ -39,6 +40,7 @@ spec:
     image: busybox
     command: [sh, -c, 'mkdir /www && echo "hello from $NODE" > /www/index.html && exec httpd -f -p 8080 -h /www']
     env: [{{name: NODE, valueFrom: {{fieldRef: {{fieldPath: spec.nodeName}}}}}}]
+    ports: [{{containerPort: 8080, hostPort: 18080}}]
     readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
 ---
 apiVersion: v1
@@ -111,16 +113,28 @@ def namespace_state(cluster) -> dict:
     links = sh(*agent.enter("ip", "-o", "link", "show")).stdout
     names = sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines())
     rules = sh(*agent.enter("iptables-save")).stdout
+    # KUBE-* (kube-proxy), K8PY-* (the pod network), CNI-* (the portmap plugin's hostPort rules)
+    ours = ("KUBE-", "K8PY-", "CNI-")
     chains = sorted({line.split()[0][1:] for line in rules.splitlines()
-                     if line.startswith(":") and line[1:].startswith(("KUBE-", "K8PY-"))})
-    jumps = sorted(line for line in rules.splitlines() if "KUBE-" in line or "K8PY-" in line)
+                     if line.startswith(":") and line[1:].startswith(ours)})
+    jumps = sorted(line for line in rules.splitlines() if any(f" {prefix}" in line for prefix in ours))
     routes = sh(*agent.enter("ip", "route", "show", "proto", "175")).stdout.strip()
     listing = sh("runc", "--root", str(agent.runc_root), "list", "-q", check=False).stdout.split()
     prefix = str(agent.data.resolve()) + "/"
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    # host-local IPAM keeps one file per leased pod IP
+    leases = sorted(f.name for f in (agent.data / "cni" / "networks").glob("*/*") if is_ip(f.name))
     return {"links": names, "chains": chains, "jumps": jumps, "routes": routes, "containers": listing,
-            "mounts": mounts}
+            "mounts": mounts, "leases": leases}
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def test_both_nodes_ready_on_their_link_addresses(cluster):
@@ -154,6 +168,11 @@ def test_pods_reach_pods_on_the_other_node_by_ip(cluster, pods):
     assert "200 OK" in got and "hello from svcnode" in got, got
     got = http_from(cluster, SERVER, agent_ip, 8080)
     assert "200 OK" in got and "hello from agentnode" in got, got
+    # hostPort: the other node's address answers for its pod
+    got = http_from(cluster, SERVER, f"{LINK}.2", 18080)
+    assert "hello from agentnode" in got, got
+    got = http_from(cluster, AGENT, f"{LINK}.1", 18080)
+    assert "hello from svcnode" in got, got
 
 
 def test_services_whose_only_endpoints_are_on_the_other_node(cluster, pods):
@@ -208,8 +227,9 @@ def test_daemonset_lands_on_both_nodes(cluster):
 def test_agent_cleanup_leaves_nothing_in_its_namespace(cluster, pods):
     before = namespace_state(cluster)
     assert "k8py0" in before["links"] and any(n.startswith("veth") for n in before["links"]), before["links"]
-    assert {"KUBE-SERVICES", "KUBE-NODEPORTS", "K8PY-POSTROUTING", "K8PY-FORWARD"} <= set(before["chains"])
-    assert before["routes"] and before["containers"] and before["mounts"], before
+    assert {"KUBE-SERVICES", "KUBE-NODEPORTS", "K8PY-POSTROUTING", "K8PY-FORWARD",
+            "CNI-HOSTPORT-DNAT"} <= set(before["chains"]), before["chains"]
+    assert before["routes"] and before["containers"] and before["mounts"] and before["leases"], before
 
     # As k3s-killall.sh after stopping k3s: the agent goes, then its cleanup.
     cluster.agent.stop_agent()
@@ -222,3 +242,4 @@ def test_agent_cleanup_leaves_nothing_in_its_namespace(cluster, pods):
     assert after["routes"] == ""
     assert after["containers"] == []
     assert after["mounts"] == []
+    assert after["leases"] == []        # CNI DEL ran for every sandbox: a restarted agent has its whole range

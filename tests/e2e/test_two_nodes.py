@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 
 import pytest
 
@@ -119,14 +120,15 @@ def namespace_state(cluster) -> dict:
                      if line.startswith(":") and line[1:].startswith(ours)})
     jumps = sorted(line for line in rules.splitlines() if any(f" {prefix}" in line for prefix in ours))
     routes = sh(*agent.enter("ip", "route", "show", "proto", "175")).stdout.strip()
-    listing = sh("runc", "--root", str(agent.runc_root), "list", "-q", check=False).stdout.split()
+    listing = sh("runc", "--root", str(agent.runc_root), "list", "-q").stdout.split()
+    processes = sh("ip", "netns", "pids", agent.ns).stdout.split()     # the agent, container shims
     prefix = str(agent.data.resolve()) + "/"
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
     # host-local IPAM keeps one file per leased pod IP
     leases = sorted(f.name for f in (agent.data / "cni" / "networks").glob("*/*") if is_ip(f.name))
     return {"links": names, "chains": chains, "jumps": jumps, "routes": routes, "containers": listing,
-            "mounts": mounts, "leases": leases}
+            "mounts": mounts, "leases": leases, "processes": processes}
 
 
 def is_ip(text: str) -> bool:
@@ -230,6 +232,7 @@ def test_agent_cleanup_leaves_nothing_in_its_namespace(cluster, pods):
     assert {"KUBE-SERVICES", "KUBE-NODEPORTS", "K8PY-POSTROUTING", "K8PY-FORWARD",
             "CNI-HOSTPORT-DNAT"} <= set(before["chains"]), before["chains"]
     assert before["routes"] and before["containers"] and before["mounts"] and before["leases"], before
+    assert str(cluster.agent.agent.pid) in before["processes"], before["processes"]
 
     # As k3s-killall.sh after stopping k3s: the agent goes, then its cleanup.
     cluster.agent.stop_agent()
@@ -242,4 +245,5 @@ def test_agent_cleanup_leaves_nothing_in_its_namespace(cluster, pods):
     assert after["routes"] == ""
     assert after["containers"] == []
     assert after["mounts"] == []
+    assert after["processes"] == [], [Path(f"/proc/{pid}/cmdline").read_text() for pid in after["processes"]]
     assert after["leases"] == []        # CNI DEL ran for every sandbox: a restarted agent has its whole range

@@ -147,7 +147,10 @@ class HostNetworking:
             log.info("%s still holds hostPort rules (another CNI user?): left in place", PORTMAP_CHAINS[0])
             return False
         for rule in rules:      # the jumps into them from the built-in chains
-            words = shlex.split(rule)
+            try:
+                words = shlex.split(rule)
+            except ValueError:  # quoting iptables wrote and a shell wouldn't read: not a portmap jump
+                continue
             if words[:1] == ["-A"] and words[-2:-1] == ["-j"] and words[-1] in PORTMAP_CHAINS \
                     and not words[1].startswith("CNI-"):
                 await self.cmd.run(["iptables", "-w", "-t", "nat", "-D", *words[1:]], check=False)
@@ -157,4 +160,3 @@ class HostNetworking:
             for chain in chains:
                 await self.cmd.run(["iptables", "-w", "-t", "nat", flag, chain], check=False)
         return True
-

@@ -39,6 +39,8 @@ class PodStatusReporting:
         if phase in ("Succeeded", "Failed") and not final and \
                 any(self._running(r) for r in self.records.values()):
             phase = "Running"      # never terminal while something still runs
+        if phase in ("Succeeded", "Failed") and not terminal and self.restart_owed():
+            phase = "Running"      # nor while a container is on its way to a restart
         now = meta.rfc3339()
         status = {"phase": phase,
                   "conditions": pod_conditions(self.pod, phase, init, apps, self.network_ready and not terminal,

@@ -379,6 +379,36 @@ async def test_config_map_volume_follows_updates_and_token_is_issued(api, kubele
                           if c.labels.get("io.kubernetes.pod.uid") == uid)   # no restart for that
 
 
+class SlowStopRuntime(FakeRuntime):
+    """Like runc: the process is dead a while before stop_container returns (waits, status reads),
+    long enough for the relist to notice the exit and wake the pod's worker."""
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        await super().stop_container(container_id, timeout)
+        await asyncio.sleep(0.4)
+
+
+async def test_a_changed_spec_restarts_a_restart_never_container_even_if_a_sync_sees_it_dead(api, tmp_path):
+    runtime = SlowStopRuntime()
+    kubelet = await start_kubelet(api, tmp_path, runtime)
+    try:
+        pods = api.resource("v1", "pods", namespace="default")
+        await pods.create(pod("swap", [ctr("main")], restartPolicy="Never"))
+        p = await wait_pod(api, "swap", lambda p: condition(p, "Ready").get("status") == "True")
+        first = status_of(p, "main")["containerID"]
+        phases = []
+        await pods.patch("swap", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                         patch_type="strategic")
+        p = await wait_pod(api, "swap", lambda p: phases.append(p["status"]["phase"]) or (
+            status_of(p, "main")["containerID"] != first and "running" in status_of(p, "main")["state"]),
+            timeout=6, what="the container replaced")
+        assert p["status"]["phase"] == "Running" and status_of(p, "main")["restartCount"] == 1
+        # the worker never called the pod finished while the old container was down
+        assert not {"Succeeded", "Failed"} & set(phases), phases
+    finally:
+        await kubelet.stop()
+
+
 async def test_changed_container_spec_replaces_the_container(api, kubelet):
     pods = api.resource("v1", "pods", namespace="default")
     await pods.create(pod("upgrade", [ctr("main")], restartPolicy="Never"))

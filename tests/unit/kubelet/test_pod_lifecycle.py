@@ -222,6 +222,35 @@ async def test_liveness_failure_restarts_container(api, kubelet):
     assert ("Killing", "Container main failed liveness probe, will be restarted") in ev
 
 
+class SigtermIgnoringRuntime(FakeRuntime):
+    """Containers whose PID 1 ignores SIGTERM: a stop takes the whole grace period, then SIGKILL."""
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        self.stopped.append((container_id, timeout))
+        cs = self.containers.get(container_id)
+        if cs is not None and cs.state == "running":
+            await asyncio.sleep(timeout)
+            self.finish(container_id, 137)
+
+
+async def test_a_container_failing_liveness_is_killed_once_and_not_probed_while_it_dies(api, tmp_path):
+    runtime = SigtermIgnoringRuntime()
+    runtime.exec_results["cat"] = (1, b"cat: /tmp/healthy: No such file or directory")
+    kubelet = await start_kubelet(api, tmp_path, runtime)
+    try:
+        pods = api.resource("v1", "pods", namespace="default")
+        probe = {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}
+        await pods.create(pod("dying", [ctr("main", livenessProbe=probe)], terminationGracePeriodSeconds=3))
+        await wait_pod(api, "dying", lambda p: p.get("status", {}).get("containerStatuses")
+                       and status_of(p, "main")["restartCount"] >= 1, timeout=10)
+        first = runtime.stopped[0][0]
+        # three probe periods passed while it died: none of them probed or killed it again
+        assert [cid for cid, _ in runtime.stopped].count(first) == 1, runtime.stopped
+        assert [cid for cid, _ in runtime.execs].count(first) == 1, runtime.execs
+    finally:
+        await kubelet.stop()
+
+
 async def test_readiness_probe_gates_ready(api, kubelet):
     kubelet.fake.exec_results["check"] = (1, b"not yet")
     pods = api.resource("v1", "pods", namespace="default")

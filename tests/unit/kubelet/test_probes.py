@@ -94,6 +94,33 @@ async def test_probe_thresholds_and_initial_delay():
         probes.stop()
 
 
+class SlowExecRuntime(FakeRuntime):
+    """Each exec takes half a second, and notes when it began."""
+
+    def __init__(self):
+        super().__init__()
+        self.began: list[float] = []
+
+    async def exec_sync(self, container_id, argv, timeout):
+        self.began.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(0.5)
+        return await super().exec_sync(container_id, argv, timeout)
+
+
+async def test_probes_start_every_period_however_long_each_takes():
+    runtime = SlowExecRuntime()
+    container = {"name": "c", "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 0.7}}
+    probes = ContainerProbes(runtime, container, "cid", "127.0.0.1", lambda *a: None, lambda *a: None)
+    probes.start()
+    try:
+        await eventually(lambda: len(runtime.began) >= 5, 6, "five probes")
+        gaps = [b - a for a, b in zip(runtime.began, runtime.began[1:5])]
+        # 0.7 s apart (a sleep of a period after each probe would make it 1.2 s)
+        assert sum(gaps) / len(gaps) < 0.95, gaps
+    finally:
+        probes.stop()
+
+
 async def test_startup_probe_holds_back_liveness():
     runtime = FakeRuntime()
     runtime.exec_results["started"] = (1, b"")

@@ -73,6 +73,18 @@ async def test_tcp_probe(http_server):
         (False, f"dial tcp 127.0.0.1:{closed}: connect: connection refused")
 
 
+async def test_tcp_probe_timeout_is_not_spent_by_a_busy_event_loop(http_server):
+    """The kubelet shares its event loop with the API server: a second-long stall of that loop must
+    not turn a port that accepted at once into an i/o timeout."""
+    port, _ = http_server
+    probe = asyncio.create_task(probe_actions.run_tcp({"port": port}, {}, "127.0.0.1", 1))
+    for _ in range(3):
+        await asyncio.sleep(0)        # the connect is under way
+    import time
+    time.sleep(1.3)                   # the loop is busy elsewhere for longer than the timeout
+    assert await probe == (True, "")
+
+
 async def test_probe_thresholds_and_initial_delay():
     runtime = FakeRuntime()
     runtime.exec_results["check"] = (1, b"down")

@@ -78,8 +78,11 @@ class PodStatusReporting:
             if e.code == 404:
                 return status["phase"]      # gone (or a mirror pod not created yet)
             raise
+        # Only the status is taken from the answer: spec and metadata come from the pod updates
+        # (the watch), and an answer that crossed a newer update (kubectl replace) must not put the
+        # old spec back, or the change would never be acted on.
         if not self.static and updated["metadata"].get("uid") == self.uid:
-            self.pod = updated
+            self.pod = {**self.pod, "status": updated.get("status") or status}
         else:
             self.pod = {**self.pod, "status": status}
         self.last_status = status

@@ -438,6 +438,28 @@ async def test_a_changed_spec_restarts_a_restart_never_container_even_if_a_sync_
         await kubelet.stop()
 
 
+async def test_a_status_answer_that_crosses_a_spec_change_does_not_undo_it(api, kubelet, monkeypatch):
+    from k8py.client.rest import ResourceClient
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("crossed", [ctr("main"), ctr("side")], restartPolicy="Never"))
+    p = await wait_pod(api, "crossed", lambda p: condition(p, "Ready").get("status") == "True")
+    first = status_of(p, "main")["containerID"]
+    patch = ResourceClient.patch
+
+    async def late_status_answers(self, name, body, *args, **kwargs):
+        answer = await patch(self, name, body, *args, **kwargs)
+        if kwargs.get("subresource") == "status":
+            await asyncio.sleep(0.5)        # applied at once, answered late: a spec update overtakes it
+        return answer
+    monkeypatch.setattr(ResourceClient, "patch", late_status_answers)
+    kubelet.fake.finish(kubelet.fake.running("side").id, 0)     # a status change: its patch is in flight
+    await asyncio.sleep(0.2)
+    await pods.patch("crossed", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                     patch_type="strategic")
+    await wait_pod(api, "crossed", lambda p: status_of(p, "main")["containerID"] != first
+                   and "running" in status_of(p, "main")["state"], timeout=6, what="main replaced")
+
+
 async def test_changed_container_spec_replaces_the_container(api, kubelet):
     pods = api.resource("v1", "pods", namespace="default")
     await pods.create(pod("upgrade", [ctr("main")], restartPolicy="Never"))

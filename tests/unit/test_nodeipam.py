@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import pytest
 
@@ -113,3 +114,13 @@ async def test_without_allocate_node_cidrs_nodes_are_left_alone(api):
         assert len(controller.queue) == 0          # nothing was queued by the node's arrival either
     finally:
         await ctx.stop()
+
+
+def test_first_free_block_in_a_nearly_full_large_range():
+    base = int(ipaddress.ip_address("10.0.0.0"))
+    taken = [str(ipaddress.ip_network((base + i * 256, 24))) for i in range(65535)]   # all /24s of 10/8 but the last
+    assert first_free_block("10.0.0.0/8", 24, taken) == "10.255.255.0/24"
+    assert first_free_block("10.0.0.0/8", 24, taken + ["10.255.255.128/25"]) is None
+    # A larger network over part of the range takes every block inside it.
+    assert first_free_block("10.42.0.0/16", 24, ["10.42.0.0/17"]) == "10.42.128.0/24"
+    assert first_free_block("10.42.0.0/16", 24, ["10.0.0.0/8"]) is None

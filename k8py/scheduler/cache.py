@@ -46,6 +46,7 @@ class SchedulerCache:
         self.affinity_pods = 0
         self.required_anti_pods = 0
         self.namespace_generation = 0
+        self.tainted: set[str] = set()  # names of (known) nodes with taints
         self.scoring_terms: dict[tuple, list] = {}
         # Names of nodes that changed (node or pods), in order: lets plugins keep cluster-wide sums
         # up to date by revisiting only what changed. `change_base` is the index of change_log[0].
@@ -112,6 +113,10 @@ class SchedulerCache:
             if info.node is None:
                 self._list = None
             info.set_node(node)
+        if (node.get("spec") or {}).get("taints"):
+            self.tainted.add(name)
+        else:
+            self.tainted.discard(name)
         self._changed(name)
         self._image_counts = None
 
@@ -120,6 +125,7 @@ class SchedulerCache:
         if info is None:
             return
         self._changed(name)
+        self.tainted.discard(name)
         if info.pods:
             info.node = None  # keep the pods accounted until their deletes arrive
         else:
@@ -183,6 +189,7 @@ class SchedulerCache:
         snap.namespace_generation = self.namespace_generation
         snap.scoring_terms = self.scoring_terms
         snap.change_feed = self
+        snap.tainted_nodes = len(self.tainted)
         if not self.affinity_pods:
             snap._with_affinity = []
         if not self.required_anti_pods:

@@ -167,6 +167,8 @@ class Snapshot:
         self._image_counts: dict[str, int] | None = None
         self._with_affinity: list[NodeInfo] | None = None
         self._with_required_anti: list[NodeInfo] | None = None
+        # How many nodes have taints (set by the cache; None = unknown): 0 spares looking at each.
+        self.tainted_nodes: int | None = None
 
     @property
     def with_affinity(self) -> list[NodeInfo]:

@@ -81,25 +81,18 @@ class SchedulerCache:
     def _index_terms(self, node_name: str, info: PodInfo, sign: int) -> None:
         """Cluster-wide: each distinct scoring term of existing pods -> how many pods carry it per node.
         A cycle then matches each distinct term once instead of visiting every node with such pods."""
-        if not (info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity):
-            return
-        for kind, terms, amount_of in (("required", info.required_affinity, lambda t: 1),
-                                       ("preferred", info.preferred_affinity, lambda t: t.weight),
-                                       ("anti", info.preferred_anti_affinity, lambda t: -t.weight)):
-            for t in terms:
-                amount = amount_of(t)
-                key = (kind, amount, t.sig)
-                entry = self.scoring_terms.get(key)
-                if entry is None:
-                    entry = self.scoring_terms[key] = [t, amount, {}]
-                per_node = entry[2]
-                count = per_node.get(node_name, 0) + sign
-                if count > 0:
-                    per_node[node_name] = count
-                else:
-                    per_node.pop(node_name, None)
-                    if not per_node:
-                        del self.scoring_terms[key]
+        for key, t, amount in info.scoring_terms:
+            entry = self.scoring_terms.get(key)
+            if entry is None:
+                entry = self.scoring_terms[key] = [t, amount, {}]
+            per_node = entry[2]
+            count = per_node.get(node_name, 0) + sign
+            if count > 0:
+                per_node[node_name] = count
+            else:
+                per_node.pop(node_name, None)
+                if not per_node:
+                    del self.scoring_terms[key]
 
     # ---- nodes ----------------------------------------------------------------
 

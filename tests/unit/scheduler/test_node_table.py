@@ -108,3 +108,26 @@ def test_table_follows_the_change_log_and_rebuilds_after_a_trim():
     cache.nodes["n003"].unschedulable = True
     table = prof.node_table(state, info, cache.snapshot(), None, {})
     assert table.infeasible == [2, 3]
+
+
+def test_scoring_terms_group_the_same_way_per_node_and_cluster_wide():
+    term = {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "a"}}}
+    spec = {"affinity": {
+        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term],
+                        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": term}]},
+        "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 7, "podAffinityTerm": term}]}}}
+    cache = _cluster(2)
+    for i in range(3):
+        cache.add_pod(pod(f"t{i}", spec=spec, node_name="n000"))
+    info = cache.nodes["n000"].pods["default/t0"]
+    assert [(k[0], k[1], amount) for k, _, amount in info.scoring_terms] == [
+        ("required", 1, 1), ("preferred", 5, 5), ("anti", -7, -7)]
+    per_node = {k: (amount, count) for k, (_, amount, count) in cache.nodes["n000"].affinity_groups.items()}
+    cluster = {k: (amount, nodes) for k, (_, amount, nodes) in cache.scoring_terms.items()}
+    assert per_node == {k: (a, 3) for k, _, a in info.scoring_terms}
+    assert cluster == {k: (a, {"n000": 3}) for k, _, a in info.scoring_terms}
+    for i in range(3):
+        cache.remove_pod_key(f"default/t{i}")
+    assert cache.nodes["n000"].affinity_groups == {} and cache.scoring_terms == {}
+    assert PodInfo(pod("plain")).scoring_terms == ()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
+from itertools import compress, islice
+from itertools import count as count_from
 import sys
 from dataclasses import dataclass, field
 
@@ -385,11 +387,10 @@ class Profile:
         count = totals.count(best)
         # The k-th of the tied nodes, k uniform: what rng.choice(ties) would pick (randrange(n)
         # draws exactly as choice does), without building the list of ties.
-        k = self.rng.randrange(count) if count > 1 else 0
-        i = totals.index(best)
-        for _ in range(k):
-            i = totals.index(best, i + 1)
-        return nodes[i].name
+        if count == 1:
+            return nodes[totals.index(best)].name
+        k = self.rng.randrange(count)
+        return nodes[next(islice(compress(count_from(), map(best.__eq__, totals)), k, None))].name
 
     # ---- the whole algorithm ------------------------------------------------
 

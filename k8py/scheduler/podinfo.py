@@ -82,6 +82,15 @@ def _canonical(group: tuple) -> tuple:
     return hit
 
 
+def _same_but_node_name(old: dict, new: dict) -> bool:
+    """Two specs equal apart from nodeName (compared as whole dicts: one C-level comparison)."""
+    if new is old:
+        return True
+    if new.get("nodeName") == old.get("nodeName"):
+        return new == old
+    return {**new, "nodeName": None} == {**old, "nodeName": None}
+
+
 def scoring_terms(info: "PodInfo") -> tuple:
     """This pod's affinity terms that score other, incoming pods, as ((kind, amount, term sig), term,
     amount): required affinity counts 1 (scaled by the hard weight later), preferred affinity its
@@ -133,8 +142,7 @@ class PodInfo:
         old_spec, new_spec = self.spec, pod.get("spec") or {}
         meta = pod.get("metadata") or {}
         if (meta.get("labels") or {}) != self.labels or bool(meta.get("deletionTimestamp")) != self.terminating \
-                or any(old_spec.get(k) != new_spec.get(k) for k in new_spec.keys() | old_spec.keys()
-                       if k != "nodeName"):
+                or not _same_but_node_name(old_spec, new_spec):
             return PodInfo(pod)
         clone = object.__new__(PodInfo)
         for name in PodInfo.__slots__:

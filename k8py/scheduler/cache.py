@@ -102,16 +102,19 @@ class SchedulerCache:
         if info is None:
             self.nodes[name] = NodeInfo(node)
             self._list = None
+            self._image_counts = None
         else:
             if info.node is None:
                 self._list = None
+            images = info.images
             info.set_node(node)
+            if info.images != images:  # kubelet heartbeats mostly leave them alone
+                self._image_counts = None
         if (node.get("spec") or {}).get("taints"):
             self.tainted.add(name)
         else:
             self.tainted.discard(name)
         self._changed(name)
-        self._image_counts = None
 
     def remove_node(self, name: str) -> None:
         info = self.nodes.get(name)

@@ -331,8 +331,7 @@ class Profile:
             elif p not in local_sum:
                 scores = self._plugin_scores(state, pod, nodes, p)
                 w = self.score_weights[p.name]
-                for i, s in enumerate(scores):
-                    totals[i] += s * w
+                totals = [t + s * w for t, s in zip(totals, scores)]
         if local_sum and not from_table:
             # Node-local, unnormalized scores: one remembered weighted sum per node and pod shape.
             key = sys.intern("score-sum" + pod.shape)
@@ -358,6 +357,8 @@ class Profile:
                 if s is None:
                     s = memo[key] = p.score(state, pod, node)
                 scores.append(s)
+        elif hasattr(p, "score_nodes"):
+            scores = p.score_nodes(state, pod, nodes)
         else:
             scores = [p.score(state, pod, node) for node in nodes]
         if hasattr(p, "normalize_score"):

@@ -487,3 +487,19 @@ def test_default_selector_reads_the_informers_by_namespace_and_owner():
     assert default_selector(PodInfo(owned), Listers(informers)).matches({"app": "web", "rs": "rs2"})
     assert not default_selector(PodInfo(owned), Listers(informers)).matches({"app": "web", "rs": "rs1"})
     assert default_selector(PodInfo(pod("none", labels={"app": "db"})), Listers(informers)) is None
+
+
+def test_inter_pod_affinity_scores_many_nodes_as_one_by_one():
+    from k8py.scheduler.framework import CycleState
+    from k8py.scheduler.plugins.inter_pod_affinity import InterPodAffinity
+    from k8py.scheduler.podinfo import PodInfo
+    plugin = InterPodAffinity()
+    nodes = [node(f"n{i}", labels={"zone": f"z{i % 2}"} if i % 3 else {}) for i in range(6)]
+    snap = snapshot(nodes)
+    state = CycleState()
+    state[plugin.name + "/score"] = {("zone", "z0"): 4, ("zone", "z1"): -3, ("kubernetes.io/hostname", "n2"): 9}
+    state[plugin.name + "/keys"] = {"zone", "kubernetes.io/hostname"}
+    info = PodInfo(pod("p"))
+    one_by_one = [plugin.score(state, info, n) for n in snap.nodes]
+    assert plugin.score_nodes(state, info, snap.nodes) == one_by_one
+    assert one_by_one == [0, -3, 13, 0, 4, -3]

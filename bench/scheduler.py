@@ -107,6 +107,10 @@ def bench_pod(name: str, kind: str, group: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec}
 
 
+def scenario_ns(kind: str, nodes: int) -> str:
+    return f"b-{kind.replace('_', '-')}-{nodes}"
+
+
 async def run_clients(items: list, concurrency: int, work) -> None:
     queue = list(reversed(items))
 
@@ -133,6 +137,21 @@ class Bench:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         async with self.http.post("/api/v1/namespaces", data=json.dumps(body)) as r:
             assert r.status == 201, await r.text()
+
+    async def scheduled_events(self, namespaces: list[str], settle_s: float = 30) -> dict[str, int]:
+        """Scheduled events per namespace, once their number stops growing."""
+        last: dict[str, int] = {}
+        deadline = time.monotonic() + settle_s
+        while True:
+            counts = {}
+            for ns in namespaces:
+                async with self.http.get(f"/api/v1/namespaces/{ns}/events") as r:
+                    items = (await r.json())["items"]
+                counts[ns] = sum(1 for e in items if e.get("reason") == "Scheduled")
+            if counts == last or time.monotonic() > deadline:
+                return counts
+            last = counts
+            await asyncio.sleep(2)
 
     async def schedule(self, ns: str, kind: str, count: int, deadline_s: float) -> dict:
         """Create `count` pods and wait until a watch has seen every one bound."""
@@ -190,12 +209,18 @@ async def measure(base: str, args, scheduler_pid: int, server_pid: int) -> dict:
             await b.add_nodes(n)
             await asyncio.sleep(1.0)  # let the scheduler's node informer catch up
             for kind in args.kinds:
-                r = await b.schedule(f"b-{kind.replace('_', '-')}-{n}", kind, args.pods, args.deadline)
+                r = await b.schedule(scenario_ns(kind, n), kind, args.pods, args.deadline)
                 total_pods += r["bound"]
                 figures[f"{kind}_{n}"] = r
                 figures[f"{kind}_{n}_pods_per_s"] = r["pods_per_s"]
                 print(json.dumps({f"{kind}_{n}": r}), file=sys.stderr, flush=True)
         figures[f"scheduler_rss_mb_{b.nodes}_nodes_{total_pods}_pods"] = round(rss_mb(scheduler_pid), 1)
+        # Scheduled events are written after the bindings (and, as client-go's recorder does, dropped
+        # when more than 1,000 wait): count what arrived, so a faster run can't hide fewer writes.
+        counts = await b.scheduled_events([scenario_ns(kind, n) for n in args.nodes for kind in args.kinds])
+        for n in args.nodes:
+            for kind in args.kinds:
+                figures[f"{kind}_{n}"]["scheduled_events"] = counts[scenario_ns(kind, n)]
         # Fill toward total_pods plain pods, bounded in time.
         started = time.monotonic()
         batch = 0

@@ -12,6 +12,11 @@ pod is seen bound through a watch. Finally it fills the cluster toward
 scheduler's RSS.
 
     python bench/scheduler.py [--nodes 100,1000,5000] [--pods 1000] [--total-pods 30000]
+
+`--cycle-only` times just the scheduling cycle in-process (cache + default
+profile, no server): CPU microseconds per pod and a digest of the placements,
+which two versions of the scheduler must share (ties are broken by a seeded
+random generator).
 """
 
 from __future__ import annotations
@@ -237,6 +242,42 @@ async def measure(base: str, args, scheduler_pid: int, server_pid: int) -> dict:
     return figures
 
 
+def cycle_only(args) -> dict:
+    """The scheduling cycle alone, in this process: the cache, the default profile, no API. Pods are
+    placed (assumed, then confirmed as the informer would) one after another; CPU microseconds per
+    pod, and a digest of the placements (seeded tie-breaks) to show two versions choose alike."""
+    import hashlib
+    import random
+    sys.path.insert(0, str(REPO))
+    from k8py.scheduler.cache import SchedulerCache
+    from k8py.scheduler.framework import CycleState
+    from k8py.scheduler.plugins import default_profile
+    from k8py.scheduler.podinfo import PodInfo
+    out: dict = {}
+    for n in args.nodes:
+        cache = SchedulerCache()
+        for i in range(n):
+            cache.set_node(hollow_node(i))
+        profile = default_profile(rng=random.Random(1))
+        placements = []
+        for kind in args.kinds:
+            ns = scenario_ns(kind, n)
+            cache.namespace_labels[ns] = {"kubernetes.io/metadata.name": ns}
+            infos = []
+            for i in range(args.pods):
+                pod = bench_pod(f"p-{i:05d}", kind, ns)
+                pod["metadata"].update(namespace=ns, uid=f"{ns}-{i}", creationTimestamp="2026-01-01T00:00:00Z")
+                infos.append(PodInfo(pod))
+            started = time.process_time()
+            for info in infos:
+                node = profile.schedule(CycleState(), info, cache.snapshot()).node
+                cache.add_pod(cache.assume(info, node).pod)
+                placements.append(node)
+            out[f"{kind}_{n}_cycle_us_per_pod"] = round((time.process_time() - started) / args.pods * 1e6, 1)
+        out[f"placements_{n}_sha1"] = hashlib.sha1(",".join(placements).encode()).hexdigest()[:12]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", default="100,1000,5000", type=lambda s: [int(x) for x in s.split(",")])
@@ -246,7 +287,13 @@ def main() -> None:
     ap.add_argument("--total-pods", type=int, default=30000, help="fill the cluster to this many pods for RSS")
     ap.add_argument("--fill-seconds", type=float, default=300, help="time bound for the fill")
     ap.add_argument("--deadline", type=float, default=120, help="time bound per scenario")
+    ap.add_argument("--cycle-only", action="store_true",
+                    help="time the scheduling cycle in this process (no server, no API, no binding)")
     args = ap.parse_args()
+    if args.cycle_only:
+        command = "python bench/scheduler.py " + " ".join(sys.argv[1:])
+        print(json.dumps({"figures": cycle_only(args), "command": command}, indent=2))
+        return
     # A SIGTERM (e.g. `timeout`) still stops the server and scheduler we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data_dir = Path(tempfile.mkdtemp(prefix="k8py-bench-sched-"))

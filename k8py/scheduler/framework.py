@@ -257,9 +257,8 @@ class Profile:
         if any(p.name not in NODE_LOCAL_FILTERS for p in active):
             return None
         nodes = snapshot.nodes
-        if self._positions[0] is not nodes:
+        if self._positions[0] is not nodes:  # nodes came or went: tables realign when next used
             self._positions = (nodes, {n.name: i for i, n in enumerate(nodes)})
-            self._tables.clear()
         key = sys.intern("table" + ",".join(p.name for p in active) + pod.shape)
         table = self._tables.pop(key, None)
         if table is None:
@@ -267,7 +266,7 @@ class Profile:
         self._tables[key] = table  # most recently used last
         if len(self._tables) > MAX_TABLES:
             self._tables.pop(next(iter(self._tables)))
-        table.sync(state, pod, feed)
+        table.sync(state, pod, feed, nodes, self._positions[1])
         return table
 
     def feasible_from_table(self, table: NodeTable, pod: PodInfo, diagnosis: Diagnosis

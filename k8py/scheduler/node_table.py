@@ -39,32 +39,55 @@ class NodeTable:
                 return st, None
         return None, sum(p.score(state, pod, node) * w for p, w in self.scorers)
 
-    def sync(self, state, pod, feed) -> None:
-        """Recompute the nodes that changed since the last cycle (all of them the first time)."""
+    def sync(self, state, pod, feed, nodes: list, positions: dict[str, int]) -> None:
+        """Recompute the nodes that changed since the last cycle (all of them the first time).
+        `nodes` is the cache's current node list; when nodes came or went it is a new list, and
+        the answers for nodes still there carry over to their new places."""
+        compute = self._compute
         if self.epoch != feed.log_epoch or self.position < feed.change_base:
-            compute = self._compute
-            pairs = [compute(state, pod, node) for node in self.nodes]
+            self.nodes, self.positions = nodes, positions
+            pairs = [compute(state, pod, node) for node in nodes]
             self.status = [st for st, _ in pairs]
             self.scores = [sc for _, sc in pairs]
             self.infeasible = [i for i, st in enumerate(self.status) if st is not None]
             self.epoch = feed.log_epoch
-        else:
-            changed = feed.change_log[self.position - feed.change_base:]
-            if changed:
-                positions, status, scores, bad = self.positions, self.status, self.scores, self.infeasible
-                for name in set(changed) if len(changed) > 1 else changed:
-                    i = positions.get(name)
-                    if i is None:
-                        continue  # a placeholder for pods on a node we don't know (not in the list)
-                    st, sc = self._compute(state, pod, self.nodes[i])
-                    was = status[i]
-                    status[i], scores[i] = st, sc
-                    if (was is None) != (st is None):
-                        if st is None:
-                            del bad[bisect_left(bad, i)]
-                        else:
-                            insort(bad, i)
+            self.position = feed.change_base + len(feed.change_log)
+            return
+        if self.nodes is not nodes:
+            self._realign(state, pod, nodes, positions)
+        changed = feed.change_log[self.position - feed.change_base:]
+        if changed:
+            positions, status, scores, bad = self.positions, self.status, self.scores, self.infeasible
+            for name in set(changed) if len(changed) > 1 else changed:
+                i = positions.get(name)
+                if i is None:
+                    continue  # a placeholder for pods on a node we don't know (not in the list)
+                st, sc = self._compute(state, pod, self.nodes[i])
+                was = status[i]
+                status[i], scores[i] = st, sc
+                if (was is None) != (st is None):
+                    if st is None:
+                        del bad[bisect_left(bad, i)]
+                    else:
+                        insort(bad, i)
         self.position = feed.change_base + len(feed.change_log)
+
+    def _realign(self, state, pod, nodes: list, positions: dict[str, int]) -> None:
+        """Nodes were added or removed: move each kept node's answers to its new index. Nodes that
+        changed meanwhile are in the change log and get recomputed by sync() right after."""
+        old_nodes, old_positions, old_status, old_scores = self.nodes, self.positions, self.status, self.scores
+        status, scores = [], []
+        for node in nodes:
+            i = old_positions.get(node.name)
+            if i is not None and old_nodes[i] is node:
+                status.append(old_status[i])
+                scores.append(old_scores[i])
+            else:
+                st, sc = self._compute(state, pod, node)
+                status.append(st)
+                scores.append(sc)
+        self.nodes, self.positions, self.status, self.scores = nodes, positions, status, scores
+        self.infeasible = [i for i, st in enumerate(status) if st is not None]
 
     def window(self, start: int, want: int) -> tuple[list[tuple[int, int]], list[int], int]:
         """Upstream's walk from `start`, wrapping once, until `want` nodes fit: the fitting nodes

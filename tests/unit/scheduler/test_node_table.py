@@ -131,3 +131,30 @@ def test_scoring_terms_group_the_same_way_per_node_and_cluster_wide():
         cache.remove_pod_key(f"default/t{i}")
     assert cache.nodes["n000"].affinity_groups == {} and cache.scoring_terms == {}
     assert PodInfo(pod("plain")).scoring_terms == ()
+
+
+def test_a_new_node_realigns_the_table_instead_of_rebuilding_it():
+    cache = _cluster(150)
+    prof = default_profile(rng=random.Random(1))
+    info = PodInfo(pod("a", cpu="100m"))
+    state = CycleState()
+    prof.run_pre_filters(state, info, cache.snapshot())
+    table = prof.node_table(state, info, cache.snapshot(), None, {})
+    computed = []
+    original = NodeTable._compute
+    NodeTable._compute = lambda self, st, p, n: computed.append(n.name) or original(self, st, p, n)
+    try:
+        cache.set_node(node("n075a", cpu="1", pods="1"))  # a new list: n010 goes, n075a comes last
+        cache.add_pod(pod("x", cpu="1", node_name="n075a"))  # ... and is full at once
+        cache.remove_node("n010")
+        again = prof.node_table(state, info, cache.snapshot(), None, {})
+    finally:
+        NodeTable._compute = original
+    assert again is table and sorted(set(computed)) == ["n075a"]
+    names = [n.name for n in cache.snapshot().nodes]
+    assert table.nodes is cache.snapshot().nodes and len(table.status) == len(names) == 150
+    full = names.index("n075a")
+    assert table.infeasible == [full] and table.status[full].reasons == ["Too many pods", "Insufficient cpu"]
+    fresh = NodeTable(cache.snapshot().nodes, {}, table.filters, table.scorers)
+    fresh.sync(state, info, cache, cache.snapshot().nodes, {n: i for i, n in enumerate(names)})
+    assert fresh.scores == table.scores and [s is None for s in fresh.status] == [s is None for s in table.status]

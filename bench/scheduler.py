@@ -12,6 +12,11 @@ pod is seen bound through a watch. Finally it fills the cluster toward
 scheduler's RSS.
 
     python bench/scheduler.py [--nodes 100,1000,5000] [--pods 1000] [--total-pods 30000]
+
+`--cycle-only` times just the scheduling cycle in-process (cache + default
+profile, no server): CPU microseconds per pod and a digest of the placements,
+which two versions of the scheduler must share (ties are broken by a seeded
+random generator).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -106,6 +112,10 @@ def bench_pod(name: str, kind: str, group: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec}
 
 
+def scenario_ns(kind: str, nodes: int) -> str:
+    return f"b-{kind.replace('_', '-')}-{nodes}"
+
+
 async def run_clients(items: list, concurrency: int, work) -> None:
     queue = list(reversed(items))
 
@@ -133,6 +143,21 @@ class Bench:
         async with self.http.post("/api/v1/namespaces", data=json.dumps(body)) as r:
             assert r.status == 201, await r.text()
 
+    async def scheduled_events(self, namespaces: list[str], settle_s: float = 30) -> dict[str, int]:
+        """Scheduled events per namespace, once their number stops growing."""
+        last: dict[str, int] = {}
+        deadline = time.monotonic() + settle_s
+        while True:
+            counts = {}
+            for ns in namespaces:
+                async with self.http.get(f"/api/v1/namespaces/{ns}/events") as r:
+                    items = (await r.json())["items"]
+                counts[ns] = sum(1 for e in items if e.get("reason") == "Scheduled")
+            if counts == last or time.monotonic() > deadline:
+                return counts
+            last = counts
+            await asyncio.sleep(2)
+
     async def schedule(self, ns: str, kind: str, count: int, deadline_s: float) -> dict:
         """Create `count` pods and wait until a watch has seen every one bound."""
         await self.namespace(ns)
@@ -145,7 +170,7 @@ class Bench:
             url = f"/api/v1/namespaces/{ns}/pods?watch=true&resourceVersion={rv}&timeoutSeconds={int(deadline_s) + 60}"
             async with self.http.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
                 async for line in resp.content:
-                    event = json.loads(line)
+                    event = orjson.loads(line)  # the load generator's own CPU competes with what it measures
                     obj = event["object"]
                     if obj.get("spec", {}).get("nodeName"):
                         bound.add(obj["metadata"]["name"])
@@ -156,10 +181,11 @@ class Bench:
         await asyncio.sleep(0.2)
         started = time.monotonic()
         cpu_before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        bench_before = time.process_time()
 
         async def create(i):
             async with self.http.post(f"/api/v1/namespaces/{ns}/pods",
-                                      data=json.dumps(bench_pod(f"p-{i:05d}", kind, ns))) as r:
+                                      data=orjson.dumps(bench_pod(f"p-{i:05d}", kind, ns))) as r:
                 assert r.status == 201, await r.text()
         await run_clients(list(range(count)), 16, create)
         created = time.monotonic() - started
@@ -170,6 +196,7 @@ class Bench:
         elapsed = time.monotonic() - started
         watcher.cancel()
         cpu = {f"{name}_cpu_s": round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in self.pids.items()}
+        cpu["bench_cpu_s"] = round(time.process_time() - bench_before, 2)  # creators and the watch
         # On a shared machine wall-clock rates depend on the neighbours; pods per CPU-second do not.
         cpu["scheduler_pods_per_cpu_s"] = round(len(bound) / max(cpu["scheduler_cpu_s"], 0.01))
         return {"pods": count, "bound": len(bound), "seconds": round(elapsed, 2),
@@ -187,12 +214,18 @@ async def measure(base: str, args, scheduler_pid: int, server_pid: int) -> dict:
             await b.add_nodes(n)
             await asyncio.sleep(1.0)  # let the scheduler's node informer catch up
             for kind in args.kinds:
-                r = await b.schedule(f"b-{kind.replace('_', '-')}-{n}", kind, args.pods, args.deadline)
+                r = await b.schedule(scenario_ns(kind, n), kind, args.pods, args.deadline)
                 total_pods += r["bound"]
                 figures[f"{kind}_{n}"] = r
                 figures[f"{kind}_{n}_pods_per_s"] = r["pods_per_s"]
                 print(json.dumps({f"{kind}_{n}": r}), file=sys.stderr, flush=True)
         figures[f"scheduler_rss_mb_{b.nodes}_nodes_{total_pods}_pods"] = round(rss_mb(scheduler_pid), 1)
+        # Scheduled events are written after the bindings (and, as client-go's recorder does, dropped
+        # when more than 1,000 wait): count what arrived, so a faster run can't hide fewer writes.
+        counts = await b.scheduled_events([scenario_ns(kind, n) for n in args.nodes for kind in args.kinds])
+        for n in args.nodes:
+            for kind in args.kinds:
+                figures[f"{kind}_{n}"]["scheduled_events"] = counts[scenario_ns(kind, n)]
         # Fill toward total_pods plain pods, bounded in time.
         started = time.monotonic()
         batch = 0
@@ -209,6 +242,42 @@ async def measure(base: str, args, scheduler_pid: int, server_pid: int) -> dict:
     return figures
 
 
+def cycle_only(args) -> dict:
+    """The scheduling cycle alone, in this process: the cache, the default profile, no API. Pods are
+    placed (assumed, then confirmed as the informer would) one after another; CPU microseconds per
+    pod, and a digest of the placements (seeded tie-breaks) to show two versions choose alike."""
+    import hashlib
+    import random
+    sys.path.insert(0, str(REPO))
+    from k8py.scheduler.cache import SchedulerCache
+    from k8py.scheduler.framework import CycleState
+    from k8py.scheduler.plugins import default_profile
+    from k8py.scheduler.podinfo import PodInfo
+    out: dict = {}
+    for n in args.nodes:
+        cache = SchedulerCache()
+        for i in range(n):
+            cache.set_node(hollow_node(i))
+        profile = default_profile(rng=random.Random(1))
+        placements = []
+        for kind in args.kinds:
+            ns = scenario_ns(kind, n)
+            cache.namespace_labels[ns] = {"kubernetes.io/metadata.name": ns}
+            infos = []
+            for i in range(args.pods):
+                pod = bench_pod(f"p-{i:05d}", kind, ns)
+                pod["metadata"].update(namespace=ns, uid=f"{ns}-{i}", creationTimestamp="2026-01-01T00:00:00Z")
+                infos.append(PodInfo(pod))
+            started = time.process_time()
+            for info in infos:
+                node = profile.schedule(CycleState(), info, cache.snapshot()).node
+                cache.add_pod(cache.assume(info, node).pod)
+                placements.append(node)
+            out[f"{kind}_{n}_cycle_us_per_pod"] = round((time.process_time() - started) / args.pods * 1e6, 1)
+        out[f"placements_{n}_sha1"] = hashlib.sha1(",".join(placements).encode()).hexdigest()[:12]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", default="100,1000,5000", type=lambda s: [int(x) for x in s.split(",")])
@@ -218,7 +287,13 @@ def main() -> None:
     ap.add_argument("--total-pods", type=int, default=30000, help="fill the cluster to this many pods for RSS")
     ap.add_argument("--fill-seconds", type=float, default=300, help="time bound for the fill")
     ap.add_argument("--deadline", type=float, default=120, help="time bound per scenario")
+    ap.add_argument("--cycle-only", action="store_true",
+                    help="time the scheduling cycle in this process (no server, no API, no binding)")
     args = ap.parse_args()
+    if args.cycle_only:
+        command = "python bench/scheduler.py " + " ".join(sys.argv[1:])
+        print(json.dumps({"figures": cycle_only(args), "command": command}, indent=2))
+        return
     # A SIGTERM (e.g. `timeout`) still stops the server and scheduler we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data_dir = Path(tempfile.mkdtemp(prefix="k8py-bench-sched-"))

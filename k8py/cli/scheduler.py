@@ -66,14 +66,21 @@ async def run_in_server(args, client) -> None:
     if getattr(args, "verbosity", 0) < 2:
         # Per-pod lines are upstream's V(2); the server logs at INFO by default.
         logging.getLogger("k8py.scheduler").setLevel(logging.WARNING)
-    await run_as_leader(client, lambda: Scheduler(client).run())
+    # Like the server's controller-manager, one identity across restarts of this server:
+    # a restarted `k8py server` takes its own lease back at once instead of waiting it out.
+    await run_as_leader(client, lambda: Scheduler(client).run(), identity=server_identity(args.https_listen_port))
 
 
-async def run_as_leader(client, work) -> None:
+def server_identity(port) -> str:
+    return f"{socket.gethostname()}_k8py-server-{port}"
+
+
+async def run_as_leader(client, work, identity: str | None = None) -> None:
     """Schedule only while holding the scheduler's Lease, so two schedulers never race
     (and `kubectl get cs` sees a live scheduler); campaign again after losing it, with a
-    fresh scheduler from `work()` so no state of the lost term carries over."""
+    fresh scheduler from `work()` so no state of the lost term carries over. A standalone
+    scheduler gets a new identity per start, as upstream's does."""
     from k8py.client import LeaderElector
-    identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+    identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
     while True:
         await LeaderElector(client, LEASE_NAME, LEASE_NAMESPACE, identity).run(work)

@@ -46,6 +46,7 @@ class SchedulerCache:
         self.affinity_pods = 0
         self.required_anti_pods = 0
         self.namespace_generation = 0
+        self.tainted: set[str] = set()  # names of (known) nodes with taints
         self.scoring_terms: dict[tuple, list] = {}
         # Names of nodes that changed (node or pods), in order: lets plugins keep cluster-wide sums
         # up to date by revisiting only what changed. `change_base` is the index of change_log[0].
@@ -80,25 +81,18 @@ class SchedulerCache:
     def _index_terms(self, node_name: str, info: PodInfo, sign: int) -> None:
         """Cluster-wide: each distinct scoring term of existing pods -> how many pods carry it per node.
         A cycle then matches each distinct term once instead of visiting every node with such pods."""
-        if not (info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity):
-            return
-        for kind, terms, amount_of in (("required", info.required_affinity, lambda t: 1),
-                                       ("preferred", info.preferred_affinity, lambda t: t.weight),
-                                       ("anti", info.preferred_anti_affinity, lambda t: -t.weight)):
-            for t in terms:
-                amount = amount_of(t)
-                key = (kind, amount, t.sig)
-                entry = self.scoring_terms.get(key)
-                if entry is None:
-                    entry = self.scoring_terms[key] = [t, amount, {}]
-                per_node = entry[2]
-                count = per_node.get(node_name, 0) + sign
-                if count > 0:
-                    per_node[node_name] = count
-                else:
-                    per_node.pop(node_name, None)
-                    if not per_node:
-                        del self.scoring_terms[key]
+        for key, t, amount in info.scoring_terms:
+            entry = self.scoring_terms.get(key)
+            if entry is None:
+                entry = self.scoring_terms[key] = [t, amount, {}]
+            per_node = entry[2]
+            count = per_node.get(node_name, 0) + sign
+            if count > 0:
+                per_node[node_name] = count
+            else:
+                per_node.pop(node_name, None)
+                if not per_node:
+                    del self.scoring_terms[key]
 
     # ---- nodes ----------------------------------------------------------------
 
@@ -108,18 +102,26 @@ class SchedulerCache:
         if info is None:
             self.nodes[name] = NodeInfo(node)
             self._list = None
+            self._image_counts = None
         else:
             if info.node is None:
                 self._list = None
+            images = info.images
             info.set_node(node)
+            if info.images != images:  # kubelet heartbeats mostly leave them alone
+                self._image_counts = None
+        if (node.get("spec") or {}).get("taints"):
+            self.tainted.add(name)
+        else:
+            self.tainted.discard(name)
         self._changed(name)
-        self._image_counts = None
 
     def remove_node(self, name: str) -> None:
         info = self.nodes.get(name)
         if info is None:
             return
         self._changed(name)
+        self.tainted.discard(name)
         if info.pods:
             info.node = None  # keep the pods accounted until their deletes arrive
         else:
@@ -183,6 +185,7 @@ class SchedulerCache:
         snap.namespace_generation = self.namespace_generation
         snap.scoring_terms = self.scoring_terms
         snap.change_feed = self
+        snap.tainted_nodes = len(self.tainted)
         if not self.affinity_pods:
             snap._with_affinity = []
         if not self.required_anti_pods:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+from itertools import compress, islice
+from itertools import count as count_from
 import sys
 from dataclasses import dataclass, field
 
+from k8py.scheduler.node_table import MAX_TABLES, NodeTable
 from k8py.scheduler.nodeinfo import MEMO_LIMIT, NodeInfo, Snapshot
 from k8py.scheduler.podinfo import PodInfo
 
@@ -148,6 +151,12 @@ class Profile:
         self.post_filters = [p for p in plugins if hasattr(p, "post_filter")]
         self.pre_scores = [p for p in plugins if hasattr(p, "pre_score")]
         self.scorers = [p for p in plugins if hasattr(p, "score") and score_weights.get(p.name)]
+        # Node-local scores summed as they are (no normalizing) and never skipped (no PreScore):
+        # what a NodeTable can hold for every node.
+        self.table_scorers = [(p, score_weights[p.name]) for p in self.scorers if p.name in NODE_LOCAL_SCORES
+                              and not hasattr(p, "normalize_score") and not hasattr(p, "pre_score")]
+        self._tables: dict[str, NodeTable] = {}
+        self._positions: tuple[list | None, dict] = (None, {})
         self.next_start = 0
         self.rng = rng or random.Random()
         self.trace = False  # the per-node decision log (-v 4)
@@ -236,6 +245,53 @@ class Profile:
         self.next_start = (start + processed) % n if n else 0
         return feasible
 
+    def node_table(self, state: CycleState, pod: PodInfo, snapshot: Snapshot, allowed: set[str] | None,
+                   nominated: dict) -> NodeTable | None:
+        """The pod shape's NodeTable, brought up to date, when every filter this pod needs is
+        node-local; None when the node-by-node walk must run (a narrowed node set, nominated pods,
+        the decision log, or filters that look at other nodes)."""
+        feed = snapshot.change_feed
+        if self.trace or allowed is not None or nominated or feed is None or not snapshot.nodes:
+            return None
+        active = [p for p in self.filters if p.name not in state.skip_filter]
+        if any(p.name not in NODE_LOCAL_FILTERS for p in active):
+            return None
+        nodes = snapshot.nodes
+        if self._positions[0] is not nodes:  # nodes came or went: tables realign when next used
+            self._positions = (nodes, {n.name: i for i, n in enumerate(nodes)})
+        key = sys.intern("table" + ",".join(p.name for p in active) + pod.shape)
+        table = self._tables.pop(key, None)
+        if table is None:
+            table = NodeTable(nodes, self._positions[1], active, self.table_scorers)
+        self._tables[key] = table  # most recently used last
+        if len(self._tables) > MAX_TABLES:
+            self._tables.pop(next(iter(self._tables)))
+        table.sync(state, pod, feed, nodes, self._positions[1])
+        return table
+
+    def feasible_from_table(self, table: NodeTable, pod: PodInfo, diagnosis: Diagnosis
+                            ) -> tuple[list[NodeInfo], list[int]]:
+        """find_feasible's answer (and each fitting node's node-local score sum) read off a table."""
+        nodes = table.nodes
+        n = len(nodes)
+        start = self.next_start % n
+        ranges, rejected, processed = table.window(start, num_feasible_nodes_to_find(n, self.percentage))
+        statuses, plugins = diagnosis.node_status, diagnosis.unschedulable_plugins
+        for i in rejected:
+            st = table.status[i]
+            statuses[nodes[i].name] = st
+            plugins.add(st.plugin)
+        self.next_start = (start + processed) % n
+        if len(ranges) == 1:
+            lo, hi = ranges[0]
+            return nodes[lo:hi], table.scores[lo:hi]
+        feasible: list[NodeInfo] = []
+        scores: list[int] = []
+        for lo, hi in ranges:
+            feasible += nodes[lo:hi]
+            scores += table.scores[lo:hi]
+        return feasible, scores
+
     def filter_with_nominated(self, state: CycleState, pod: PodInfo, node: NodeInfo, snapshot: Snapshot,
                               nominated: dict[str, list[PodInfo]]) -> Status | None:
         """Pods nominated to this node with priority >= ours count as already there (upstream's two passes)."""
@@ -251,8 +307,9 @@ class Profile:
 
     # ---- Score -------------------------------------------------------------
 
-    def run_scoring(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snapshot: Snapshot
-                    ) -> list[int]:
+    def run_scoring(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snapshot: Snapshot,
+                    table_scores: list[int] | None = None) -> list[int]:
+        """Each node's weighted total. `table_scores`: the nodes' sums of the table scorers, if known."""
         for p in self.pre_scores:
             st = p.pre_score(state, pod, nodes, snapshot)
             if st is not None and st.code == SKIP:
@@ -263,6 +320,9 @@ class Profile:
         totals = [0] * len(nodes)
         uniform = 0
         local_sum = [p for p in active if p.name in NODE_LOCAL_SCORES and not hasattr(p, "normalize_score")]
+        from_table = table_scores is not None and local_sum == [p for p, _ in self.table_scorers]
+        if from_table:
+            totals = list(table_scores)
         for p in active:
             if p.name in state.uniform_scores:
                 # Every node would get the same normalized score: add it without per-node work.
@@ -270,9 +330,8 @@ class Profile:
             elif p not in local_sum:
                 scores = self._plugin_scores(state, pod, nodes, p)
                 w = self.score_weights[p.name]
-                for i, s in enumerate(scores):
-                    totals[i] += s * w
-        if local_sum:
+                totals = [t + s * w for t, s in zip(totals, scores)]
+        if local_sum and not from_table:
             # Node-local, unnormalized scores: one remembered weighted sum per node and pod shape.
             key = sys.intern("score-sum" + pod.shape)
             weighted = [(p, self.score_weights[p.name]) for p in local_sum]
@@ -282,9 +341,9 @@ class Profile:
                 v = memo.get(key)
                 if v is None:
                     v = memo[key] = sum(p.score(state, pod, node) * w for p, w in weighted)
-                totals[i] += v + uniform
-        elif uniform:
-            totals = [t + uniform for t in totals]
+                totals[i] += v
+        # `uniform` is the same on every node: leaving it out changes no choice (the decision
+        # log, which prints totals, adds it in _score_traced).
         return totals
 
     def _plugin_scores(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], p) -> list[int]:
@@ -297,6 +356,8 @@ class Profile:
                 if s is None:
                     s = memo[key] = p.score(state, pod, node)
                 scores.append(s)
+        elif hasattr(p, "score_nodes"):
+            scores = p.score_nodes(state, pod, nodes)
         else:
             scores = [p.score(state, pod, node) for node in nodes]
         if hasattr(p, "normalize_score"):
@@ -323,8 +384,13 @@ class Profile:
     def select_host(self, nodes: list[NodeInfo], totals: list[int]) -> str:
         """Highest total wins; ties are broken uniformly at random, as upstream does."""
         best = max(totals)
-        ties = [i for i, t in enumerate(totals) if t == best]
-        return nodes[ties[0] if len(ties) == 1 else self.rng.choice(ties)].name
+        count = totals.count(best)
+        # The k-th of the tied nodes, k uniform: what rng.choice(ties) would pick (randrange(n)
+        # draws exactly as choice does), without building the list of ties.
+        if count == 1:
+            return nodes[totals.index(best)].name
+        k = self.rng.randrange(count)
+        return nodes[next(islice(compress(count_from(), map(best.__eq__, totals)), k, None))].name
 
     # ---- the whole algorithm ------------------------------------------------
 
@@ -351,12 +417,17 @@ class Profile:
         if nominated_node and nominated_node in snapshot.by_name and (allowed is None or nominated_node in allowed):
             if self.filter_with_nominated(state, pod, snapshot.by_name[nominated_node], snapshot, nominated) is None:
                 return ScheduleResult(nominated_node, 1, 1)
-        feasible = self.find_feasible(state, pod, snapshot, diagnosis, allowed, nominated)
+        table = self.node_table(state, pod, snapshot, allowed, nominated)
+        table_scores = None
+        if table is not None:
+            feasible, table_scores = self.feasible_from_table(table, pod, diagnosis)
+        else:
+            feasible = self.find_feasible(state, pod, snapshot, diagnosis, allowed, nominated)
         if not feasible:
             raise FitError(pod, len(snapshot.nodes), diagnosis)
         evaluated = len(feasible) + len(diagnosis.node_status)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        totals = self.run_scoring(state, pod, feasible, snapshot)
+        totals = self.run_scoring(state, pod, feasible, snapshot, table_scores)
         return ScheduleResult(self.select_host(feasible, totals), evaluated, len(feasible),
                               dict(zip((n.name for n in feasible), totals)) if self.trace else None)

@@ -101,19 +101,13 @@ class NodeInfo:
         group[3] += sign
         if group[3] <= 0:
             del self.label_groups[info.label_group]
-        if info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity:
-            for kind, terms, weight_of in (("required", info.required_affinity, lambda t: 1),
-                                           ("preferred", info.preferred_affinity, lambda t: t.weight),
-                                           ("anti", info.preferred_anti_affinity, lambda t: -t.weight)):
-                for t in terms:
-                    score = weight_of(t)
-                    key = (kind, score, t.sig)
-                    entry = self.affinity_groups.get(key)
-                    if entry is None:
-                        entry = self.affinity_groups[key] = [t, score, 0]
-                    entry[2] += sign
-                    if entry[2] <= 0:
-                        del self.affinity_groups[key]
+        for key, t, amount in info.scoring_terms:
+            entry = self.affinity_groups.get(key)
+            if entry is None:
+                entry = self.affinity_groups[key] = [t, amount, 0]
+            entry[2] += sign
+            if entry[2] <= 0:
+                del self.affinity_groups[key]
         req = self.requested
         for k, v in info.requests.items():
             req[k] = req.get(k, 0) + sign * v
@@ -167,6 +161,8 @@ class Snapshot:
         self._image_counts: dict[str, int] | None = None
         self._with_affinity: list[NodeInfo] | None = None
         self._with_required_anti: list[NodeInfo] | None = None
+        # How many nodes have taints (set by the cache; None = unknown): 0 spares looking at each.
+        self.tainted_nodes: int | None = None
 
     @property
     def with_affinity(self) -> list[NodeInfo]:

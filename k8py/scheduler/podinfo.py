@@ -82,11 +82,31 @@ def _canonical(group: tuple) -> tuple:
     return hit
 
 
+def _same_but_node_name(old: dict, new: dict) -> bool:
+    """Two specs equal apart from nodeName (compared as whole dicts: one C-level comparison)."""
+    if new is old:
+        return True
+    if new.get("nodeName") == old.get("nodeName"):
+        return new == old
+    return {**new, "nodeName": None} == {**old, "nodeName": None}
+
+
+def scoring_terms(info: "PodInfo") -> tuple:
+    """This pod's affinity terms that score other, incoming pods, as ((kind, amount, term sig), term,
+    amount): required affinity counts 1 (scaled by the hard weight later), preferred affinity its
+    weight, preferred anti-affinity minus its weight. Identical keys on a node are counted together."""
+    if not (info.required_affinity or info.preferred_affinity or info.preferred_anti_affinity):
+        return ()
+    return tuple([(("required", 1, t.sig), t, 1) for t in info.required_affinity]
+                 + [(("preferred", t.weight, t.sig), t, t.weight) for t in info.preferred_affinity]
+                 + [(("anti", -t.weight, t.sig), t, -t.weight) for t in info.preferred_anti_affinity])
+
+
 class PodInfo:
     __slots__ = ("pod", "key", "uid", "name", "namespace", "labels", "priority", "requests", "non_zero",
                  "ports", "required_affinity", "required_anti_affinity", "preferred_affinity",
                  "preferred_anti_affinity", "terminating", "node_name", "_shape",
-                 "label_group")
+                 "label_group", "scoring_terms")
 
     def __init__(self, pod: dict):
         meta = pod.get("metadata") or {}
@@ -114,6 +134,7 @@ class PodInfo:
         self.required_anti_affinity = _terms(ns, paa.get("requiredDuringSchedulingIgnoredDuringExecution"))
         self.preferred_affinity = _weighted(ns, pa.get("preferredDuringSchedulingIgnoredDuringExecution"))
         self.preferred_anti_affinity = _weighted(ns, paa.get("preferredDuringSchedulingIgnoredDuringExecution"))
+        self.scoring_terms = scoring_terms(self)
 
     def rebound(self, pod: dict) -> "PodInfo":
         """This pod's info for a newer copy of it that differs only in nodeName/status/metadata
@@ -121,8 +142,7 @@ class PodInfo:
         old_spec, new_spec = self.spec, pod.get("spec") or {}
         meta = pod.get("metadata") or {}
         if (meta.get("labels") or {}) != self.labels or bool(meta.get("deletionTimestamp")) != self.terminating \
-                or any(old_spec.get(k) != new_spec.get(k) for k in new_spec.keys() | old_spec.keys()
-                       if k != "nodeName"):
+                or not _same_but_node_name(old_spec, new_spec):
             return PodInfo(pod)
         clone = object.__new__(PodInfo)
         for name in PodInfo.__slots__:

@@ -56,6 +56,15 @@ class Listers:
         inf = self.informers.get(plural)
         return inf.list() if inf is not None else default
 
+    def in_namespace(self, plural: str, namespace: str) -> list[dict]:
+        """One namespace's objects from the informer's namespace index (no walk over all of them)."""
+        inf = self.informers.get(plural)
+        return inf.by_index("namespace", namespace) if inf is not None else []
+
+    def named(self, plural: str, namespace: str, name: str) -> dict | None:
+        inf = self.informers.get(plural)
+        return inf.get(f"{namespace}/{name}") if inf is not None else None
+
 
 class Scheduler:
     def __init__(self, client, profiles: dict[str, Profile] | None = None, identity: str = "default-scheduler"):

@@ -139,3 +139,29 @@ def test_high_priority_pod_preempts_a_low_priority_one(cluster, ns):
     finally:
         for name in (f"{ns}-low", f"{ns}-high"):
             cluster.kubectl("delete", "priorityclass", name, check=False)
+
+
+def test_restarted_server_takes_its_scheduler_lease_back_at_once(tmp_path):
+    """The server's scheduler keeps one identity across restarts (`<host>_k8py-server-<port>`), so a
+    restart does not wait out the 15 s lease its previous run left behind."""
+    lean = ["--disable", "controller-manager", "--disable", "dns", "--disable", "proxy"]
+    srv = start_server(tmp_path / "data", extra=lean)
+    try:
+        def holder():
+            got = srv.kubectl("get", "lease", "kube-scheduler", "-n", "kube-system", "-o", "json", check=False)
+            return got.returncode == 0 and json.loads(got.stdout)["spec"].get("holderIdentity")
+        identity = wait_for(holder, what="scheduler lease")
+        assert identity.endswith(f"_k8py-server-{srv.port}")
+    finally:
+        srv.stop()  # the lease stays held: nobody releases it on the way down
+    srv = start_server(tmp_path / "data", port=srv.port, extra=lean)
+    try:
+        srv.kubectl("create", "-f", "-", input=node_manifest("restart-n1"))
+        srv.kubectl("create", "-n", "default", "-f", "-", input=pod_yaml("after-restart"))
+        # Well inside the 15 s a new identity would have to wait for the old lease to expire.
+        assert wait_for(lambda: node_of(srv, "default", "after-restart"), timeout=6,
+                        what="pod bound soon after the restart") == "restart-n1"
+        assert srv.kubectl_json("get", "lease", "kube-scheduler", "-n", "kube-system")["spec"][
+            "holderIdentity"] == identity
+    finally:
+        srv.stop()

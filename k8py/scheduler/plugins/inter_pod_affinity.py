@@ -274,10 +274,21 @@ class InterPodAffinity:
                 total += score.get((key, value), 0)
         return total
 
+    def score_nodes(self, state, pod, nodes) -> list[int]:
+        """score() for many nodes at once: one list comprehension per topology key."""
+        get = state[self.name + "/score"].get
+        totals = None
+        for key in state[self.name + "/keys"]:
+            part = [get((key, n.labels.get(key)), 0) for n in nodes]
+            totals = part if totals is None else [a + b for a, b in zip(totals, part)]
+        return totals if totals is not None else [0] * len(nodes)
+
     def normalize_score(self, state, pod, scores):
         if not scores:
             return
         lo, hi = min(scores), max(scores)
         spread = hi - lo
-        for i, s in enumerate(scores):
-            scores[i] = int(MAX_NODE_SCORE * ((s - lo) / spread)) if spread > 0 else 0
+        if spread <= 0:
+            scores[:] = [0] * len(scores)
+            return
+        scores[:] = [int(MAX_NODE_SCORE * ((s - lo) / spread)) for s in scores]

@@ -80,7 +80,9 @@ _NOTHING = _Nothing([])
 def default_selector(pod, listers: dict) -> Selector | None:
     """Labels of the Services, RCs, ReplicaSets and StatefulSets that select the pod, merged."""
     merged: dict[str, str] = {}
-    for svc in listers.get("services", []):
+    indexed = hasattr(listers, "in_namespace")  # the scheduler's informers (tests pass plain dicts)
+    services = listers.in_namespace("services", pod.namespace) if indexed else listers.get("services", [])
+    for svc in services:
         if (svc.get("metadata") or {}).get("namespace") != pod.namespace:
             continue
         sel = (svc.get("spec") or {}).get("selector")
@@ -92,7 +94,13 @@ def default_selector(pod, listers: dict) -> Selector | None:
     if owner is not None:
         kind_list = {"ReplicationController": "replicationcontrollers", "ReplicaSet": "replicasets",
                      "StatefulSet": "statefulsets"}.get(owner.get("kind"))
-        for obj in listers.get(kind_list, []) if kind_list else []:
+        if not kind_list:
+            candidates = []
+        elif indexed:
+            candidates = [o for o in [listers.named(kind_list, pod.namespace, owner.get("name") or "")] if o]
+        else:
+            candidates = listers.get(kind_list, [])
+        for obj in candidates:
             meta = obj.get("metadata") or {}
             if meta.get("namespace") == pod.namespace and meta.get("name") == owner.get("name"):
                 sel = (obj.get("spec") or {}).get("selector")

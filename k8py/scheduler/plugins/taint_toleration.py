@@ -19,7 +19,7 @@ class TaintToleration:
         return unresolvable(f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}")
 
     def pre_score(self, state, pod, nodes, snapshot):
-        if not any(n.taints for n in nodes):
+        if snapshot.tainted_nodes == 0 or not any(n.taints for n in nodes):
             # No PreferNoSchedule taint anywhere: every node normalizes to the maximum.
             state.uniform_scores[self.name] = MAX_NODE_SCORE
         # Only tolerations that can apply to PreferNoSchedule count here.

@@ -456,3 +456,50 @@ def test_incremental_spread_counts_follow_cluster_changes():
     assert run_filter(plugin, incoming, cache.snapshot()) == \
         run_filter(PodTopologySpread(), incoming, snapshot([n for n in nodes if n["metadata"]["name"] != "n2"],
                                                             placed))
+
+
+def test_default_selector_reads_the_informers_by_namespace_and_owner():
+    """The scheduler's Listers answer by namespace index and by key; the result is the one a walk
+    over every Service and ReplicaSet gives."""
+    from k8py.client import Client, Informer
+    from k8py.scheduler.plugins.pod_topology_spread import default_selector
+    from k8py.scheduler.podinfo import PodInfo
+    from k8py.scheduler.scheduler import Listers
+    objects = {
+        "services": [{"metadata": {"name": "s", "namespace": ns, "resourceVersion": "1"},
+                      "spec": {"selector": {"app": "web", **extra}}}
+                     for ns, extra in (("default", {}), ("other", {"tier": "x"}))],
+        "replicasets": [{"metadata": {"name": name, "namespace": "default", "resourceVersion": "1"},
+                         "spec": {"selector": {"matchLabels": {"rs": name}}}} for name in ("rs1", "rs2")],
+    }
+    client = Client("https://127.0.0.1:1")
+    informers = {}
+    for plural, items in objects.items():
+        inf = informers[plural] = Informer(client, "v1", plural)
+        for obj in items:
+            inf._upsert(Informer.key(obj), obj)
+    owned = pod("w", labels={"app": "web", "rs": "rs2"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "rs2", "controller": True}]
+    for p in (owned, pod("lone", labels={"app": "web"}), pod("none", labels={"app": "db"})):
+        info = PodInfo(p)
+        via_index, via_walk = default_selector(info, Listers(informers)), default_selector(info, objects)
+        assert repr(getattr(via_index, "requirements", None)) == repr(getattr(via_walk, "requirements", None))
+    assert default_selector(PodInfo(owned), Listers(informers)).matches({"app": "web", "rs": "rs2"})
+    assert not default_selector(PodInfo(owned), Listers(informers)).matches({"app": "web", "rs": "rs1"})
+    assert default_selector(PodInfo(pod("none", labels={"app": "db"})), Listers(informers)) is None
+
+
+def test_inter_pod_affinity_scores_many_nodes_as_one_by_one():
+    from k8py.scheduler.framework import CycleState
+    from k8py.scheduler.plugins.inter_pod_affinity import InterPodAffinity
+    from k8py.scheduler.podinfo import PodInfo
+    plugin = InterPodAffinity()
+    nodes = [node(f"n{i}", labels={"zone": f"z{i % 2}"} if i % 3 else {}) for i in range(6)]
+    snap = snapshot(nodes)
+    state = CycleState()
+    state[plugin.name + "/score"] = {("zone", "z0"): 4, ("zone", "z1"): -3, ("kubernetes.io/hostname", "n2"): 9}
+    state[plugin.name + "/keys"] = {"zone", "kubernetes.io/hostname"}
+    info = PodInfo(pod("p"))
+    one_by_one = [plugin.score(state, info, n) for n in snap.nodes]
+    assert plugin.score_nodes(state, info, snap.nodes) == one_by_one
+    assert one_by_one == [0, -3, 13, 0, 4, -3]

@@ -293,8 +293,8 @@ RUNNING = {
                        "periodSeconds": 1, "failureThreshold": 1}),
     # /healthz answers for two seconds, then 404s
     "liveness-http-restart": long_running(
-        "liveness-http-restart", SH + ["mkdir -p /www && echo ok > /www/healthz && (sleep 2; rm /www/healthz) & "
-                                       "httpd -f -p 8080 -h /www"], grace=2,
+        "liveness-http-restart", SH + ["mkdir -p /www && echo ok > /www/healthz && { (sleep 2; rm /www/healthz) & "
+                                       "exec httpd -f -p 8080 -h /www; }"], grace=2,
         livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1,
                        "periodSeconds": 1, "failureThreshold": 1}),
     # httpd itself is the container's process: the port is open as soon as it runs
@@ -620,7 +620,8 @@ def test_failing_liveness_probe_restarts_the_container(node, name):
     try:
         node.wait_or_log(events, 30, what=f"{name}'s probe and kill events")
     except AssertionError as e:
-        raise AssertionError(f"{e}\n--- events ---\n{shown.get('out')}") from None
+        statuses = json.dumps(status_of(node, name).get("containerStatuses"), indent=1)
+        raise AssertionError(f"{e}\n--- events ---\n{shown.get('out')}\n--- container ---\n{statuses}") from None
 
 
 def test_passing_tcp_liveness_probe_never_restarts(node):
@@ -634,5 +635,6 @@ def test_passing_tcp_liveness_probe_never_restarts(node):
     # when the module's other tests ran first; then this waits for nothing)
     probed_until = started + LIVENESS_TCP_DELAY + 5 + 1
     wait_for(lambda: time.time() >= probed_until, max(probed_until - time.time(), 0) + 5, what="five probe periods")
-    assert status_of(node, "liveness-tcp-ok")["containerStatuses"][0]["restartCount"] == 0
+    after = status_of(node, "liveness-tcp-ok")["containerStatuses"][0]
+    assert after["restartCount"] == 0, (json.dumps(after, indent=1), events_of(node, "liveness-tcp-ok"))
     assert "Liveness probe failed" not in events_of(node, "liveness-tcp-ok")

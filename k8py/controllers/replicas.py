@@ -22,7 +22,6 @@ from k8py.apimachinery.meta import rfc3339
 from k8py.client import ApiError
 from k8py.controllers import ownership, podutil
 from k8py.controllers.base import Controller, split_key
-from k8py.controllers.expectations import ControllerExpectations
 
 log = logging.getLogger("k8py.controllers.replicas")
 
@@ -34,6 +33,7 @@ class ReplicaManagerBase(Controller):
     plural = "replicasets"
     kind = "ReplicaSet"
     workers = 5
+    uses_expectations = True
 
     # -- what differs between ReplicaSet and ReplicationController
 
@@ -46,7 +46,6 @@ class ReplicaManagerBase(Controller):
     # -- wiring
 
     async def setup(self) -> None:
-        self.expectations = ControllerExpectations()
         self.owners = self.ctx.informer(self.group_version, self.plural)
         self.pods = self.ctx.informer("v1", "pods")
         self.owners.add_handler(on_add=self.enqueue, on_update=self._owner_updated, on_delete=self._owner_deleted)

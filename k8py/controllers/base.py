@@ -99,7 +99,8 @@ class ControllerContext:
     def informer(self, group_version: str, plural: str, namespace: str | None = None) -> Informer:
         key = (group_version, plural, namespace)
         if key not in self._informers:
-            self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace)
+            self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace,
+                                            transform=without_managed_fields)
         return self._informers[key]
 
     def ensure_index(self, informer: Informer, name: str, fn) -> None:
@@ -123,6 +124,16 @@ class ControllerContext:
             await inf.stop()
         for rec in self._recorders.values():
             await rec.close()
+
+
+def without_managed_fields(obj: dict) -> dict:
+    """What the shared informers cache: objects without managedFields, as kube-controller-manager
+    trims them. No controller reads them, they are often half an object's size, and an update
+    sent without them keeps the server's."""
+    meta = obj.get("metadata")
+    if meta and "managedFields" in meta:
+        meta.pop("managedFields")
+    return obj
 
 
 def object_key(obj_or_key) -> str:

@@ -7,7 +7,8 @@ and `lastTimestamp` on the existing Event (what `kubectl describe` shows as
 "(x3 over 2m)"), many similar events about one object are combined into one,
 and a token bucket per (source, object) bounds how many writes one object's
 events may cost. Like upstream's broadcaster, at most MAX_PENDING writes
-wait; beyond that an event is dropped with a warning.
+wait; beyond that an event is dropped with a warning. Up to WRITERS writes
+are in flight at once (one Event's writes always in order).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from k8py.client.rest import ApiError, Client
 
 log = logging.getLogger("k8py.client.events")
 
-MAX_PENDING = 1000
+MAX_PENDING = 1000   # writes waiting, as upstream's broadcaster queue
+WRITERS = 4          # writes in flight at once
 
 
 def now_rfc3339() -> str:
@@ -48,38 +50,43 @@ class EventRecorder:
         self.component = component
         self.host = host
         self.correlator = correlator or EventCorrelator()
-        self._pending: asyncio.Queue | None = None
-        self._worker: asyncio.Task | None = None
+        # WRITERS queues, each written in order by one task: all writes of one Event (its create,
+        # then its count patches) go to the same queue, so they land in order, while events about
+        # different objects (a scheduler's 1,000 Scheduled events) are written side by side.
+        self._queues: list[asyncio.Queue] = []
+        self._workers: list[asyncio.Task] = []
+        self._pending = 0
 
     def event(self, obj: dict, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
         """Queue an event; never blocks and never raises."""
-        if self._pending is None:
-            self._pending = asyncio.Queue(MAX_PENDING)
-            self._worker = asyncio.create_task(self._write_all(), name=f"events {self.component}")
+        if not self._queues:
+            self._queues = [asyncio.Queue() for _ in range(WRITERS)]
+            self._workers = [asyncio.create_task(self._write_all(q), name=f"events {self.component} {i}")
+                             for i, q in enumerate(self._queues)]
         ref = object_reference(obj)
         if field_path:
             ref["fieldPath"] = field_path
         write = self.correlator.correlate(self._new_event(ref, type_, reason, message))
         if write is None:
             return  # the spam filter's call, as upstream
-        try:
-            self._pending.put_nowait(write)
-        except asyncio.QueueFull:
+        if self._pending >= MAX_PENDING:
             self.correlator.forget(write.event)
             log.warning("dropping event %s %s for %s: too many pending", type_, reason, ref.get("name"))
+            return
+        self._pending += 1
+        self._queues[hash(write.event["metadata"]["name"]) % len(self._queues)].put_nowait(write)
 
     async def flush(self) -> None:
         """Wait until every queued event is written (tests, shutdown)."""
-        if self._pending is not None:
-            await self._pending.join()
+        for queue in self._queues:
+            await queue.join()
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            # Let the writer see its cancellation before the queue it uses goes away.
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-            self._pending = None
+        for worker in self._workers:
+            worker.cancel()
+        # Let the writers see their cancellation before the queues they use go away.
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers, self._queues, self._pending = [], [], 0
 
     def _new_event(self, ref: dict, type_: str, reason: str, message: str) -> dict:
         stamp = now_rfc3339()
@@ -93,9 +100,9 @@ class EventRecorder:
             "reportingComponent": self.component, "reportingInstance": self.host or socket.gethostname(),
         }
 
-    async def _write_all(self) -> None:
+    async def _write_all(self, queue: asyncio.Queue) -> None:
         while True:
-            write = await self._pending.get()
+            write = await queue.get()
             try:
                 await self._write(write)
             except ApiError as e:
@@ -105,7 +112,8 @@ class EventRecorder:
                 self.correlator.forget(write.event)
                 log.exception("event %s not recorded", write.event["reason"])
             finally:
-                self._pending.task_done()
+                self._pending -= 1
+                queue.task_done()
 
     async def _write(self, write: Written) -> None:
         event = write.event

@@ -49,6 +49,7 @@ class EventRecorder:
         self.events = client.resource("v1", "events")
         self.component = component
         self.host = host
+        self.instance = host or socket.gethostname()
         self.correlator = correlator or EventCorrelator()
         # WRITERS queues, each written in order by one task: all writes of one Event (its create,
         # then its count patches) go to the same queue, so they land in order, while events about
@@ -97,7 +98,7 @@ class EventRecorder:
             "involvedObject": ref, "reason": reason, "message": message, "type": type_,
             "source": {"component": self.component, **({"host": self.host} if self.host else {})},
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.host or socket.gethostname(),
+            "reportingComponent": self.component, "reportingInstance": self.instance,
         }
 
     async def _write_all(self, queue: asyncio.Queue) -> None:

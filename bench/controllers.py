@@ -11,7 +11,9 @@ Deployment and watches. Then:
 1. a Deployment (maxSurge 25%) is scaled from 0 to R replicas (default 1,000):
    time until all R pods exist, are bound, are Running, and the Deployment
    reports them available;
-2. API writes per pod during that scale-up, counted as watch events on
+2. the CPU seconds the server and the hollow-node agent spent on it (a
+   figure that holds on a busy machine, where wall-clock times do not);
+   API writes per pod during that scale-up, counted as watch events on
    pods, ReplicaSets, Deployments and Events in the namespace (every write
    yields exactly one), broken down by kind of pod write and by event
    source and reason;
@@ -173,6 +175,15 @@ class Cluster:
             t.cancel()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: what a phase cost, however busy the machine is."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def per_pod(after: Counter, before: Counter, pods: int) -> dict:
     return {k: round((after[k] - before[k]) / pods, 2) for k in sorted(after) if after[k] - before[k]}
 
@@ -193,7 +204,14 @@ async def wait_deployment(client: Client, cluster: Cluster, replicas: int, gener
         await asyncio.sleep(0.2)
 
 
-async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int) -> dict:
+async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int, server_pid: int, agent_pid: int) -> dict:
+    def cpu() -> tuple[float, float]:
+        return cpu_seconds(server_pid), cpu_seconds(agent_pid)
+
+    def cpu_used(before: tuple[float, float]) -> dict:
+        now = cpu()
+        return {"server": round(now[0] - before[0], 1), "hollow_agent": round(now[1] - before[1], 1)}
+
     client = Client.from_kubeconfig(kubeconfig, user_agent="bench-controllers")
     await wait_nodes_ready(client, hollow_nodes)
     await client.resource("v1", "namespaces").create({"apiVersion": "v1", "kind": "Namespace",
@@ -211,6 +229,7 @@ async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int) -> dict:
     before, pods_before, events_before = cluster.snapshot()
     writes_before = dict(cluster.writes)
     results: dict = {"replicas": replicas}
+    cpu_before = cpu()
     started = time.monotonic()
     await deployments.patch("bench", {"spec": {"replicas": replicas}})
     await cluster.until(lambda: cluster.created >= replicas)
@@ -222,6 +241,7 @@ async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int) -> dict:
     await wait_deployment(client, cluster, replicas)
     results["available_s"] = round(time.monotonic() - started, 2)
     await asyncio.sleep(2.0)  # trailing status writes and events belong to this phase
+    results["cpu_s"] = cpu_used(cpu_before)
     results["writes_per_pod"] = round((cluster.total_writes() - before) / replicas, 2)
     results["writes_by_resource"] = {k: v - writes_before[k] for k, v in cluster.writes.items()}
     results["pod_writes_per_pod"] = per_pod(cluster.pod_writes, pods_before, replicas)
@@ -229,12 +249,14 @@ async def measure(kubeconfig: Path, replicas: int, hollow_nodes: int) -> dict:
 
     before, pods_before, events_before = cluster.snapshot()
     created_before = cluster.created
+    cpu_before = cpu()
     started = time.monotonic()
     await deployments.patch("bench", {"spec": {"template": {"spec": {"containers": [
         {"name": "main", "image": "bench:2"}]}}}}, patch_type="strategic")
     await wait_deployment(client, cluster, replicas, generation_at_least=2)
     results["rollout_s"] = round(time.monotonic() - started, 2)
     await asyncio.sleep(2.0)
+    results["rollout_cpu_s"] = cpu_used(cpu_before)
     replaced = cluster.created - created_before
     results["rollout_pods_replaced"] = replaced
     results["rollout_writes_per_pod"] = round((cluster.total_writes() - before) / max(replaced, 1), 2)
@@ -259,7 +281,8 @@ def main() -> None:
         proc = start_server(data_dir, port)
         agent = start_hollow_nodes(data_dir, port, args.hollow_nodes)
         try:
-            results = asyncio.run(measure(data_dir / "kubeconfig.yaml", args.replicas, args.hollow_nodes))
+            results = asyncio.run(measure(data_dir / "kubeconfig.yaml", args.replicas, args.hollow_nodes,
+                                          proc.pid, agent.pid))
         finally:
             agent.send_signal(signal.SIGTERM)
             try:

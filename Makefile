@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test unit e2e bench clean quarantine
+.PHONY: run test unit e2e bench clean
 
 $(BIN)/python:
 	@scripts/system-deps.sh
@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.test-installed
 	@scripts/system-deps.sh --test
-	$(BIN)/pytest -q tests --ignore=tests/quarantine
+	$(BIN)/pytest -q tests
 
 unit: $(VENV)/.test-installed
 	$(BIN)/pytest -q tests/unit
@@ -35,10 +35,6 @@ e2e: $(VENV)/.test-installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/api.py
-
-quarantine: $(VENV)/.test-installed
-	@scripts/system-deps.sh --test
-	$(BIN)/pytest -q tests/quarantine
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -48,9 +48,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, float]:
+def start_server(data_dir: Path, port: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, float]:
     cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port",
-           str(port), "--token", TOKEN, "--disable-agent"]
+           str(port), "--token", TOKEN, "--disable-agent", *extra]
     if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:
         cmd = ["taskset", "-c", "0", *cmd]
     ctx = ssl._create_unverified_context()

@@ -154,6 +154,12 @@ def bare_runc_seconds(work: Path, runs: int = 10) -> float | None:
     return sorted(times)[len(times) // 2]
 
 
+# The real node's pod range, unique to this run: the server's node IPAM controller cuts
+# the node's podCIDR from it, so the server is started with it too.
+BENCH_OCTET = 150 + os.getpid() % 40 * 2
+BENCH_CLUSTER_CIDR = f"10.{BENCH_OCTET}.0.0/16"
+
+
 def real(port: int, work: Path, count: int) -> dict:
     """100 busybox pods on one runc node (a separate `k8py agent`, so its RSS is its own)."""
     if os.geteuid() != 0:
@@ -161,8 +167,8 @@ def real(port: int, work: Path, count: int) -> dict:
     from scripts.test_registry import start_registry
     registry = start_registry(work / "registry")
     suffix = f"{os.getpid() % 65536:04x}"
-    node, bridge, octet = f"bench-{suffix}", f"kb{suffix}", 150 + os.getpid() % 40 * 2
-    cluster_cidr, service_cidr = f"10.{octet}.0.0/16", f"10.{octet + 1}.0.0/16"
+    node, bridge, octet = f"bench-{suffix}", f"kb{suffix}", BENCH_OCTET
+    cluster_cidr, service_cidr = BENCH_CLUSTER_CIDR, f"10.{octet + 1}.0.0/16"
     agent_dir = work / "agent"
     agent_dir.mkdir()
     (agent_dir / "registries.yaml").write_text(registry.mirrors_config.read_text())
@@ -229,7 +235,7 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="k8py-bench-pods-") as tmp:
         port = free_port()
-        server, _ = start_server(Path(tmp) / "server", port)
+        server, _ = start_server(Path(tmp) / "server", port, ("--cluster-cidr", BENCH_CLUSTER_CIDR))
         try:
             if args.hollow_pods:
                 results.update(hollow(port, Path(tmp), args.hollow_pods, args.nodes))

@@ -244,16 +244,18 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15, ca_fil
 
 
 def start_registry(directory: Path, port: int | None = None, images: bool = True,
-                   auth: dict | None = None, tls: tuple[Path, Path] | None = None) -> TestRegistry:
+                   auth: dict | None = None, tls: tuple[Path, Path] | None = None,
+                   listen_host: str = "127.0.0.1") -> TestRegistry:
     """Start docker-registry; `auth` is its `auth:` config section (htpasswd or token) if any,
-    `tls` a (certificate, key) pair to serve HTTPS with."""
+    `tls` a (certificate, key) pair to serve HTTPS with. `listen_host` other than 127.0.0.1
+    only inside a network namespace a test made (other nodes there pull from it)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config = directory / "registry.yml"
     config.write_text(json.dumps({
         "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}, "delete": {"enabled": True}},
-        "http": {"addr": f"127.0.0.1:{port}",
+        "http": {"addr": f"{listen_host}:{port}",
                  **({"tls": {"certificate": str(tls[0]), "key": str(tls[1])}} if tls else {})},
         **({"auth": auth} if auth else {}),
     }))
@@ -289,11 +291,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--listen-host", default="127.0.0.1",
+                        help="address to serve on (mirror config still says 127.0.0.1); wider only in a test netns")
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="k8py-registry-"))
     # Block the stop signals first: sigwait only collects signals that are blocked.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    registry = start_registry(directory, args.port)
+    registry = start_registry(directory, args.port, listen_host=args.listen_host)
     print(f"registry {registry.url}; mirror config {registry.mirrors_config}", flush=True)
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})

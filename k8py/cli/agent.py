@@ -128,9 +128,11 @@ async def serve(args, runtime: str) -> None:
 async def cleanup(args) -> None:
     """What k3s-killall.sh does for k3s: this node's containers, pod network and kube-proxy rules go."""
     from k8py import proxy
-    from k8py.kubelet.network.commands import HostCommands
-    from k8py.kubelet.network.host import HostNetworking
+    from k8py.kubelet.network.cni import PodNetwork
+    from k8py.kubelet.wiring import CNI_BIN_DIR
     data_dir = (args.data_dir or default_data_dir() / "agent").resolve()
+    network = PodNetwork(data_dir / "etc" / "cni" / "net.d", CNI_BIN_DIR, pod_cidr=args.cluster_cidr,
+                         cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr, bridge=args.cni_bridge)
     if (data_dir / "runc").exists():
         from k8py.kubelet.wiring import make_runtime
         runtime, _ = make_runtime("runc", data_dir)
@@ -138,12 +140,26 @@ async def cleanup(args) -> None:
             await runtime.stop_container(container.id, timeout=0)
             await runtime.remove_container(container.id)
         for sandbox in await runtime.list_sandboxes():
+            await release_pod_network(network, sandbox)
             await runtime.remove_sandbox(sandbox.id)
-    await HostNetworking(HostCommands(), bridge=args.cni_bridge, pod_cidr=args.cluster_cidr,
-                         cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr).cleanup()
+    await network.cleanup()
     await proxy.cleanup()
     print(f"k8py: node cleaned up (containers under {data_dir / 'runc'}, bridge {args.cni_bridge}, "
           "routes, iptables chains)", flush=True)
+
+
+async def release_pod_network(network, sandbox) -> None:
+    """CNI DEL for a sandbox, as the kubelet does when a pod goes: its IP lease is released
+    and the portmap plugin removes the pod's hostPort rules."""
+    from k8py.kubelet.runtime.interface import LABEL_POD_NAME, LABEL_POD_NAMESPACE
+    if not sandbox.netns_path or not network.conflist_path.exists():
+        return
+    pod = {"metadata": {"uid": sandbox.pod_uid, "name": sandbox.labels.get(LABEL_POD_NAME, ""),
+                        "namespace": sandbox.labels.get(LABEL_POD_NAMESPACE, "")}, "spec": {}}
+    try:
+        await network.teardown(sandbox, pod)
+    except Exception as e:     # the rest of the cleanup goes on; leftover chains are removed below
+        log.warning("network teardown of sandbox %s: %s", sandbox.id, e)
 
 
 async def fetch_cluster_ca(client, folder: Path) -> Path | None:

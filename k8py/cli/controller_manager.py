@@ -26,6 +26,10 @@ def add_parser(sub) -> None:
                    help="finished pods kept before the pod GC deletes the oldest")
     p.add_argument("--pod-gc-period", type=float, default=20.0,
                    help="seconds between pod GC passes (k8py knob; upstream fixes it at 20 s)")
+    p.add_argument("--allocate-node-cidrs", action=argparse_bool(), default=False,
+                   help="give every Node a podCIDR from --cluster-cidr (the nodeipam controller)")
+    p.add_argument("--cluster-cidr", default=None, help="the pod range nodes' podCIDRs are cut from")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of each node's podCIDR")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -77,7 +81,8 @@ async def _serve(args, names: list[str]) -> None:
 def _options(args) -> dict:
     """What controllers need besides the API: pod GC settings, the CA to publish."""
     return {"terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
-            **_root_ca(args)}
+            "allocate_node_cidrs": args.allocate_node_cidrs and bool(args.cluster_cidr),
+            "cluster_cidr": args.cluster_cidr, "node_cidr_mask_size": args.node_cidr_mask_size, **_root_ca(args)}
 
 
 def _root_ca(args) -> dict:

@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cluster-dns", default="10.43.0.10")
     p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--node-name", default=None)
+    p.add_argument("--node-ip", default="",
+                   help="the server node's InternalIP (default: the address the API is reached on, else the "
+                        "default route's)")
     p.add_argument("--tls-san", action="append", default=[], help="extra serving-certificate name or IP")
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")

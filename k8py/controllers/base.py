@@ -202,12 +202,19 @@ class Controller:
                 self.queue.done(key)
                 raise
             except Exception as e:
-                self.ctx.metrics.inc("controller_syncs_total", {"controller": self.name, "result": "error"})
-                retries = self.queue.num_requeues(key)
-                level = logging.WARNING if retries >= 3 else logging.DEBUG
-                log.log(level, "%s: sync %s failed (retry %d): %s", self.name, key, retries, e,
-                        exc_info=not _expected(e))
-                self.queue.add_rate_limited(key)
+                if _namespace_terminating(e):
+                    # Nothing can be made in a namespace being deleted, and it will not come
+                    # back: drop the key (as upstream) rather than retry for minutes.
+                    log.debug("%s: sync %s dropped: %s", self.name, key, e)
+                    self.ctx.metrics.inc("controller_syncs_total", {"controller": self.name, "result": "dropped"})
+                    self.queue.forget(key)
+                else:
+                    self.ctx.metrics.inc("controller_syncs_total", {"controller": self.name, "result": "error"})
+                    retries = self.queue.num_requeues(key)
+                    level = logging.WARNING if retries >= 3 else logging.DEBUG
+                    log.log(level, "%s: sync %s failed (retry %d): %s", self.name, key, retries, e,
+                            exc_info=not _expected(e))
+                    self.queue.add_rate_limited(key)
             else:
                 self.ctx.metrics.inc("controller_syncs_total", {"controller": self.name, "result": "success"})
                 self.queue.forget(key)
@@ -215,6 +222,10 @@ class Controller:
                 self.queue.done(key)
             self.ctx.metrics.inc("controller_sync_seconds_total", {"controller": self.name},
                                  time.monotonic() - start)
+
+
+def _namespace_terminating(e: Exception) -> bool:
+    return isinstance(e, ApiError) and e.code == 403 and "because it is being terminated" in str(e)
 
 
 def _expected(e: Exception) -> bool:

@@ -33,6 +33,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "k8py.controllers.namespace:NamespaceController",
     "serviceaccount": "k8py.controllers.serviceaccount:ServiceAccountController",
     "root-ca-cert-publisher": "k8py.controllers.rootcacert:RootCACertPublisher",
+    "nodeipam": "k8py.controllers.nodeipam:NodeIpamController",
     "garbage-collector": "k8py.controllers.garbagecollector:GarbageCollector",
     "replicaset": "k8py.controllers.replicaset:ReplicaSetController",
     "replicationcontroller": "k8py.controllers.replicationcontroller:ReplicationManager",
@@ -216,5 +217,6 @@ async def run_in_server(args, client: Client) -> None:
     wanted = ["*"] + (["-service-lb"] if "servicelb" in (getattr(args, "disable", None) or []) else [])
     manager = ControllerManager(client, select_controllers(wanted), leader_elect=True, identity=identity,
                                 port=0, port_file=data_dir / "server" / "controller-manager.port",
-                                options={"data_dir": str(data_dir)})
+                                options={"data_dir": str(data_dir), "allocate_node_cidrs": True,
+                                         "cluster_cidr": getattr(args, "cluster_cidr", None)})
     await manager.run()

@@ -81,6 +81,7 @@ class Kubelet:
         self.informer: Informer | None = None
         self.static_pods = None
         self.server = None
+        self.peer_routes = None
         self.ctx: KubeletContext | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_states: dict[str, str] = {}
@@ -102,6 +103,11 @@ class Kubelet:
         network = self.network_factory(pod_cidr) if self.network_factory and pod_cidr else None
         if network is not None:
             await network.ensure_host_networking()
+        if network is not None and hasattr(network, "set_peer_routes"):
+            # Pods on other nodes are reached through those nodes (routes follow the Node objects).
+            from k8py.kubelet.network.peers import PeerRoutes
+            self.peer_routes = PeerRoutes(self.client, network, cfg.node_name, cfg.cluster_cidr, cfg.node_ip)
+            await self.peer_routes.start()
         volumes = None
         if cfg.materialize_volumes:
             volumes = VolumeManager(cfg.data_dir / "pods", VolumeContext(
@@ -152,6 +158,8 @@ class Kubelet:
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())), return_exceptions=True)
         if self.server is not None:
             await self.server.stop()
+        if self.peer_routes is not None:
+            await self.peer_routes.stop()
         await self.node_manager.stop()
         await self.recorder.close()
 
@@ -169,6 +177,7 @@ class Kubelet:
             await asyncio.sleep(0.5)
             node = await self.node_manager.refresh()
         if cidr:
+            self._check_in_cluster_range(cidr)
             return cidr
         if self.network_factory is None:
             return None
@@ -189,6 +198,19 @@ class Kubelet:
             node = await self.node_manager.refresh()
         self.node_manager.node = node
         return (node.get("spec") or {}).get("podCIDR") or cidr
+
+    def _check_in_cluster_range(self, cidr: str) -> None:
+        """Routes and masquerading assume the node's slice lies in --cluster-cidr: say so plainly when
+        the server's range (its node IPAM controller's) and this agent's disagree."""
+        import ipaddress
+        try:
+            inside = ipaddress.ip_network(cidr, strict=False).subnet_of(
+                ipaddress.ip_network(self.config.cluster_cidr, strict=False))
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            log.warning("node %s got podCIDR %s outside this agent's --cluster-cidr %s: give the server and "
+                        "every agent the same --cluster-cidr", self.config.node_name, cidr, self.config.cluster_cidr)
 
     # ---- API lookups for volumes --------------------------------------------------------------
 

@@ -200,8 +200,8 @@ class ContainerLifecycle:
             return
         for c in self._app_containers() + [i for i in self._init_containers() if i.get("restartPolicy") == "Always"]:
             rec = self.records[c["name"]]
-            if c["name"] in self.probers or not self._running(rec):
-                continue
+            if c["name"] in self.probers or c["name"] in self._killing or not self._running(rec):
+                continue          # (a container being killed is not probed again: it gets a new prober)
             if not (c.get("startupProbe") or c.get("readinessProbe") or c.get("livenessProbe")):
                 continue
             prober = ContainerProbes(self.ctx.runtime, c, rec.current.id, self.pod_ip, self._on_probe_result,
@@ -222,8 +222,13 @@ class ContainerLifecycle:
             rec.started = True
             rec.ready = not c.get("readinessProbe")
         elif not ok:          # liveness or startup failed: restart the container
+            if name in self._killing:
+                return        # already on its way out
             self._event("Normal", "Killing", f"Container {name} failed {kind} probe, will be restarted", name)
             rec.ready = False
+            # Marked now, not when the task first runs: a sync in between must neither probe it
+            # again nor take it for a container that needs nothing.
+            self._killing.add(name)
             asyncio.create_task(self._kill_for_restart(name))
         self.wake()
 

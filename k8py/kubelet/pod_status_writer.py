@@ -39,6 +39,8 @@ class PodStatusReporting:
         if phase in ("Succeeded", "Failed") and not final and \
                 any(self._running(r) for r in self.records.values()):
             phase = "Running"      # never terminal while something still runs
+        if phase in ("Succeeded", "Failed") and not terminal and self.restart_owed():
+            phase = "Running"      # nor while a container is on its way to a restart
         now = meta.rfc3339()
         status = {"phase": phase,
                   "conditions": pod_conditions(self.pod, phase, init, apps, self.network_ready and not terminal,
@@ -76,8 +78,11 @@ class PodStatusReporting:
             if e.code == 404:
                 return status["phase"]      # gone (or a mirror pod not created yet)
             raise
+        # Only the status is taken from the answer: spec and metadata come from the pod updates
+        # (the watch), and an answer that crossed a newer update (kubectl replace) must not put the
+        # old spec back, or the change would never be acted on.
         if not self.static and updated["metadata"].get("uid") == self.uid:
-            self.pod = updated
+            self.pod = {**self.pod, "status": updated.get("status") or status}
         else:
             self.pod = {**self.pod, "status": status}
         self.last_status = status

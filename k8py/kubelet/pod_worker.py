@@ -384,6 +384,11 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self.initialized = True
         return True
 
+    def restart_owed(self) -> bool:
+        """A container is being stopped to be restarted, or must start again with a changed
+        definition: the pod is not finished even if nothing runs at this moment."""
+        return bool(self._killing or self._definition_changed)
+
     @staticmethod
     def _running(rec: ContainerRecord) -> bool:
         return rec.current is not None and rec.current.state == "running" and not rec.waiting_reason
@@ -398,10 +403,12 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
             if cur is None:
                 await self._start_container(c, is_init=False)
             elif cur.state == "exited":
-                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0) \
-                        or c["name"] in self._definition_changed:
-                    self._definition_changed.discard(c["name"])
-                    await self._start_container(c, is_init=False, restart=True)
+                # A changed definition restarts the container whatever the policy; it stays owed
+                # until a start succeeds (the new image may need pulls and retries first).
+                owed = c["name"] in self._definition_changed
+                if policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0) or owed:
+                    if await self._start_container(c, is_init=False, restart=True):
+                        self._definition_changed.discard(c["name"])
             elif cur.state == "running" and cur.labels.get(LABEL_CONTAINER_HASH, container_hash(c)) \
                     != container_hash(c):
                 # The pod's spec changed this container (e.g. a new image): replace it.

@@ -81,6 +81,8 @@ class ContainerProbes:
         await asyncio.sleep(s["initial"])
         successes = failures = 0
         last: bool | None = None
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while True:
             try:
                 ok, message = await run_probe(self.runtime, probe, self.container, self.container_id, self.pod_ip)
@@ -106,4 +108,7 @@ class ContainerProbes:
                     return
                 if kind in ("liveness", "startup") and result is False:
                     return          # the container is being restarted; a new instance gets new probes
-            await asyncio.sleep(s["period"])
+            # A ticker, as the kubelet's prober: a probe starts every period however long the last
+            # one took; one that ran past the next tick is followed at once (no ticks made up).
+            next_at = max(next_at + s["period"], loop.time())
+            await asyncio.sleep(next_at - loop.time())

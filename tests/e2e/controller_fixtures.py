@@ -24,13 +24,20 @@ def runner(server, namespace):
 class PodCensus:
     """Follows `kubectl get pods -w` and records, at every change, how many pods exist and are available."""
 
-    def __init__(self, server, namespace: str, min_ready_seconds: float = 0, selector: str | None = None):
+    def __init__(self, server, namespace: str, min_ready_seconds: float = 0, selector: str | None = None,
+                 kubectl: list[str] | None = None):
+        """`kubectl`: the command that runs kubectl against the cluster (default: `server`'s kubeconfig)."""
         self.min_ready = min_ready_seconds
         self.pods: dict[str, dict] = {}
         self.samples: list[tuple[int, int]] = []
         self.names_seen: set[str] = set()
-        cmd = [kubectl_binary(), f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}", "get",
-               "pods", "-n", namespace, "-w", "--output-watch-events", "-o", "json"]
+        # (watch event type, pod name, Ready, being deleted), in the order they came
+        self.events: list[tuple[str, str, bool, bool]] = []
+        # Pods not being deleted, at every change: what a ReplicaSet counts (a terminating
+        # pod of a real container lingers for its grace period, uncounted, as upstream).
+        self.live: list[int] = []
+        kubectl = kubectl or [kubectl_binary(), f"--kubeconfig={server.kubeconfig}", f"--cache-dir={server.cache_dir}"]
+        cmd = [*kubectl, "get", "pods", "-n", namespace, "-w", "--output-watch-events", "-o", "json"]
         if selector:
             cmd += ["-l", selector]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -58,6 +65,18 @@ class PodCensus:
                 self.pods[name] = obj
                 self.names_seen.add(name)
             self.samples.append((len(self.pods), self._available()))
+            self.events.append((event.get("type"), name, _ready(obj), bool(obj["metadata"].get("deletionTimestamp"))))
+            self.live.append(sum(not p["metadata"].get("deletionTimestamp") for p in self.pods.values()))
+
+    def first_seen_order(self) -> list[str]:
+        return list(dict.fromkeys(e[1] for e in self.events))
+
+    def first_index(self, name: str, ready: bool | None = None, deleting: bool | None = None,
+                    type_: str | None = None) -> int | None:
+        """Where the first event for `name` with the given traits is, if any."""
+        return next((i for i, (t, n, r, d) in enumerate(self.events) if n == name and
+                     (ready is None or r == ready) and (deleting is None or d == deleting) and
+                     (type_ is None or t == type_)), None)
 
     def _available(self) -> int:
         now = time.time()
@@ -81,8 +100,17 @@ class PodCensus:
     def most_pods(self) -> int:
         return max(n for n, _ in self.samples)
 
+    @property
+    def most_live_pods(self) -> int:
+        return max(self.live)
+
     def fewest_available_after(self, index: int) -> int:
         return min(a for _, a in self.samples[index:])
+
+
+def _ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def deployment_yaml(name: str, replicas: int = 3, image: str = "nginx:1", strategy: str = "RollingUpdate",

@@ -10,38 +10,20 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import start_server, wait_for
+from tests.e2e.conftest import wait_for
+from tests.e2e.fake_nodes import scratch_namespace, server_with_nodes
 
 NODES = ("conf-sched-a", "conf-sched-b")
 
 
-def node_manifest(name: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-        "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-                   "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("k8py-conf-sched"))
-    try:
-        for n in NODES:
-            srv.kubectl("create", "-f", "-", input=node_manifest(n))
-        yield srv
-    finally:
-        srv.stop()
+    yield from server_with_nodes(tmp_path_factory, "k8py-conf-sched", NODES)
 
 
 @pytest.fixture
 def ns(cluster):
-    name = f"conf-sched-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "pods", "--all", "-n", name, "--force", "--grace-period=0", check=False)
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from scratch_namespace(cluster, "conf-sched")
 
 
 def make_pod(cluster, ns: str, name: str, cpu: str = "100m", **spec) -> None:

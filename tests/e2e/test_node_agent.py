@@ -82,16 +82,25 @@ class AgentServer:
                                  f"{(self.data_dir / 'server.log').read_text()[-4000:]}") from None
 
     def cleanup(self) -> None:
-        if self.server is not None and self.server.process.poll() is None:
+        try:
+            self._remove_pods_and_stop()
+        finally:   # even when kubectl timed out on a loaded node: no server or container is left
+            self._remove_leftovers()
+
+    def _remove_pods_and_stop(self) -> None:
+        if self.server is None or self.server.process.poll() is not None:
+            return
+        try:
             for manifest in (self.data_dir / "agent" / "manifests").glob("*.yaml"):
                 manifest.unlink()
             self.server.kubectl("delete", "pods", "--all", "-A", "--grace-period=1", "--wait=false", check=False)
-            try:
-                # The agent removes containers and sandboxes before it lets the pods go.
-                wait_for(lambda: not self.runc_list() and not self.server.kubectl(
-                    "get", "pods", "-A", "-o", "name", check=False).stdout.strip(), 60, what="pods removed")
-            finally:
-                self.server.stop()
+            # The agent removes containers and sandboxes before it lets the pods go.
+            wait_for(lambda: not self.runc_list() and not self.server.kubectl(
+                "get", "pods", "-A", "-o", "name", check=False).stdout.strip(), 60, what="pods removed")
+        finally:
+            self.server.stop()
+
+    def _remove_leftovers(self) -> None:
         for cid in self.runc_list():        # anything left behind
             subprocess.run(["runc", "--root", str(self.runc_root), "delete", "--force", cid], capture_output=True)
         mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()

@@ -8,43 +8,23 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 
 import pytest
 
-from .conftest import start_server, wait_for
+from .conftest import wait_for
+from .fake_nodes import scratch_namespace, server_with_nodes
 
 NODES = ("sched-n1", "sched-n2", "sched-n3")
 
 
-def node_manifest(name: str) -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-        "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-                   "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("k8py-sched"))
-    try:
-        for n in NODES:
-            srv.kubectl("create", "-f", "-", input=node_manifest(n))
-        yield srv
-    finally:
-        srv.stop()
+    yield from server_with_nodes(tmp_path_factory, "k8py-sched", NODES)
 
 
 @pytest.fixture
 def ns(cluster):
-    name = f"sched-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    # Without a kubelet, pods on nodes only go away when forced.
-    cluster.kubectl("delete", "pods", "--all", "-n", name, "--force", "--grace-period=0", check=False)
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from scratch_namespace(cluster, "sched")
 
 
 def pod_yaml(name: str, cpu: str = "100m", extra_spec: dict | None = None, labels: dict | None = None) -> str:

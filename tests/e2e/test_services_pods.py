@@ -139,3 +139,44 @@ def test_a_pod_failing_readiness_stops_receiving_traffic(node):
     assert time.monotonic() - started < 10
     ep = node.kubectl_json("get", "endpoints", "ready-web")
     assert [a["targetRef"]["name"] for s in ep["subsets"] for a in s.get("notReadyAddresses", [])] == [names[0]]
+
+
+def test_seed_init_container_waits_for_myservice_as_far_as_busybox_allows(node):
+    """Seed 07's init loop `until nslookup myservice` runs while the Service is missing.
+
+    Once it exists, cluster DNS answers `myservice` through the pod's search path;
+    but busybox's nslookup (1.30+, here Debian's 1.35) also asks the other search
+    candidates and exits 1 on their (correct) NXDOMAIN, so that loop never ends
+    against a conforming DNS, CoreDNS included. The same wait written with the
+    Service's full name ends and the main container starts.
+    """
+    import copy
+
+    import yaml
+    pod_doc, service_doc = [d for d in yaml.safe_load_all((SEED / "07-init-containers.yaml").read_text()) if d]
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod_doc))
+    wait_for(lambda: "waiting for myservice" in node.kubectl("logs", "init-demo", "-c", "init-myservice",
+                                                             check=False).stdout,
+             timeout=60, what="the init container looping")
+    assert "Init:0/1" in node.kubectl("get", "pod", "init-demo").stdout
+
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump(service_doc))
+    cluster_ip = node.kubectl_json("get", "svc", "myservice")["spec"]["clusterIP"]
+    lookup = node.kubectl("exec", "init-demo", "-c", "init-myservice", "--", "nslookup", "myservice", check=False)
+    assert "Name:\tmyservice.default.svc.cluster.local" in lookup.stdout, lookup.stdout
+    assert f"Address: {cluster_ip}" in lookup.stdout, lookup.stdout
+    assert "server can't find myservice.svc.cluster.local: NXDOMAIN" in lookup.stdout, lookup.stdout
+    assert lookup.returncode == 1
+
+    fqdn = copy.deepcopy(pod_doc)
+    fqdn["metadata"]["name"] = "init-demo-fqdn"
+    fqdn["spec"]["initContainers"][0]["command"][-1] = fqdn["spec"]["initContainers"][0]["command"][-1].replace(
+        "nslookup myservice;", "nslookup myservice.default.svc.cluster.local;")
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump(fqdn))
+    wait_for(lambda: node.kubectl_json("get", "pod", "init-demo-fqdn")["status"].get("phase") == "Running",
+             timeout=60, what="init-demo-fqdn Running")
+    assert "started" in node.kubectl("logs", "init-demo-fqdn").stdout
+    init_state = node.kubectl_json("get", "pod", "init-demo-fqdn")["status"]["initContainerStatuses"][0]["state"]
+    assert init_state["terminated"]["reason"] == "Completed"
+    node.kubectl("delete", "pod", "init-demo", "init-demo-fqdn", "--grace-period=1")
+    node.kubectl("delete", "service", "myservice")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import shlex
 
 from k8py.kubelet.network.commands import CommandError, HostCommands
 from k8py.kubelet.network.conflist import gateway_of
@@ -26,6 +27,8 @@ log = logging.getLogger("k8py.kubelet.network")
 ROUTE_PROTO = "175"             # marks routes this agent owns
 NAT_CHAIN = "K8PY-POSTROUTING"
 FORWARD_CHAIN = "K8PY-FORWARD"
+# The portmap plugin's shared nat chains (hostPort); per-pod chains are CNI-DN-<hash>.
+PORTMAP_CHAINS = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK")
 
 
 def stable_mac(name: str) -> str:
@@ -125,6 +128,35 @@ class HostNetworking:
                 pass
             await self.cmd.run(["iptables", "-w", "-t", table, "-F", chain], check=False)
             await self.cmd.run(["iptables", "-w", "-t", table, "-X", chain], check=False)
+        await self.remove_idle_portmap_chains()
         await self.cmd.run(["ip", "route", "flush", "proto", ROUTE_PROTO], check=False)
         await self.cmd.run(["ip", "link", "del", self.bridge], check=False)
         self.peers = {}
+
+    async def remove_idle_portmap_chains(self) -> bool:
+        """Remove the portmap plugin's shared hostPort chains once no pod uses them any more.
+
+        Call after CNI DEL of every sandbox (which removes each pod's CNI-DN-* chain and its
+        jump). Another CNI user on this host may still have hostPorts in CNI-HOSTPORT-DNAT:
+        then everything is left alone. Returns whether the chains are gone."""
+        result = await self.cmd.run(["iptables", "-w", "-t", "nat", "-S"], check=False)
+        if result.returncode != 0:
+            return False
+        rules = result.stdout.decode().splitlines()
+        if any(rule.startswith(f"-A {PORTMAP_CHAINS[0]} ") for rule in rules):
+            log.info("%s still holds hostPort rules (another CNI user?): left in place", PORTMAP_CHAINS[0])
+            return False
+        for rule in rules:      # the jumps into them from the built-in chains
+            try:
+                words = shlex.split(rule)
+            except ValueError:  # quoting iptables wrote and a shell wouldn't read: not a portmap jump
+                continue
+            if words[:1] == ["-A"] and words[-2:-1] == ["-j"] and words[-1] in PORTMAP_CHAINS \
+                    and not words[1].startswith("CNI-"):
+                await self.cmd.run(["iptables", "-w", "-t", "nat", "-D", *words[1:]], check=False)
+        # Unreferenced per-pod chains (a DEL that failed) go too: they reference the shared ones.
+        chains = [rule.split()[1] for rule in rules if rule.startswith("-N CNI-DN-")] + list(PORTMAP_CHAINS)
+        for flag in ("-F", "-X"):
+            for chain in chains:
+                await self.cmd.run(["iptables", "-w", "-t", "nat", flag, chain], check=False)
+        return True

@@ -27,8 +27,11 @@ def node_ip(node: dict) -> str | None:
     return None
 
 
-def peer_routes(nodes: list[dict], own_node: str, cluster_cidr: str) -> dict[str, str]:
-    """podCIDR -> node IP for every other node whose slice lies in the cluster range."""
+def peer_routes(nodes: list[dict], own_node: str, cluster_cidr: str, own_ip: str | None = None) -> dict[str, str]:
+    """podCIDR -> node IP for every other node whose slice lies in the cluster range.
+
+    Nodes on a loopback address or on our own address (hollow nodes, nodes of
+    this very machine) can't be routed to: a route via them would only loop here."""
     cluster = ipaddress.ip_network(cluster_cidr, strict=False)
     routes = {}
     for node in nodes:
@@ -36,6 +39,8 @@ def peer_routes(nodes: list[dict], own_node: str, cluster_cidr: str) -> dict[str
             continue
         spec = node.get("spec") or {}
         ip = node_ip(node)
+        if ip and (ip == own_ip or ipaddress.ip_address(ip).is_loopback):
+            continue
         for cidr in spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []):
             try:
                 network = ipaddress.ip_network(cidr, strict=False)
@@ -49,11 +54,12 @@ def peer_routes(nodes: list[dict], own_node: str, cluster_cidr: str) -> dict[str
 class PeerRoutes:
     """Watches Nodes through an Informer and keeps PodNetwork's peer routes current."""
 
-    def __init__(self, client, network, own_node: str, cluster_cidr: str):
+    def __init__(self, client, network, own_node: str, cluster_cidr: str, own_ip: str | None = None):
         from k8py.client import Informer
         self.network = network
         self.own_node = own_node
         self.cluster_cidr = cluster_cidr
+        self.own_ip = own_ip
         self.informer = Informer(client, "v1", "nodes")
         self._dirty = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -67,7 +73,8 @@ class PeerRoutes:
         self._task = asyncio.create_task(self._run())
 
     async def sync(self) -> None:
-        await self.network.set_peer_routes(peer_routes(self.informer.list(), self.own_node, self.cluster_cidr))
+        await self.network.set_peer_routes(peer_routes(self.informer.list(), self.own_node, self.cluster_cidr,
+                                                         self.own_ip))
 
     async def _run(self) -> None:
         while True:

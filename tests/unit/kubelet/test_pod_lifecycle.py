@@ -222,6 +222,35 @@ async def test_liveness_failure_restarts_container(api, kubelet):
     assert ("Killing", "Container main failed liveness probe, will be restarted") in ev
 
 
+class SigtermIgnoringRuntime(FakeRuntime):
+    """Containers whose PID 1 ignores SIGTERM: a stop takes the whole grace period, then SIGKILL."""
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        self.stopped.append((container_id, timeout))
+        cs = self.containers.get(container_id)
+        if cs is not None and cs.state == "running":
+            await asyncio.sleep(timeout)
+            self.finish(container_id, 137)
+
+
+async def test_a_container_failing_liveness_is_killed_once_and_not_probed_while_it_dies(api, tmp_path):
+    runtime = SigtermIgnoringRuntime()
+    runtime.exec_results["cat"] = (1, b"cat: /tmp/healthy: No such file or directory")
+    kubelet = await start_kubelet(api, tmp_path, runtime)
+    try:
+        pods = api.resource("v1", "pods", namespace="default")
+        probe = {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}
+        await pods.create(pod("dying", [ctr("main", livenessProbe=probe)], terminationGracePeriodSeconds=3))
+        await wait_pod(api, "dying", lambda p: p.get("status", {}).get("containerStatuses")
+                       and status_of(p, "main")["restartCount"] >= 1, timeout=10)
+        first = runtime.stopped[0][0]
+        # three probe periods passed while it died: none of them probed or killed it again
+        assert [cid for cid, _ in runtime.stopped].count(first) == 1, runtime.stopped
+        assert [cid for cid, _ in runtime.execs].count(first) == 1, runtime.execs
+    finally:
+        await kubelet.stop()
+
+
 async def test_readiness_probe_gates_ready(api, kubelet):
     kubelet.fake.exec_results["check"] = (1, b"not yet")
     pods = api.resource("v1", "pods", namespace="default")
@@ -377,6 +406,58 @@ async def test_config_map_volume_follows_updates_and_token_is_issued(api, kubele
     await eventually(lambda: conf.read_text() == "two", 5, "configMap volume updated in place")
     assert config is next(c for c in kubelet.fake.configs.values()
                           if c.labels.get("io.kubernetes.pod.uid") == uid)   # no restart for that
+
+
+class SlowStopRuntime(FakeRuntime):
+    """Like runc: the process is dead a while before stop_container returns (waits, status reads),
+    long enough for the relist to notice the exit and wake the pod's worker."""
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        await super().stop_container(container_id, timeout)
+        await asyncio.sleep(0.4)
+
+
+async def test_a_changed_spec_restarts_a_restart_never_container_even_if_a_sync_sees_it_dead(api, tmp_path):
+    runtime = SlowStopRuntime()
+    kubelet = await start_kubelet(api, tmp_path, runtime)
+    try:
+        pods = api.resource("v1", "pods", namespace="default")
+        await pods.create(pod("swap", [ctr("main")], restartPolicy="Never"))
+        p = await wait_pod(api, "swap", lambda p: condition(p, "Ready").get("status") == "True")
+        first = status_of(p, "main")["containerID"]
+        phases = []
+        await pods.patch("swap", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                         patch_type="strategic")
+        p = await wait_pod(api, "swap", lambda p: phases.append(p["status"]["phase"]) or (
+            status_of(p, "main")["containerID"] != first and "running" in status_of(p, "main")["state"]),
+            timeout=6, what="the container replaced")
+        assert p["status"]["phase"] == "Running" and status_of(p, "main")["restartCount"] == 1
+        # the worker never called the pod finished while the old container was down
+        assert not {"Succeeded", "Failed"} & set(phases), phases
+    finally:
+        await kubelet.stop()
+
+
+async def test_a_status_answer_that_crosses_a_spec_change_does_not_undo_it(api, kubelet, monkeypatch):
+    from k8py.client.rest import ResourceClient
+    pods = api.resource("v1", "pods", namespace="default")
+    await pods.create(pod("crossed", [ctr("main"), ctr("side")], restartPolicy="Never"))
+    p = await wait_pod(api, "crossed", lambda p: condition(p, "Ready").get("status") == "True")
+    first = status_of(p, "main")["containerID"]
+    patch = ResourceClient.patch
+
+    async def late_status_answers(self, name, body, *args, **kwargs):
+        answer = await patch(self, name, body, *args, **kwargs)
+        if kwargs.get("subresource") == "status":
+            await asyncio.sleep(0.5)        # applied at once, answered late: a spec update overtakes it
+        return answer
+    monkeypatch.setattr(ResourceClient, "patch", late_status_answers)
+    kubelet.fake.finish(kubelet.fake.running("side").id, 0)     # a status change: its patch is in flight
+    await asyncio.sleep(0.2)
+    await pods.patch("crossed", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
+                     patch_type="strategic")
+    await wait_pod(api, "crossed", lambda p: status_of(p, "main")["containerID"] != first
+                   and "running" in status_of(p, "main")["state"], timeout=6, what="main replaced")
 
 
 async def test_changed_container_spec_replaces_the_container(api, kubelet):

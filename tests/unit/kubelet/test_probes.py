@@ -73,6 +73,18 @@ async def test_tcp_probe(http_server):
         (False, f"dial tcp 127.0.0.1:{closed}: connect: connection refused")
 
 
+async def test_tcp_probe_timeout_is_not_spent_by_a_busy_event_loop(http_server):
+    """The kubelet shares its event loop with the API server: a second-long stall of that loop must
+    not turn a port that accepted at once into an i/o timeout."""
+    port, _ = http_server
+    probe = asyncio.create_task(probe_actions.run_tcp({"port": port}, {}, "127.0.0.1", 1))
+    for _ in range(3):
+        await asyncio.sleep(0)        # the connect is under way
+    import time
+    time.sleep(1.3)                   # the loop is busy elsewhere for longer than the timeout
+    assert await probe == (True, "")
+
+
 async def test_probe_thresholds_and_initial_delay():
     runtime = FakeRuntime()
     runtime.exec_results["check"] = (1, b"down")
@@ -90,6 +102,33 @@ async def test_probe_thresholds_and_initial_delay():
         await eventually(lambda: ("readiness", True) in results, 2, "readiness success")
         # successThreshold 2: at least two good probes ran before it flipped.
         assert sum(1 for cid, argv in runtime.execs if argv == ["check"]) >= 5
+    finally:
+        probes.stop()
+
+
+class SlowExecRuntime(FakeRuntime):
+    """Each exec takes half a second, and notes when it began."""
+
+    def __init__(self):
+        super().__init__()
+        self.began: list[float] = []
+
+    async def exec_sync(self, container_id, argv, timeout):
+        self.began.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(0.5)
+        return await super().exec_sync(container_id, argv, timeout)
+
+
+async def test_probes_start_every_period_however_long_each_takes():
+    runtime = SlowExecRuntime()
+    container = {"name": "c", "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 0.7}}
+    probes = ContainerProbes(runtime, container, "cid", "127.0.0.1", lambda *a: None, lambda *a: None)
+    probes.start()
+    try:
+        await eventually(lambda: len(runtime.began) >= 5, 6, "five probes")
+        gaps = [b - a for a, b in zip(runtime.began, runtime.began[1:5])]
+        # 0.7 s apart (a sleep of a period after each probe would make it 1.2 s)
+        assert sum(gaps) / len(gaps) < 0.95, gaps
     finally:
         probes.stop()
 

@@ -8,8 +8,10 @@ seconds each) and every test then checks its own one.
 from __future__ import annotations
 
 import base64
+import datetime
 import ipaddress
 import json
+import time
 
 import pytest
 
@@ -270,29 +272,36 @@ FINISHING.update({"init-never": INIT_OK, "init-fails-never": INIT_FAIL})
 
 
 # Long-running pods (restartPolicy Always), also created up front.
+def long_running(name: str, command, grace: int | None = None, **container_extra) -> dict:
+    spec = {"containers": [container(command, **container_extra)]}
+    if grace is not None:
+        # PID 1 of these (sh, httpd) ignores SIGTERM: a short grace period makes the kill after a
+        # failed probe quick, so the restart does not wait out the default 30 s.
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+LIVENESS_TCP_DELAY = 5   # seconds for httpd to listen after the container starts, even on a loaded node
 RUNNING = {
     "init-always": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "init-always"}, "spec": {
         "initContainers": [container(["/bin/true"], name="init1"), container(["/bin/true"], name="init2")],
         "containers": [container(["sleep", "3600"])]}},
     # the probe file goes after two seconds: liveness fails, the container is restarted
-    "liveness-exec-restart": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-exec-restart"},
-                              "spec": {"containers": [container(SH + ["touch /tmp/health; sleep 2; rm -f /tmp/health; "
-                                                                      "sleep 600"], livenessProbe={
-                                  "exec": {"command": ["cat", "/tmp/health"]}, "initialDelaySeconds": 1,
-                                  "periodSeconds": 1, "failureThreshold": 1})]}},
+    "liveness-exec-restart": long_running(
+        "liveness-exec-restart", SH + ["touch /tmp/health; sleep 2; rm -f /tmp/health; sleep 600"], grace=2,
+        livenessProbe={"exec": {"command": ["cat", "/tmp/health"]}, "initialDelaySeconds": 1,
+                       "periodSeconds": 1, "failureThreshold": 1}),
     # /healthz answers for two seconds, then 404s
-    "liveness-http-restart": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-http-restart"},
-                              "spec": {"containers": [container(SH + [
-                                  "mkdir -p /www && echo ok > /www/healthz && (sleep 2; rm /www/healthz) & "
-                                  "httpd -f -p 8080 -h /www"], livenessProbe={
-                                  "httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1,
-                                  "periodSeconds": 1, "failureThreshold": 1})]}},
-    "liveness-tcp-ok": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "liveness-tcp-ok"},
-                        "spec": {"containers": [container(SH + ["mkdir -p /www && httpd -f -p 8080 -h /www"],
-                                                          livenessProbe={"tcpSocket": {"port": 8080},
-                                                                         "initialDelaySeconds": 1,
-                                                                         "periodSeconds": 1,
-                                                                         "failureThreshold": 1})]}},
+    "liveness-http-restart": long_running(
+        "liveness-http-restart", SH + ["mkdir -p /www && echo ok > /www/healthz && (sleep 2; rm /www/healthz) & "
+                                       "httpd -f -p 8080 -h /www"], grace=2,
+        livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 1,
+                       "periodSeconds": 1, "failureThreshold": 1}),
+    # httpd itself is the container's process: the port is open as soon as it runs
+    "liveness-tcp-ok": long_running(
+        "liveness-tcp-ok", ["httpd", "-f", "-p", "8080", "-h", "/"], grace=2,
+        livenessProbe={"tcpSocket": {"port": 8080}, "initialDelaySeconds": LIVENESS_TCP_DELAY,
+                       "periodSeconds": 1, "failureThreshold": 1}),
 }
 FINISHING.update(RUNNING)
 
@@ -314,10 +323,28 @@ def node(tmp_path_factory, image_registry):
             "spec": {"selector": {"name": "serverpod"}, "ports": [{"port": 8765, "targetPort": 8080}]}}))
         for body in FINISHING.values():
             body["spec"]["nodeName"] = agent_server.node
-            server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(body))
+        # one kubectl for all of them: a kubectl process each took a minute on a loaded node
+        server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": list(FINISHING.values())}))
         yield agent_server
     finally:
-        agent_server.cleanup()
+        try:
+            remove_pods_at_once(agent_server)
+        finally:
+            agent_server.cleanup()
+
+
+def remove_pods_at_once(agent_server) -> None:
+    """One delete-collection per namespace, then wait for the agent to let the pods go: the
+    cleanup's `kubectl delete pods --all` sends a request per pod, which for ~90 pods took over a
+    minute on a loaded node."""
+    server = agent_server.server
+    if server is None or server.process.poll() is not None:
+        return
+    for ns in (NS, NS + "-other"):
+        server.kubectl("delete", "--raw", f"/api/v1/namespaces/{ns}/pods?gracePeriodSeconds=1", check=False)
+    agent_server.wait_or_log(lambda: not server.kubectl("get", "pods", "-n", NS, "-o", "name").stdout.strip(),
+                             120, what="the module's pods removed")
 
 
 def finished(node, name: str) -> dict:
@@ -422,8 +449,10 @@ def test_termination_message(node, name, phase, message):
 
 def test_kubectl_run_label_patch_status_and_replace(node):
     server = node.server
+    # `sleep` as PID 1 ignores SIGTERM: a short grace period keeps the replacement below quick
+    overrides = {"spec": {"nodeName": node.node, "terminationGracePeriodSeconds": 2}}
     server.kubectl("run", "e2e-test-pod", "-n", NS, "--image=busybox", "--restart=Never",
-                   f"--overrides={json.dumps({'spec': {'nodeName': node.node}})}", "--", "sleep", "3600")
+                   f"--overrides={json.dumps(overrides)}", "--", "sleep", "3600")
 
     def running():
         pod = server.kubectl_json("get", "pod", "e2e-test-pod", "-n", NS)
@@ -571,6 +600,10 @@ def test_init_containers_run_before_the_app_with_restart_always(node):
     assert "running" in status["containerStatuses"][0]["state"]
 
 
+def events_of(node, name: str) -> str:
+    return node.server.kubectl("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}").stdout
+
+
 @pytest.mark.parametrize("name", ["liveness-exec-restart", "liveness-http-restart"])
 def test_failing_liveness_probe_restarts_the_container(node, name):
     def restarted():
@@ -578,18 +611,28 @@ def test_failing_liveness_probe_restarts_the_container(node, name):
         return statuses[0].get("restartCount", 0) >= 1
     node.wait_or_log(restarted, 60, what=f"{name} restarted")
 
-    def events():  # recorded asynchronously: they may trail the status
-        out = node.server.kubectl("get", "events", "-n", NS, "--field-selector",
-                                  f"involvedObject.name={name}").stdout
-        return "Liveness probe failed" in out and "Killing" in out
-    node.wait_or_log(events, 20, what=f"{name}'s probe and kill events")
+    # Events are recorded asynchronously, one at a time: they may trail the status.
+    shown = {}
+
+    def events():
+        shown["out"] = events_of(node, name)
+        return "Liveness probe failed" in shown["out"] and "Killing" in shown["out"]
+    try:
+        node.wait_or_log(events, 30, what=f"{name}'s probe and kill events")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- events ---\n{shown.get('out')}") from None
 
 
 def test_passing_tcp_liveness_probe_never_restarts(node):
     def running():
         status = status_of(node, "liveness-tcp-ok")
-        return status.get("phase") == "Running" and status["containerStatuses"][0].get("started")
-    node.wait_or_log(running, 60, what="liveness-tcp-ok Running")
-    import time
-    time.sleep(5)  # five probe periods must pass for "no restart" to mean anything
+        return status if status.get("phase") == "Running" and status["containerStatuses"][0].get("started") else None
+    status = node.wait_or_log(running, 60, what="liveness-tcp-ok Running")
+    started = datetime.datetime.fromisoformat(
+        status["containerStatuses"][0]["state"]["running"]["startedAt"].replace("Z", "+00:00")).timestamp()
+    # "no restart" means something once the probe has run a few periods (the pod started long ago
+    # when the module's other tests ran first; then this waits for nothing)
+    probed_until = started + LIVENESS_TCP_DELAY + 5 + 1
+    wait_for(lambda: time.time() >= probed_until, max(probed_until - time.time(), 0) + 5, what="five probe periods")
     assert status_of(node, "liveness-tcp-ok")["containerStatuses"][0]["restartCount"] == 0
+    assert "Liveness probe failed" not in events_of(node, "liveness-tcp-ok")

@@ -44,6 +44,11 @@ class ReplicaManagerBase(Controller):
     def selector_matches(self, owner: dict, labels: dict) -> bool:
         raise NotImplementedError
 
+    def label_matcher(self, owner: dict):
+        """labels -> bool for one owner; subclasses parse their selector once here, as a sync
+        asks it of every candidate pod."""
+        return lambda labels: self.selector_matches(owner, labels)
+
     def template(self, owner: dict) -> dict:
         return (owner.get("spec") or {}).get("template") or {}
 
@@ -140,7 +145,8 @@ class ReplicaManagerBase(Controller):
         # Only pods it controls and orphans it might adopt: a sync never walks the namespace's other pods.
         candidates = [p for p in self.pods.by_index(BY_CONTROLLER, owner["metadata"].get("uid", ""))
                       + self.pods.by_index(ORPHANS_BY_NAMESPACE, namespace) if podutil.is_active(p)]
-        labels_match = lambda pod: self.selector_matches(owner, pod["metadata"].get("labels") or {})  # noqa: E731
+        matcher = self.label_matcher(owner)
+        labels_match = lambda pod: matcher(pod["metadata"].get("labels") or {})  # noqa: E731
         pods = await ownership.claim(owner, candidates, labels_match, api,
                                      fresh_owner=lambda: self._fresh_owner(namespace, name))
         manage_error = None

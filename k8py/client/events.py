@@ -1,9 +1,14 @@
 """Record core/v1 Events about objects, the way client-go's recorder does.
 
-Events are written in the background so a controller never waits on them, and
-a repeat of the same (object, type, reason, message) bumps `count` and
-`lastTimestamp` on the existing Event instead of creating another, which is
-what `kubectl describe` shows as "(x3 over 2m)".
+Events are written in the background so a controller never waits on them.
+Before writing, each event goes through the EventCorrelator
+(event_correlator.py), as upstream: a repeat of the same event bumps `count`
+and `lastTimestamp` on the existing Event (what `kubectl describe` shows as
+"(x3 over 2m)"), many similar events about one object are combined into one,
+and a token bucket per (source, object) bounds how many writes one object's
+events may cost. Like upstream's broadcaster, at most MAX_PENDING writes
+wait; beyond that an event is dropped with a warning. Up to WRITERS writes
+are in flight at once (one Event's writes always in order).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import time
 
 import orjson
 
+from k8py.client.event_correlator import EventCorrelator, Written
 from k8py.client.rest import ApiError, Client
 
 log = logging.getLogger("k8py.client.events")
 
-MAX_PENDING = 1000
+MAX_PENDING = 1000   # writes waiting, as upstream's broadcaster queue
+WRITERS = 4          # writes in flight at once
 
 
 def now_rfc3339() -> str:
@@ -37,77 +44,89 @@ def object_reference(obj: dict) -> dict:
 
 
 class EventRecorder:
-    def __init__(self, client: Client, component: str, host: str | None = None):
+    def __init__(self, client: Client, component: str, host: str | None = None,
+                 correlator: EventCorrelator | None = None):
         self.events = client.resource("v1", "events")
         self.component = component
         self.host = host
-        self._seen: dict[tuple, dict] = {}
-        self._pending: asyncio.Queue | None = None
-        self._worker: asyncio.Task | None = None
+        self.instance = host or socket.gethostname()
+        self.correlator = correlator or EventCorrelator()
+        # WRITERS queues, each written in order by one task: all writes of one Event (its create,
+        # then its count patches) go to the same queue, so they land in order, while events about
+        # different objects (a scheduler's 1,000 Scheduled events) are written side by side.
+        self._queues: list[asyncio.Queue] = []
+        self._workers: list[asyncio.Task] = []
+        self._pending = 0
 
     def event(self, obj: dict, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
         """Queue an event; never blocks and never raises."""
-        if self._pending is None:
-            self._pending = asyncio.Queue(MAX_PENDING)
-            self._worker = asyncio.create_task(self._write_all(), name=f"events {self.component}")
+        if not self._queues:
+            self._queues = [asyncio.Queue() for _ in range(WRITERS)]
+            self._workers = [asyncio.create_task(self._write_all(q), name=f"events {self.component} {i}")
+                             for i, q in enumerate(self._queues)]
         ref = object_reference(obj)
         if field_path:
             ref["fieldPath"] = field_path
-        try:
-            self._pending.put_nowait((ref, type_, reason, message))
-        except asyncio.QueueFull:
+        write = self.correlator.correlate(self._new_event(ref, type_, reason, message))
+        if write is None:
+            return  # the spam filter's call, as upstream
+        if self._pending >= MAX_PENDING:
+            self.correlator.forget(write.event)
             log.warning("dropping event %s %s for %s: too many pending", type_, reason, ref.get("name"))
+            return
+        self._pending += 1
+        self._queues[hash(write.event["metadata"]["name"]) % len(self._queues)].put_nowait(write)
 
     async def flush(self) -> None:
         """Wait until every queued event is written (tests, shutdown)."""
-        if self._pending is not None:
-            await self._pending.join()
+        for queue in self._queues:
+            await queue.join()
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            # Let the writer see its cancellation before the queue it uses goes away.
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-            self._pending = None
+        for worker in self._workers:
+            worker.cancel()
+        # Let the writers see their cancellation before the queues they use go away.
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers, self._queues, self._pending = [], [], 0
 
-    async def _write_all(self) -> None:
-        while True:
-            item = await self._pending.get()
-            try:
-                await self._write(*item)
-            except ApiError as e:
-                log.debug("event %s not recorded: %s", item[2], e)
-            except Exception:
-                log.exception("event %s not recorded", item[2])
-            finally:
-                self._pending.task_done()
-
-    async def _write(self, ref: dict, type_: str, reason: str, message: str) -> None:
-        namespace = ref.get("namespace", "default")
-        identity = (ref.get("uid"), ref.get("fieldPath"), type_, reason, message)
+    def _new_event(self, ref: dict, type_: str, reason: str, message: str) -> dict:
         stamp = now_rfc3339()
-        existing = self._seen.get(identity)
-        if existing is not None:
-            patch = {"count": existing["count"] + 1, "lastTimestamp": stamp}
+        return {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{ref.get('name', 'unknown')}.{time.time_ns():x}",
+                         "namespace": ref.get("namespace", "default")},
+            "involvedObject": ref, "reason": reason, "message": message, "type": type_,
+            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "reportingComponent": self.component, "reportingInstance": self.instance,
+        }
+
+    async def _write_all(self, queue: asyncio.Queue) -> None:
+        while True:
+            write = await queue.get()
             try:
-                existing.update(await self.events.client.request(
-                    "PATCH", self.events.path(existing["metadata"]["name"], namespace=namespace), orjson.dumps(patch),
-                    content_type="application/merge-patch+json"))
+                await self._write(write)
+            except ApiError as e:
+                self.correlator.forget(write.event)
+                log.debug("event %s not recorded: %s", write.event["reason"], e)
+            except Exception:
+                self.correlator.forget(write.event)
+                log.exception("event %s not recorded", write.event["reason"])
+            finally:
+                self._pending -= 1
+                queue.task_done()
+
+    async def _write(self, write: Written) -> None:
+        event = write.event
+        if write.patch is not None:
+            try:
+                await self.events.client.request(
+                    "PATCH", self.events.path(event["metadata"]["name"], namespace=event["metadata"]["namespace"]),
+                    orjson.dumps(write.patch), content_type="application/merge-patch+json")
                 return
             except ApiError as e:
                 if e.code != 404:
                     raise
-        body = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{ref.get('name', 'unknown')}.{time.time_ns():x}", "namespace": namespace},
-            "involvedObject": ref, "reason": reason, "message": message, "type": type_,
-            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
-            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.host or socket.gethostname(),
-        }
-        created = await self.events.create(body)
-        if len(self._seen) > 4096:  # keep the aggregation cache bounded
-            self._seen.pop(next(iter(self._seen)))
-        self._seen[identity] = created
-
+            # The Event went away (expired, deleted): write it anew with the count so far.
+        body = {**event, "metadata": {k: v for k, v in event["metadata"].items() if k != "resourceVersion"}}
+        await self.events.create(body)

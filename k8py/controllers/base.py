@@ -3,8 +3,10 @@
 The API, kept small on purpose:
 
     class MyController(Controller):
-        name = "my-controller"            # the --controllers name, the event source, the queue name
+        name = "my"                       # the --controllers name and the queue name
         workers = 5                       # concurrent syncs (never two for one key)
+        event_source = None               # Events' source.component; None: "<name>-controller"
+        uses_expectations = True          # self.expectations: a ControllerExpectations of its own
 
         async def setup(self) -> None:    # ask for informers and hook handlers
             self.things = self.ctx.informer("apps/v1", "things")
@@ -38,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from k8py.client import ApiError, Client, EventRecorder, Informer, ShutDown, WorkQueue
+from k8py.controllers.expectations import ControllerExpectations
 
 log = logging.getLogger("k8py.controllers")
 
@@ -96,7 +99,8 @@ class ControllerContext:
     def informer(self, group_version: str, plural: str, namespace: str | None = None) -> Informer:
         key = (group_version, plural, namespace)
         if key not in self._informers:
-            self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace)
+            self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace,
+                                            transform=without_managed_fields)
         return self._informers[key]
 
     def ensure_index(self, informer: Informer, name: str, fn) -> None:
@@ -122,6 +126,16 @@ class ControllerContext:
             await rec.close()
 
 
+def without_managed_fields(obj: dict) -> dict:
+    """What the shared informers cache: objects without managedFields, as kube-controller-manager
+    trims them. No controller reads them, they are often half an object's size, and an update
+    sent without them keeps the server's."""
+    meta = obj.get("metadata")
+    if meta and "managedFields" in meta:
+        meta.pop("managedFields")
+    return obj
+
+
 def object_key(obj_or_key) -> str:
     return obj_or_key if isinstance(obj_or_key, str) else Informer.key(obj_or_key)
 
@@ -134,16 +148,21 @@ def split_key(key: str) -> tuple[str, str]:
 class Controller:
     name = "controller"
     workers = 1
+    # The component name on this controller's Events, when upstream's is not "<name>-controller".
+    event_source: str | None = None
+    # Controllers that create or delete children set this to get self.expectations.
+    uses_expectations = False
 
     def __init__(self, ctx: ControllerContext):
         self.ctx = ctx
         self.client = ctx.client
         self.queue = WorkQueue(self.name)
-        self.recorder = ctx.recorder(self.event_source())
+        source = self.event_source
+        if callable(source):  # the older spelling, a method, still found on branches not yet merged
+            source = source()
+        self.recorder = ctx.recorder(source or f"{self.name}-controller")
+        self.expectations = ControllerExpectations() if self.uses_expectations else None
         self.ctx.metrics.gauge("workqueue_depth", {"name": self.name}, lambda: len(self.queue))
-
-    def event_source(self) -> str:
-        return f"{self.name}-controller"
 
     async def setup(self) -> None:
         """Create informers and register handlers (called once, before informers start)."""

@@ -82,9 +82,6 @@ class CronJobController(Controller):
     name = "cronjob"
     workers = 5
 
-    def event_source(self) -> str:
-        return "cronjob-controller"
-
     async def setup(self) -> None:
         self.cronjobs = self.ctx.informer("batch/v1", "cronjobs")
         self.jobs = self.ctx.informer("batch/v1", "jobs")

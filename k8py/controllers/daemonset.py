@@ -27,7 +27,6 @@ from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
 from k8py.controllers.base import Controller, object_key, split_key
 from k8py.controllers.batches import create_in_batches
-from k8py.controllers.expectations import ControllerExpectations
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, new_controller_ref
 
@@ -38,13 +37,10 @@ FAILED_POD_BACKOFF = 1.0  # seconds before a failed daemon pod's replacement is 
 
 class DaemonSetController(Controller):
     name = "daemonset"
+    uses_expectations = True
     workers = 2
 
-    def event_source(self) -> str:
-        return "daemonset-controller"
-
     async def setup(self) -> None:
-        self.expectations = ControllerExpectations()
         self.sets = self.ctx.informer("apps/v1", "daemonsets")
         self.pods = self.ctx.informer("v1", "pods")
         self.nodes = self.ctx.informer("v1", "nodes")

@@ -32,16 +32,9 @@ from k8py.apimachinery.selectors import selector_from_label_selector
 from k8py.client import ApiError
 from k8py.controllers import ownership, podutil, rollout
 from k8py.controllers.base import Controller, split_key
+from k8py.controllers.owned import index_by_controller, owned_by
 
 log = logging.getLogger("k8py.controllers.deployment")
-
-CONTROLLER_UID_INDEX = "controller-uid"
-
-
-def _controller_uids(obj: dict) -> list[str]:
-    ref = ownership.controller_ref(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
-
 
 class DeploymentController(Controller):
     name = "deployment"
@@ -52,7 +45,7 @@ class DeploymentController(Controller):
         self.replica_sets = self.ctx.informer("apps/v1", "replicasets")
         self.pods = self.ctx.informer("v1", "pods")
         for inf in (self.replica_sets, self.pods):
-            self.ctx.ensure_index(inf, CONTROLLER_UID_INDEX, _controller_uids)
+            index_by_controller(self.ctx, inf)
         self.deployments.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                      on_delete=self.enqueue)
         self.replica_sets.add_handler(on_add=self._rs_changed, on_update=self._rs_updated,
@@ -381,7 +374,7 @@ class DeploymentController(Controller):
         for rs in old_rss:
             if rollout.status_of(rs, "replicas") > 0:
                 return True
-            for pod in self.pods.by_index(CONTROLLER_UID_INDEX, rs["metadata"]["uid"]):
+            for pod in owned_by(self.pods, rs):
                 if not podutil.is_terminal(pod):
                     return True
         return False

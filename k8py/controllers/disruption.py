@@ -88,9 +88,7 @@ def prune_disrupted(disrupted: dict, pods_by_name: dict, now: datetime.datetime)
 class DisruptionController(Controller):
     name = "disruption"
     workers = 2
-
-    def event_source(self) -> str:
-        return "controllermanager"
+    event_source = "controllermanager"
 
     async def setup(self) -> None:
         self.budgets = self.ctx.informer("policy/v1", "poddisruptionbudgets")

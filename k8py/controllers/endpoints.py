@@ -102,9 +102,6 @@ class EndpointsController(Controller):
     name = "endpoint"
     workers = 2
 
-    def event_source(self) -> str:
-        return "endpoint-controller"
-
     async def setup(self) -> None:
         self.trigger_times: dict[str, str] = {}  # service key -> when the change being synced happened
         self.services = self.ctx.informer("v1", "services")

@@ -114,9 +114,7 @@ def managed_slices(slices: Informer, managed_by: str) -> None:
 class EndpointSliceController(Controller):
     name = "endpointslice"
     workers = 2
-
-    def event_source(self) -> str:
-        return "endpoint-slice-controller"
+    event_source = "endpoint-slice-controller"
 
     async def setup(self) -> None:
         self.trigger_times: dict[str, str] = {}

@@ -95,9 +95,7 @@ def plan_for(endpoints: dict, existing: list[dict]) -> sliceplan.Plan:
 class EndpointSliceMirroringController(Controller):
     name = "endpointslicemirroring"
     workers = 1
-
-    def event_source(self) -> str:
-        return "endpoint-slice-mirroring-controller"
+    event_source = "endpoint-slice-mirroring-controller"
 
     async def setup(self) -> None:
         self.tracker = sliceplan.SliceTracker()

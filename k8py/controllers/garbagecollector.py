@@ -59,9 +59,6 @@ class GarbageCollector(Controller):
     name = "garbage-collector"
     workers = 5
 
-    def event_source(self) -> str:
-        return "garbage-collector-controller"
-
     async def setup(self) -> None:
         self.discovery = Discovery(self.client)
         self.nodes: dict[str, Node] = {}

@@ -28,7 +28,6 @@ from k8py.client import ApiError
 from k8py.controllers import jobpolicy as jp
 from k8py.controllers.base import Controller, split_key
 from k8py.controllers.batches import create_in_batches
-from k8py.controllers.expectations import ControllerExpectations
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by, owner_key
 from k8py.controllers.ownership import claim, controller_ref, new_controller_ref
 
@@ -109,13 +108,10 @@ class _Backoff:
 
 class JobController(Controller):
     name = "job"
+    uses_expectations = True
     workers = 5
 
-    def event_source(self) -> str:
-        return "job-controller"
-
     async def setup(self) -> None:
-        self.expectations = ControllerExpectations()
         self.backoffs: dict[str, _Backoff] = {}
         self.jobs = self.ctx.informer("batch/v1", "jobs")
         self.pods = self.ctx.informer("v1", "pods")

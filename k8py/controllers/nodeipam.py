@@ -61,9 +61,7 @@ def first_free_block(cluster_cidr: str, mask_size: int, taken: list[str]) -> str
 class NodeIpamController(Controller):
     name = "nodeipam"
     workers = 1     # one allocator: two nodes never get the same block
-
-    def event_source(self) -> str:
-        return "cidrAllocator"
+    event_source = "cidrAllocator"
 
     async def setup(self) -> None:
         options = self.ctx.options

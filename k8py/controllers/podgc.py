@@ -32,9 +32,7 @@ TICK = "podgc"
 class PodGCController(Controller):
     name = "podgc"
     workers = 1
-
-    def event_source(self) -> str:
-        return "pod-garbage-collector"
+    event_source = "pod-garbage-collector"
 
     async def setup(self) -> None:
         self.pods = self.ctx.informer("v1", "pods")

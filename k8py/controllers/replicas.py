@@ -1,8 +1,9 @@
 """Keep N copies of a pod template running: the logic ReplicaSets and ReplicationControllers share.
 
 One sync of a replica controller:
-1. claim pods: the active pods in its namespace that its selector matches
-   (adopting orphans, releasing pods relabelled out);
+1. claim pods: the active pods it controls and the orphans in its namespace
+   (two informer indexes, so a sync costs its own pods, not the namespace's)
+   that its selector matches (adopting orphans, releasing pods relabelled out);
 2. if its expectations are met, create the missing pods in slow-start
    batches (1, 2, 4, ...: a create that fails stops the rest) or delete the
    surplus in upstream's deletion order;
@@ -18,13 +19,15 @@ import asyncio
 import copy
 import logging
 
-from k8py.apimachinery.meta import rfc3339
+from k8py.apimachinery.meta import now, rfc3339
 from k8py.client import ApiError
 from k8py.controllers import ownership, podutil
 from k8py.controllers.base import Controller, split_key
-from k8py.controllers.expectations import ControllerExpectations
+from k8py.controllers.owned import BY_CONTROLLER, index_by_controller
 
 log = logging.getLogger("k8py.controllers.replicas")
+
+ORPHANS_BY_NAMESPACE = "orphans-by-namespace"
 
 BURST_REPLICAS = 500  # at most this many creates or deletes per sync, as upstream
 
@@ -34,11 +37,17 @@ class ReplicaManagerBase(Controller):
     plural = "replicasets"
     kind = "ReplicaSet"
     workers = 5
+    uses_expectations = True
 
     # -- what differs between ReplicaSet and ReplicationController
 
     def selector_matches(self, owner: dict, labels: dict) -> bool:
         raise NotImplementedError
+
+    def label_matcher(self, owner: dict):
+        """labels -> bool for one owner; subclasses parse their selector once here, as a sync
+        asks it of every candidate pod."""
+        return lambda labels: self.selector_matches(owner, labels)
 
     def template(self, owner: dict) -> dict:
         return (owner.get("spec") or {}).get("template") or {}
@@ -46,9 +55,10 @@ class ReplicaManagerBase(Controller):
     # -- wiring
 
     async def setup(self) -> None:
-        self.expectations = ControllerExpectations()
         self.owners = self.ctx.informer(self.group_version, self.plural)
         self.pods = self.ctx.informer("v1", "pods")
+        index_by_controller(self.ctx, self.pods)
+        self.ctx.ensure_index(self.pods, ORPHANS_BY_NAMESPACE, _orphan_namespace)
         self.owners.add_handler(on_add=self.enqueue, on_update=self._owner_updated, on_delete=self._owner_deleted)
         self.pods.add_handler(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
 
@@ -132,8 +142,11 @@ class ReplicaManagerBase(Controller):
         namespace, name = split_key(key)
         needs_sync = self.expectations.satisfied(key)
         api = self.client.resource("v1", "pods", namespace)
-        candidates = [p for p in self.pods.by_index("namespace", namespace) if podutil.is_active(p)]
-        labels_match = lambda pod: self.selector_matches(owner, pod["metadata"].get("labels") or {})  # noqa: E731
+        # Only pods it controls and orphans it might adopt: a sync never walks the namespace's other pods.
+        candidates = [p for p in self.pods.by_index(BY_CONTROLLER, owner["metadata"].get("uid", ""))
+                      + self.pods.by_index(ORPHANS_BY_NAMESPACE, namespace) if podutil.is_active(p)]
+        matcher = self.label_matcher(owner)
+        labels_match = lambda pod: matcher(pod["metadata"].get("labels") or {})  # noqa: E731
         pods = await ownership.claim(owner, candidates, labels_match, api,
                                      fresh_owner=lambda: self._fresh_owner(namespace, name))
         manage_error = None
@@ -142,14 +155,11 @@ class ReplicaManagerBase(Controller):
                 await self.manage_replicas(owner, pods, key, api)
             except ApiError as e:
                 manage_error = e
-        await self.update_status(owner, pods, manage_error)
+        status = await self.update_status(owner, pods, manage_error)
         if manage_error is not None:
             raise manage_error
-        spec = owner.get("spec") or {}
-        min_ready = spec.get("minReadySeconds") or 0
-        ready = sum(1 for p in pods if podutil.is_ready(p))
-        available = sum(1 for p in pods if podutil.is_available(p, min_ready))
-        if min_ready and ready > available:
+        min_ready = (owner.get("spec") or {}).get("minReadySeconds") or 0
+        if min_ready and status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
             self.requeue_after(key, min_ready)
 
     async def _fresh_owner(self, namespace: str, name: str) -> dict | None:
@@ -231,11 +241,17 @@ class ReplicaManagerBase(Controller):
         status = copy.deepcopy(owner.get("status") or {})
         template_labels = (self.template(owner).get("metadata") or {}).get("labels") or {}
         min_ready = spec.get("minReadySeconds") or 0
+        labeled = ready = available = 0
+        at = now() if min_ready else None
+        for p in pods:  # one pass: this runs on every sync, over every pod of the owner
+            labeled += template_labels.items() <= (p["metadata"].get("labels") or {}).items()
+            if podutil.is_ready(p):
+                ready += 1
+                available += not min_ready or podutil.is_available(p, min_ready, at)
         status["replicas"] = len(pods)
-        status["fullyLabeledReplicas"] = sum(
-            1 for p in pods if template_labels.items() <= (p["metadata"].get("labels") or {}).items())
-        status["readyReplicas"] = sum(1 for p in pods if podutil.is_ready(p))
-        status["availableReplicas"] = sum(1 for p in pods if podutil.is_available(p, min_ready))
+        status["fullyLabeledReplicas"] = labeled
+        status["readyReplicas"] = ready
+        status["availableReplicas"] = available
         status["observedGeneration"] = owner["metadata"].get("generation", 0)
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
         failure = next((c for c in status.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
@@ -257,24 +273,31 @@ class ReplicaManagerBase(Controller):
                 status.pop(field)  # omitempty on the wire, as upstream
         return status
 
-    async def update_status(self, owner: dict, pods: list[dict], manage_error: Exception | None) -> None:
+    async def update_status(self, owner: dict, pods: list[dict], manage_error: Exception | None) -> dict:
+        """Writes the owner's status when it changed; returns the status computed."""
         status = self.compute_status(owner, pods, manage_error)
         if status == _normalised(owner.get("status") or {}):
-            return
+            return status
         api = self.client.resource(self.group_version, self.plural, owner["metadata"]["namespace"])
         body = copy.deepcopy(owner)
         body["status"] = status
         for attempt in range(2):
             try:
                 await api.update_status(body)
-                return
+                return status
             except ApiError as e:
                 if e.not_found:
-                    return
+                    return status
                 if not e.conflict or attempt:
                     raise
                 body = await api.get(owner["metadata"]["name"])
-                body["status"] = self.compute_status(body, pods, manage_error)
+                body["status"] = status = self.compute_status(body, pods, manage_error)
+        return status
+
+
+def _orphan_namespace(pod: dict) -> list[str]:
+    """Index of pods no controller owns, by namespace: the ones a ReplicaSet could adopt."""
+    return [pod["metadata"].get("namespace", "")] if ownership.controller_ref(pod) is None else []
 
 
 def _normalised(status: dict) -> dict:

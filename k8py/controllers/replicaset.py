@@ -17,3 +17,9 @@ class ReplicaSetController(ReplicaManagerBase):
         selector = selector_from_label_selector(spec)
         # an empty selector would claim every pod in the namespace: upstream refuses it
         return selector is not None and not selector.empty() and selector.matches(labels)
+
+    def label_matcher(self, owner: dict):
+        selector = selector_from_label_selector((owner.get("spec") or {}).get("selector"))
+        if selector is None or selector.empty():
+            return lambda labels: False
+        return selector.matches

@@ -15,8 +15,7 @@ class ReplicationManager(ReplicaManagerBase):
     plural = "replicationcontrollers"
     kind = "ReplicationController"
 
-    def event_source(self) -> str:
-        return "replication-controller"
+    event_source = "replication-controller"
 
     def selector_matches(self, owner: dict, labels: dict) -> bool:
         selector = (owner.get("spec") or {}).get("selector") or {}

@@ -27,9 +27,7 @@ RESYNC_SECONDS = 300
 class ResourceQuotaController(Controller):
     name = "resourcequota"
     workers = 2
-
-    def event_source(self) -> str:
-        return "resource-quota-controller"
+    event_source = "resource-quota-controller"
 
     async def setup(self) -> None:
         self.quotas = self.ctx.informer("v1", "resourcequotas")

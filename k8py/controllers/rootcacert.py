@@ -33,9 +33,7 @@ def root_ca_path(options: dict) -> Path | None:
 class RootCACertPublisher(Controller):
     name = "root-ca-cert-publisher"
     workers = 2
-
-    def event_source(self) -> str:
-        return "root-ca-cert-publisher"
+    event_source = "root-ca-cert-publisher"
 
     async def setup(self) -> None:
         options = self.ctx.options

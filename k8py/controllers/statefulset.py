@@ -39,9 +39,6 @@ class StatefulSetController(Controller):
     name = "statefulset"
     workers = 5
 
-    def event_source(self) -> str:
-        return "statefulset-controller"
-
     async def setup(self) -> None:
         self.sets = self.ctx.informer("apps/v1", "statefulsets")
         self.pods = self.ctx.informer("v1", "pods")

@@ -42,9 +42,6 @@ class TTLAfterFinishedController(Controller):
     name = "ttl-after-finished"
     workers = 2
 
-    def event_source(self) -> str:
-        return "ttl-after-finished-controller"
-
     async def setup(self) -> None:
         self.jobs = self.ctx.informer("batch/v1", "jobs")
         self.jobs.add_handler(on_add=self._maybe_enqueue, on_update=lambda old, new: self._maybe_enqueue(new))

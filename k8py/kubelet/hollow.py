@@ -17,6 +17,27 @@ log = logging.getLogger("k8py.kubelet.hollow")
 HOLLOW_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
 
+class ContainerlessEvents:
+    """The hollow kubelet's recorder for pods: there are no images to pull and no containers to
+    create, start or kill, so the Normal events that report those steps (Pulling, Pulled,
+    Created, Started, Killing) would describe work that never happened. KWOK's nodes emit none
+    either; warnings and pod-level events still go through."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+
+    def event(self, obj: dict, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
+        if type_ == "Normal" and field_path:
+            return
+        self.recorder.event(obj, type_, reason, message, field_path=field_path)
+
+    async def flush(self) -> None:
+        await self.recorder.flush()
+
+    async def close(self) -> None:
+        await self.recorder.close()
+
+
 class HollowNetwork:
     """Pod IPs from the node's podCIDR with no interfaces behind them (KWOK hands out IPs too),
     so Services and EndpointSlices over hollow pods look like real ones."""
@@ -59,6 +80,7 @@ async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factor
                              node_labels={"type": "hollow", **base.node_labels})
         kubelet = Kubelet(client, config, runtime_factory(), network_factory=HollowNetwork)
         kubelet.pod_cidr_wait = 0.0
+        kubelet.recorder = ContainerlessEvents(kubelet.recorder)
         kubelets.append(kubelet)
     # Register in small batches: fast, without a thundering herd on the API server.
     for start in range(0, count, 20):

@@ -52,9 +52,6 @@ class ServiceLBController(Controller):
     name = "service-lb"
     workers = 1
 
-    def event_source(self) -> str:
-        return "service-lb-controller"
-
     async def setup(self) -> None:
         self.services = self.ctx.informer("v1", "services")
         self.nodes = self.ctx.informer("v1", "nodes")

@@ -155,6 +155,23 @@ async def test_event_recorder_aggregates_repeats(api):
     await recorder.close()
 
 
+async def test_event_recorder_combines_similar_and_filters_spam(api):
+    cms = api.resource("v1", "configmaps", "default")
+    obj = await cms.create(cm("busy"))
+    obj["kind"], obj["apiVersion"] = "ConfigMap", "v1"
+    recorder = EventRecorder(api, component="test-controller")
+    for i in range(40):  # a ReplicaSet creating 40 pods says "Created pod: <name>" 40 times
+        recorder.event(obj, "Normal", "SuccessfulCreate", f"Created pod: busy-{i}")
+    await recorder.flush()
+    events = (await api.resource("v1", "events", "default").list())["items"]
+    combined = [e for e in events if e["message"].startswith("(combined from similar events): ")]
+    # 9 distinct messages stand alone, the rest fold into one Event, and the 25-write
+    # budget of this (source, object) pair caps the patches of its count.
+    assert len(events) == 10 and len(combined) == 1
+    assert combined[0]["count"] == 25 - 9
+    await recorder.close()
+
+
 async def test_leader_election_one_leader_at_a_time(api):
     started = asyncio.Event()
     release = asyncio.Event()

@@ -157,10 +157,7 @@ class Controller:
         self.ctx = ctx
         self.client = ctx.client
         self.queue = WorkQueue(self.name)
-        source = self.event_source
-        if callable(source):  # the older spelling, a method, still found on branches not yet merged
-            source = source()
-        self.recorder = ctx.recorder(source or f"{self.name}-controller")
+        self.recorder = ctx.recorder(self.event_source or f"{self.name}-controller")
         self.expectations = ControllerExpectations() if self.uses_expectations else None
         self.ctx.metrics.gauge("workqueue_depth", {"name": self.name}, lambda: len(self.queue))
 

@@ -24,15 +24,6 @@ def test_event_source_defaults_to_name_dash_controller_unless_a_class_names_its_
     assert DisruptionController(c).recorder.component == "controllermanager"
 
 
-def test_older_method_spelling_of_event_source_still_works():
-    class Old(Controller):
-        name = "old"
-
-        def event_source(self) -> str:
-            return "old-style"
-    assert Old(ctx()).recorder.component == "old-style"
-
-
 def test_expectations_only_for_controllers_that_ask():
     c = ctx()
     assert isinstance(ReplicaSetController(c).expectations, ControllerExpectations)

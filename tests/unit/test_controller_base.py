@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from k8py.client import Client
-from k8py.controllers.base import Controller, ControllerContext
+from k8py.controllers.base import ControllerContext
 from k8py.controllers.deployment import DeploymentController
 from k8py.controllers.disruption import DisruptionController
 from k8py.controllers.expectations import ControllerExpectations

@@ -68,6 +68,7 @@ class Written:
     """What the recorder should do: create `event`, or patch the existing Event named in it."""
     event: dict
     patch: dict | None = None   # None: create
+    key: tuple = ()             # the correlator's key for it (what forget() drops)
 
 
 class EventCorrelator:
@@ -91,18 +92,19 @@ class EventCorrelator:
             return None
         if previous is None:
             self._written.store(key, event)
-            return Written(event)
+            return Written(event, key=key)
         observed = {**previous, "count": previous.get("count", 1) + 1,
                     "lastTimestamp": event["lastTimestamp"], "message": event["message"]}
         self._written.store(key, observed)
         return Written(observed, {"count": observed["count"], "lastTimestamp": observed["lastTimestamp"],
-                                  "message": observed["message"]})
+                                  "message": observed["message"]}, key)
 
-    def forget(self, event: dict) -> None:
-        """The write of `event` failed for good: the next identical event starts afresh."""
-        for key, value in list(self._written.items()):
-            if value["metadata"]["name"] == event["metadata"]["name"]:
-                del self._written[key]
+    def forget(self, write: Written) -> None:
+        """`write` failed for good (or was dropped): the next identical event starts afresh.
+        By key, not by a search: a busy recorder drops events in bursts."""
+        current = self._written.get(write.key)
+        if current is not None and current["metadata"]["name"] == write.event["metadata"]["name"]:
+            del self._written[write.key]
 
     def _aggregate(self, event: dict) -> tuple[dict, tuple]:
         now = self.clock()

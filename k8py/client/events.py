@@ -71,7 +71,7 @@ class EventRecorder:
         if write is None:
             return  # the spam filter's call, as upstream
         if self._pending >= MAX_PENDING:
-            self.correlator.forget(write.event)
+            self.correlator.forget(write)
             log.warning("dropping event %s %s for %s: too many pending", type_, reason, ref.get("name"))
             return
         self._pending += 1
@@ -107,10 +107,10 @@ class EventRecorder:
             try:
                 await self._write(write)
             except ApiError as e:
-                self.correlator.forget(write.event)
+                self.correlator.forget(write)
                 log.debug("event %s not recorded: %s", write.event["reason"], e)
             except Exception:
-                self.correlator.forget(write.event)
+                self.correlator.forget(write)
                 log.exception("event %s not recorded", write.event["reason"])
             finally:
                 self._pending -= 1

@@ -74,5 +74,14 @@ def test_distinct_objects_are_never_combined():
 def test_forgotten_write_starts_afresh():
     c = EventCorrelator(clock=Clock())
     first = c.correlate(event("x"))
-    c.forget(first.event)
+    c.forget(first)
     assert c.correlate(event("x")).patch is None
+
+
+def test_forgetting_an_older_write_keeps_the_newer_event_of_that_key():
+    c = EventCorrelator(clock=Clock())
+    old = c.correlate(event("x"))
+    c.forget(old)
+    newer = c.correlate(event("x"))
+    c.forget(old)           # a late failure report about the first Event
+    assert newer.patch is None and c.correlate(event("x")).patch is not None

@@ -82,6 +82,8 @@ def test_forgetting_an_older_write_keeps_the_newer_event_of_that_key():
     c = EventCorrelator(clock=Clock())
     old = c.correlate(event("x"))
     c.forget(old)
-    newer = c.correlate(event("x"))
+    second = event("x")
+    second["metadata"]["name"] += "-2"     # a new Event object for the same key
+    newer = c.correlate(second)
     c.forget(old)           # a late failure report about the first Event
     assert newer.patch is None and c.correlate(event("x")).patch is not None

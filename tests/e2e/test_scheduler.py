@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from .conftest import wait_for
-from .fake_nodes import scratch_namespace, server_with_nodes
+from .conftest import start_server, wait_for
+from .fake_nodes import node_manifest, scratch_namespace, server_with_nodes
 
 NODES = ("sched-n1", "sched-n2", "sched-n3")
 

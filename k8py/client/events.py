@@ -7,7 +7,9 @@ and `lastTimestamp` on the existing Event (what `kubectl describe` shows as
 "(x3 over 2m)"), many similar events about one object are combined into one,
 and a token bucket per (source, object) bounds how many writes one object's
 events may cost. Like upstream's broadcaster, at most MAX_PENDING writes
-wait; beyond that an event is dropped with a warning. Up to WRITERS writes
+wait; an event arriving beyond that is dropped before it is correlated (so
+the correlator never counts what was not written), with one warning per
+burst of drops. Up to WRITERS writes
 are in flight at once (one Event's writes always in order).
 """
 
@@ -57,6 +59,7 @@ class EventRecorder:
         self._queues: list[asyncio.Queue] = []
         self._workers: list[asyncio.Task] = []
         self._pending = 0
+        self._dropped = 0    # dropped since the queue last had room (warned once per burst)
 
     def event(self, obj: dict, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
         """Queue an event; never blocks and never raises."""
@@ -65,15 +68,20 @@ class EventRecorder:
             self._workers = [asyncio.create_task(self._write_all(q), name=f"events {self.component} {i}")
                              for i, q in enumerate(self._queues)]
         ref = object_reference(obj)
+        if self._pending >= MAX_PENDING:
+            if not self._dropped:
+                log.warning("dropping events: %d writes pending (first dropped: %s %s for %s)",
+                            self._pending, type_, reason, ref.get("name"))
+            self._dropped += 1
+            return
+        if self._dropped:
+            log.warning("dropped %d events while the queue was full", self._dropped)
+            self._dropped = 0
         if field_path:
             ref["fieldPath"] = field_path
         write = self.correlator.correlate(self._new_event(ref, type_, reason, message))
         if write is None:
             return  # the spam filter's call, as upstream
-        if self._pending >= MAX_PENDING:
-            self.correlator.forget(write)
-            log.warning("dropping event %s %s for %s: too many pending", type_, reason, ref.get("name"))
-            return
         self._pending += 1
         self._queues[hash(write.event["metadata"]["name"]) % len(self._queues)].put_nowait(write)
 

@@ -172,6 +172,31 @@ async def test_event_recorder_combines_similar_and_filters_spam(api):
     await recorder.close()
 
 
+async def test_event_recorder_drops_beyond_its_queue_and_records_a_dropped_event_afresh_later(api, monkeypatch):
+    from k8py.client import events as events_module
+    monkeypatch.setattr(events_module, "MAX_PENDING", 2)
+    cms = api.resource("v1", "configmaps", "default")
+    objs = []
+    for i in range(3):
+        obj = await cms.create(cm(f"queued-{i}"))
+        obj["kind"], obj["apiVersion"] = "ConfigMap", "v1"
+        objs.append(obj)
+    recorder = EventRecorder(api, component="test-controller")
+    for obj in objs:    # queued synchronously: the third finds two writes pending
+        recorder.event(obj, "Normal", "Poked", "poked")
+    await recorder.flush()
+    names = sorted(e["involvedObject"]["name"] for e in
+                   (await api.resource("v1", "events", "default").list())["items"])
+    assert names == ["queued-0", "queued-1"]
+    # Recorded again once there is room, the dropped one is a new Event, not a count patch.
+    recorder.event(objs[2], "Normal", "Poked", "poked")
+    await recorder.flush()
+    third = [e for e in (await api.resource("v1", "events", "default").list())["items"]
+             if e["involvedObject"]["name"] == "queued-2"]
+    assert len(third) == 1 and third[0]["count"] == 1
+    await recorder.close()
+
+
 async def test_leader_election_one_leader_at_a_time(api):
     started = asyncio.Event()
     release = asyncio.Event()

@@ -18,10 +18,7 @@ import json
 import os
 import shutil
 import signal
-import socket
-import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,42 +27,13 @@ from pathlib import Path
 import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import free_port, rss_mb, start_server  # noqa: E402
+
 TOKEN = "bench-token"
 TARGETS = {"start_s": ("<", 1.5), "idle_rss_mb": ("<", 120), "creates_per_s": (">=", 1000),
            "gets_per_s": (">=", 3000), "list_10k_s": ("<", 1.0), "watch_p99_ms": ("<", 100)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def start_server(data_dir: Path, port: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, float]:
-    cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port",
-           str(port), "--token", TOKEN, "--disable-agent", *extra]
-    if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:
-        cmd = ["taskset", "-c", "0", *cmd]
-    ctx = ssl._create_unverified_context()
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    import urllib.request
-    while time.monotonic() - started < 30:
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=0.5) as r:
-                if r.status == 200:
-                    return proc, time.monotonic() - started
-        except Exception:
-            time.sleep(0.01)
-    proc.kill()
-    raise SystemExit("server did not become ready")
 
 
 def configmap(i: int) -> dict:
@@ -168,7 +136,7 @@ def main() -> int:
         os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="k8py-bench-") as tmp:
         port = free_port()
-        proc, start_s = start_server(Path(tmp), port)
+        proc, start_s = start_server(Path(tmp), port, TOKEN, wait_for_kubeconfig=False)
         try:
             time.sleep(1.0)  # let start-up garbage settle before reading idle RSS
             figures = {"start_s": round(start_s, 3), "idle_rss_mb": round(rss_mb(proc.pid), 1)}

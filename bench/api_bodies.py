@@ -44,7 +44,8 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.api import TOKEN, free_port, start_server  # noqa: E402
+from bench.api import TOKEN  # noqa: E402
+from bench.common import free_port, start_server  # noqa: E402
 from k8py.apimachinery.protobuf import decode_protobuf_object  # noqa: E402
 from k8py.apimachinery.protobuf.encoder import encode_protobuf_object  # noqa: E402
 
@@ -191,7 +192,7 @@ def main() -> int:
         os.sched_setaffinity(0, {1})
     data_dir = Path(tempfile.mkdtemp(prefix="k8py-bench-bodies-"))
     port = free_port()
-    proc, _ = start_server(data_dir, port)
+    proc, _ = start_server(data_dir, port, TOKEN)
     try:
         conn = Conn(port)
         conn.call("POST", DEPLOYMENTS, orjson.dumps(deployment("warm", 1)), "application/json", 201)

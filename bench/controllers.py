@@ -29,62 +29,32 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from k8py.client import ApiError, Client  # noqa: E402
+from bench.common import cpu_seconds, free_port, pinned, start_server  # noqa: E402
+from k8py.client import Client  # noqa: E402
 
 TARGETS = {"running_s": ("<", 30), "writes_per_pod": ("<=", 6)}
 NAMESPACE = "bench"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 TOKEN = "bench-controllers-token"
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
-           "--disable-agent", "--token", TOKEN]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", "0", *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    ctx = ssl._create_unverified_context()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=0.5) as r:
-                if r.status == 200 and (data_dir / "kubeconfig.yaml").exists():
-                    return proc
-        except Exception:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not become ready")
 
 
 def start_hollow_nodes(data_dir: Path, port: int, count: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
            "--runtime", "simulated", "--count", str(count), "--node-name", "hollow",
            "--data-dir", str(data_dir / "agent"), "--kubelet-port", str(free_port())]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", "1", *cmd]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    return subprocess.Popen(pinned(cmd, 1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
 
 
 async def wait_nodes_ready(client: Client, count: int) -> None:
@@ -173,15 +143,6 @@ class Cluster:
     async def stop(self) -> None:
         for t in self.tasks:
             t.cancel()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: what a phase cost, however busy the machine is."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def per_pod(after: Counter, before: Counter, pods: int) -> dict:
@@ -278,7 +239,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="k8py-bench-controllers-") as tmp:
         data_dir = Path(tmp)
         port = free_port()
-        proc = start_server(data_dir, port)
+        proc, _ = start_server(data_dir, port, TOKEN)
         agent = start_hollow_nodes(data_dir, port, args.hollow_nodes)
         try:
             results = asyncio.run(measure(data_dir / "kubeconfig.yaml", args.replicas, args.hollow_nodes,

@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import TOKEN, free_port, rss_mb, start_server  # noqa: E402
+from bench.api import TOKEN  # noqa: E402
+from bench.common import free_port, pinned, rss_mb, start_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"hollow_all_running_s": ("<", 20), "real_p99_s": ("<", 1.0), "real_overhead_x": ("<", 3.0),
@@ -111,9 +112,7 @@ def hollow(port: int, data: Path, pods: int, nodes: int) -> dict:
     cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
            "--runtime", "simulated", "--count", str(nodes), "--node-name", "hollow",
            "--data-dir", str(data / "hollow")]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", "1", *cmd]
-    agent = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    agent = subprocess.Popen(pinned(cmd, 1), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
     try:
         line = agent.stdout.readline()     # "k8py: N hollow nodes registered"
         if b"registered" not in line:
@@ -195,9 +194,7 @@ def real(port: int, work: Path, count: int) -> dict:
     cmd = [sys.executable, "-m", "k8py", "agent", "--server", f"https://127.0.0.1:{port}", "--token", TOKEN,
            "--runtime", "runc", "--node-name", node, "--data-dir", str(agent_dir), "--cni-bridge", bridge,
            "--kubelet-port", str(free_port()), "--cluster-cidr", cluster_cidr, "--service-cidr", service_cidr]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", "1", *cmd]
-    agent = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    agent = subprocess.Popen(pinned(cmd, 1), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
     out: dict = {}
     try:
         line = agent.stdout.readline()
@@ -268,7 +265,7 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="k8py-bench-pods-") as tmp:
         port = free_port()
-        server, _ = start_server(Path(tmp) / "server", port, ("--cluster-cidr", BENCH_CLUSTER_CIDR))
+        server, _ = start_server(Path(tmp) / "server", port, TOKEN, ("--cluster-cidr", BENCH_CLUSTER_CIDR))
         try:
             if args.hollow_pods:
                 results.update(hollow(port, Path(tmp), args.hollow_pods, args.nodes))

@@ -27,65 +27,24 @@ import json
 import os
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import cpu_seconds, free_port, pinned, rss_mb, start_server  # noqa: E402
+
 TOKEN = "bench-token"
 ZONES = 10
 TARGETS = {"plain_1000_pods_per_s": (">=", 300), "anti_affinity_1000_pods_per_s": (">=", 100),
            "scheduler_rss_mb_5000_nodes": ("<", 500)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pinned(cmd: list[str], core: int) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(core), *cmd]
-    return cmd
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
-           "--token", TOKEN, "--disable-agent", "--disable", "scheduler", "--disable", "controller-manager",
-           "--disable", "dns", "--disable", "proxy", "--write-kubeconfig", str(data_dir / "kubeconfig.yaml")]
-    proc = subprocess.Popen(pinned(cmd, 0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    ctx = ssl._create_unverified_context()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=0.5) as r:
-                if r.status == 200 and (data_dir / "kubeconfig.yaml").exists():
-                    return proc
-        except Exception:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not become ready")
 
 
 def hollow_node(i: int) -> dict:
@@ -248,7 +207,6 @@ def cycle_only(args) -> dict:
     pod, and a digest of the placements (seeded tie-breaks) to show two versions choose alike."""
     import hashlib
     import random
-    sys.path.insert(0, str(REPO))
     from k8py.scheduler.cache import SchedulerCache
     from k8py.scheduler.framework import CycleState
     from k8py.scheduler.plugins import default_profile
@@ -298,7 +256,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data_dir = Path(tempfile.mkdtemp(prefix="k8py-bench-sched-"))
     port = free_port()
-    server = start_server(data_dir, port)
+    server, _ = start_server(data_dir, port, TOKEN, ("--disable", "scheduler", "--disable", "controller-manager",
+                                                     "--disable", "dns", "--disable", "proxy"))
     sched_cmd = [sys.executable, "-m", "k8py", "scheduler", "--kubeconfig", str(data_dir / "kubeconfig.yaml")]
     profile_to = os.environ.get("K8PY_BENCH_PROFILE")  # a path: cProfile the scheduler process into it
     if profile_to:

@@ -1,0 +1,67 @@
+"""What every benchmark needs: a free port, a pinned `k8py server` ready to serve,
+and a process's RSS and CPU time from /proc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: what a phase cost, however busy the machine is."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pinned(cmd: list[str], core: int) -> list[str]:
+    """`cmd` on one core (taskset), where there are two or more to share out."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(core), *cmd]
+    return cmd
+
+
+def start_server(data_dir: Path, port: int, token: str, extra: tuple[str, ...] = (),
+                 wait_for_kubeconfig: bool = True) -> tuple[subprocess.Popen, float]:
+    """A `k8py server` without a node agent, pinned to core 0; returns once /readyz answers
+    (and its kubeconfig is written, unless told not to wait for that), with the seconds it took."""
+    cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port",
+           str(port), "--token", token, "--disable-agent", *extra]
+    ctx = ssl._create_unverified_context()
+    started = time.monotonic()
+    proc = subprocess.Popen(pinned(cmd, 0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    kubeconfig = data_dir / "kubeconfig.yaml"
+    while time.monotonic() - started < 30:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=0.5) as r:
+                if r.status == 200 and (kubeconfig.exists() or not wait_for_kubeconfig):
+                    return proc, time.monotonic() - started
+        except Exception:
+            pass
+        time.sleep(0.01)
+    proc.kill()
+    raise SystemExit("server did not become ready")

@@ -147,11 +147,11 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
             assert got == f"method={method} path=/sub\n200", (target, method, got)
         # (HEAD is left to the unit tests: busybox httpd answers HEAD with a body, which HTTP forbids)
 
-    # logs --previous: the instance before the last restart
+    # logs --previous: the instance before the last restart (each run prints its own uuid: busybox date has no %N)
     crash = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
              "spec": {"nodeName": node["metadata"]["name"], "containers": [{
                  "name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
-                 "command": ["sh", "-c", "echo run $(date +%s%N); sleep 0.5; exit 1"]}]}}
+                 "command": ["sh", "-c", "echo run $(cat /proc/sys/kernel/random/uuid); sleep 0.5; exit 1"]}]}}
     server.kubectl("create", "-f", "-", input=json.dumps(crash))
 
     def restarted_with_logs():

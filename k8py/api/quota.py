@@ -19,7 +19,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from k8py.api.defaults.strategies import pod_qos_class
-from k8py.api.validation import quantity
+from k8py.apimachinery import quantity
 
 # quota resource name -> (group, plural) whose objects it counts
 COUNTED = {"pods": ("", "pods"), "services": ("", "services"), "secrets": ("", "secrets"),
@@ -47,21 +47,13 @@ def counted_resource(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _value(text) -> Fraction:
-    try:
-        return quantity.parse(str(text)).value
-    except Exception:
-        return Fraction(0)
+def _quantity(text) -> quantity.Quantity:
+    q = quantity.try_parse(text)
+    return q if q is not None else quantity.ZERO
 
 
-def format_value(value: Fraction, resource: str) -> str:
-    """A Quantity-like text: millicores for fractional cpu, plain integers otherwise."""
-    if value.denominator == 1:
-        return str(value.numerator)
-    milli = value * 1000
-    if milli.denominator == 1:
-        return f"{milli.numerator}m"
-    return str(float(value))
+def _count(n: int) -> quantity.Quantity:
+    return quantity.Quantity(Fraction(n), quantity.DECIMAL_SI)
 
 
 def pod_is_active(pod: dict) -> bool:
@@ -80,18 +72,19 @@ def matches_scopes(pod: dict, scopes: list[str]) -> bool:
     return True
 
 
-def pod_resources(pod: dict, field: str, name: str) -> Fraction:
+def pod_resources(pod: dict, field: str, name: str) -> quantity.Quantity:
     """Upstream's PodRequests/PodLimits: the containers' sum or the largest init container, plus overhead."""
     spec = pod.get("spec") or {}
 
     def of(container):
-        return _value(((container.get("resources") or {}).get(field) or {}).get(name, 0))
-    total = sum((of(c) for c in spec.get("containers") or []), Fraction(0))
-    total = max([total] + [of(c) for c in spec.get("initContainers") or []])
-    return total + _value((spec.get("overhead") or {}).get(name, 0))
+        return _quantity(((container.get("resources") or {}).get(field) or {}).get(name, 0))
+    result = quantity.total(of(c) for c in spec.get("containers") or [])
+    for init in spec.get("initContainers") or []:
+        result = quantity.largest(result, of(init))
+    return quantity.add(result, _quantity((spec.get("overhead") or {}).get(name, 0)))
 
 
-def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, Fraction]:
+def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, quantity.Quantity]:
     """What one object adds to each resource the quota limits."""
     scopes = (quota.get("spec") or {}).get("scopes") or []
     hard = (quota.get("spec") or {}).get("hard") or {}
@@ -99,7 +92,7 @@ def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, Fract
         return {}
     if scopes and (group, plural) != ("", "pods"):
         return {}
-    used: dict[str, Fraction] = {}
+    used: dict[str, quantity.Quantity] = {}
     for resource in hard:
         target = counted_resource(resource)
         if target != (group, plural):
@@ -109,36 +102,38 @@ def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, Fract
             used[resource] = pod_resources(obj, field, name)
         elif resource == "services.nodeports":
             if (obj.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer"):
-                used[resource] = Fraction(len((obj.get("spec") or {}).get("ports") or []))
+                used[resource] = _count(len((obj.get("spec") or {}).get("ports") or []))
         elif resource == "services.loadbalancers":
             if (obj.get("spec") or {}).get("type") == "LoadBalancer":
-                used[resource] = Fraction(1)
+                used[resource] = _count(1)
         else:
-            used[resource] = Fraction(1)
+            used[resource] = _count(1)
     return used
 
 
 def total_usage(quota: dict, objects: dict[tuple[str, str], list[dict]]) -> dict[str, str]:
     """status.used for a quota, given the namespace's objects by (group, plural)."""
     hard = (quota.get("spec") or {}).get("hard") or {}
-    totals = {resource: Fraction(0) for resource in hard}
+    totals = {resource: quantity.ZERO for resource in hard}
     for (group, plural), items in objects.items():
         for obj in items:
             if (obj.get("metadata") or {}).get("deletionTimestamp") and (group, plural) != ("", "pods"):
                 continue
             for resource, value in usage_of(obj, group, plural, quota).items():
-                totals[resource] += value
-    return {resource: format_value(value, resource) for resource, value in totals.items()}
+                totals[resource] = quantity.add(totals[resource], value)
+    return {resource: quantity.canonical(value) for resource, value in totals.items()}
 
 
-def exceeded(quota: dict, used: dict[str, str], added: dict[str, Fraction]) -> list[tuple[str, str, str, str]]:
+def exceeded(quota: dict, used: dict[str, str],
+             added: dict[str, quantity.Quantity]) -> list[tuple[str, str, str, str]]:
     """(resource, requested, used, limited) for each limit the addition would pass."""
     hard = (quota.get("spec") or {}).get("hard") or {}
     over = []
     for resource, value in sorted(added.items()):
-        if resource not in hard or value == 0:
+        if resource not in hard or value.value == 0:
             continue
-        current = _value(used.get(resource, 0))
-        if current + value > _value(hard[resource]):
-            over.append((resource, format_value(value, resource), used.get(resource, "0"), hard[resource]))
+        current = _quantity(used.get(resource, 0))
+        if quantity.add(current, value).value > _quantity(hard[resource]).value:
+            over.append((resource, quantity.canonical(value), quantity.canonical(current),
+                         quantity.canonical(_quantity(hard[resource]))))
     return over

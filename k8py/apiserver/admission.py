@@ -2,7 +2,8 @@
 what users see on every cluster:
 
 - NamespaceLifecycle: no new objects in missing or terminating namespaces;
-- ServiceAccount: pods run as a service account and get its token volume;
+- ServiceAccount (serviceaccount_admission.py): pods run as an existing service
+  account and get its token volume;
 - DefaultTolerationSeconds: pods tolerate not-ready/unreachable nodes 300 s;
 - Priority: pods get the numeric priority of their PriorityClass;
 - RuntimeClass: a pod's RuntimeClass must exist; its overhead and scheduling
@@ -12,8 +13,6 @@ what users see on every cluster:
 
 from __future__ import annotations
 
-import secrets
-
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
 from k8py.apiserver import limitranger
@@ -21,8 +20,6 @@ from k8py.apiserver import limitranger
 # Objects that may still be written into a namespace being deleted, so that
 # controllers can report what happens during the teardown.
 _ALLOWED_IN_TERMINATING = {("", "Event"), ("events.k8s.io", "Event")}
-_SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
-_TOKEN_EXPIRY = 3607
 BUILTIN_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 DEFAULT_TOLERATION_SECONDS = 300
 
@@ -47,40 +44,10 @@ def check_namespace_open(api, resource: Resource, obj: dict) -> None:
 
 def admit_pod(api, pod: dict) -> None:
     spec = pod.setdefault("spec", {})
-    _admit_service_account(spec)
     _admit_default_tolerations(spec)
     _admit_priority(api, pod)
     _admit_runtime_class(api, pod)
     limitranger.admit_pod(api, pod)
-
-
-def _admit_service_account(spec: dict) -> None:
-    if not spec.get("serviceAccountName"):
-        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
-    spec["serviceAccount"] = spec["serviceAccountName"]
-    if spec.get("automountServiceAccountToken") is False:
-        return
-    containers = [c for key in ("initContainers", "containers") for c in spec.get(key) or []
-                  if isinstance(c, dict)]
-    # A pod that already mounts something at the token path keeps its own.
-    if any(m.get("mountPath") == _SA_MOUNT_PATH for c in containers for m in c.get("volumeMounts") or []):
-        return
-    volume_name = "kube-api-access-" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-    spec.setdefault("volumes", []).append({
-        "name": volume_name,
-        "projected": {
-            "defaultMode": 420,
-            "sources": [
-                {"serviceAccountToken": {"expirationSeconds": _TOKEN_EXPIRY, "path": "token"}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
-                    "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
-            ],
-        },
-    })
-    for container in containers:
-        container.setdefault("volumeMounts", []).append(
-            {"name": volume_name, "readOnly": True, "mountPath": _SA_MOUNT_PATH})
 
 
 def _admit_default_tolerations(spec: dict) -> None:

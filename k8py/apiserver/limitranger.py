@@ -12,7 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from k8py.api.defaults.strategies import pod_qos_class
-from k8py.api.validation import quantity
+from k8py.apimachinery import quantity
 from k8py.apimachinery import errors
 
 
@@ -58,11 +58,12 @@ def _check(kind: str, requests: dict, limits: dict, item: dict) -> list[str]:
 
 
 def _pod_sum(containers: list[dict], field: str) -> dict:
-    total: dict[str, Fraction] = {}
+    """The containers' quantities summed per resource, printed as upstream's Quantity.Add leaves them."""
+    total: dict[str, quantity.Quantity] = {}
     for c in containers:
         for name, value in ((c.get("resources") or {}).get(field) or {}).items():
-            total[name] = total.get(name, Fraction(0)) + _value(value)
-    return {name: str(float(v)) if v.denominator != 1 else str(v.numerator) for name, v in total.items()}
+            total[name] = quantity.add(total.get(name, quantity.ZERO), quantity.parse(str(value)))
+    return {name: quantity.canonical(q) for name, q in total.items()}
 
 
 def admit_pod(api, pod: dict) -> None:

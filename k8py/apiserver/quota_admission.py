@@ -40,7 +40,7 @@ def admit_create(api, resource: Resource, obj: dict) -> None:
     existing = None
     for quota in quotas:
         added = usage.usage_of(obj, resource.group, resource.plural, quota)
-        if not any(added.values()):
+        if not any(q.value for q in added.values()):
             continue
         if existing is None:
             existing = [c.obj for c in store.cache.list(resource.key_prefix(namespace))[0]]

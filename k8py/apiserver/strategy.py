@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, custom_resources, quota_admission
+from k8py.apiserver import admission, custom_resources, quota_admission, serviceaccount_admission
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -76,6 +76,7 @@ class Strategy:
         admission.check_namespace_open(self.api, resource, obj)
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
+            await serviceaccount_admission.admit_pod(self.api, obj)
             admission.admit_pod(self.api, obj)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)

@@ -26,12 +26,23 @@ async def client(tmp_path, request, monkeypatch):
     api = APIServer(ServerConfig(data_dir=tmp_path))
     api.authenticator = Authenticator.from_config(pki.ensure_pki(tmp_path / "tls"), TOKEN)
     await api.start()
+    # What the serviceaccount controller would have made: pods in `default` need it.
+    await ensure_default_service_account(api, "default")
     test_client = TestClient(TestServer(api.app()))
     await test_client.start_server()
     test_client.api = api
     yield test_client
     await test_client.close()
     await api.stop()
+
+
+async def ensure_default_service_account(api, namespace: str) -> None:
+    """Create `namespace`'s default ServiceAccount, as the controller-manager's serviceaccount
+    controller would (the in-process server runs no controllers)."""
+    store = api.objects_for("", "v1", "serviceaccounts")
+    if store.get_cached(namespace, "default") is None:
+        await store.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+                           namespace)
 
 
 async def create_cm(client, name: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.conftest import CMS, HEADERS, create_cm
+from tests.unit.conftest import CMS, HEADERS, create_cm, ensure_default_service_account
 
 MERGE = {"Content-Type": "application/merge-patch+json", **HEADERS}
 
@@ -620,6 +620,9 @@ async def make_namespace(client, name: str) -> dict:
     code, ns = await call(client, "POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
                                                        "metadata": {"name": name}})
     assert code == 201, ns
+    # The in-process server runs no serviceaccount controller: make the `default`
+    # account it would, so pods can be created in the namespace.
+    await ensure_default_service_account(client.api, name)
     return ns
 
 

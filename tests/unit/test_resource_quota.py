@@ -99,10 +99,12 @@ async def test_quota_captures_the_life_of_a_pod(client, quota_controller):
     await used_becomes(client, "test-quota", {"pods": "0", "requests.cpu": "0", "requests.memory": "0"})
     code, created = await call(client, "POST", PODS, sized_pod("test-pod", "500m", "252Mi"))
     assert code == 201, created
-    await used_becomes(client, "test-quota", {"pods": "1", "requests.cpu": "500m",
-                                              "requests.memory": str(252 * 1024 * 1024)})
+    # Usage keeps the Quantity form of what was added, as upstream's sums do.
+    await used_becomes(client, "test-quota", {"pods": "1", "requests.cpu": "500m", "requests.memory": "252Mi"})
     code, refused = await call(client, "POST", PODS, sized_pod("fail-pod", "600m", "100Mi"))
-    assert code == 403 and "exceeded quota: test-quota, requested: requests.cpu=600m" in refused["message"]
+    assert code == 403 and refused["message"] == (
+        'pods "fail-pod" is forbidden: exceeded quota: test-quota, requested: requests.cpu=600m, '
+        "used: requests.cpu=500m, limited: requests.cpu=1")
     created["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "600m"
     code, err = await call(client, "PUT", f"{PODS}/test-pod", created)
     assert code == 422, "a pod's resource requests cannot change"

@@ -10,7 +10,8 @@ import yaml
 
 from k8py.api import defaults, validation
 from k8py.api.builtin import builtin_registry
-from k8py.api.validation import cron, names, quantity
+from k8py.api.validation import cron, names
+from k8py.apimachinery import quantity
 from k8py.apimachinery.errors import Cause, invalid
 
 SEED = Path("/work/shared/manifests/seed")

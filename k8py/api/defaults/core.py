@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from k8py.api.validation import quantity
+from k8py.apimachinery import quantity
 
 DEFAULT_MODE = 0o644  # 420: secret, configMap, downwardAPI and projected volumes
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 
 from k8py.apimachinery import meta as meta_util
-from k8py.api.validation import quantity
+from k8py.apimachinery import quantity
 
 # (group, kind) -> the status an object starts with
 ZERO_STATUS = {

@@ -5,7 +5,8 @@ autoscaling/v1 objects are converted to v2 before they get here.
 
 from __future__ import annotations
 
-from k8py.api.validation import names, pods, quantity
+from k8py.api.validation import names, pods
+from k8py.apimachinery import quantity
 from k8py.api.validation.field import (Path, d, dicts, forbidden, i, invalid, is_int, lst, not_supported, path,
                                        required, s)
 from k8py.api.validation.meta import validate_nonnegative, validate_object_meta, validate_object_meta_update

@@ -7,7 +7,8 @@ import binascii
 import json
 import posixpath
 
-from k8py.api.validation import names, pods, quantity, services
+from k8py.api.validation import names, pods, services
+from k8py.apimachinery import quantity
 from k8py.api.validation.field import (GoValue, Path, d, dicts, duplicate, forbidden, go_quote, go_string_map,
                                        i, invalid, lst, not_supported, path, required, s, strmap,
                                        too_long)

@@ -13,7 +13,8 @@ import re
 
 from dataclasses import dataclass
 
-from k8py.api.validation import names, quantity
+from k8py.api.validation import names
+from k8py.apimachinery import quantity
 from k8py.api.validation.field import (GoValue, Path, d, dicts, duplicate, forbidden, go_quote,
                                        i, invalid, is_int, lst, not_found, not_supported, path, required,
                                        s, strmap, too_long)

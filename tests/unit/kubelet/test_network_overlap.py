@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from k8py.client import ApiError
+
 from k8py.kubelet.agent import AgentConfig, Kubelet
 from k8py.kubelet.backoff import Backoff
 from k8py.kubelet.network.cni import NetworkError
@@ -66,7 +68,11 @@ async def node(api, tmp_path):
                                         "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": "test-ca"}}),
                         ("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
                                              "metadata": {"name": "default"}})):
-        await api.resource("v1", plural, namespace="default").create(obj)     # the token volume's sources
+        try:
+            await api.resource("v1", plural, namespace="default").create(obj)  # the token volume's sources
+        except ApiError as e:
+            if not e.already_exists:  # the fixture's server may have made `default` already
+                raise
     steps: list[str] = []
     network = GatedNetwork(steps)
     runtime = StepRuntime(steps)

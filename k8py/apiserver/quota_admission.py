@@ -47,7 +47,8 @@ def admit_create(api, resource: Resource, obj: dict) -> None:
         used = usage.total_usage(quota, {(resource.group, resource.plural): existing})
         over = usage.exceeded(quota, used, added)
         if over:
-            name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
+            # Named as upstream's admission names objects not yet named: by their generateName.
+            name = obj["metadata"].get("generateName") or obj["metadata"].get("name", "")
             requested = ",".join(f"{r}={req}" for r, req, _, _ in over)
             current = ",".join(f"{r}={u}" for r, _, u, _ in over)
             limited = ",".join(f"{r}={lim}" for r, _, _, lim in over)

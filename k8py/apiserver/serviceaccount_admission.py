@@ -131,5 +131,7 @@ def _references_secrets(spec: dict) -> bool:
 
 
 def _forbidden(pod: dict, reason: str) -> errors.StatusError:
-    name = pod["metadata"].get("name", "")
+    # Upstream admits before a generated name exists and names such a pod by its
+    # generateName in the error (`pods "web-7d4b9-" is forbidden`), as controllers' events show.
+    name = pod["metadata"].get("generateName") or pod["metadata"].get("name", "")
     return errors.StatusError(403, "Forbidden", f'pods "{name}" is forbidden: {reason}', name=name, kind="pods")

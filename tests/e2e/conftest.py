@@ -133,6 +133,13 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+def wait_for_default_service_account(cluster, namespace: str, timeout: float = 30) -> None:
+    """Pods are admitted only once their namespace's `default` ServiceAccount exists (the
+    serviceaccount controller makes it): wait for it, as upstream's e2e framework does."""
+    wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0,
+             timeout=timeout, interval=0.2, what=f"the default ServiceAccount in {namespace}")
+
+
 @pytest.fixture
 def namespace(server, request):
     """A fresh namespace per test, deleted afterwards."""
@@ -141,5 +148,6 @@ def namespace(server, request):
     name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{digest}-{os.getpid() % 1000}"
     name = "".join(c for c in name if c.isalnum() or c == "-")[:60].strip("-")
     server.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+    wait_for_default_service_account(server, name)
     yield name
     server.kubectl("delete", "namespace", name, "--wait=false", check=False)

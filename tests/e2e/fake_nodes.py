@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import start_server, wait_for_default_service_account
 
 
 def node_manifest(name: str) -> str:
@@ -37,6 +37,7 @@ def scratch_namespace(cluster, prefix: str):
     """Fixture body: a fresh namespace, emptied (pods forced) and deleted afterwards."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)
+    wait_for_default_service_account(cluster, name)
     yield name
     cluster.kubectl("delete", "pods", "--all", "-n", name, "--force", "--grace-period=0", check=False)
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, wait_for_default_service_account
 
 HOLD = "conformance.k8py.io/hold"
 
@@ -113,6 +113,7 @@ def test_gc_is_not_blocked_by_a_dependency_cycle(server, namespace):
 def test_deleting_a_namespace_removes_its_pods_and_services(server):
     ns = "conformance-nsdelete"
     server.kubectl("create", "namespace", ns)
+    wait_for_default_service_account(server, ns)
     server.kubectl("run", "test-pod", "-n", ns, "--image=busybox", "--restart=Never")
     server.kubectl("create", "service", "clusterip", "test-service", "--tcp=80:80", "-n", ns)
     server.kubectl("delete", "namespace", ns, "--timeout=60s")

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, wait_for_default_service_account
 from tests.e2e.test_node_agent import AgentServer
 
 pytest_plugins = ["tests.e2e.registry"]
@@ -312,6 +312,7 @@ def node(tmp_path_factory, image_registry):
     try:
         server = agent_server.start()
         server.kubectl("create", "namespace", NS)
+        wait_for_default_service_account(server, NS)
         server.kubectl("create", "secret", "generic", "conf-secret", "--from-literal=data-1=value-1", "-n", NS)
         server.kubectl("create", "configmap", "conf-configmap", "--from-literal=data-1=value-1", "-n", NS)
         # the same name elsewhere, with another value: pods read their own namespace's

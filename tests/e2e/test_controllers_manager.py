@@ -59,7 +59,8 @@ def test_killing_the_controller_manager_mid_rollout_loses_and_duplicates_nothing
     namespace = "cm-crash"
     server.kubectl("create", "namespace", namespace)
     runner = PodRunner(server.kubeconfig, namespace, delay=0.5).start()
-    manager = ManagerProcess(server, "--controllers", "replicaset,deployment,garbage-collector",
+    # serviceaccount too: pods are admitted only once the namespace's default account exists.
+    manager = ManagerProcess(server, "--controllers", "replicaset,deployment,garbage-collector,serviceaccount",
                              "--no-leader-elect")
     census = None
     try:
@@ -75,7 +76,7 @@ def test_killing_the_controller_manager_mid_rollout_loses_and_duplicates_nothing
             return len(sets) == 2 and all(rs["spec"]["replicas"] > 0 for rs in sets)
         wait_for(rollout_started, what="the rollout to be under way")
         manager.kill()
-        manager = ManagerProcess(server, "--controllers", "replicaset,deployment,garbage-collector",
+        manager = ManagerProcess(server, "--controllers", "replicaset,deployment,garbage-collector,serviceaccount",
                                  "--no-leader-elect")
         server.kubectl("rollout", "status", "deploy/crash", "-n", namespace, "--timeout=90s")
     finally:
@@ -146,6 +147,8 @@ def test_pod_gc_collects_finished_pods_over_threshold_and_pods_of_vanished_or_de
     server = bare_server
     namespace = "cm-podgc"
     server.kubectl("create", "namespace", namespace)
+    # No serviceaccount controller runs here: make the account pods are admitted with.
+    server.kubectl("create", "serviceaccount", "default", "-n", namespace)
     node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "podgc-ghost-node"}}
     server.kubectl("create", "-f", "-", input=json.dumps(node))
     for i in range(3):

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.e2e.conftest import REPO, wait_for
+from tests.e2e.conftest import REPO, wait_for, wait_for_default_service_account
 
 SEED = REPO / "tests" / "data" / "seed"
 
@@ -79,6 +79,7 @@ def test_seed_manifests_apply_and_create(server, manifest):
         namespace = "seed-" + manifest.split("-")[0]
         server.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n",
                        check=False)
+        wait_for_default_service_account(server, namespace)
         ns_args = ["-n", namespace]
     server.kubectl("apply", "-f", str(path), *ns_args)
     applied = _get_all(server, path, ns_args, len(docs))

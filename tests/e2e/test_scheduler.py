@@ -157,6 +157,8 @@ def test_restarted_server_takes_its_scheduler_lease_back_at_once(tmp_path):
     srv = start_server(tmp_path / "data", port=srv.port, extra=lean)
     try:
         srv.kubectl("create", "-f", "-", input=node_manifest("restart-n1"))
+        # No controller-manager here: make the account the pod is admitted with.
+        srv.kubectl("create", "serviceaccount", "default", "-n", "default")
         srv.kubectl("create", "-n", "default", "-f", "-", input=pod_yaml("after-restart"))
         # Well inside the 15 s a new identity would have to wait for the old lease to expire.
         assert wait_for(lambda: node_of(srv, "default", "after-restart"), timeout=6,

@@ -16,7 +16,7 @@ import socket
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from tests.e2e.conftest import SEED, free_port, start_server, wait_for
+from tests.e2e.conftest import SEED, free_port, start_server, wait_for, wait_for_default_service_account
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,7 @@ def set_ready(srv, ns, name, ip, ready):
 def test_seed_services_get_endpoints_dns_and_load_balancer(cluster):
     ns = "svc-e2e"
     cluster.kubectl("create", "namespace", ns)
+    wait_for_default_service_account(cluster, ns)
     cluster.kubectl("-n", ns, "apply", "-f", str(SEED / "10-services.yaml"))
     make_ready_pod(cluster, ns, "web-1", "10.42.0.21")
     make_ready_pod(cluster, ns, "web-2", "10.42.0.22")
@@ -176,6 +177,7 @@ async def test_proxy_follows_the_api_into_a_node_namespace(cluster):
             await asyncio.sleep(0.1)
     try:
         await kubectl("create", "namespace", ns)
+        await loop.run_in_executor(None, wait_for_default_service_account, cluster, ns)
         await kubectl("-n", ns, "create", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
             "spec": {"selector": {"app": "nginx-deploy"}, "ports": [{"port": 80, "targetPort": 8080}]}}))

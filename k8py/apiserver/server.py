@@ -27,6 +27,7 @@ from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
 from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
+from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
 from k8py.apiserver.bootstrap import bootstrap
@@ -107,8 +108,12 @@ class APIServer:
         await asyncio.gather(*(c.start() for c in self.caches.values()))
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
+        builtin_group_versions = [(g, v) for g, versions in self.registry.groups().items() for v in versions]
         await bootstrap(self)
         await self.crds.start()
+        autoregister = AutoRegister(self, builtin_group_versions)
+        await autoregister.sync_on_start()
+        self.background.append(asyncio.create_task(autoregister.run()))
         tls = self.config.data_dir / "server" / "tls"
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
                                      if (tls / "server-ca.key").exists() else None)

@@ -30,9 +30,15 @@ import json
 
 import orjson
 
-from k8py.api.fieldcheck import go_quote, patch_error
 from k8py.apimachinery import strategic
-from k8py.apimachinery.errors import StatusError, bad_request, request_entity_too_large
+from k8py.apimachinery.errors import Cause, StatusError, bad_request, invalid, request_entity_too_large
+from k8py.apimachinery.gostrings import go_quote
+
+
+def patch_error(patched: str, detail: str) -> StatusError:
+    """422 for a patched object that does not decode (type errors, strict errors)."""
+    return invalid("", "", [Cause("patch", f"Invalid value: {go_quote(patched)}: {detail}")])
+
 
 MAX_JSON_PATCH_OPERATIONS = 10000     # handlers/patch.go maxJSONPatchOperations
 MAX_JSON_PATCH_COPY_BYTES = 3 << 20   # server Config.JSONPatchMaxCopyBytes default

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k8py.api.fieldcheck import go_quote, go_value_text
-from k8py.api.schema import Schemas, schemas
+from k8py.apimachinery.gostrings import go_quote, go_value_text
+from k8py.apimachinery.schema import Schemas, schemas
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"

@@ -13,6 +13,7 @@ from k8py.api import conversion
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors, meta
 from k8py.apiserver import codec, managedfields
+from k8py.apiserver.decoding import check_type_meta
 
 
 def _reset_fields(resource, subresource: str):
@@ -33,7 +34,6 @@ async def server_side_apply(req, raw: bytes) -> tuple[dict, bool]:
     applied = codec.decode_yaml(raw)
     if not isinstance(applied, dict):
         raise errors.bad_request("the applied configuration must be an object")
-    from k8py.apiserver.handlers import check_type_meta
     check_type_meta(resource, applied)
     req.warnings += req.api.validate_fields(resource, applied, req.query.get("fieldValidation"), "PatchOptions")
     m = applied.setdefault("metadata", {})

@@ -17,6 +17,7 @@ from k8py.apimachinery import errors
 from k8py.apimachinery.selectors import parse_field_selector, parse_label_selector
 from k8py.apiserver import codec, tables
 from k8py.apiserver.codec import Accept
+from k8py.apiserver.decoding import check_type_meta
 from k8py.apiserver.objects import DeleteOptions, ListResult
 from k8py.apiserver.requestinfo import RequestInfo
 from k8py.apiserver.responses import json_response, yaml_response
@@ -93,25 +94,6 @@ class Request:
 
 def to_client(resource: Resource, obj: dict) -> dict:
     return conversion.from_storage(resource, obj)
-
-
-def check_type_meta(resource: Resource, body: dict, *, expected_kind: str | None = None,
-                    expected_api_version: str | None = None) -> None:
-    kind = body.get("kind")
-    api_version = body.get("apiVersion")
-    expected_kind = expected_kind or resource.kind
-    expected_api_version = expected_api_version or resource.api_version
-    # Like upstream's decoder, a body without type meta takes the endpoint's
-    # (the Python client sends objects built without kind and apiVersion).
-    kind = kind or expected_kind
-    body["kind"] = kind
-    if api_version and api_version != expected_api_version:
-        raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected "
-                                 f"API version ({expected_api_version})")
-    if kind != expected_kind:
-        raise errors.bad_request(f'the kind in the data ({kind}) does not match the expected kind '
-                                 f'({expected_kind})')
-    body["apiVersion"] = expected_api_version
 
 
 # ---- reads ------------------------------------------------------------------
@@ -208,18 +190,6 @@ async def _decode_for_write(req: Request, raw: bytes, options_kind: str) -> dict
     return body
 
 
-def decode_as(req: Request, raw: bytes, group: str, version: str, kind: str,
-              options_kind: str = "CreateOptions") -> dict:
-    """A body that is not the endpoint's own kind (Binding, Eviction,
-    TokenRequest, DeleteOptions), decoded and type-checked against that kind's
-    schema the way upstream's typed decoder would: wrong types are a 400, never
-    a crash further in."""
-    body = codec.decode_object(raw, req.http.headers.get("Content-Type"))
-    req.warnings += req.api.validate_fields(Resource(group, version, kind, ""), body,
-                                            req.query.get("fieldValidation"), options_kind)
-    return body
-
-
 async def create(req: Request) -> web.StreamResponse:
     if req.info.name:
         raise errors.method_not_allowed("create", req.resource.plural)
@@ -309,7 +279,7 @@ async def handle(req: Request) -> web.StreamResponse:
     if resource.deprecation_warning:
         req.warnings.append(resource.deprecation_warning)
     if info.subresource:
-        return await subresources.handle(req)
+        return await subresources.handle(req, VERBS)
     if info.verb not in resource.verbs:
         raise errors.method_not_allowed(info.verb, resource.plural)
     if resource.namespaced and not info.namespace and info.verb not in ("list", "watch", "deletecollection"):

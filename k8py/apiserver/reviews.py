@@ -17,6 +17,7 @@ from k8py.apimachinery import errors
 from k8py.apiserver import virtual
 from k8py.apiserver.authn import UserInfo
 from k8py.apiserver.authz import Attributes
+from k8py.apiserver.decoding import check_type_meta, decode_as
 from k8py.apiserver.responses import json_response
 from k8py.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION
 
@@ -179,7 +180,6 @@ BOUND_KINDS = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}
 
 
 async def request_token(req):
-    from k8py.apiserver.handlers import check_type_meta, decode_as
     body = decode_as(req, await req.body(), AUTHN, "v1", "TokenRequest")
     check_type_meta(req.resource, body, expected_kind="TokenRequest", expected_api_version=f"{AUTHN}/v1")
     name, namespace = req.info.name, req.namespace

@@ -13,43 +13,33 @@ from aiohttp import web
 from k8py.apimachinery import errors, meta
 from k8py.apimachinery.selectors import selector_string
 from k8py.apiserver import codec, eviction, patching
+from k8py.apiserver.decoding import decode_as
 from k8py.apiserver.objects import DeleteOptions
 from k8py.apiserver.responses import json_response
 from k8py.apiserver.reviews import request_token
 
 STREAMS = ("log", "exec", "attach", "portforward", "proxy")
+# Read and written through the object's own get/update/patch (the strategy limits what changes).
+WHOLE_OBJECT_VIEWS = ("status", "approval", "ephemeralcontainers")
 
 
-async def handle(req) -> web.StreamResponse:
+async def handle(req, verbs) -> web.StreamResponse:
+    """`verbs`: the resource's own handlers by verb, which serve the subresources that
+    are a view of the whole object (handed in, so this module need not import them)."""
     info, resource = req.info, req.resource
     sub = info.subresource
     if not resource.has_subresource(sub) or not info.name:
         raise errors.path_not_found()
     if resource.namespaced and not info.namespace:
         raise errors.path_not_found()
+    if sub in WHOLE_OBJECT_VIEWS and info.verb in ("get", "update", "patch"):
+        return await verbs[info.verb](req)
     handler = _HANDLERS.get((sub, info.verb))
     if handler is None:
         if sub in STREAMS:
             return await streams(req)
         raise errors.method_not_allowed(info.verb, f"{resource.plural}/{sub}")
     return await handler(req)
-
-
-# ---- status -----------------------------------------------------------------
-
-async def get_status(req) -> web.StreamResponse:
-    from k8py.apiserver.handlers import get
-    return await get(req)
-
-
-async def update_status(req) -> web.StreamResponse:
-    from k8py.apiserver.handlers import update
-    return await update(req)
-
-
-async def patch_status(req) -> web.StreamResponse:
-    from k8py.apiserver.handlers import patch
-    return await patch(req)
 
 
 # ---- scale ------------------------------------------------------------------
@@ -139,7 +129,6 @@ async def patch_scale(req) -> web.StreamResponse:
 # ---- pods: binding and eviction --------------------------------------------
 
 async def bind(req) -> web.StreamResponse:
-    from k8py.apiserver.handlers import decode_as
     body = decode_as(req, await req.body(), "", "v1", "Binding")
     target = body.get("target") or {}
     node = target.get("name")
@@ -169,7 +158,6 @@ async def bind(req) -> web.StreamResponse:
 
 
 async def evict(req) -> web.StreamResponse:
-    from k8py.apiserver.handlers import decode_as
     body = decode_as(req, await req.body(), "policy", "v1", "Eviction")
     options = DeleteOptions.from_body(body.get("deleteOptions"), req.query)
     options.dry_run = options.dry_run or req.dry_run
@@ -217,11 +205,7 @@ async def streams(req) -> web.StreamResponse:
 
 
 _HANDLERS = {
-    ("status", "get"): get_status, ("status", "update"): update_status, ("status", "patch"): patch_status,
     ("scale", "get"): get_scale, ("scale", "update"): update_scale, ("scale", "patch"): patch_scale,
-    ("approval", "get"): get_status, ("approval", "update"): update_status, ("approval", "patch"): patch_status,
-    ("ephemeralcontainers", "get"): get_status, ("ephemeralcontainers", "update"): update_status,
-    ("ephemeralcontainers", "patch"): patch_status,
     ("token", "create"): request_token,
     ("binding", "create"): bind, ("eviction", "create"): evict, ("finalize", "update"): finalize,
 }

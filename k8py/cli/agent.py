@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from k8py.cli.paths import default_data_dir
+from k8py.client.paths import default_data_dir
 
 log = logging.getLogger("k8py.agent")
 

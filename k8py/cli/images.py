@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from k8py.cli.paths import default_data_dir
+from k8py.client.paths import default_data_dir
 from k8py.kubelet.images.reference import split_repo_tag
 from k8py.kubelet.runtime.interface import ImageError
 

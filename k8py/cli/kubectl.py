@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 
-from k8py.cli.paths import default_data_dir, default_kubeconfig
+from k8py.client.paths import default_data_dir, default_kubeconfig
 
 
 def add_parser(sub) -> None:

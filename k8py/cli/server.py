@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from k8py.cli.paths import default_data_dir, default_kubeconfig
+from k8py.client.paths import default_data_dir, default_kubeconfig
 
 log = logging.getLogger("k8py.server")
 

@@ -49,7 +49,7 @@ CONTROLLERS: dict[str, str] = {
     "endpoint": "k8py.controllers.endpoints:EndpointsController",
     "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
-    "service-lb": "k8py.proxy.servicelb:ServiceLBController",
+    "service-lb": "k8py.controllers.servicelb:ServiceLBController",
     "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
@@ -208,7 +208,7 @@ class ControllerManager:
 
 async def run_in_server(args, client: Client) -> None:
     """`k8py server` runs the controller-manager as one of its components."""
-    from k8py.cli.paths import default_data_dir
+    from k8py.client.paths import default_data_dir
     data_dir = (args.data_dir or default_data_dir()).resolve()
     # The server's own controller-manager keeps one identity across restarts,
     # so a restarted server takes its lease back at once.

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 from pathlib import Path
 
-from k8py.apiserver import pki as pki_mod
+from k8py.apimachinery import certs as pki_mod
 from k8py.kubelet.server import KubeletServer
 
 log = logging.getLogger("k8py.kubelet.serving")

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from k8py.apiserver import pki as pki_mod
+from k8py.apimachinery import certs as pki_mod
 from k8py.kubelet.network.cni import PodNetwork
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerConfig, SandboxConfig)

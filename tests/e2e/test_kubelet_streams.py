@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from k8py.apiserver import pki as pki_mod
+from k8py.apimachinery import certs as pki_mod
 from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
 from tests.unit.kubelet.fake_runtime import FakeRuntime

@@ -249,7 +249,7 @@ def node_obj(name, ip, ready="True"):
 
 
 def test_servicelb_ingress_is_node_addresses_and_honours_load_balancer_ip():
-    from k8py.proxy.servicelb import wanted_ingress
+    from k8py.controllers.servicelb import wanted_ingress
     nodes = [node_obj("b", "192.168.1.20"), node_obj("a", "192.168.1.3"), node_obj("c", "192.168.1.9", "False")]
     lb = {"spec": {"type": "LoadBalancer"}}
     assert wanted_ingress(lb, nodes) == [{"ip": "192.168.1.3", "ipMode": "VIP"}, {"ip": "192.168.1.20", "ipMode": "VIP"}]
@@ -259,7 +259,7 @@ def test_servicelb_ingress_is_node_addresses_and_honours_load_balancer_ip():
 
 
 async def test_servicelb_publishes_ingress(api):
-    from k8py.proxy.servicelb import ServiceLBController
+    from k8py.controllers.servicelb import ServiceLBController
     await api.resource("v1", "nodes").create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "lb-node"}})
     node = await api.resource("v1", "nodes").get("lb-node")
     node["status"] = node_obj("lb-node", "192.168.5.5")["status"]

@@ -10,6 +10,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from k8py.apimachinery import certs
 from k8py.apiserver import pki as pki_mod
 from k8py.apiserver.kubeconfig import write_kubeconfig
 from k8py.apiserver.pki import ensure_pki, issue_client_cert, ssl_context
@@ -107,7 +108,7 @@ def test_lost_ca_key_makes_a_new_ca_and_new_leaves(tmp_path):
 
 
 def test_leaf_close_to_expiry_is_renewed(tmp_path, monkeypatch):
-    monkeypatch.setattr(pki_mod, "LEAF_VALIDITY", pki_mod.RENEW_BEFORE / 2)
+    monkeypatch.setattr(certs, "LEAF_VALIDITY", pki_mod.RENEW_BEFORE / 2)
     pki = ensure_pki(tmp_path / "tls")
     old_admin, old_ca = load(pki.admin_cert), load(pki.ca_cert)
     monkeypatch.undo()

@@ -13,6 +13,7 @@ typed slice) pass a `GoValue`.
 from __future__ import annotations
 
 from k8py.apimachinery.errors import Cause
+from k8py.apimachinery.gostrings import go_quote  # noqa: F401 (validation modules take it from here)
 
 REQUIRED = "FieldValueRequired"
 INVALID = "FieldValueInvalid"
@@ -64,30 +65,6 @@ OMIT = GoValue("")  # field.OmitValueType: only the error type is printed
 
 
 # ---- Go rendering --------------------------------------------------------------
-
-_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-            "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(s: str) -> str:
-    """strconv.Quote: printable runes kept, the rest escaped."""
-    out = ['"']
-    for ch in s:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            code = ord(ch)
-            if code < 0x80:
-                out.append(f"\\x{code:02x}")
-            elif code <= 0xFFFF:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
 
 def go_strings(values) -> str:
     """%#v of a []string."""

@@ -16,7 +16,7 @@ import logging
 import time
 
 from k8py.client import ApiError, EventRecorder, Informer
-from k8py.scheduler.tolerations import tolerated_by
+from k8py.api.tolerations import tolerated_by
 
 log = logging.getLogger("k8py.controllers.taint-eviction")
 

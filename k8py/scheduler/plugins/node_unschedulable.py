@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from k8py.scheduler.framework import unresolvable
-from k8py.scheduler.tolerations import tolerated_by
+from k8py.api.tolerations import tolerated_by
 
 ERR_REASON = "node(s) were unschedulable"
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}

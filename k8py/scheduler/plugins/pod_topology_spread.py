@@ -17,7 +17,7 @@ from k8py.apimachinery.selectors import Requirement, Selector, selector_from_lab
 from k8py.scheduler.framework import MAX_NODE_SCORE, SKIPPED, unresolvable, unschedulable
 from k8py.scheduler.podinfo import HOSTNAME_LABEL
 from k8py.scheduler.plugins.node_affinity import pod_matches_node_selector_and_affinity
-from k8py.scheduler.tolerations import first_untolerated
+from k8py.api.tolerations import first_untolerated
 
 ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_NODE_LABEL = ERR_CONSTRAINTS + " (missing required label)"

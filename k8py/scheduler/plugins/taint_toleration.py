@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from k8py.scheduler.framework import MAX_NODE_SCORE, unresolvable
 from k8py.scheduler.plugins.scoring import default_normalize
-from k8py.scheduler.tolerations import first_untolerated, tolerated_by
+from k8py.api.tolerations import first_untolerated, tolerated_by
 
 
 class TaintToleration:

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
+from k8py.apimachinery import certs
 from k8py.apiserver import pki as pki_mod
 from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
@@ -320,7 +321,7 @@ async def test_port_forward_into_a_pod_network_namespace(kubelet):
 
 async def test_tls_requires_a_cluster_client_certificate(tmp_path):
     pki = pki_mod.ensure_pki(tmp_path / "tls")
-    cert, key = pki_mod.issue_serving_cert(pki, "node-a", ["127.0.0.1", "node-a"])
+    cert, key = certs.issue_serving_cert(pki, "node-a", ["127.0.0.1", "node-a"])
     (tmp_path / "kubelet.crt").write_bytes(cert)
     (tmp_path / "kubelet.key").write_bytes(key)
     server = KubeletServer(FakeRuntime(), lambda ns, n: None, tmp_path / "kubelet.crt", tmp_path / "kubelet.key",

@@ -89,42 +89,42 @@ def test_mirror_pods_are_exempt_but_may_not_name_accounts(bare):
     assert 'pods "static-with-sa" is forbidden: a mirror pod may not reference service accounts' in result.stderr
 
 
-WORKLOADS = f"""apiVersion: apps/v1
+WORKLOADS = """apiVersion: apps/v1
 kind: ReplicaSet
-metadata: {{name: web}}
+metadata: {name: web}
 spec:
   replicas: 2
-  selector: {{matchLabels: {{app: web}}}}
+  selector: {matchLabels: {app: web}}
   template:
-    metadata: {{labels: {{app: web}}}}
-    spec: {{containers: [{{name: c, image: busybox}}]}}
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: busybox}]}
 ---
 apiVersion: batch/v1
 kind: Job
-metadata: {{name: once}}
+metadata: {name: once}
 spec:
   template:
-    spec: {{restartPolicy: Never, containers: [{{name: c, image: busybox}}]}}
+    spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
 ---
 apiVersion: apps/v1
 kind: StatefulSet
-metadata: {{name: db}}
+metadata: {name: db}
 spec:
   replicas: 1
   serviceName: db
-  selector: {{matchLabels: {{app: db}}}}
+  selector: {matchLabels: {app: db}}
   template:
-    metadata: {{labels: {{app: db}}}}
-    spec: {{containers: [{{name: c, image: busybox}}]}}
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: busybox}]}
 ---
 apiVersion: apps/v1
 kind: DaemonSet
-metadata: {{name: agent}}
+metadata: {name: agent}
 spec:
-  selector: {{matchLabels: {{app: agent}}}}
+  selector: {matchLabels: {app: agent}}
   template:
-    metadata: {{labels: {{app: agent}}}}
-    spec: {{containers: [{{name: c, image: busybox}}]}}
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c, image: busybox}]}
 """
 
 

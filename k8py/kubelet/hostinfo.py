@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from fractions import Fraction
 from pathlib import Path
+
+from k8py.apimachinery import quantity
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
@@ -41,16 +44,28 @@ def disk_bytes(path: Path) -> tuple[int, int]:
 
 
 def capacity(data_dir: Path, max_pods: int = MAX_PODS) -> tuple[dict, dict]:
-    """(capacity, allocatable) as the kubelet reports them."""
+    """(capacity, allocatable) as the kubelet reports them: byte counts are BinarySI
+    quantities, and allocatable is capacity less the eviction thresholds, subtracted
+    as resource.Quantity does (so it prints `15876Mi`, `94580216Ki`, as upstream's)."""
     mem_total = meminfo().get("MemTotal", 0)
     disk_total, _ = disk_bytes(data_dir)
     cpus = os.cpu_count() or 1
-    cap = {"cpu": str(cpus), "ephemeral-storage": f"{disk_total // 1024}Ki",
-           "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": f"{mem_total // 1024}Ki", "pods": str(max_pods)}
+    memory, disk = _bytes(mem_total), _bytes(disk_total)
+    cap = {"cpu": str(cpus), "ephemeral-storage": quantity.canonical(disk),
+           "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": quantity.canonical(memory), "pods": str(max_pods)}
     alloc = dict(cap)
-    alloc["memory"] = f"{max(mem_total - EVICTION_MEMORY_BYTES, 0) // 1024}Ki"
-    alloc["ephemeral-storage"] = str(int(disk_total * (1 - EVICTION_NODEFS_FRACTION)))
+    alloc["memory"] = quantity.canonical(_at_least_zero(quantity.subtract(memory, _bytes(EVICTION_MEMORY_BYTES))))
+    reserved_disk = _bytes(int(EVICTION_NODEFS_FRACTION * disk_total))
+    alloc["ephemeral-storage"] = quantity.canonical(_at_least_zero(quantity.subtract(disk, reserved_disk)))
     return cap, alloc
+
+
+def _bytes(n: int) -> quantity.Quantity:
+    return quantity.Quantity(Fraction(n), quantity.BINARY_SI)
+
+
+def _at_least_zero(q: quantity.Quantity) -> quantity.Quantity:
+    return q if q.value > 0 else quantity.Quantity(Fraction(0), q.format)
 
 
 def _read(path: str, default: str = "") -> str:

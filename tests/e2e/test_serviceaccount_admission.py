@@ -153,3 +153,28 @@ def test_controllers_make_their_pods_once_the_default_account_exists(bare):
     # Promptly: within a few of the controllers' back-off steps, not minutes.
     wait_for(lambda: owners() == ["DaemonSet", "Job", "ReplicaSet", "ReplicaSet", "StatefulSet"], timeout=30,
              what="every controller's pods once the account exists")
+
+
+MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_service_account_token_automount_can_be_opted_out_of(server, namespace):
+    """Upstream's conformance case: the token is mounted unless the pod says false, or the pod
+    says nothing and its ServiceAccount says false."""
+    for name, automount in (("mount-sa", True), ("nomount-sa", False)):
+        server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name},
+            "automountServiceAccountToken": automount}))
+    cases = []
+    for account, account_says in (("default", None), ("mount-sa", True), ("nomount-sa", False)):
+        for pod_says in (None, True, False):
+            expected = pod_says if pod_says is not None else account_says is not False
+            cases.append((account, pod_says, expected))
+    for i, (account, pod_says, expected) in enumerate(cases):
+        spec = {"serviceAccountName": account, "restartPolicy": "Never",
+                **({"automountServiceAccountToken": pod_says} if pod_says is not None else {})}
+        created = json.loads(server.kubectl("create", "-n", namespace, "-o", "json", "-f", "-",
+                                            input=pod(f"token-{i}", **spec)).stdout)
+        mounted = any(m["mountPath"] == MOUNT_PATH for c in created["spec"]["containers"]
+                      for m in c.get("volumeMounts") or [])
+        assert mounted == expected, (account, pod_says, created["spec"])

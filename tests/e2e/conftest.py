@@ -123,6 +123,8 @@ def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ())
         raise
     if process.poll() is not None:
         raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
+    if "controller-manager" not in [b for a, b in zip(extra, extra[1:]) if a == "--disable"]:
+        wait_for_default_service_account(server, "default")
     return server
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from k8py.api import fieldcheck as fc
 from k8py.api.schema import schemas
+from k8py.apimachinery import gostrings
 from k8py.apimachinery.errors import StatusError
 
 SEED = Path("/work/shared/manifests/seed")
@@ -357,5 +358,5 @@ def test_patch_strict_error():
 
 
 def test_go_value_text():
-    assert fc.go_value_text({"spec": {"replicas": 3, "x": [1.5, "a", None, True]}, "b": 1e21}) == \
+    assert gostrings.go_value_text({"spec": {"replicas": 3, "x": [1.5, "a", None, True]}, "b": 1e21}) == \
         "map[b:1e+21 spec:map[replicas:3 x:[1.5 a <nil> true]]]"

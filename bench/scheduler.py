@@ -101,6 +101,10 @@ class Bench:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         async with self.http.post("/api/v1/namespaces", data=json.dumps(body)) as r:
             assert r.status == 201, await r.text()
+        # No controller-manager runs here: make the account pods are admitted with.
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+        async with self.http.post(f"/api/v1/namespaces/{name}/serviceaccounts", data=json.dumps(account)) as r:
+            assert r.status == 201, await r.text()
 
     async def scheduled_events(self, namespaces: list[str], settle_s: float = 30) -> dict[str, int]:
         """Scheduled events per namespace, once their number stops growing."""

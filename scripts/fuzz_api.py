@@ -668,6 +668,11 @@ class Fuzzer:
                                   {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
         if status not in (201, 409):
             raise RuntimeError(f"cannot create namespace {self.namespace}: {status}")
+        # Without a controller-manager nobody makes the `default` ServiceAccount pods are admitted with.
+        status, _ = self.api.json("POST", f"/api/v1/namespaces/{self.namespace}/serviceaccounts",
+                                  {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+        if status not in (201, 409):
+            raise RuntimeError(f"cannot create the default ServiceAccount in {self.namespace}: {status}")
         self.targets = discover_targets(self.api)
         self.report.targets = len(self.targets)
         seeds = load_seed_objects()

@@ -8,5 +8,7 @@
 - admission.py: the plugin: pods, workload templates and namespaces.
 """
 
-from k8py.apiserver.podsecurity.admission import PodSecurity  # noqa: F401
-from k8py.apiserver.podsecurity.config import load as load_config  # noqa: F401
+from k8py.apiserver.podsecurity.admission import PodSecurity
+from k8py.apiserver.podsecurity.config import load as load_config
+
+__all__ = ["PodSecurity", "load_config"]

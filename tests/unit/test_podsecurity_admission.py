@@ -347,3 +347,36 @@ def test_audit_level_annotates_the_request_for_the_audit_log():
     assert annotations == {"pod-security.kubernetes.io/exempt": "namespace"}
     # outside any request nothing is recorded, and nothing fails
     PodSecurity().admit(_FakeAPI({"pod-security.kubernetes.io/warn": "restricted"}), _pods(), obj)
+
+
+async def test_ephemeral_containers_are_checked_like_the_pods_own(client):
+    await make_namespace(client, "debugged", enforce="baseline")
+    resp = await client.post("/api/v1/namespaces/debugged/pods", json=pod("p"), headers=HEADERS)
+    assert resp.status == 201
+    strategic = {**HEADERS, "Content-Type": "application/strategic-merge-patch+json"}
+    debug = {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "busybox", "targetContainerName": "c",
+                                               "securityContext": {"privileged": True}}]}}
+    resp = await client.patch("/api/v1/namespaces/debugged/pods/p/ephemeralcontainers", json=debug,
+                              headers=strategic)
+    assert resp.status == 403
+    assert (await resp.json())["message"] == ('pods "p" is forbidden: violates PodSecurity "baseline:latest": '
+                                              'privileged (container "dbg" must not set '
+                                              'securityContext.privileged=true)')
+    debug["spec"]["ephemeralContainers"][0].pop("securityContext")
+    resp = await client.patch("/api/v1/namespaces/debugged/pods/p/ephemeralcontainers", json=debug,
+                              headers=strategic)
+    assert resp.status == 200, await resp.text()
+
+
+async def test_mirror_pods_and_kube_system_have_no_special_treatment(client):
+    # kube-system has no labels: privileged by default, as upstream
+    resp = await client.post("/api/v1/namespaces/kube-system/pods", json=pod("priv", privileged=True),
+                             headers=HEADERS)
+    assert resp.status == 201 and warnings_of(resp) == []
+    # a kubelet's mirror pod is a pod like any other
+    await make_namespace(client, "statics", enforce="baseline")
+    mirror = pod("static-node1", privileged=True, nodeName="node1")
+    mirror["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "abc", "kubernetes.io/config.source": "file"}
+    resp = await client.post("/api/v1/namespaces/statics/pods", json=mirror, headers=HEADERS)
+    assert resp.status == 403
+    assert 'violates PodSecurity "baseline:latest": privileged' in (await resp.json())["message"]

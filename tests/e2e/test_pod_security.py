@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import start_server
+from tests.e2e.conftest import start_server, wait_for
 
 PRIVILEGED_POD = """apiVersion: v1
 kind: Pod
@@ -165,3 +165,20 @@ plugins:
     with pytest.raises(AssertionError, match="server exited"):
         start_server(tmp_path / "data", extra=["--admission-control-config-file", str(config)])
     assert 'defaults.enforce: Invalid value: "strict"' in (tmp_path / "data" / "server.log").read_text()
+
+
+def test_pods_a_deployment_makes_in_an_enforcing_namespace_are_refused_with_an_event(server, namespace):
+    label(server, namespace, "pod-security.kubernetes.io/enforce=restricted")
+    result = server.kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOYMENT)
+    # workloads are admitted; warn follows the stricter enforce level
+    assert result.stdout.strip() == "deployment.apps/web created"
+    assert result.stderr.strip() == f'Warning: would violate PodSecurity "restricted:latest": {RESTRICTED_VIOLATIONS}'
+
+    def refused_event():
+        events = server.kubectl_json("get", "events", "-n", namespace)["items"]
+        return next((e for e in events if e.get("reason") == "FailedCreate"), None)
+    event = wait_for(refused_event, timeout=60, what="a FailedCreate event")
+    assert event["involvedObject"]["kind"] == "ReplicaSet"
+    assert event["message"].startswith('Error creating: pods "web-')
+    assert f'is forbidden: violates PodSecurity "restricted:latest": {RESTRICTED_VIOLATIONS}' in event["message"]
+    assert server.kubectl_json("get", "pods", "-n", namespace)["items"] == []

@@ -380,3 +380,22 @@ async def test_mirror_pods_and_kube_system_have_no_special_treatment(client):
     resp = await client.post("/api/v1/namespaces/statics/pods", json=mirror, headers=HEADERS)
     assert resp.status == 403
     assert 'violates PodSecurity "baseline:latest": privileged' in (await resp.json())["message"]
+
+
+async def test_namespace_check_is_capped_and_sees_one_pod_per_controller_first(client, monkeypatch):
+    from k8py.apiserver.podsecurity import admission as plugin
+    monkeypatch.setattr(plugin, "NAMESPACE_MAX_PODS", 2)
+    await make_namespace(client, "capped")
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u-1", "controller": True}
+    for name in ("a-replica", "b-replica"):
+        replica = pod(name)
+        replica["metadata"]["ownerReferences"] = [owner]
+        assert (await client.post("/api/v1/namespaces/capped/pods", json=replica, headers=HEADERS)).status == 201
+    resp = await client.post("/api/v1/namespaces/capped/pods", json=pod("z-priv", privileged=True), headers=HEADERS)
+    assert resp.status == 201
+    resp = await label_namespace(client, "capped", enforce="baseline")
+    # the second replica is checked last, so the cap leaves it out, not the privileged pod
+    assert warnings_of(resp) == [
+        "new PodSecurity enforce level only checked against the first 2 of 3 existing pods",
+        'existing pods in namespace "capped" violate the new PodSecurity enforce level "baseline:latest"',
+        "z-priv: privileged"]

@@ -77,6 +77,7 @@ class Strategy:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
+        # validating plugins see the object as the mutating ones left it
         self.api.pod_security.admit(self.api, resource, obj, user=user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)

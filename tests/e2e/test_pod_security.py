@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import start_server, wait_for
+from tests.e2e.conftest import start_server, wait_for, wait_for_default_service_account
 
 PRIVILEGED_POD = """apiVersion: v1
 kind: Pod
@@ -146,6 +146,7 @@ def test_admission_configuration_defaults_apply_to_unlabelled_namespaces(configu
     assert result.stdout.strip() == "pod/priv created" and result.stderr == ""
     # a namespace's own labels override the defaults
     srv.kubectl("create", "namespace", "open")
+    wait_for_default_service_account(srv, "open")
     label(srv, "open", "pod-security.kubernetes.io/enforce=privileged", "pod-security.kubernetes.io/warn=privileged")
     result = srv.kubectl("create", "-n", "open", "-f", "-", input=PRIVILEGED_POD.format(name="priv"))
     assert result.stdout.strip() == "pod/priv created" and result.stderr == ""

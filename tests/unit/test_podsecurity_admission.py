@@ -16,7 +16,7 @@ from k8py.apiserver.podsecurity import PodSecurity, load_config
 from k8py.apiserver.podsecurity.config import from_object
 from k8py.apiserver.podsecurity.policy import LevelVersion, Policy, policy_from_labels
 from k8py.apiserver.server import APIServer, ServerConfig
-from tests.unit.conftest import HEADERS, TOKEN
+from tests.unit.conftest import HEADERS, TOKEN, ensure_default_service_account
 
 PLAIN_POD_VIOLATIONS = (
     'allowPrivilegeEscalation != false (container "c" must set securityContext.allowPrivilegeEscalation=false), '
@@ -55,6 +55,8 @@ async def make_namespace(client, name: str, **labels) -> None:
         "name": name, "labels": {f"pod-security.kubernetes.io/{k.replace('_', '-')}": v for k, v in labels.items()}}}
     resp = await client.post("/api/v1/namespaces", json=body, headers=HEADERS)
     assert resp.status == 201, await resp.text()
+    # What the serviceaccount controller (not running here) would make: pods need it.
+    await ensure_default_service_account(client.api, name)
 
 
 async def label_namespace(client, name: str, **labels):
@@ -236,8 +238,10 @@ plugins:
     tokens.write_text(f"{TOKEN},system:admin,1,system:masters\nother-token,alice,2,system:masters\n")
     api.authenticator = Authenticator.from_config(pki.ensure_pki(tmp_path / "tls"), None, tokens)
     await api.start()
+    await ensure_default_service_account(api, "default")
     client = TestClient(TestServer(api.app()))
     await client.start_server()
+    client.api = api
     yield client
     await client.close()
     await api.stop()
@@ -370,6 +374,7 @@ async def test_ephemeral_containers_are_checked_like_the_pods_own(client):
 
 async def test_mirror_pods_and_kube_system_have_no_special_treatment(client):
     # kube-system has no labels: privileged by default, as upstream
+    await ensure_default_service_account(client.api, "kube-system")
     resp = await client.post("/api/v1/namespaces/kube-system/pods", json=pod("priv", privileged=True),
                              headers=HEADERS)
     assert resp.status == 201 and warnings_of(resp) == []

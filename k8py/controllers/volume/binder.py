@@ -402,6 +402,13 @@ class PersistentVolumeBinder(Controller):
 
     # ---- volumes -----------------------------------------------------------------------
 
+    def _wake_waiting_claims(self) -> None:
+        """A volume just became Available: claims still waiting need not wait for the resync."""
+        for key in self.claims.keys():
+            claim = self.claims.get(key)
+            if claim is not None and ANN_BIND_COMPLETED not in _annotations(claim):
+                self.enqueue(key)
+
     async def claim_of(self, volume: dict) -> dict | None:
         """The claim the volume's claimRef points at, if it still exists with the same uid.
         A miss in the cache is checked against the API server before a volume is released."""
@@ -422,7 +429,9 @@ class PersistentVolumeBinder(Controller):
         ref = (volume.get("spec") or {}).get("claimRef")
         if not ref or not ref.get("uid"):
             # Unused, or kept for a claim that has not bound yet (its sync will do it).
-            await self.update_volume_phase(volume, "Available")
+            if (volume.get("status") or {}).get("phase") != "Available":
+                await self.update_volume_phase(volume, "Available")
+                self._wake_waiting_claims()
             return
         claim = await self.claim_of(volume)
         if claim is None:

@@ -93,13 +93,16 @@ def claim_reference(claim: dict) -> dict:
 class PersistentVolumeBinder(Controller):
     name = "persistentvolume-binder"
     event_source = "persistentvolume-controller"
-    workers = 2
+    # Claims and volumes are synced side by side; a volume being bound by one worker is
+    # invisible to the others' choices (self._binding), so they never race for it.
+    workers = 16
 
     def __init__(self, ctx):
         super().__init__(ctx)
         self.pv_api = self.client.resource("v1", "persistentvolumes")
         # name or ns/name -> the object as this controller last wrote it
         self._written: dict[str, dict] = {}
+        self._binding: set[str] = set()
         self._resync_task: asyncio.Task | None = None
         self.reclaimer = Reclaimer(self)
 
@@ -317,12 +320,18 @@ class PersistentVolumeBinder(Controller):
     async def _sync_unbound_claim(self, claim: dict) -> None:
         delay = self._delays_binding(claim)
         try:
-            volume = matching.find_best_match(claim, self.all_volumes(), delay_binding=delay)
+            volume = matching.find_best_match(claim, self.all_volumes(), delay_binding=delay,
+                                              excluded=self._binding)
         except matching.SelectorError as e:
             log.warning("claim %s: %s", claim_key(claim), e)
             return
         if volume is not None:
-            await self.bind(volume, claim)
+            name = volume["metadata"]["name"]
+            self._binding.add(name)
+            try:
+                await self.bind(volume, claim)
+            finally:
+                self._binding.discard(name)
             return
         if delay and ANN_SELECTED_NODE not in _annotations(claim):
             self.recorder.event(claim, "Normal", "WaitForFirstConsumer", WAIT_FOR_CONSUMER_MESSAGE)

@@ -104,11 +104,13 @@ def _selector(claim: dict):
 
 
 def _pick(claim: dict, volumes: list[dict], selector, delay_binding: bool,
-          node: dict | None) -> tuple[dict | None, bool]:
+          node: dict | None, excluded: set[str]) -> tuple[dict | None, bool]:
     """The best volume of one access-mode group; (volume, True) when it is pre-bound to the claim."""
     wanted_size, wanted_class = requested_size(claim), claim_class(claim)
     best, best_size = None, None
     for volume in volumes:
+        if volume["metadata"].get("name") in excluded:
+            continue
         spec = volume.get("spec") or {}
         pre_bound = is_bound_to_claim(volume, claim)
         if spec.get("claimRef") and not pre_bound:
@@ -135,8 +137,9 @@ def _pick(claim: dict, volumes: list[dict], selector, delay_binding: bool,
 
 
 def find_best_match(claim: dict, volumes: list[dict], delay_binding: bool = False,
-                    node: dict | None = None) -> dict | None:
-    """The volume the claim should bind to, or None. Raises SelectorError for a broken selector."""
+                    node: dict | None = None, excluded: set[str] = frozenset()) -> dict | None:
+    """The volume the claim should bind to, or None; `excluded` names volumes not to consider
+    (being bound to another claim right now). Raises SelectorError for a broken selector."""
     selector = _selector(claim)
     wanted_modes = set((claim.get("spec") or {}).get("accessModes") or [])
     groups: dict[frozenset, list[dict]] = {}
@@ -146,7 +149,7 @@ def find_best_match(claim: dict, volumes: list[dict], delay_binding: bool = Fals
             groups.setdefault(modes, []).append(volume)
     # Fewest extra modes first: a ReadWriteOnce claim takes a RWO volume before a RWO+RWX one.
     for modes in sorted(groups, key=lambda m: (len(m), sorted(m))):
-        volume, pre_bound = _pick(claim, groups[modes], selector, delay_binding, node)
+        volume, pre_bound = _pick(claim, groups[modes], selector, delay_binding, node, excluded)
         if volume is not None or pre_bound:
             return volume
     return None

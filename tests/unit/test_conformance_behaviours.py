@@ -401,6 +401,11 @@ async def test_api_operations(client, kind_id):
     if kind_id == "certificatesigningrequests":
         fields = {"spec": {"request": _csr_request(), "signerName": "example.com/conformance",
                            "usages": ["client auth"]}}
+    if kind_id in ("persistentvolumes", "persistentvolumeclaims"):
+        async with volume_controllers(client):  # their protection finalizers need the controllers
+            await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
+                                          status=status, mutate=mutate)
+        return
     await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
                                   status=status, mutate=mutate)
 

@@ -273,3 +273,17 @@ async def test_objects_made_before_the_admission_get_their_finalizers_from_the_c
         await eventually(lambda: pvs(api).get("plain"),
                          lambda v: v["metadata"].get("finalizers") == ["kubernetes.io/pv-protection"], 10,
                          "finalizer added back")
+
+
+async def test_a_volume_deleted_while_recycling_takes_its_recycler_pod_with_it(env, tmp_path):
+    await pvs(env).create(pv("short-lived", policy="Recycle", source={"hostPath": {"path": str(tmp_path)}}))
+    await pvcs(env).create(pvc("brief"))
+    await wait_phase(pvcs(env), "brief", "Bound")
+    await pvcs(env).delete("brief")
+    pods = env.resource("v1", "pods", NS)
+    await eventually(lambda: _maybe_get(pods, "recycler-for-short-lived"), lambda p: p is not None, 10,
+                     "the recycler pod")
+    await pvs(env).delete("short-lived")
+    await wait_phase(pvs(env), "short-lived", "<gone>")
+    await eventually(lambda: _maybe_get(pods, "recycler-for-short-lived"), lambda p: p is None, 10,
+                     "recycler pod removed with its volume")

@@ -35,7 +35,7 @@ from k8py.client import ApiError
 from k8py.controllers.base import Controller
 from k8py.controllers.volume import matching
 from k8py.controllers.volume.pods import CLAIM_INDEX, pod_claim_keys
-from k8py.controllers.volume.reclaim import Reclaimer
+from k8py.controllers.volume.reclaim import RECYCLER_NAMESPACE, RECYCLER_PREFIX, Reclaimer
 
 log = logging.getLogger("k8py.controllers.volume.binder")
 
@@ -124,6 +124,8 @@ class PersistentVolumeBinder(Controller):
 
     def _volume_deleted(self, volume: dict) -> None:
         self._written.pop(volume["metadata"]["name"], None)
+        self.reclaimer.pod_changed({"metadata": {"namespace": RECYCLER_NAMESPACE,
+                                                 "name": RECYCLER_PREFIX + volume["metadata"]["name"]}})
         ref = (volume.get("spec") or {}).get("claimRef")
         if ref:
             self.enqueue(f"{ref.get('namespace', '')}/{ref.get('name', '')}")

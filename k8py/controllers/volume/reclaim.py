@@ -48,6 +48,10 @@ class ReclaimError(Exception):
     pass
 
 
+class VolumeGone(Exception):
+    """The volume was deleted while it was being recycled: nothing left to do."""
+
+
 def recycler_timeout(volume: dict, source: str) -> int:
     minimum, per_gib = RECYCLER_TIMEOUTS[source]
     return max(minimum, int(matching.capacity(volume) // GIB) * per_gib)
@@ -171,6 +175,8 @@ class Reclaimer:
             return False
         try:
             await self._run_recycler_pod(volume)
+        except VolumeGone:
+            return True
         except ReclaimError as e:
             await self.binder.update_volume_phase_with_event(volume, "Failed", "Warning", "VolumeFailedRecycle",
                                                              f"Recycle failed: {e}")
@@ -191,7 +197,8 @@ class Reclaimer:
                 if not e.already_exists:
                     raise ReclaimError(f"unexpected error creating recycler pod: {e}") from None
                 # One left from an earlier try (the controller restarted): follow it to its end.
-            phase, message = await self._wait_finished(name, pod["spec"]["activeDeadlineSeconds"], changed)
+            phase, message = await self._wait_finished(volume, name, pod["spec"]["activeDeadlineSeconds"],
+                                                       changed)
             await self._repeat_pod_events(volume, name)
             if phase == "Failed":
                 raise ReclaimError(f"pod failed, pod.Status.Message {message!r}")
@@ -203,11 +210,16 @@ class Reclaimer:
                 if not e.not_found:
                     log.warning("could not delete recycler pod %s: %s", name, e)
 
-    async def _wait_finished(self, name: str, deadline_seconds: int, changed: asyncio.Event) -> tuple[str, str]:
+    async def _wait_finished(self, volume: dict, name: str, deadline_seconds: int,
+                             changed: asyncio.Event) -> tuple[str, str]:
         # The kubelet enforces activeDeadlineSeconds; the extra minute covers a pod no node runs.
         give_up = time.monotonic() + deadline_seconds + 60
         key = f"{RECYCLER_NAMESPACE}/{name}"
+        uid = volume["metadata"].get("uid")
         while True:
+            current = self.binder.volumes.get(volume["metadata"]["name"])
+            if current is None or current["metadata"].get("uid") != uid:
+                raise VolumeGone()
             pod = self.binder.pods.get(key)
             status = (pod or {}).get("status") or {}
             if status.get("phase") in ("Succeeded", "Failed"):

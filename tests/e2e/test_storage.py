@@ -171,3 +171,28 @@ spec:
     assert "spec.resources.requests.storage: Forbidden: field can not be less than previous value" in result.stderr, \
         result.stderr
     assert _get(server, "pvc", "shrink", namespace)["spec"]["resources"]["requests"]["storage"] == "2Gi"
+
+
+def test_seed_dynamic_claim_waits_for_the_external_provisioner_its_beta_annotation_names(server, namespace):
+    manifest = (SEED / "02-storageclass-dynamic.yaml").read_text()
+    try:
+        server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+
+        def described():
+            text = server.kubectl("describe", "pvc", "test-pvc", "-n", namespace).stdout
+            return text if "ExternalProvisioning" in text else None
+
+        text = wait_for(described, timeout=30, what="ExternalProvisioning in describe")
+        assert "StorageClass:  course-nfs-storage" in text and "Status:        Pending" in text
+        event = [line for line in text.splitlines() if "ExternalProvisioning" in line][0]
+        assert event.split()[:2] == ["Normal", "ExternalProvisioning"]
+        assert "Waiting for a volume to be created either by the external provisioner 'fuseim.pri/ifs' or " \
+               "manually by the system administrator." in " ".join(text.split())
+        annotations = _get(server, "pvc", "test-pvc", namespace)["metadata"]["annotations"]
+        assert annotations["volume.kubernetes.io/storage-provisioner"] == "fuseim.pri/ifs"
+        assert annotations["volume.beta.kubernetes.io/storage-provisioner"] == "fuseim.pri/ifs"
+        row = server.kubectl("get", "pvc", "test-pvc", "-n", namespace, "--no-headers").stdout.split()
+        assert row[:3] == ["test-pvc", "Pending", "course-nfs-storage"]
+    finally:
+        server.kubectl("delete", "-n", namespace, "-f", "-", "--ignore-not-found", "--timeout=60s",
+                       input=manifest, check=False)

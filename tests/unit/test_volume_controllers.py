@@ -287,3 +287,14 @@ async def test_a_volume_deleted_while_recycling_takes_its_recycler_pod_with_it(e
     await wait_phase(pvs(env), "short-lived", "<gone>")
     await eventually(lambda: _maybe_get(pods, "recycler-for-short-lived"), lambda p: p is None, 10,
                      "recycler pod removed with its volume")
+
+
+def test_the_controller_manager_knows_the_volume_controllers_by_upstreams_names():
+    from k8py.controllers.manager import load_controller, select_controllers
+    names = select_controllers(["*"])
+    assert {"persistentvolume-binder", "persistentvolumeclaim-protection", "persistentvolume-protection"} <= set(names)
+    assert select_controllers(["persistentvolume-binder-controller", "pvc-protection", "pv-protection"]) == \
+        ["persistentvolume-binder", "persistentvolumeclaim-protection", "persistentvolume-protection"]
+    assert "pvc-protection" not in select_controllers(["*", "-pvc-protection"])
+    assert "persistentvolumeclaim-protection" not in select_controllers(["*", "-pvc-protection"])
+    assert load_controller("persistentvolume-binder").__name__ == "PersistentVolumeBinder"

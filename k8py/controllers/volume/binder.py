@@ -46,6 +46,8 @@ ANN_STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 ANN_BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
 ANN_DYNAMICALLY_PROVISIONED = "pv.kubernetes.io/provisioned-by"
 RESYNC_SECONDS = 15.0
+WAKE_DELAY = 0.1
+CLASS_INDEX = "storage-class"
 
 NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
 WAIT_FOR_CONSUMER_MESSAGE = "waiting for first consumer to be created before binding"
@@ -103,6 +105,7 @@ class PersistentVolumeBinder(Controller):
         # name or ns/name -> the object as this controller last wrote it
         self._written: dict[str, dict] = {}
         self._binding: set[str] = set()
+        self._wake_pending = False
         self._resync_task: asyncio.Task | None = None
         self.reclaimer = Reclaimer(self)
 
@@ -115,6 +118,7 @@ class PersistentVolumeBinder(Controller):
         self.classes = self.ctx.informer("storage.k8s.io/v1", "storageclasses")
         self.pods = self.ctx.informer("v1", "pods")
         self.ctx.ensure_index(self.pods, CLAIM_INDEX, pod_claim_keys)
+        self.ctx.ensure_index(self.volumes, CLASS_INDEX, lambda v: [matching.volume_class(v)])
         self.volumes.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                  on_delete=self._volume_deleted)
         self.claims.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
@@ -169,8 +173,11 @@ class PersistentVolumeBinder(Controller):
     def claim(self, key: str) -> dict | None:
         return self._latest(self.claims, key)
 
-    def all_volumes(self) -> list[dict]:
-        return [v for v in (self.volume(k) for k in self.volumes.keys()) if v is not None]
+    def volumes_of_class(self, class_name: str) -> list[dict]:
+        """The candidates for a claim of this class (a volume's class never differs from the claim's
+        in a binding, and this controller never changes a volume's class)."""
+        found = (self.volume(v["metadata"]["name"]) for v in self.volumes.by_index(CLASS_INDEX, class_name))
+        return [v for v in found if v is not None]
 
     def _remember(self, key: str, obj: dict) -> dict:
         self._written[key] = obj
@@ -322,8 +329,8 @@ class PersistentVolumeBinder(Controller):
     async def _sync_unbound_claim(self, claim: dict) -> None:
         delay = self._delays_binding(claim)
         try:
-            volume = matching.find_best_match(claim, self.all_volumes(), delay_binding=delay,
-                                              excluded=self._binding)
+            volume = matching.find_best_match(claim, self.volumes_of_class(matching.claim_class(claim)),
+                                              delay_binding=delay, excluded=self._binding)
         except matching.SelectorError as e:
             log.warning("claim %s: %s", claim_key(claim), e)
             return
@@ -414,7 +421,14 @@ class PersistentVolumeBinder(Controller):
     # ---- volumes -----------------------------------------------------------------------
 
     def _wake_waiting_claims(self) -> None:
-        """A volume just became Available: claims still waiting need not wait for the resync."""
+        """A volume just became Available: claims still waiting need not wait for the resync.
+        Many volumes made at once wake the claims once."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            asyncio.get_running_loop().call_later(WAKE_DELAY, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_pending = False
         for key in self.claims.keys():
             claim = self.claims.get(key)
             if claim is not None and ANN_BIND_COMPLETED not in _annotations(claim):

@@ -115,6 +115,8 @@ def _pick(claim: dict, volumes: list[dict], selector, delay_binding: bool,
         pre_bound = is_bound_to_claim(volume, claim)
         if spec.get("claimRef") and not pre_bound:
             continue
+        if not pre_bound and (volume.get("status") or {}).get("phase") != "Available":
+            continue  # (checked again below in upstream's order; here first, as it is cheapest)
         size = capacity(volume)
         if size < wanted_size or volume_mode_mismatch(claim, volume):
             continue

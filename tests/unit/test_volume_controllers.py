@@ -115,8 +115,15 @@ async def test_mismatches_stay_pending_with_upstreams_events(env):
     await pvcs(env).create(pvc("wants-class", sc="fast"))
     event = await wait_event(env, "wants-class", "ProvisioningFailed")
     assert event[:3] == ("Warning", "ProvisioningFailed", 'storageclass.storage.k8s.io "fast" not found')
+    await env.resource("storage.k8s.io/v1", "storageclasses").create(
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "local-storage"},
+         "provisioner": "kubernetes.io/no-provisioner"})
+    await pvcs(env).create(pvc("wants-local", sc="local-storage"))
+    event = await wait_event(env, "wants-local", "ProvisioningFailed")
+    assert event[:3] == ("Warning", "ProvisioningFailed", "no volume plugin matched name: kubernetes.io/no-provisioner")
     assert await phase_of(pvcs(env), "wants-rwx") == "Pending"
     assert await phase_of(pvcs(env), "wants-class") == "Pending"
+    assert await phase_of(pvcs(env), "wants-local") == "Pending"
     assert await phase_of(pvs(env), "rwo") == "Available"
 
 

@@ -305,3 +305,20 @@ def test_the_controller_manager_knows_the_volume_controllers_by_upstreams_names(
     assert "pvc-protection" not in select_controllers(["*", "-pvc-protection"])
     assert "persistentvolumeclaim-protection" not in select_controllers(["*", "-pvc-protection"])
     assert load_controller("persistentvolume-binder").__name__ == "PersistentVolumeBinder"
+
+
+async def test_wait_for_first_consumer_classes_are_left_to_the_scheduler(env):
+    await env.resource("storage.k8s.io/v1", "storageclasses").create(
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "late"},
+         "provisioner": "example.com/late", "volumeBindingMode": "WaitForFirstConsumer"})
+    await pvs(env).create(pv("late-pv", sc="late"))
+    await pvcs(env).create(pvc("late-claim", sc="late"))
+    event = await wait_event(env, "late-claim", "WaitForFirstConsumer")
+    assert event[:3] == ("Normal", "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
+    assert await phase_of(pvcs(env), "late-claim") == "Pending"
+    assert await phase_of(pvs(env), "late-pv") == "Available"
+    # Once the scheduler has picked a node, the class's provisioner is asked.
+    claim = await pvcs(env).get("late-claim")
+    claim["metadata"].setdefault("annotations", {})["volume.kubernetes.io/selected-node"] = "node-a"
+    await pvcs(env).update(claim)
+    await wait_event(env, "late-claim", "ExternalProvisioning")

@@ -322,3 +322,17 @@ async def test_wait_for_first_consumer_classes_are_left_to_the_scheduler(env):
     claim["metadata"].setdefault("annotations", {})["volume.kubernetes.io/selected-node"] = "node-a"
     await pvcs(env).update(claim)
     await wait_event(env, "late-claim", "ExternalProvisioning")
+
+
+async def test_a_bound_claim_whose_volume_is_forced_away_is_lost(env):
+    await pvs(env).create(pv("doomed"))
+    await pvcs(env).create(pvc("orphan"))
+    await wait_phase(pvcs(env), "orphan", "Bound")
+    await pvs(env).delete("doomed")
+    volume = await pvs(env).get("doomed")   # held by pv-protection while Bound; the admin forces it
+    volume["metadata"]["finalizers"] = []
+    await pvs(env).update(volume)
+    claim = await wait_phase(pvcs(env), "orphan", "Lost")
+    assert "capacity" not in claim["status"] and "accessModes" not in claim["status"]
+    event = await wait_event(env, "orphan", "ClaimLost")
+    assert event[:3] == ("Warning", "ClaimLost", "Bound claim has lost its PersistentVolume. Data on the volume is lost!")

@@ -196,3 +196,28 @@ def test_seed_dynamic_claim_waits_for_the_external_provisioner_its_beta_annotati
     finally:
         server.kubectl("delete", "-n", namespace, "-f", "-", "--ignore-not-found", "--timeout=60s",
                        input=manifest, check=False)
+
+
+def test_delete_policy_without_a_deleter_fails_and_describe_pv_says_why(server, namespace):
+    name = f"nodel-{namespace[-12:]}"
+    try:
+        server.kubectl("apply", "-f", "-", input=_pv(name, "1Gi", f"del: d-{namespace[-8:]}", policy="Delete"))
+        server.kubectl("apply", "-n", namespace, "-f", "-", input=f"""apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: short}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+  selector: {{matchLabels: {{del: d-{namespace[-8:]}}}}}
+""")
+        wait_for(lambda: _phase(server, "pvc", "short", namespace) == "Bound", timeout=30, what="Bound")
+        server.kubectl("delete", "pvc", "short", "-n", namespace)
+        wait_for(lambda: _phase(server, "pv", name) == "Failed", timeout=30, what="Failed")
+        message = f'error getting deleter volume plugin for volume "{name}": no deletable volume plugin matched'
+        text = server.kubectl("describe", "pv", name).stdout
+        assert "Status:          Failed" in text and f"Message:         {message}" in text, text
+        event = [line for line in text.splitlines() if "VolumeFailedDelete" in line][0]
+        assert event.split()[:2] == ["Warning", "VolumeFailedDelete"] and event.endswith(message)
+        assert server.kubectl("get", "pv", name, "--no-headers").stdout.split()[3:5] == ["Delete", "Failed"]
+    finally:
+        server.kubectl("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)

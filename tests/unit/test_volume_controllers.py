@@ -336,3 +336,10 @@ async def test_a_bound_claim_whose_volume_is_forced_away_is_lost(env):
     assert "capacity" not in claim["status"] and "accessModes" not in claim["status"]
     event = await wait_event(env, "orphan", "ClaimLost")
     assert event[:3] == ("Warning", "ClaimLost", "Bound claim has lost its PersistentVolume. Data on the volume is lost!")
+
+
+async def test_a_volume_pre_bound_to_a_claim_is_taken_whatever_its_class(env):
+    # Upstream checks a pre-binding before the class: the admin's claimRef wins.
+    await pvs(env).create(pv("classy", sc="gold", claim_ref={"namespace": NS, "name": "plain"}))
+    await pvcs(env).create(pvc("plain"))
+    assert (await wait_phase(pvcs(env), "plain", "Bound"))["spec"]["volumeName"] == "classy"

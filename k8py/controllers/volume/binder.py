@@ -48,6 +48,7 @@ ANN_DYNAMICALLY_PROVISIONED = "pv.kubernetes.io/provisioned-by"
 RESYNC_SECONDS = 15.0
 WAKE_DELAY = 0.1
 CLASS_INDEX = "storage-class"
+CLAIM_REF_INDEX = "claim-ref"
 
 NO_CLASS_MESSAGE = "no persistent volumes available for this claim and no storage class is set"
 WAIT_FOR_CONSUMER_MESSAGE = "waiting for first consumer to be created before binding"
@@ -119,6 +120,7 @@ class PersistentVolumeBinder(Controller):
         self.pods = self.ctx.informer("v1", "pods")
         self.ctx.ensure_index(self.pods, CLAIM_INDEX, pod_claim_keys)
         self.ctx.ensure_index(self.volumes, CLASS_INDEX, lambda v: [matching.volume_class(v)])
+        self.ctx.ensure_index(self.volumes, CLAIM_REF_INDEX, _claim_ref_keys)
         self.volumes.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                  on_delete=self._volume_deleted)
         self.claims.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
@@ -173,10 +175,12 @@ class PersistentVolumeBinder(Controller):
     def claim(self, key: str) -> dict | None:
         return self._latest(self.claims, key)
 
-    def volumes_of_class(self, class_name: str) -> list[dict]:
-        """The candidates for a claim of this class (a volume's class never differs from the claim's
-        in a binding, and this controller never changes a volume's class)."""
-        found = (self.volume(v["metadata"]["name"]) for v in self.volumes.by_index(CLASS_INDEX, class_name))
+    def candidates(self, claim: dict) -> list[dict]:
+        """The volumes a claim could take: those of its class, and those pre-bound to it whatever
+        their class (upstream takes a pre-bound volume before looking at classes)."""
+        names = {v["metadata"]["name"] for v in self.volumes.by_index(CLASS_INDEX, matching.claim_class(claim))}
+        names |= {v["metadata"]["name"] for v in self.volumes.by_index(CLAIM_REF_INDEX, claim_key(claim))}
+        found = (self.volume(name) for name in sorted(names))
         return [v for v in found if v is not None]
 
     def _remember(self, key: str, obj: dict) -> dict:
@@ -329,8 +333,8 @@ class PersistentVolumeBinder(Controller):
     async def _sync_unbound_claim(self, claim: dict) -> None:
         delay = self._delays_binding(claim)
         try:
-            volume = matching.find_best_match(claim, self.volumes_of_class(matching.claim_class(claim)),
-                                              delay_binding=delay, excluded=self._binding)
+            volume = matching.find_best_match(claim, self.candidates(claim), delay_binding=delay,
+                                              excluded=self._binding)
         except matching.SelectorError as e:
             log.warning("claim %s: %s", claim_key(claim), e)
             return
@@ -488,3 +492,7 @@ class PersistentVolumeBinder(Controller):
             await self.unbind_volume(volume)  # we chose it, the claim took another: undo
         # else: pre-bound by the user to a claim bound elsewhere; left alone, as upstream
 
+
+def _claim_ref_keys(volume: dict) -> list[str]:
+    ref = (volume.get("spec") or {}).get("claimRef")
+    return [f"{ref.get('namespace', '')}/{ref.get('name', '')}"] if ref else []

@@ -20,6 +20,7 @@ allows (500 ms doubling to about 2 minutes, upstream's goroutinemap).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -201,7 +202,7 @@ class Reclaimer:
                                                        changed)
             await self._repeat_pod_events(volume, name)
             if phase == "Failed":
-                raise ReclaimError(f"pod failed, pod.Status.Message {message!r}")
+                raise ReclaimError(f"pod failed, pod.Status.Message {json.dumps(message)}")  # Go's %q
         finally:
             self._pod_changes.pop(name, None)
             try:

@@ -286,6 +286,7 @@ class APIServer:
         decision = self.authorizer.authorize(attrs)
         if decision.allowed:
             return
+        log.info("forbidden: user %r groups %r: %s %s", user.name, list(user.groups), attrs.verb, info.path)
         if not info.is_resource:
             raise errors.StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {attrs.verb} path '
                                                        f'"{info.path}"' + (f": {decision.reason}" if decision.reason

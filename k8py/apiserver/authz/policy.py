@@ -108,8 +108,9 @@ def bootstrap_objects() -> list[dict]:
         controller_roles.append(manager[0])
         controller_bindings.append(manager[1])
     roles = [{"apiVersion": API_VERSION, "kind": "Role", "metadata": _metadata(e["name"], e["namespace"]),
-              "rules": _rules(e.get("rules"))} for e in data.get("roles") or []]
-    role_bindings = [_binding(e, "RoleBinding", "Role") for e in data.get("roleBindings") or []]
+              "rules": _rules(e.get("rules"))} for e in [*data.get("roles", []), *extra.get("roles", [])]]
+    role_bindings = [_binding(e, "RoleBinding", "Role")
+                     for e in [*data.get("roleBindings", []), *extra.get("roleBindings", [])]]
     return [*cluster_roles, *controller_roles, *roles, *cluster_bindings, *controller_bindings, *role_bindings]
 
 

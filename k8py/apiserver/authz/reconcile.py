@@ -10,10 +10,12 @@ deleted and created again.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 
 from k8py.apimachinery import errors
+from k8py.apiserver.objects import DeleteOptions
 from k8py.apiserver.authz.policy import AUTOUPDATE, GROUP, bootstrap_objects
 from k8py.apiserver.authz.rules import covers
 
@@ -61,12 +63,16 @@ def _same_subject(a: dict, b: dict) -> bool:
 
 
 async def reconcile_bootstrap_policy(api) -> None:
-    for expected in bootstrap_objects():
-        try:
-            await _reconcile_one(api, copy.deepcopy(expected))
-        except errors.StatusError as err:  # one bad object must not keep the server from starting
-            log.warning("bootstrap policy: cannot reconcile %s %s: %s", expected["kind"],
-                        expected["metadata"]["name"], err)
+    # All at once: the store commits concurrent writes together, which keeps start-up fast.
+    await asyncio.gather(*(_reconcile_logged(api, copy.deepcopy(o)) for o in bootstrap_objects()))
+
+
+async def _reconcile_logged(api, expected: dict) -> None:
+    try:
+        await _reconcile_one(api, expected)
+    except errors.StatusError as err:  # one bad object must not keep the server from starting
+        log.warning("bootstrap policy: cannot reconcile %s %s: %s", expected["kind"],
+                    expected["metadata"]["name"], err)
 
 
 async def _reconcile_one(api, expected: dict) -> None:
@@ -81,7 +87,6 @@ async def _reconcile_one(api, expected: dict) -> None:
     if expected["kind"].endswith("Binding") and existing.get("roleRef") != expected["roleRef"]:
         if ((existing.get("metadata") or {}).get("annotations") or {}).get(AUTOUPDATE) == "false":
             return
-        from k8py.apiserver.objects import DeleteOptions
         await store.delete(namespace, name, DeleteOptions())
         await _create(store, expected, namespace)
         return

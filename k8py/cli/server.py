@@ -43,6 +43,8 @@ def add_parser(sub) -> None:
                    help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default Node,RBAC)")
     p.add_argument("--anonymous-auth", nargs="?", const=True, default=False, type=_flag_bool,
                    help="requests without credentials act as system:anonymous (default: they get 401)")
+    p.add_argument("--admission-control-config-file", type=Path, default=None,
+                   help="AdmissionConfiguration file with the admission plugins' configuration (e.g. PodSecurity)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -73,10 +75,14 @@ def run(args) -> int:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
         return 2
+    from k8py.apiserver.admission_config import ConfigError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
+    except ConfigError as err:
+        print(f"k8py: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -95,7 +101,8 @@ async def serve(args) -> None:
                           token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
-                          authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth)
+                          authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
+                          admission_control_config_file=args.admission_control_config_file)
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)

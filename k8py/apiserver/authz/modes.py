@@ -23,7 +23,8 @@ MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
 DEFAULT_MODES = "Node,RBAC"
 
 # The hook where the Node authorizer plugs in: a function of the APIServer
-# returning an Authorizer. None: `Node` is accepted and has no opinion.
+# returning an Authorizer (set by the module that implements it, or assigned
+# here once it exists). None: `Node` is accepted and has no opinion.
 NODE_AUTHORIZER: Callable | None = None
 
 

@@ -230,3 +230,22 @@ def test_anonymous_auth_opens_only_public_info(tmp_path_factory):
         assert status == 401
     finally:
         server.stop()
+
+
+def test_components_run_on_their_own_identities_without_refusals(server, namespace):
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    tls = server.data_dir / "server" / "tls"
+    for component, user in (("scheduler", "system:kube-scheduler"), ("controller-manager",
+                                                                      "system:kube-controller-manager"),
+                            ("proxy", "system:kube-proxy"), ("dns", "system:coredns")):
+        cert = x509.load_pem_x509_certificate((tls / f"client-{component}.crt").read_bytes())
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == user
+        assert not cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)  # not system:masters
+    # the controller-manager and scheduler do their work under them: a Deployment gets its pods, bound
+    server.kubectl("create", "deployment", "ident", "--image=busybox", "--replicas=2", "-n", namespace)
+    wait_for(lambda: len(server.kubectl_json("get", "pods", "-n", namespace)["items"]) == 2, timeout=60,
+             what="the deployment's pods")
+    log = server.log_path.read_text()
+    for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns"):
+        assert f"forbidden: user '{user}'" not in log

@@ -51,6 +51,7 @@ CONTROLLERS: dict[str, str] = {
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
     "service-lb": "k8py.proxy.servicelb:ServiceLBController",
     "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
+    "clusterrole-aggregation": "k8py.controllers.clusterroleaggregation:ClusterRoleAggregationController",
     "persistentvolume-binder": "k8py.controllers.volume.binder:PersistentVolumeBinder",
     "persistentvolumeclaim-protection": "k8py.controllers.volume.protection:PVCProtectionController",
     "persistentvolume-protection": "k8py.controllers.volume.protection:PVProtectionController",

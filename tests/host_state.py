@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COUNTERS = re.compile(r" \[\d+:\d+\]$")
+# A built-in chain with the default policy: it appears whenever its table is first used (a
+# fresh namespace has no nat table until something lists it) and is no change to undo.
+DEFAULT_POLICY = re.compile(r"^:[A-Z]+ ACCEPT$")
 # Folders under a runc root's tree that hold image or container files, never a runc root.
 NOT_RUNC_ROOTS = {"blobs", "snapshots", "rootfs", "fs", "tmp", "ns", "shm"}
 
@@ -35,7 +38,9 @@ def iptables_lines(save_output: list[str], family: str = "") -> set[str]:
         if line.startswith("*"):
             table = line[1:]
         elif line.startswith((":", "-")):
-            result.add(f"{family}{table}: {COUNTERS.sub('', line)}")
+            line = COUNTERS.sub("", line)
+            if not DEFAULT_POLICY.match(line):
+                result.add(f"{family}{table}: {line}")
     return result
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import REPO, SEED, TOKEN, Server, free_port, wait_for
+from tests.iptables_sweep import sweep
 
 pytest_plugins = ["tests.e2e.registry"]
 
@@ -110,12 +111,12 @@ class AgentServer:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         for cidr in (self.cluster_cidr, self.service_cidr):
             subprocess.run(["ip", "route", "del", cidr], capture_output=True)
-        for table in ("nat", "filter"):
-            rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
-            prefix = self.cluster_cidr.rsplit(".", 2)[0] + "."
-            for rule in rules.splitlines():
-                if rule.startswith("-A ") and prefix in rule:
-                    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+        # The pod network's rules for our ranges and bridge, then its K8PY-* chains once no
+        # other cluster's rules are in them (the sweep reads quoted comments as one argument).
+        sweep(tuple(cidr.rsplit(".", 2)[0] + "." for cidr in (self.cluster_cidr, self.service_cidr))
+              + (self.bridge,))
+        # kube-proxy ran in this (the root) namespace: its chains go as `kube-proxy --cleanup` removes them.
+        subprocess.run([sys.executable, "-m", "k8py", "proxy", "--cleanup"], capture_output=True, cwd=REPO)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,15 @@
 - The host is left as found: a session fixture set up before any test and torn
   down after every other one compares the root network namespace, mounts, runc
   containers and our processes with what they were (tests/host_state.py).
+  On a machine where other suites run at the same time (K8PY_SHARED_HOST=1)
+  their changes can't be told from ours: the differences are then only listed.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from collections import Counter
 
 import pytest
@@ -94,5 +97,8 @@ def host_left_as_found(tmp_path_factory):
     after = host_state.snapshot(own)
     left = host_state.leftovers(before, after, own, other_sessions=own[0].parent)
     left += [f"process left: {p}" for p in host_state.our_processes(SESSION_MARKER, os.environ[SESSION_MARKER])]
-    if left:
+    if left and os.environ.get("K8PY_SHARED_HOST") and not in_ci():
+        warnings.warn("the host changed during the suite (other suites ran too, so not all of it need be "
+                      "ours):\n  " + "\n  ".join(left))
+    elif left:
         pytest.fail("the suite left the host changed:\n  " + "\n  ".join(left), pytrace=False)

@@ -51,6 +51,7 @@ CONTROLLERS: dict[str, str] = {
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
     "service-lb": "k8py.proxy.servicelb:ServiceLBController",
     "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
+    "clusterrole-aggregation": "k8py.controllers.clusterroleaggregation:ClusterRoleAggregationController",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
 OFF_BY_DEFAULT: set[str] = set()

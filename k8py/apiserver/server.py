@@ -24,7 +24,7 @@ from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
-from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
 from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
@@ -45,6 +45,9 @@ from k8py.storage.cache import WatchCache
 from k8py.storage.sqlite import open_sqlite_store
 
 log = logging.getLogger("k8py.apiserver")
+
+# Imported for what they register at import time (virtual.CREATE and virtual.READ entries).
+VIRTUAL_RESOURCE_MODULES = (componentstatus, reviews)
 
 GIT_VERSION = "v1.32.0+k8py"
 

@@ -24,8 +24,12 @@ from tests import host_state
 from tests.ci import in_ci
 
 # Skips CI accepts: node id prefix -> why the skip is about the machine, not the code.
-# Each entry must be documented here; there are none.
-ALLOWED_SKIPS: dict[str, str] = {}
+# Each entry must be documented here.
+ALLOWED_SKIPS: dict[str, str] = {
+    # The repo keeps copies of ../shared (seed manifests, protobuf captures) so that a bare clone
+    # can test; comparing the copies needs ../shared itself, which a CI checkout may not have.
+    "tests/unit/test_repo_data.py::test_copies_match_shared": "../shared is not beside this checkout",
+}
 
 # Every process the suite starts inherits this variable: what is still running at the
 # end with it in its environment was left by the suite.

@@ -13,6 +13,8 @@ import pytest
 from tests.e2e.conftest import wait_for
 from tests.e2e.fake_nodes import scratch_namespace, server_with_nodes
 
+pytestmark = pytest.mark.simulated_kubelet  # the nodes are API objects the tests keep Ready; no pod runs
+
 NODES = ("conf-sched-a", "conf-sched-b")
 
 

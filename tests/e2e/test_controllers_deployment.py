@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import SEED, wait_for
 from tests.e2e.controller_fixtures import PodCensus, deployment_yaml, runner  # noqa: F401
+
+pytestmark = pytest.mark.simulated_kubelet  # a PodRunner marks the pods Running and Ready
 
 
 def replica_sets(server, namespace, selector):

@@ -1,4 +1,4 @@
-"""StatefulSet conformance behaviours with real runc containers and the real kubectl.
+"""Workload conformance behaviours with real runc containers and the real kubectl.
 
 Upstream's StatefulSet conformance cases, each with three nginx pods at most:
 ordered scaling that halts on an unhealthy pod, Parallel burst scaling that
@@ -6,7 +6,11 @@ does not, a rolling update and its rollback, and a canary plus phased
 rollout with a partition that survives pods deleted mid-rollout. A pod is
 made unhealthy as upstream does it: its readiness probe fetches
 /index.html, and the test moves that file away (and back) inside the
-container. The cluster (one node in its own network namespace, with the
+container. Then the Job, ReplicationController/ReplicaSet and namespace
+cases whose other tests play the kubelet (tests/e2e/test_controllers_*.py),
+here with busybox pods that really run, fail, restart and stop.
+
+The cluster (one node in its own network namespace, with the
 controller-manager as its own process) is the one test_workloads_real.py
 uses, started once for this module.
 """
@@ -15,9 +19,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import wait_for
-from tests.e2e.test_workloads_real import (all_running, census, cluster, ns, pods,  # noqa: F401 (fixtures)
-                                           running_in_runc)
+from tests.e2e import test_workloads_real as workloads
+from tests.e2e.test_workloads_real import all_running, census, make_namespace, pods, running_in_runc
+
+# The same fixtures as test_workloads_real.py: this module gets its own cluster, started the same way.
+cluster = workloads.cluster
+ns = workloads.ns
 
 HTML = "/usr/share/nginx/html"
 OLD_IMAGE, NEW_IMAGE = "nginx", "docker.io/library/nginx"  # the same image, another template
@@ -280,3 +290,165 @@ def test_partition_gives_a_canary_and_phased_rollout_and_deleted_pods_keep_their
     sts = wait_for(lambda: (s := synced(cluster, ns)) and s["status"].get("currentRevision") == update and s,
                    timeout=30, what="the current revision to catch up")
     assert sts["status"]["updateRevision"] == update and sts["status"]["updatedReplicas"] == 3
+
+
+# ---- Jobs ------------------------------------------------------------------------------------
+
+def job(name: str, command: str, restart: str = "Never", volumes: bool = False, **spec) -> str:
+    pod = {"restartPolicy": restart, "terminationGracePeriodSeconds": 1,
+           "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", command]}]}
+    if volumes:
+        pod["volumes"] = [{"name": "data", "emptyDir": {}}]
+        pod["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    return json.dumps({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+                       "spec": {**spec, "template": {"spec": pod}}})
+
+
+def job_condition(cluster, ns, name: str, kind: str) -> dict | None:
+    found = cluster.kubectl_json("get", "job", name, "-n", ns)
+    return next((c for c in found.get("status", {}).get("conditions") or []
+                 if c["type"] == kind and c["status"] == "True"), None)
+
+
+def owner_uid(pod: dict) -> str | None:
+    refs = pod["metadata"].get("ownerReferences") or []
+    return refs[0]["uid"] if refs else None
+
+
+def test_job_tasks_that_fail_once_are_restarted_in_place_and_the_job_completes(cluster, ns):
+    # Each container fails on its first run and succeeds on the next: the emptyDir outlives the restart.
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=job(
+        "flaky", "if [ -e /data/failed-once ]; then exit 0; fi; touch /data/failed-once; exit 1",
+        restart="OnFailure", volumes=True, completions=2, parallelism=2))
+    wait_for(lambda: job_condition(cluster, ns, "flaky", "Complete"), timeout=180, what="the job to complete")
+    status = cluster.kubectl_json("get", "job", "flaky", "-n", ns)["status"]
+    assert status["succeeded"] == 2 and not status.get("failed"), status
+    done = pods(cluster, ns, "job-name=flaky", live=False)
+    assert len(done) == 2, "a task was replaced instead of restarted in place"
+    for pod in done:
+        (container,) = pod["status"]["containerStatuses"]
+        assert container["restartCount"] == 1, container
+        assert container["state"]["terminated"]["exitCode"] == 0, container
+        assert container["lastState"]["terminated"]["exitCode"] == 1, container
+
+
+def test_job_pod_failure_policy_fails_the_job_early_on_an_exit_code(cluster, ns):
+    manifest = json.loads(job("policy", 'if [ "$JOB_COMPLETION_INDEX" = 1 ]; then exit 42; fi; exec sleep 3600',
+                              completions=2, parallelism=2, completionMode="Indexed", backoffLimit=6))
+    manifest["spec"]["podFailurePolicy"] = {"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}}]}
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    failed = wait_for(lambda: job_condition(cluster, ns, "policy", "Failed"), timeout=120, what="the job to fail")
+    assert failed["reason"] == "PodFailurePolicy", failed
+    assert "failed with exit code 42 matching FailJob rule at index 0" in failed["message"], failed
+    # Failed at once, not after backoffLimit retries: index 1 ran once. The other index's pod is
+    # stopped (and, as upstream, counted as failed with it).
+    def stopped():
+        found = pods(cluster, ns, "job-name=policy", live=False)
+        return found if all(p["status"].get("phase") in ("Succeeded", "Failed") for p in found) else None
+    found = wait_for(stopped, timeout=60, what="the sleeping pod stopped")
+    index_1 = [p for p in found if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "1"]
+    assert len(index_1) == 1, [p["metadata"]["name"] for p in found]
+    assert index_1[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 42
+    status = cluster.kubectl_json("get", "job", "policy", "-n", ns)["status"]
+    assert not status.get("active") and not status.get("succeeded"), status
+
+
+def test_indexed_job_pods_get_their_index_and_hostname(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=job(
+        "indexed", 'echo "$JOB_COMPLETION_INDEX $(hostname)"', completions=3, parallelism=3,
+        completionMode="Indexed"))
+    wait_for(lambda: job_condition(cluster, ns, "indexed", "Complete"), timeout=120, what="the job to complete")
+    assert cluster.kubectl_json("get", "job", "indexed", "-n", ns)["status"]["completedIndexes"] == "0-2"
+    seen = []
+    for pod in pods(cluster, ns, "job-name=indexed", live=False):
+        index = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        printed = cluster.kubectl("logs", pod["metadata"]["name"], "-n", ns).stdout.split()
+        assert printed == [index, f"indexed-{index}"], (pod["metadata"]["name"], printed)
+        seen.append(index)
+    assert sorted(seen) == ["0", "1", "2"]
+
+
+def running_job_pods(cluster, ns, name: str, count: int) -> list[dict] | None:
+    found = pods(cluster, ns, f"job-name={name}")
+    return found if len(found) == count and all(
+        s.get("containerID", "").startswith("runc://") and "running" in s.get("state", {})
+        for p in found for s in p["status"].get("containerStatuses") or [{}]) else None
+
+
+def test_deleting_a_job_with_running_pods_stops_them(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=job("foo", "exec sleep 3600", completions=4, parallelism=2))
+    wait_for(lambda: running_job_pods(cluster, ns, "foo", 2), timeout=90, what="two running pods (parallelism)")
+    wait_for(lambda: cluster.kubectl_json("get", "job", "foo", "-n", ns)["status"].get("active") == 2, timeout=30,
+             what="status.active 2")
+    cluster.kubectl("delete", "job", "foo", "-n", ns, "--timeout=60s", timeout=70)
+    assert not cluster.exists("job", "foo", "-n", ns)
+    wait_for(lambda: not pods(cluster, ns, "job-name=foo", live=False), timeout=60, what="the job's pods gone")
+
+
+def test_job_adopts_an_orphan_and_releases_a_relabelled_pod(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=job("adopt", "exec sleep 3600", completions=4,
+                                                              parallelism=2))
+    uid = cluster.kubectl_json("get", "job", "adopt", "-n", ns)["metadata"]["uid"]
+    orphan, stray = (p["metadata"]["name"] for p in wait_for(
+        lambda: running_job_pods(cluster, ns, "adopt", 2), timeout=90, what="two running pods (parallelism)"))
+    cluster.kubectl("patch", "pod", orphan, "-n", ns, "--type=json",
+                    "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"}]')
+    wait_for(lambda: owner_uid(cluster.kubectl_json("get", "pod", orphan, "-n", ns)) == uid, timeout=30,
+             what="the orphan re-adopted")
+    # the generated selector is the Job's uid label: a pod relabelled away from it is released
+    cluster.kubectl("label", "pod", stray, "-n", ns, "batch.kubernetes.io/controller-uid=someone-else",
+                    "controller-uid=someone-else", "--overwrite")
+    wait_for(lambda: owner_uid(cluster.kubectl_json("get", "pod", stray, "-n", ns)) is None, timeout=30,
+             what="the relabelled pod released")
+    assert running_in_runc(cluster.kubectl_json("get", "pod", stray, "-n", ns))  # released, not killed
+    assert owner_uid(cluster.kubectl_json("get", "pod", orphan, "-n", ns)) == uid
+
+
+# ---- ReplicationController and ReplicaSet: adoption and release -------------------------------------
+
+def controller(kind: str, name: str) -> str:
+    api, selector = ("v1", {"name": name}) if kind == "ReplicationController" else \
+        ("apps/v1", {"matchLabels": {"name": name}})
+    return json.dumps({"apiVersion": api, "kind": kind, "metadata": {"name": name},
+                       "spec": {"replicas": 1, "selector": selector, "template": {
+                           "metadata": {"labels": {"name": name}},
+                           "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                               {"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
+
+
+@pytest.mark.parametrize("kind", ["ReplicationController", "ReplicaSet"])
+def test_controller_adopts_a_running_orphan_and_releases_it_when_relabelled(cluster, ns, kind):
+    name = "pod-adoption"
+    cluster.kubectl("run", name, "-n", ns, "--image=busybox", f"--labels=name={name}",
+                    "--overrides", json.dumps({"spec": {"terminationGracePeriodSeconds": 1}}), "--", "sleep", "3600")
+    wait_for(lambda: running_in_runc(cluster.kubectl_json("get", "pod", name, "-n", ns)), timeout=90,
+             what="the orphan pod running")
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=controller(kind, name))
+    owner = cluster.kubectl_json("get", kind.lower(), name, "-n", ns)["metadata"]["uid"]
+    wait_for(lambda: owner_uid(cluster.kubectl_json("get", "pod", name, "-n", ns)) == owner, timeout=30,
+             what="the orphan adopted")
+    wait_for(lambda: (cluster.kubectl_json("get", kind.lower(), name, "-n", ns)["status"].get("readyReplicas")) == 1,
+             timeout=30, what="the adopted pod counted")
+    assert [p["metadata"]["name"] for p in pods(cluster, ns, f"name={name}", live=False)] == [name], \
+        "the adopted pod was replaced"
+    cluster.kubectl("label", "pod", name, "-n", ns, "name=released", "--overwrite")
+    wait_for(lambda: owner_uid(cluster.kubectl_json("get", "pod", name, "-n", ns)) is None, timeout=30,
+             what="the relabelled pod released")
+    replacement = wait_for(lambda: all_running(cluster, ns, f"name={name}", 1), timeout=90, what="a replacement pod")
+    assert replacement[0]["metadata"]["name"] != name and owner_uid(replacement[0]) == owner
+    assert running_in_runc(cluster.kubectl_json("get", "pod", name, "-n", ns))  # released, not killed
+
+
+# ---- Namespace deletion ------------------------------------------------------------------------
+
+def test_deleting_a_namespace_stops_and_removes_its_running_pods(cluster):
+    name = make_namespace(cluster, "wl-nsdel")
+    cluster.kubectl("run", "test-pod", "-n", name, "--image=busybox",
+                    "--overrides", json.dumps({"spec": {"terminationGracePeriodSeconds": 1}}), "--", "sleep", "3600")
+    wait_for(lambda: running_in_runc(cluster.kubectl_json("get", "pod", "test-pod", "-n", name)), timeout=90,
+             what="the pod running")
+    cluster.kubectl("delete", "namespace", name, "--timeout=120s", timeout=130)
+    assert not cluster.exists("namespace", name)
+    assert cluster.kubectl("get", "pods", "-A", "--field-selector", f"metadata.namespace={name}",
+                           "-o", "name").stdout.strip() == ""

@@ -18,6 +18,7 @@ uses, started once for this module.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -407,13 +408,15 @@ def test_job_adopts_an_orphan_and_releases_a_relabelled_pod(cluster, ns):
 
 # ---- ReplicationController and ReplicaSet: adoption and release -------------------------------------
 
-def controller(kind: str, name: str) -> str:
+def controller(kind: str, name: str, replicas: int = 1, grace: int = 1) -> str:
+    """A ReplicationController or ReplicaSet of busybox pods that sleep (as pid 1, so they take
+    their whole grace period to stop)."""
     api, selector = ("v1", {"name": name}) if kind == "ReplicationController" else \
         ("apps/v1", {"matchLabels": {"name": name}})
     return json.dumps({"apiVersion": api, "kind": kind, "metadata": {"name": name},
-                       "spec": {"replicas": 1, "selector": selector, "template": {
+                       "spec": {"replicas": replicas, "selector": selector, "template": {
                            "metadata": {"labels": {"name": name}},
-                           "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                           "spec": {"terminationGracePeriodSeconds": grace, "containers": [
                                {"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
 
 
@@ -452,3 +455,178 @@ def test_deleting_a_namespace_stops_and_removes_its_running_pods(cluster):
     assert not cluster.exists("namespace", name)
     assert cluster.kubectl("get", "pods", "-A", "--field-selector", f"metadata.namespace={name}",
                            "-o", "name").stdout.strip() == ""
+
+
+# ---- Garbage collector: a ReplicationController deleted with each propagation policy -----------------
+
+@pytest.mark.parametrize("policy", ["background", "foreground", "orphan"])
+def test_deleting_a_replication_controller_with_running_pods(cluster, ns, policy):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=controller("ReplicationController", "gc", replicas=2,
+                                                                     grace=3))
+    running = wait_for(lambda: all_running(cluster, ns, "name=gc", 2), timeout=90, what="two running pods")
+    cluster.kubectl("delete", "rc", "gc", "-n", ns, f"--cascade={policy}", "--wait=false")
+    if policy == "background":  # the RC goes at once, its pods after it
+        assert not cluster.exists("rc", "gc", "-n", ns)
+        assert pods(cluster, ns, "name=gc", live=False), "the pods went before their owner"
+        wait_for(lambda: not pods(cluster, ns, "name=gc", live=False), timeout=60, what="the pods collected")
+    elif policy == "foreground":  # the RC stays, marked, until its pods are gone
+        seen_waiting = False
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "the foreground deletion never finished"
+            got = cluster.kubectl("get", "rc", "gc", "-n", ns, "-o", "json", check=False)
+            remaining = pods(cluster, ns, "name=gc", live=False)  # looked at after the RC
+            if got.returncode != 0:
+                assert "NotFound" in got.stderr and not remaining, (got.stderr, remaining)
+                break
+            rc = json.loads(got.stdout)["metadata"]
+            assert rc["deletionTimestamp"] and "foregroundDeletion" in rc["finalizers"], rc
+            seen_waiting = seen_waiting or bool(remaining)
+        assert seen_waiting, "the RC never waited for its pods"
+    else:  # the pods stay, running, without an owner
+        assert not cluster.exists("rc", "gc", "-n", ns)
+        kept = wait_for(lambda: (found := all_running(cluster, ns, "name=gc", 2)) and
+                        not any(p["metadata"].get("ownerReferences") for p in found) and found,
+                        timeout=30, what="the pods orphaned")
+        assert {p["metadata"]["uid"] for p in kept} == {p["metadata"]["uid"] for p in running}
+
+
+# ---- Deployment strategies -----------------------------------------------------------------------
+
+def busybox_deployment(name: str, replicas: int = 2, **spec) -> str:
+    return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+                       "spec": {**spec, "replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                                "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                                    "terminationGracePeriodSeconds": 1, "containers": [
+                                        {"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
+
+
+def rolled_out(cluster, ns, name: str, timeout: int = 120) -> None:
+    out = cluster.kubectl("rollout", "status", f"deploy/{name}", "-n", ns, f"--timeout={timeout}s",
+                          timeout=timeout + 10).stdout
+    assert "successfully rolled out" in out, out
+
+
+def test_recreate_deployment_stops_every_old_pod_before_starting_a_new_one(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=busybox_deployment("recreate", strategy={"type": "Recreate"}))
+    rolled_out(cluster, ns, "recreate")
+    old = {p["metadata"]["name"] for p in wait_for(lambda: all_running(cluster, ns, "app=recreate", 2), timeout=60,
+                                                   what="two running pods")}
+    watch = census(cluster, ns, selector="app=recreate")
+    try:
+        wait_for(lambda: old <= watch.names_seen, timeout=30, what="the pod watch to list the old pods")
+        cluster.kubectl("set", "image", "deploy/recreate", "main=busybox:1.36", "-n", ns)
+        rolled_out(cluster, ns, "recreate")
+        new = wait_for(lambda: all_running(cluster, ns, "app=recreate", 2), timeout=60, what="two new running pods")
+    finally:
+        watch.stop()
+    assert {p["spec"]["containers"][0]["image"] for p in new} == {"busybox:1.36"}
+    # No new pod until every old one has stopped: gone, or in a terminal phase (as upstream's
+    # Recreate waits for, whatever the API still holds of the pod).
+    events = watch.events
+    first_new = min(event_index(events, p["metadata"]["name"], type="ADDED") for p in new)
+    last_seen = {}
+    for (type_, name, _, _), phase in zip(events[:first_new], watch.phases):
+        last_seen[name] = "gone" if type_ == "DELETED" else phase
+    assert all(last_seen.get(name) in ("gone", "Succeeded", "Failed") for name in old), (last_seen, events)
+
+
+def test_deployment_keeps_only_revision_history_limit_old_replica_sets(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=busybox_deployment("history", replicas=1,
+                                                                            revisionHistoryLimit=1))
+    rolled_out(cluster, ns, "history")
+    for image in ("busybox:1.36", "docker.io/library/busybox", "busybox:latest"):
+        cluster.kubectl("set", "image", "deploy/history", f"main={image}", "-n", ns)
+        rolled_out(cluster, ns, "history")
+
+    def sets():
+        found = cluster.kubectl_json("get", "rs", "-n", ns, "-l", "app=history")["items"]
+        return {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]:
+                rs["spec"]["template"]["spec"]["containers"][0]["image"] for rs in found}
+    kept = wait_for(lambda: len(s := sets()) == 2 and s, timeout=30, what="the old ReplicaSets cleaned up")
+    assert kept == {"3": "docker.io/library/busybox", "4": "busybox:latest"}
+    assert {p["spec"]["containers"][0]["image"] for p in all_running(cluster, ns, "app=history", 1)} == \
+        {"busybox:latest"}
+
+
+# ---- DaemonSet on the one real node ---------------------------------------------------------------
+
+def daemon_pod(cluster, ns, image: str) -> dict | None:
+    found = all_running(cluster, ns, "app=daemon", 1)
+    return found[0] if found and found[0]["spec"]["containers"][0]["image"] == image else None
+
+
+def test_daemonset_follows_node_labels_replaces_deleted_pods_and_rolls_out(cluster, ns):
+    node = cluster.node.node_name
+    label = f"daemon-{ns}"
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "daemon"},
+        "spec": {"selector": {"matchLabels": {"app": "daemon"}}, "template": {
+            "metadata": {"labels": {"app": "daemon"}},
+            "spec": {"nodeSelector": {label: "yes"}, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]}}}}))
+    try:
+        # no node carries the label: no pod
+        wait_for(lambda: (s := cluster.kubectl_json("get", "ds", "daemon", "-n", ns).get("status") or {})
+                 .get("observedGeneration") and s, timeout=30, what="the DaemonSet seen")
+        assert not pods(cluster, ns, "app=daemon", live=False)
+        cluster.kubectl("label", "node", node, f"{label}=yes")
+        # (the kubelet admits it against the node's labels as they are now, not as it last reported them)
+        first = wait_for(lambda: daemon_pod(cluster, ns, "busybox"), timeout=90, what="a daemon pod on the node")
+        assert first["spec"]["nodeName"] == node
+
+        # a deleted daemon pod is replaced
+        cluster.kubectl("delete", "pod", first["metadata"]["name"], "-n", ns, "--wait=false")
+        again = wait_for(lambda: (p := daemon_pod(cluster, ns, "busybox")) and
+                         p["metadata"]["uid"] != first["metadata"]["uid"] and p, timeout=90, what="a replacement")
+
+        # a rolling update replaces it with the new template
+        cluster.kubectl("set", "image", "ds/daemon", "main=busybox:1.36", "-n", ns)
+        out = cluster.kubectl("rollout", "status", "ds/daemon", "-n", ns, "--timeout=90s", timeout=100).stdout
+        assert "successfully rolled out" in out, out
+        rolled = wait_for(lambda: daemon_pod(cluster, ns, "busybox:1.36"), timeout=60, what="the updated pod")
+        assert rolled["metadata"]["uid"] != again["metadata"]["uid"]
+
+        # the node leaves the selector: its pod goes
+        cluster.kubectl("label", "node", node, f"{label}=no", "--overwrite")
+        wait_for(lambda: not pods(cluster, ns, "app=daemon", live=False), timeout=60, what="the daemon pod removed")
+    finally:
+        cluster.kubectl("label", "node", node, f"{label}-", check=False)
+
+
+# ---- Endpoints and EndpointSlices for running pods -----------------------------------------------------
+
+def test_endpoints_and_slices_follow_running_pods_and_their_service(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=controller("ReplicaSet", "ep", replicas=2))
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "ep"},
+        "spec": {"selector": {"name": "ep"}, "ports": [{"port": 80, "targetPort": 8080}]}}))
+    running = wait_for(lambda: all_running(cluster, ns, "name=ep", 2), timeout=90, what="two running pods")
+
+    def endpoint_ips():
+        got = cluster.kubectl("get", "endpoints", "ep", "-n", ns, "-o", "json", check=False)
+        if got.returncode != 0:
+            return None
+        return sorted(a["ip"] for s in json.loads(got.stdout).get("subsets") or [] for a in s.get("addresses") or [])
+
+    def slice_ips():
+        found = cluster.kubectl_json("get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=ep")["items"]
+        return sorted(a for s in found for e in s.get("endpoints") or [] for a in e["addresses"]
+                      if (e.get("conditions") or {}).get("ready"))
+    ips = sorted(p["status"]["podIP"] for p in running)
+    wait_for(lambda: endpoint_ips() == ips, timeout=30, what="both pods in the Endpoints")
+    wait_for(lambda: slice_ips() == ips, timeout=30, what="both pods in the EndpointSlice")
+
+    # scaled down: the stopped pod leaves both
+    cluster.kubectl("scale", "rs/ep", "--replicas=1", "-n", ns)
+    left = wait_for(lambda: (r := all_running(cluster, ns, "name=ep", 1)) and
+                    len(pods(cluster, ns, "name=ep", live=False)) == 1 and r, timeout=60, what="one pod left")
+    wait_for(lambda: endpoint_ips() == [left[0]["status"]["podIP"]], timeout=30, what="one address in the Endpoints")
+    wait_for(lambda: slice_ips() == [left[0]["status"]["podIP"]], timeout=30, what="one address in the slice")
+
+    # the Service goes: so do its Endpoints and slices
+    cluster.kubectl("delete", "service", "ep", "-n", ns)
+    wait_for(lambda: endpoint_ips() is None, timeout=30, what="the Endpoints deleted")
+    wait_for(lambda: not cluster.kubectl_json("get", "endpointslices", "-n", ns, "-l",
+                                              "kubernetes.io/service-name=ep")["items"],
+             timeout=30, what="the EndpointSlices deleted")

@@ -110,8 +110,8 @@ def render(checklist: list[dict], mapping: dict[str, str], collected: Collected)
         "named test is one pytest collects, and that none of them is skipped in CI.",
         "",
         "A row marked *(simulated kubelet)* is shown only by a test that plays the kubelet itself",
-        "(it writes pod status by hand, or its pods never run): the controller logic is checked, the",
-        "node side is not.",
+        "(it writes pod status by hand, or its pods never run; such tests carry",
+        "`pytest.mark.simulated_kubelet`): the controller logic is checked, the node side is not.",
         "",
         f"Covered: {len(mapped)} of {len(checklist)} ({len(mapped) - simulated} with real pods or no pods "
         f"needed, {simulated} only with a simulated kubelet).",
@@ -159,11 +159,13 @@ if os.environ.get(_REPORT_ENV):
             _findings["errors"][path] = str(report.longrepr).strip().splitlines()[-1]
 
     def pytest_collection_finish(session) -> None:
-        from _pytest.skipping import evaluate_skip_marks
+        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
 
         for item in session.items:
-            skip = evaluate_skip_marks(item)
-            _findings["tests"][item.nodeid] = {"skip": skip.reason if skip else None,
+            skip, xfail = evaluate_skip_marks(item), evaluate_xfail_marks(item)
+            # an expected failure shows nothing either
+            why = skip.reason if skip else f"marked xfail: {xfail.reason}" if xfail else None
+            _findings["tests"][item.nodeid] = {"skip": why,
                                                "simulated": item.get_closest_marker(SIMULATED_MARK) is not None}
         Path(os.environ[_REPORT_ENV]).write_text(json.dumps(_findings))
 

@@ -72,6 +72,11 @@ def test_skipped_in_ci():
 @pytest.mark.simulated_kubelet
 def test_played_kubelet():
     pass
+
+
+@pytest.mark.xfail(reason="not implemented")
+def test_expected_to_fail():
+    assert False
 """
 
 ROOT_ONLY_MODULE = """
@@ -103,7 +108,7 @@ def test_conformance_check_refuses_ids_pytest_does_not_collect_or_ci_skips(tmp_p
     (tmp_path / "test_root_only.py").write_text(ROOT_ONLY_MODULE)
     (tmp_path / "test_skipped_module.py").write_text(SKIPPED_MODULE)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers = simulated_kubelet: plays the kubelet\n")
-    checklist = [{"testname": f"row {i}", "codename": "[sig-x] row"} for i in range(12)]
+    checklist = [{"testname": f"row {i}", "codename": "[sig-x] row"} for i in range(13)]
     ids = {
         "row 0": "test_candidates.py::test_real",
         "row 1": "test_candidates.py::test_param[pods]",
@@ -117,16 +122,18 @@ def test_conformance_check_refuses_ids_pytest_does_not_collect_or_ci_skips(tmp_p
         "row 8": "test_candidates.py::test_skipped_in_ci",
         "row 9": "test_skipped_module.py::test_never",
         "row 10": "test_missing_file.py::test_x",
+        "row 12": "test_candidates.py::test_expected_to_fail",
     }
     collected = doc.collect({i.partition("::")[0] for i in ids.values()}, root=tmp_path)
     refused = {name for name, node_id in ids.items() if collected.problem(node_id)}
-    assert refused == {f"row {i}" for i in range(4, 11)}
+    assert refused == {f"row {i}" for i in (*range(4, 11), 12)}
     assert "skipped in CI: not ready" in collected.problem(ids["row 7"])
     assert "skipped in CI: flaky in CI" in collected.problem(ids["row 8"])
-    assert len(doc.problems({**ids, "no such upstream row": ids["row 0"]}, checklist, collected)) == 8
+    assert "marked xfail: not implemented" in collected.problem(ids["row 12"])
+    assert len(doc.problems({**ids, "no such upstream row": ids["row 0"]}, checklist, collected)) == 9
 
     good = {name: ids[name] for name in ("row 0", "row 1", "row 2", "row 3", "row 11")}
     text = doc.render(checklist, good, collected)
-    assert "Covered: 5 of 12 (4 with real pods or no pods needed, 1 only with a simulated kubelet)." in text
+    assert "Covered: 5 of 13 (4 with real pods or no pods needed, 1 only with a simulated kubelet)." in text
     assert "| sig-x | row 3 | `test_candidates.py::test_played_kubelet` *(simulated kubelet)* |" in text
     assert "| sig-x | row 0 | `test_candidates.py::test_real` |" in text

@@ -451,16 +451,18 @@ def test_controller_adopts_a_running_orphan_and_releases_it_when_relabelled(clus
 
 # ---- Namespace deletion ------------------------------------------------------------------------
 
-def test_deleting_a_namespace_stops_and_removes_its_running_pods(cluster):
+def test_deleting_a_namespace_stops_and_removes_its_running_pods_and_services(cluster):
     name = make_namespace(cluster, "wl-nsdel")
-    cluster.kubectl("run", "test-pod", "-n", name, "--image=busybox",
+    cluster.kubectl("run", "test-pod", "-n", name, "--image=busybox", "--expose", "--port=80",
                     "--overrides", json.dumps({"spec": {"terminationGracePeriodSeconds": 1}}), "--", "sleep", "3600")
     wait_for(lambda: running_in_runc(cluster.kubectl_json("get", "pod", "test-pod", "-n", name)), timeout=90,
              what="the pod running")
+    assert cluster.exists("service", "test-pod", "-n", name)
     cluster.kubectl("delete", "namespace", name, "--timeout=120s", timeout=130)
     assert not cluster.exists("namespace", name)
-    assert cluster.kubectl("get", "pods", "-A", "--field-selector", f"metadata.namespace={name}",
-                           "-o", "name").stdout.strip() == ""
+    for kind in ("pods", "services"):
+        assert cluster.kubectl("get", kind, "-A", "--field-selector", f"metadata.namespace={name}",
+                               "-o", "name").stdout.strip() == "", kind
 
 
 # ---- Garbage collector: a ReplicationController deleted with each propagation policy -----------------
@@ -636,3 +638,72 @@ def test_endpoints_and_slices_follow_running_pods_and_their_service(cluster, ns)
     wait_for(lambda: not cluster.kubectl_json("get", "endpointslices", "-n", ns, "-l",
                                               "kubernetes.io/service-name=ep")["items"],
              timeout=30, what="the EndpointSlices deleted")
+
+
+def test_gc_keeps_a_running_pod_another_owner_still_holds(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=controller("ReplicationController", "first", replicas=2))
+    # a second owner that selects nothing of its own
+    second = json.loads(controller("ReplicationController", "second", replicas=0))
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(second))
+    second_uid = cluster.kubectl_json("get", "rc", "second", "-n", ns)["metadata"]["uid"]
+    shared, alone = wait_for(lambda: all_running(cluster, ns, "name=first", 2), timeout=90, what="two running pods")
+    refs = shared["metadata"]["ownerReferences"] + [
+        {"apiVersion": "v1", "kind": "ReplicationController", "name": "second", "uid": second_uid}]
+    cluster.kubectl("patch", "pod", shared["metadata"]["name"], "-n", ns, "--type=merge",
+                    "-p", json.dumps({"metadata": {"ownerReferences": refs}}))
+    cluster.kubectl("delete", "rc", "first", "-n", ns, "--cascade=foreground", "--timeout=90s", timeout=100)
+    left = pods(cluster, ns, live=False)
+    assert [p["metadata"]["name"] for p in left] == [shared["metadata"]["name"]], left
+    assert running_in_runc(left[0]) and not left[0]["metadata"].get("deletionTimestamp")
+    assert [r["name"] for r in left[0]["metadata"]["ownerReferences"]] == ["second"]
+
+
+def test_gc_deletes_running_pods_that_own_each_other_in_a_cycle(cluster, ns):
+    names = ("pod1", "pod2", "pod3")
+    for name in names:
+        cluster.kubectl("run", name, "-n", ns, "--image=busybox", "--labels=cycle=yes",
+                        "--overrides", json.dumps({"spec": {"terminationGracePeriodSeconds": 1}}),
+                        "--", "sleep", "3600")
+    running = wait_for(lambda: all_running(cluster, ns, "cycle=yes", 3), timeout=90, what="three running pods")
+    uid = {p["metadata"]["name"]: p["metadata"]["uid"] for p in running}
+    # pod1 is owned by pod3, pod2 by pod1, pod3 by pod2
+    for owned, owner in (("pod1", "pod3"), ("pod2", "pod1"), ("pod3", "pod2")):
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": owner, "uid": uid[owner], "blockOwnerDeletion": True}
+        cluster.kubectl("patch", "pod", owned, "-n", ns, "--type=merge",
+                        "-p", json.dumps({"metadata": {"ownerReferences": [ref]}}))
+    cluster.kubectl("delete", "pod", "pod1", "-n", ns, "--wait=false")
+    wait_for(lambda: not pods(cluster, ns, "cycle=yes", live=False), timeout=90, what="every pod of the cycle gone")
+
+
+# ---- PodDisruptionBudget and eviction --------------------------------------------------------------
+
+def evict(cluster, ns, name: str):
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
+    return cluster.kubectl("create", "--raw", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", "-f", "-",
+                           input=json.dumps(body), check=False)
+
+
+def test_pdb_status_counts_running_pods_and_blocks_an_eviction_until_relaxed(cluster, ns):
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=controller("ReplicaSet", "db", replicas=3))
+    cluster.kubectl("create", "poddisruptionbudget", "db", "-n", ns, "--selector=name=db", "--min-available=3")
+    running = wait_for(lambda: all_running(cluster, ns, "name=db", 3), timeout=90, what="three running pods")
+
+    def budget(**want):
+        status = cluster.kubectl_json("get", "pdb", "db", "-n", ns).get("status") or {}
+        return status if all(status.get(k) == v for k, v in want.items()) else None
+    wait_for(lambda: budget(expectedPods=3, currentHealthy=3, desiredHealthy=3, disruptionsAllowed=0),
+             timeout=30, what="the PDB status to count three healthy pods")
+    victim = running[0]["metadata"]["name"]
+    refused = evict(cluster, ns, victim)
+    assert refused.returncode != 0 and "disruption budget" in refused.stderr, refused.stderr
+    assert not cluster.kubectl_json("get", "pod", victim, "-n", ns)["metadata"].get("deletionTimestamp")
+
+    cluster.kubectl("patch", "pdb", "db", "-n", ns, "--type=merge", "-p", '{"spec": {"minAvailable": 2}}')
+    wait_for(lambda: budget(desiredHealthy=2, disruptionsAllowed=1), timeout=30, what="one disruption allowed")
+    done = evict(cluster, ns, victim)
+    assert done.returncode == 0, done.stderr
+    # the evicted pod really stops; the ReplicaSet replaces it and the budget counts three again
+    wait_for(lambda: victim not in {p["metadata"]["name"] for p in pods(cluster, ns, "name=db", live=False)},
+             timeout=60, what="the evicted pod gone")
+    wait_for(lambda: all_running(cluster, ns, "name=db", 3), timeout=90, what="a replacement running")
+    wait_for(lambda: budget(currentHealthy=3, disruptionsAllowed=1), timeout=30, what="three healthy again")

@@ -6,9 +6,11 @@ does not, a rolling update and its rollback, and a canary plus phased
 rollout with a partition that survives pods deleted mid-rollout. A pod is
 made unhealthy as upstream does it: its readiness probe fetches
 /index.html, and the test moves that file away (and back) inside the
-container. Then the Job, ReplicationController/ReplicaSet and namespace
-cases whose other tests play the kubelet (tests/e2e/test_controllers_*.py),
-here with busybox pods that really run, fail, restart and stop.
+container. Then the Job, ReplicationController/ReplicaSet adoption, garbage
+collector, Deployment strategy, DaemonSet, Endpoints, PodDisruptionBudget
+and namespace cases whose other tests play the kubelet
+(tests/e2e/test_controllers_*.py, test_conformance_controllers.py), here
+with busybox pods that really run, fail, restart and stop.
 
 The cluster (one node in its own network namespace, with the
 controller-manager as its own process) is the one test_workloads_real.py

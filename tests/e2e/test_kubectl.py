@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import time
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import REPO, wait_for, wait_for_default_service_account
+from tests.e2e.conftest import REPO, wait_for_default_service_account
 
 SEED = REPO / "tests" / "data" / "seed"
 

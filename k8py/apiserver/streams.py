@@ -205,10 +205,14 @@ async def _relay_http(req, kubelets: KubeletConnector, url: str, params, tls=Non
             if key.lower() not in _HOP_HEADERS:
                 response.headers[key] = value
         await response.prepare(req.http)
-        # stream as it comes: `kubectl logs -f` shows lines as they are written
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            # stream as it comes: `kubectl logs -f` shows lines as they are written
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            # the client hung up (kubectl logs -f ended by ^C): normal, not an error
+            log.debug("client closed the stream from %s", url)
         return response
     finally:
         upstream.release()

@@ -14,6 +14,7 @@ labels, so the server needs nothing else from the pod workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import ssl
@@ -228,9 +229,14 @@ class KubeletServer:
         follow_running = still_running if options.follow and not previous else None
         if previous:
             options.follow = False
-        async for chunk in stream_log(target.log_path, options, still_running=follow_running):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            async with contextlib.aclosing(stream_log(target.log_path, options,
+                                                      still_running=follow_running)) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            log.debug("log reader of %s/%s went away", name, container)   # a closed client is normal
         return response
 
     async def exec(self, request: web.Request) -> web.StreamResponse:

@@ -28,7 +28,7 @@ from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
 from tests.unit.kubelet.fake_runtime import FakeRuntime
 
-from .conftest import free_port, kubectl_binary
+from .conftest import free_port, kubectl_binary, wait_for
 
 
 def cri(text: str) -> str:
@@ -132,6 +132,38 @@ def test_logs_tail_timestamps_and_follow(server, namespace, node):
         if follow.poll() is None:
             follow.kill()
             follow.wait()
+
+
+def _connections_to(port: int) -> int:
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"], capture_output=True,
+                         text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def test_client_hanging_up_on_followed_logs_is_not_an_error(server, namespace, node):
+    """A client closing `kubectl logs -f` is normal: the API server drops its
+    kubelet stream and logs no `Error handling request` traceback."""
+    pod = node.run_pod(namespace, "hangup")
+    log = pod["logs"]["app"]
+    log.write_text(cri("first"))
+    log_start = server.log_path.stat().st_size
+    follow = subprocess.Popen([*kubectl_cmd(server), "logs", "-f", "hangup", "-n", namespace],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follow.stdout.readline() == "first\n"
+        # this node's kubelet was made for this test: its one connection is the relayed stream
+        assert _connections_to(node.port) == 1
+    finally:
+        follow.kill()
+        follow.wait()
+
+    def relay_ended() -> bool:
+        with open(log, "a") as f:      # the relay learns of the hang-up when it next writes
+            f.write(cri("after the client left"))
+        return _connections_to(node.port) == 0
+    wait_for(relay_ended, timeout=30, interval=0.3, what="the API server to drop the kubelet stream")
+    server_log = server.log_path.read_bytes()[log_start:].decode(errors="replace")
+    assert "Traceback" not in server_log and "Error handling request" not in server_log, server_log
 
 
 def test_logs_errors_are_statuses(server, namespace, node):

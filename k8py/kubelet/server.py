@@ -260,11 +260,13 @@ class KubeletServer:
         status = await self._running_container(pod, container)
         if _wants_spdy(request):
             return await self._spdy_command(request, status, container, attach, argv, want)
-        protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"), channels.EXEC_PROTOCOLS)
+        protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"),
+                                            channels.EXEC_WEBSOCKET_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: this kubelet speaks WebSocket "
-                              f"{', '.join(channels.EXEC_PROTOCOLS)} for exec and attach")
-        ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
+                              f"{', '.join(p for p in channels.EXEC_WEBSOCKET_PROTOCOLS if p)} "
+                              "(or no subprotocol) for exec and attach")
+        ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         try:
             if attach:
@@ -309,7 +311,8 @@ class KubeletServer:
                                             channels.PORT_FORWARD_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: port-forward needs WebSocket with "
-                              f"{channels.SPDY_TUNNEL_PROTOCOL} or v4.channel.k8s.io")
+                              f"{channels.SPDY_TUNNEL_PROTOCOL}, {channels.V4}, {channels.V4_BASE64} "
+                              "or no subprotocol")
         ports = _ports(request.query)
         if protocol != channels.SPDY_TUNNEL_PROTOCOL and not ports:
             raise bad_request("query parameter \"port\" is required")
@@ -318,12 +321,12 @@ class KubeletServer:
         async def connect(port: int):
             return await netns.open_connection(netns_path, port)
 
-        ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
+        ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         if protocol == channels.SPDY_TUNNEL_PROTOCOL:
             await SpdyTunnel(WebSocketConduit(ws), connect, name, ports or None).serve()
         else:
-            await serve_channels(ws, ports, connect, name)
+            await serve_channels(ws, ports, connect, name, protocol)
         return ws
 
     async def _netns_of(self, pod: dict) -> str | None:

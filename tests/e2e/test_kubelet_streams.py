@@ -373,6 +373,95 @@ def test_conformance_exec_and_logs_over_websockets(server, namespace, node):
     assert b"".join(base64.b64decode(m) for m in messages) == b"container is alive\n"
 
 
+async def _channel_session(server, path: str, protocol: str, stdin: bytes = b"") -> tuple[str | None, dict]:
+    """One channel.k8s.io WebSocket session through the API server, offering
+    `protocol` ("" offers none): what arrived on each channel."""
+    import base64
+    import ssl
+
+    import aiohttp
+
+    from .conftest import TOKEN
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
+    ctx.check_hostname = False
+    as_text = "base64" in protocol
+    got: dict[int, bytes] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(server.url + path, protocols=(protocol,) if protocol else (), ssl=ctx,
+                                      headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            if stdin:
+                if as_text:
+                    await ws.send_str("0" + base64.b64encode(stdin).decode())
+                else:
+                    await ws.send_bytes(b"\x00" + stdin)
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    assert as_text, f"a text message under {protocol!r}"
+                    channel, data = ord(msg.data[0]) - ord("0"), base64.b64decode(msg.data[1:])
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    assert not as_text, f"a binary message under {protocol!r}"
+                    channel, data = msg.data[0], msg.data[1:]
+                else:
+                    break
+                got[channel] = got.get(channel, b"") + data
+            return ws.protocol, got
+
+
+# every WebSocket subprotocol upstream accepts for exec and attach ("": none offered)
+EXEC_WEBSOCKET_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
+                            "channel.k8s.io", "base64.channel.k8s.io", ""]
+
+
+@pytest.mark.parametrize("protocol", EXEC_WEBSOCKET_PROTOCOLS)
+def test_exec_and_attach_over_every_websocket_protocol(server, namespace, node, protocol):
+    """Exec and attach through the API server under each subprotocol upstream
+    accepts, no subprotocol at all included (the plain channel protocol)."""
+    node.run_pod(namespace, "proto", stdin=True, attach_argv=["sh", "-c", "read line; echo attached $line"])
+    base = f"/api/v1/namespaces/{namespace}/pods/proto"
+    command = "&".join("command=" + c for c in ("sh", "-c", "read+l%3B+echo+out+%24l%3B+echo+err+>%262%3B+exit+3"))
+    negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+        server, f"{base}/exec?{command}&stdin=true&stdout=true&stderr=true", protocol, stdin=b"in\n"), 30))
+    assert negotiated == (protocol or None)
+    assert got[1] == b"out in\n" and got[2] == b"err\n"
+    if protocol.startswith(("v4.", "v5.")):      # a JSON Status with the exit code
+        status = json.loads(got[3])
+        assert status["reason"] == "NonZeroExitCode"
+        assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    else:                                         # before v4: the error text
+        assert got[3].startswith(b"command terminated with non-zero exit code")
+    negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+        server, f"{base}/attach?container=app&stdin=true&stdout=true", protocol, stdin=b"hello\n"), 30))
+    assert negotiated == (protocol or None) and got[1] == b"attached hello\n"
+
+
+@pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "v4.base64.channel.k8s.io", ""])
+def test_port_forward_over_every_channel_protocol(server, namespace, node, protocol):
+    """Port-forward's channel protocols (kubectl's SPDY tunnel is tested above):
+    v4, its base64 form and, as upstream, no subprotocol at all."""
+    node.run_pod(namespace, "pfproto")
+    web = serve_http_in(node.netns)
+    try:
+        negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+            server, f"/api/v1/namespaces/{namespace}/pods/pfproto/portforward?ports=8080", protocol,
+            stdin=b"GET / HTTP/1.0\r\n\r\n"), 30))
+    finally:
+        web.kill()
+        web.wait()
+    assert negotiated == (protocol or None)
+    # each channel starts with the port (little-endian); the pod's answer follows on the data channel
+    assert got[1] == (8080).to_bytes(2, "little")
+    assert got[0][:2] == (8080).to_bytes(2, "little") and got[0].endswith(b"served from the pod netns\n")
+
+
+def test_port_forward_refuses_only_unknown_subprotocols(server, namespace, node):
+    import aiohttp
+    node.run_pod(namespace, "pfbad")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        asyncio.run(_channel_session(server, f"/api/v1/namespaces/{namespace}/pods/pfbad/portforward?ports=8080",
+                                     "v3.channel.k8s.io"))
+    assert refused.value.status == 400
+
+
 def test_conformance_kubectl_logs_filters(server, namespace, node):
     """Upstream's "Kubectl, logs": --tail, --limit-bytes, --timestamps, --since."""
     pod = node.run_pod(namespace, "filters")

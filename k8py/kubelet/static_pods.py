@@ -212,6 +212,10 @@ class StaticPods:
             if pod is None:
                 await self._delete_mirror({"metadata": mirror["metadata"]}, mirror)
             else:
-                await self._ensure_mirror(pod)
+                # The mirror this event showed (being deleted, or of another manifest) goes
+                # at once, by its UID: a read now may still answer with the copy before the
+                # delete, and the mirror would then never be replaced. Its DELETED event
+                # makes the new one.
+                await self._delete_mirror(pod, mirror)
         except Exception:
             log.exception("mirror pod %s", mirror["metadata"]["name"])

@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,7 +164,6 @@ def test_seed_pods_reach_their_state(cluster):
              what="env-demo Succeeded")
 
     # probe-demo: probes keep passing; nothing restarts.
-    import time
     time.sleep(6)   # several liveness periods (2 s) must pass for "no restarts" to mean anything
     probe = pod_json(server, "probe-demo")
     assert [s["restartCount"] for s in probe["status"]["containerStatuses"]] == [0, 0]
@@ -257,10 +257,23 @@ def test_static_pod_gets_a_mirror(cluster):
     mirror = pod_json(server, name)
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.source"] == "file"
-    server.kubectl("delete", "pod", name, "--wait=false")
-    cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
-                      and not p["metadata"].get("deletionTimestamp"))(pod_json(server, name)), 30,
-             what="mirror pod recreated")
+    # as upstream: the delete completes (kubectl waits for that UID to go), and the kubelet
+    # makes a new mirror (new UID) for the static pod, which keeps running all along
+    containers = {cid for cid, (_pid, state) in cluster.runc_list().items() if state == "running"}
+    started = time.monotonic()
+    deleted = server.kubectl("delete", "pod", name, "--timeout=60s", timeout=90)
+    assert f'pod "{name}" deleted' in deleted.stdout
+    print("DELETE TOOK", time.monotonic() - started)
+    assert time.monotonic() - started < 20, "deleting the mirror pod took as long as a graceful stop"
+    recreated = cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
+                                             and not p["metadata"].get("deletionTimestamp") and p)(
+        pod_json(server, name)), 30, what="mirror pod recreated")
+    assert recreated["metadata"]["creationTimestamp"] >= mirror["metadata"]["creationTimestamp"]
+    assert recreated["metadata"]["annotations"]["kubernetes.io/config.mirror"] == \
+        mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
+    cluster.wait_or_log(lambda: pod_json(server, name)["status"].get("phase") == "Running", 30,
+                        what="the new mirror showing the static pod Running")
+    assert containers <= set(cluster.runc_list()), "the static pod's containers were restarted"
 
 
 def test_agent_restart_keeps_containers(cluster):

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerStatus)
+from k8py.kubelet.stats import SummaryProvider
 from k8py.kubelet.streams import channels, netns
 from k8py.apimachinery.upgrade import SwitchedResponse, switch_protocols
 from k8py.kubelet.streams.conduit import WebSocketConduit
@@ -61,13 +62,14 @@ def not_found(message: str) -> StatusError:
 class KubeletServer:
     def __init__(self, runtime, pods_lookup: Callable[[str, str], Any], cert_file: Path | str | None = None,
                  key_file: Path | str | None = None, port: int = DEFAULT_PORT, *,
-                 bind_address: str = "127.0.0.1", client_ca_file: Path | str | None = None):
+                 bind_address: str = "127.0.0.1", client_ca_file: Path | str | None = None, node_name: str = ""):
         self.runtime = runtime
         self.pods_lookup = pods_lookup
         self.cert_file, self.key_file, self.client_ca_file = cert_file, key_file, client_ca_file
         self.port = port
         self.bind_address = bind_address
         self._runner: web.AppRunner | None = None
+        self.stats = SummaryProvider(runtime, node_name)
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -108,6 +110,7 @@ class KubeletServer:
         r.add_get("/healthz", self.healthz)
         r.add_get("/pods", self.pods)
         r.add_get("/metrics/resource", self.resource_metrics)
+        r.add_get("/stats/summary", self.stats_summary)
         r.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         for verb in ("exec", "attach"):
             handler = self.exec if verb == "exec" else self.attach
@@ -197,6 +200,9 @@ class KubeletServer:
         from k8py.kubelet.resource_metrics import render
         return web.Response(text=await render(self.runtime), content_type="text/plain",
                             headers={"X-Content-Type-Options": "nosniff"})
+
+    async def stats_summary(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(await self.stats.summary()), content_type="application/json")
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         ns, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))

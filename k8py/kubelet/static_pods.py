@@ -81,6 +81,7 @@ class StaticPods:
         self.pods: dict[str, dict] = {}          # file path -> static pod
         self._mtimes: dict[str, tuple[float, int]] = {}
         self._task: asyncio.Task | None = None
+        self._mirror_tasks: set[asyncio.Task] = set()    # held: the loop keeps only weak references
 
     @property
     def node_name(self) -> str:
@@ -95,9 +96,10 @@ class StaticPods:
         self._task = asyncio.create_task(self._loop(), name="static pods")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = list(self._mirror_tasks) + ([self._task] if self._task is not None else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
@@ -169,6 +171,7 @@ class StaticPods:
             await self._delete_mirror(pod, existing)
         try:
             await api.create(mirror_of(pod, self.kubelet.node_manager.node))
+            log.info("mirror pod %s/%s created", m["namespace"], m["name"])
         except ApiError as e:
             if e.code != 409:
                 log.warning("mirror pod %s: %s", m["name"], e)
@@ -199,13 +202,23 @@ class StaticPods:
         pod = self._static_by_name(m.get("namespace", "default"), m["name"])
         stale = pod is None or (m.get("annotations") or {}).get(MIRROR) != pod["metadata"]["annotations"][HASH]
         if stale or m.get("deletionTimestamp"):
-            asyncio.create_task(self._resync_mirror(mirror, pod))
+            self._spawn(self._resync_mirror(mirror, pod))
 
     def mirror_deleted(self, mirror: dict) -> None:
         m = mirror["metadata"]
         pod = self._static_by_name(m.get("namespace", "default"), m["name"])
         if pod is not None:
-            asyncio.create_task(self._ensure_mirror(pod))
+            self._spawn(self._ensure_mirror(pod))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_done)
+
+    def _mirror_done(self, task: asyncio.Task) -> None:
+        self._mirror_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mirror pod: %s", task.exception())
 
     async def _resync_mirror(self, mirror: dict, pod: dict | None) -> None:
         try:
@@ -216,6 +229,9 @@ class StaticPods:
                 # at once, by its UID: a read now may still answer with the copy before the
                 # delete, and the mirror would then never be replaced. Its DELETED event
                 # makes the new one.
+                seen = mirror["metadata"]
+                log.info("mirror pod %s/%s (uid %s) is being deleted or stale: removing it",
+                         seen.get("namespace", "default"), seen["name"], seen.get("uid"))
                 await self._delete_mirror(pod, mirror)
         except Exception:
             log.exception("mirror pod %s", mirror["metadata"]["name"])

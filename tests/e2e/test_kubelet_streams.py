@@ -55,7 +55,8 @@ class FakeNode:
         (self.tmp / "kubelet.crt").write_bytes(cert)
         (self.tmp / "kubelet.key").write_bytes(key)
         self.kubelet = KubeletServer(self.runtime, lambda ns, n: self.pods.get((ns, n)), self.tmp / "kubelet.crt",
-                                     self.tmp / "kubelet.key", self.port, client_ca_file=pki.ca_cert)
+                                     self.tmp / "kubelet.key", self.port, client_ca_file=pki.ca_cert,
+                                     node_name=self.name)
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.kubelet.start(), self.loop).result(10)
         self.server.kubectl("create", "-f", "-", input=json.dumps(
@@ -304,11 +305,44 @@ def test_streams_to_a_node_without_kubelet_are_clear_errors(server, namespace):
         server.kubectl("delete", "node", name, "--wait=false", check=False)
 
 
-def test_nodes_proxy_reaches_the_kubelet(server, namespace, node):
+def test_nodes_proxy_reaches_the_kubelet(server, namespace, node, tmp_path):
     assert server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/healthz").stdout == "ok"
-    node.run_pod(namespace, "listed")
+    pod = node.run_pod(namespace, "listed")
     pods = json.loads(server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/pods").stdout)
     assert pods["kind"] == "PodList"
+    # the Summary API, as `kubectl get --raw .../proxy/stats/summary` shows it upstream
+    from k8py.kubelet.runtime.interface import ContainerStats
+    node.runtime.usage["listed-app-0"] = ContainerStats(cpu_usage_ns=2_500_000_000, memory_working_set_bytes=4 << 20)
+    summary = json.loads(server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/stats/summary").stdout)
+    assert summary["node"]["nodeName"] == node.name
+    assert summary["node"]["cpu"]["usageCoreNanoSeconds"] > 0 and summary["node"]["memory"]["workingSetBytes"] > 0
+    [listed] = [p for p in summary["pods"] if p["podRef"]["name"] == "listed"]
+    assert listed["podRef"] == {"name": "listed", "namespace": namespace, "uid": pod["metadata"]["uid"]}
+    assert [(c["name"], c["cpu"]["usageCoreNanoSeconds"], c["memory"]["workingSetBytes"])
+            for c in listed["containers"]] == [("app", 2_500_000_000, 4 << 20)]
+    # <node>:<port>: the kubelet's own port is the kubelet; another port of the node is dialled plainly
+    assert server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}:{node.port}/proxy/healthz").stdout == "ok"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_text("from a node port\n")
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
+                            str(tmp_path / "www")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        path = f"/api/v1/nodes/http:{node.name}:{port}/proxy/hello.txt"
+        got = wait_for(lambda: (lambda r: r.returncode == 0 and r)(server.kubectl("get", "--raw", path, check=False)),
+                       timeout=20, what="the node port answering")
+        assert got.stdout == "from a node port\n"
+    finally:
+        web.kill()
+        web.wait()
+    bad = server.kubectl("get", "--raw", f"/api/v1/nodes/ftp:{node.name}:1/proxy/", check=False)
+    assert bad.returncode != 0 and f'invalid node request "ftp:{node.name}:1"' in bad.stderr
+    # authorized as the nodes/proxy subresource (RBAC grants it as such: not on this branch yet)
+    for name in (node.name, f"{node.name}:{node.port}"):
+        denied = server.kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/healthz", "--as", "jane", check=False)
+        assert denied.returncode != 0
+        assert f'nodes "{name}" is forbidden: User "jane" cannot get resource "nodes/proxy" in API group "" ' \
+               'at the cluster scope' in denied.stderr
     logs = server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/containerLogs/{namespace}/nope/app",
                           check=False)
     assert logs.returncode != 0 and 'pod "nope" not found' in logs.stderr

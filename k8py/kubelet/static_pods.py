@@ -3,7 +3,9 @@
 The folder is rescanned every second. Each pod is named `<name>-<node>` and
 its uid is a hash of the manifest, so a changed file is a new pod. The API
 gets a mirror pod (annotation kubernetes.io/config.mirror) showing the static
-pod's status; if someone deletes the mirror, it is created again.
+pod's status; if someone deletes the mirror, the kubelet removes it at once
+(whatever its grace period: the static pod keeps running) and creates a new
+one (a new UID) shortly after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ HASH = "kubernetes.io/config.hash"
 SEEN = "kubernetes.io/config.seen"
 SOURCE = "kubernetes.io/config.source"
 SCAN_SECONDS = 1.0
+# A deleted mirror pod is made anew after this long, not at once: `kubectl delete` reads the
+# pod, then lists and watches it to see it go; a new mirror under the same name appearing
+# between the read and the list would hide the deletion from it, and it would wait in vain.
+MIRROR_RECREATE_DELAY = 1.0
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -208,7 +214,12 @@ class StaticPods:
         m = mirror["metadata"]
         pod = self._static_by_name(m.get("namespace", "default"), m["name"])
         if pod is not None:
-            self._spawn(self._ensure_mirror(pod))
+            self._spawn(self._recreate_mirror(pod))
+
+    async def _recreate_mirror(self, pod: dict) -> None:
+        await asyncio.sleep(MIRROR_RECREATE_DELAY)
+        if self._static_by_name(pod["metadata"]["namespace"], pod["metadata"]["name"]) is pod:
+            await self._ensure_mirror(pod)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

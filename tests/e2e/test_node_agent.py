@@ -264,9 +264,14 @@ def test_static_pod_gets_a_mirror(cluster):
     deleted = server.kubectl("delete", "pod", name, "--timeout=60s", timeout=90)
     assert f'pod "{name}" deleted' in deleted.stdout
     assert time.monotonic() - started < 20, "deleting the mirror pod took as long as a graceful stop"
-    recreated = cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
-                                             and not p["metadata"].get("deletionTimestamp") and p)(
-        pod_json(server, name)), 30, what="mirror pod recreated")
+
+    def replaced() -> dict | None:
+        got = server.kubectl("get", "pod", name, "-o", "json", check=False)   # gone for a moment
+        pod = json.loads(got.stdout) if got.returncode == 0 else None
+        if pod and pod["metadata"]["uid"] != mirror["metadata"]["uid"] and not pod["metadata"].get("deletionTimestamp"):
+            return pod
+        return None
+    recreated = cluster.wait_or_log(replaced, 30, what="mirror pod recreated")
     assert recreated["metadata"]["creationTimestamp"] > mirror["metadata"]["creationTimestamp"]
     assert recreated["metadata"]["annotations"]["kubernetes.io/config.mirror"] == \
         mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]

@@ -231,9 +231,20 @@ def test_kubectl_debug_runs_ephemeral_containers(netns_server):
     for kind in ("net", "ipc", "uts", "pid"):
         assert namespace_of("dbg", kind) == namespace_of("app", kind), kind
 
-    # no target: the pod's namespaces, a process namespace of its own
-    server.kubectl(*debug, "-c", "alone", "--", "sleep", "3600")
+    def ephemeral_names() -> list[str]:
+        pod = json.loads(server.kubectl("get", "pod", "target", "-o", "json").stdout)
+        return [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]
+    assert ephemeral_names() == ["dbg"]
+
+    # no target, added by an update (PUT) of pods/ephemeralcontainers as upstream's conformance
+    # test does: the pod's namespaces, a process namespace of its own
+    pod = json.loads(server.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers").stdout)
+    pod["spec"]["ephemeralContainers"].append({"name": "alone", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                               "command": ["sleep", "3600"], "terminationMessagePolicy": "File"})
+    server.kubectl("replace", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers", "-f", "-",
+                   input=json.dumps(pod))
     running("alone")
+    assert ephemeral_names() == ["dbg", "alone"]
     for kind in ("net", "ipc", "uts"):
         assert namespace_of("alone", kind) == namespace_of("app", kind), kind
     assert namespace_of("alone", "pid") != namespace_of("app", "pid")

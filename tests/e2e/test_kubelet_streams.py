@@ -337,12 +337,20 @@ def test_nodes_proxy_reaches_the_kubelet(server, namespace, node, tmp_path):
         web.wait()
     bad = server.kubectl("get", "--raw", f"/api/v1/nodes/ftp:{node.name}:1/proxy/", check=False)
     assert bad.returncode != 0 and f'invalid node request "ftp:{node.name}:1"' in bad.stderr
-    # authorized as the nodes/proxy subresource (RBAC grants it as such: not on this branch yet)
+    # authorized as the nodes/proxy subresource
     for name in (node.name, f"{node.name}:{node.port}"):
         denied = server.kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/healthz", "--as", "jane", check=False)
         assert denied.returncode != 0
         assert f'nodes "{name}" is forbidden: User "jane" cannot get resource "nodes/proxy" in API group "" ' \
                'at the cluster scope' in denied.stderr
+    role = f"proxy-{node.name}"
+    server.kubectl("create", "clusterrole", role, "--verb=get", "--resource=nodes/proxy")
+    server.kubectl("create", "clusterrolebinding", role, f"--clusterrole={role}", "--user=jane")
+    try:
+        wait_for(lambda: server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/healthz", "--as", "jane",
+                                        check=False).stdout == "ok", timeout=20, what="jane allowed nodes/proxy")
+    finally:
+        server.kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
     logs = server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/containerLogs/{namespace}/nope/app",
                           check=False)
     assert logs.returncode != 0 and 'pod "nope" not found' in logs.stderr

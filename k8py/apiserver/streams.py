@@ -78,21 +78,29 @@ class KubeletConnector:
             await self._session.close()
 
 
-def kubelet_base(node: dict) -> str:
+def kubelet_port(node: dict) -> int | None:
     status = node.get("status") or {}
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    name = node["metadata"]["name"]
-    if not port:
-        raise errors.service_unavailable(f'no kubelet endpoint is known for node "{name}": '
-                                         "its node agent has not reported one")
-    addresses = status.get("addresses") or []
+    return ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+
+
+def node_address(node: dict) -> str:
+    """The address the API server reaches the node at (InternalIP first)."""
+    addresses = (node.get("status") or {}).get("addresses") or []
     for kind in ("InternalIP", "ExternalIP", "Hostname"):
         for address in addresses:
             if address.get("type") == kind and address.get("address"):
-                host = address["address"]
-                host = f"[{host}]" if ":" in host else host
-                return f"https://{host}:{port}"
-    raise errors.service_unavailable(f'node "{name}" has no address to reach its kubelet')
+                return address["address"]
+    raise errors.service_unavailable(f'node "{node["metadata"]["name"]}" has no address to reach its kubelet')
+
+
+def kubelet_base(node: dict) -> str:
+    port = kubelet_port(node)
+    if not port:
+        raise errors.service_unavailable(f'no kubelet endpoint is known for node "{node["metadata"]["name"]}": '
+                                         "its node agent has not reported one")
+    host = node_address(node)
+    host = f"[{host}]" if ":" in host else host
+    return f"https://{host}:{port}"
 
 
 def choose_container(pod: dict, requested: str | None) -> str:
@@ -205,10 +213,14 @@ async def _relay_http(req, kubelets: KubeletConnector, url: str, params, tls=Non
             if key.lower() not in _HOP_HEADERS:
                 response.headers[key] = value
         await response.prepare(req.http)
-        # stream as it comes: `kubectl logs -f` shows lines as they are written
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            # stream as it comes: `kubectl logs -f` shows lines as they are written
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            # the client hung up (kubectl logs -f ended by ^C): normal, not an error
+            log.debug("client closed the stream from %s", url)
         return response
     finally:
         upstream.release()
@@ -373,7 +385,7 @@ async def _pipe(source, sink) -> None:
 
 # ---- pods/proxy and services/proxy: straight to the workload ---------------
 
-def split_proxy_name(raw: str) -> tuple[str, str, str]:
+def split_proxy_name(raw: str, kind: str = "service") -> tuple[str, str, str]:
     """`[scheme:]name[:port]` as the proxy subresources accept it."""
     parts = raw.split(":")
     if len(parts) == 1:
@@ -382,7 +394,7 @@ def split_proxy_name(raw: str) -> tuple[str, str, str]:
         return "", parts[0], parts[1]
     if len(parts) == 3 and parts[0] in ("http", "https"):
         return parts[0], parts[1], parts[2]
-    raise errors.bad_request(f'invalid service request "{raw}"')
+    raise errors.bad_request(f'invalid {kind} request "{raw}"')
 
 
 def _pod_target(pod: dict, port: str) -> tuple[str, str]:
@@ -436,7 +448,21 @@ async def proxy_to_workload(req, obj: dict, scheme: str, port: str) -> web.Strea
         host, port = _pod_target(obj, port)
     else:
         host, port = _service_target(req.api, obj, port)
-    scheme = scheme or ("https" if port == "443" else "http")
+    return await _proxy_to(req, scheme or ("https" if port == "443" else "http"), host, port)
+
+
+async def proxy_to_node_port(req, node: dict, scheme: str, port: str) -> web.StreamResponse:
+    """nodes/proxy: to the node's kubelet (its TLS client certificate and all)
+    when no port or the kubelet's is named, else plainly to that port of the
+    node's address, as upstream's node ResourceLocation does."""
+    if not port or port == str(kubelet_port(node)):
+        return await req.api.proxy_to_node(req, node)
+    if not port.isdigit():
+        raise errors.bad_request(f'invalid node request "{req.info.name}"')
+    return await _proxy_to(req, scheme or "http", node_address(node), port)
+
+
+async def _proxy_to(req, scheme: str, host: str, port: str) -> web.StreamResponse:
     host = f"[{host}]" if ":" in host else host
     target = "/" + "/".join(quote(p, safe="") for p in req.info.rest)
     if req.http.path.endswith("/") and target != "/":

@@ -192,10 +192,13 @@ async def finalize(req) -> web.StreamResponse:
 async def streams(req) -> web.StreamResponse:
     from k8py.apiserver import streams as stream_proxy
     kind, sub = req.resource.kind, req.info.subresource
-    if sub == "proxy" and kind in ("Pod", "Service"):
-        # [scheme:]name[:port] -> straight to the pod, or to one of the service's endpoints
-        scheme, name, port = stream_proxy.split_proxy_name(req.info.name)
+    if sub == "proxy":
+        # [scheme:]name[:port] -> straight to the pod, to one of the service's endpoints,
+        # or to the node (its kubelet unless another port is named)
+        scheme, name, port = stream_proxy.split_proxy_name(req.info.name, kind.lower())
         obj = req.objects.get(req.namespace, name)
+        if kind == "Node":
+            return await stream_proxy.proxy_to_node_port(req, obj, scheme, port)
         return await stream_proxy.proxy_to_workload(req, obj, scheme, port)
     pod = req.objects.get(req.namespace, req.info.name)
     node = (pod.get("spec") or {}).get("nodeName")

@@ -98,7 +98,8 @@ class ContainerLifecycle:
             rec.image_name = (info.repo_tags or [""])[0]
             rec.image_ref = (info.repo_digests or [info.id])[0]
 
-    async def _start_container(self, c: dict, is_init: bool, restart: bool = False) -> bool:
+    async def _start_container(self, c: dict, is_init: bool, restart: bool = False,
+                               pid_namespace_of: str | None = None) -> bool:
         name = c["name"]
         rec = self.records[name]
         key = f"{self.uid}/{name}"
@@ -146,6 +147,7 @@ class ContainerLifecycle:
         term_file = self._termination_file(c, restart_count, mounts)
         config = container_config(self.pod, c, image, env, command, args, mounts, labels,
                                   self._log_path(name, restart_count))
+        config.pid_namespace_of = pid_namespace_of
         try:
             cid = await self.ctx.runtime.create_container(self.sandbox, config)
         except Exception as e:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from k8py.apimachinery import meta
 from k8py.kubelet import qos
-from k8py.kubelet.status import container_status, pod_conditions, pod_phase
+from k8py.kubelet.status import container_status, ephemeral_container_status, pod_conditions, pod_phase
 
 STATUS_KEYS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime", "qosClass",
-               "containerStatuses", "initContainerStatuses", "reason", "message")
+               "containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses", "reason", "message")
 
 
 class PodStatusReporting:
@@ -54,6 +54,9 @@ class PodStatusReporting:
             status["podIPs"] = [{"ip": ip} for ip in self.pod_ips]
         if init:
             status["initContainerStatuses"] = init
+        ephemeral = [ephemeral_container_status(self.records[c["name"]], rt) for c in self._ephemeral_containers()]
+        if ephemeral:
+            status["ephemeralContainerStatuses"] = ephemeral
         if self.failure:
             status["phase"] = "Failed"
             status["reason"], status["message"] = self.failure

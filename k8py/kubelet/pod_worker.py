@@ -92,8 +92,11 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
     def _app_containers(self) -> list[dict]:
         return list(self._spec().get("containers") or [])
 
+    def _ephemeral_containers(self) -> list[dict]:
+        return list(self._spec().get("ephemeralContainers") or [])
+
     def _all_containers(self) -> list[dict]:
-        return self._init_containers() + self._app_containers()
+        return self._init_containers() + self._app_containers() + self._ephemeral_containers()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"pod {pod_description(self.pod)}")
@@ -150,6 +153,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         field_path = None
         if container is not None:
             kind = "initContainers" if any(c["name"] == container for c in self._init_containers()) \
+                else "ephemeralContainers" if any(c["name"] == container for c in self._ephemeral_containers()) \
                 else "containers"
             field_path = f"spec.{kind}{{{container}}}"
         ref = self.pod if self.pod.get("kind") else {**self.pod, "kind": "Pod", "apiVersion": "v1"}
@@ -216,6 +220,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
                 return
             if await self._sync_init_containers():
                 await self._sync_app_containers()
+            await self._sync_ephemeral_containers()     # debugging a pod still in init works too
         await self._await_network()     # whatever happened above, the network is settled first
         if self.compute_status(final=True)["phase"] in ("Succeeded", "Failed"):
             # Done: stop what still runs (sidecars) before the phase turns terminal.
@@ -451,6 +456,23 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
                 self.ctx.crash_backoff.reset(f"{self.uid}/{c['name']}")
                 self._killing.add(c["name"])
                 asyncio.create_task(self._kill_for_restart(c["name"]))
+
+    async def _sync_ephemeral_containers(self) -> None:
+        """Ephemeral (debug) containers start once and never restart, as upstream's. One
+        with targetContainerName joins that container's process namespace, so it waits
+        until the target runs; the others share the pod's namespaces like any container."""
+        for c in self._ephemeral_containers():
+            rec = self.records[c["name"]]
+            if rec.current is not None:
+                continue
+            target = c.get("targetContainerName")
+            target_id = None
+            if target:
+                target_rec = self.records.get(target)
+                if target_rec is None or not self._running(target_rec):
+                    continue        # its start (a container event) wakes the worker again
+                target_id = target_rec.current.id
+            await self._start_container(c, is_init=False, pid_namespace_of=target_id)
 
     # ---- helpers for containers ---------------------------------------------------
 

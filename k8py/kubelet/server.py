@@ -14,6 +14,7 @@ labels, so the server needs nothing else from the pod workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import ssl
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerStatus)
+from k8py.kubelet.stats import SummaryProvider
 from k8py.kubelet.streams import channels, netns
 from k8py.apimachinery.upgrade import SwitchedResponse, switch_protocols
 from k8py.kubelet.streams.conduit import WebSocketConduit
@@ -60,13 +62,14 @@ def not_found(message: str) -> StatusError:
 class KubeletServer:
     def __init__(self, runtime, pods_lookup: Callable[[str, str], Any], cert_file: Path | str | None = None,
                  key_file: Path | str | None = None, port: int = DEFAULT_PORT, *,
-                 bind_address: str = "127.0.0.1", client_ca_file: Path | str | None = None):
+                 bind_address: str = "127.0.0.1", client_ca_file: Path | str | None = None, node_name: str = ""):
         self.runtime = runtime
         self.pods_lookup = pods_lookup
         self.cert_file, self.key_file, self.client_ca_file = cert_file, key_file, client_ca_file
         self.port = port
         self.bind_address = bind_address
         self._runner: web.AppRunner | None = None
+        self.stats = SummaryProvider(runtime, node_name)
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -107,6 +110,7 @@ class KubeletServer:
         r.add_get("/healthz", self.healthz)
         r.add_get("/pods", self.pods)
         r.add_get("/metrics/resource", self.resource_metrics)
+        r.add_get("/stats/summary", self.stats_summary)
         r.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         for verb in ("exec", "attach"):
             handler = self.exec if verb == "exec" else self.attach
@@ -197,6 +201,9 @@ class KubeletServer:
         return web.Response(text=await render(self.runtime), content_type="text/plain",
                             headers={"X-Content-Type-Options": "nosniff"})
 
+    async def stats_summary(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(await self.stats.summary()), content_type="application/json")
+
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         ns, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))
         pod = await self._pod(ns, name)
@@ -228,9 +235,14 @@ class KubeletServer:
         follow_running = still_running if options.follow and not previous else None
         if previous:
             options.follow = False
-        async for chunk in stream_log(target.log_path, options, still_running=follow_running):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            async with contextlib.aclosing(stream_log(target.log_path, options,
+                                                      still_running=follow_running)) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            log.debug("log reader of %s/%s went away", name, container)   # a closed client is normal
         return response
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
@@ -254,11 +266,13 @@ class KubeletServer:
         status = await self._running_container(pod, container)
         if _wants_spdy(request):
             return await self._spdy_command(request, status, container, attach, argv, want)
-        protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"), channels.EXEC_PROTOCOLS)
+        protocol = channels.choose_protocol(request.headers.get("Sec-WebSocket-Protocol"),
+                                            channels.EXEC_WEBSOCKET_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: this kubelet speaks WebSocket "
-                              f"{', '.join(channels.EXEC_PROTOCOLS)} for exec and attach")
-        ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
+                              f"{', '.join(p for p in channels.EXEC_WEBSOCKET_PROTOCOLS if p)} "
+                              "(or no subprotocol) for exec and attach")
+        ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         try:
             if attach:
@@ -303,7 +317,8 @@ class KubeletServer:
                                             channels.PORT_FORWARD_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() != "websocket" or protocol is None:
             raise bad_request("unable to upgrade connection: port-forward needs WebSocket with "
-                              f"{channels.SPDY_TUNNEL_PROTOCOL} or v4.channel.k8s.io")
+                              f"{channels.SPDY_TUNNEL_PROTOCOL}, {channels.V4}, {channels.V4_BASE64} "
+                              "or no subprotocol")
         ports = _ports(request.query)
         if protocol != channels.SPDY_TUNNEL_PROTOCOL and not ports:
             raise bad_request("query parameter \"port\" is required")
@@ -312,12 +327,12 @@ class KubeletServer:
         async def connect(port: int):
             return await netns.open_connection(netns_path, port)
 
-        ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=0, autoping=True)
+        ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=0, autoping=True)
         await ws.prepare(request)
         if protocol == channels.SPDY_TUNNEL_PROTOCOL:
             await SpdyTunnel(WebSocketConduit(ws), connect, name, ports or None).serve()
         else:
-            await serve_channels(ws, ports, connect, name)
+            await serve_channels(ws, ports, connect, name, protocol)
         return ws
 
     async def _netns_of(self, pod: dict) -> str | None:

@@ -3,7 +3,9 @@
 The folder is rescanned every second. Each pod is named `<name>-<node>` and
 its uid is a hash of the manifest, so a changed file is a new pod. The API
 gets a mirror pod (annotation kubernetes.io/config.mirror) showing the static
-pod's status; if someone deletes the mirror, it is created again.
+pod's status; if someone deletes the mirror, the kubelet removes it at once
+(whatever its grace period: the static pod keeps running) and creates a new
+one (a new UID) shortly after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ HASH = "kubernetes.io/config.hash"
 SEEN = "kubernetes.io/config.seen"
 SOURCE = "kubernetes.io/config.source"
 SCAN_SECONDS = 1.0
+# A deleted mirror pod is made anew after this long, not at once: `kubectl delete` reads the
+# pod, then lists and watches it to see it go; a new mirror under the same name appearing
+# between the read and the list would hide the deletion from it, and it would wait in vain.
+MIRROR_RECREATE_DELAY = 1.0
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -81,6 +87,7 @@ class StaticPods:
         self.pods: dict[str, dict] = {}          # file path -> static pod
         self._mtimes: dict[str, tuple[float, int]] = {}
         self._task: asyncio.Task | None = None
+        self._mirror_tasks: set[asyncio.Task] = set()    # held: the loop keeps only weak references
 
     @property
     def node_name(self) -> str:
@@ -95,9 +102,10 @@ class StaticPods:
         self._task = asyncio.create_task(self._loop(), name="static pods")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = list(self._mirror_tasks) + ([self._task] if self._task is not None else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
@@ -169,6 +177,7 @@ class StaticPods:
             await self._delete_mirror(pod, existing)
         try:
             await api.create(mirror_of(pod, self.kubelet.node_manager.node))
+            log.info("mirror pod %s/%s created", m["namespace"], m["name"])
         except ApiError as e:
             if e.code != 409:
                 log.warning("mirror pod %s: %s", m["name"], e)
@@ -199,19 +208,41 @@ class StaticPods:
         pod = self._static_by_name(m.get("namespace", "default"), m["name"])
         stale = pod is None or (m.get("annotations") or {}).get(MIRROR) != pod["metadata"]["annotations"][HASH]
         if stale or m.get("deletionTimestamp"):
-            asyncio.create_task(self._resync_mirror(mirror, pod))
+            self._spawn(self._resync_mirror(mirror, pod))
 
     def mirror_deleted(self, mirror: dict) -> None:
         m = mirror["metadata"]
         pod = self._static_by_name(m.get("namespace", "default"), m["name"])
         if pod is not None:
-            asyncio.create_task(self._ensure_mirror(pod))
+            self._spawn(self._recreate_mirror(pod))
+
+    async def _recreate_mirror(self, pod: dict) -> None:
+        await asyncio.sleep(MIRROR_RECREATE_DELAY)
+        if self._static_by_name(pod["metadata"]["namespace"], pod["metadata"]["name"]) is pod:
+            await self._ensure_mirror(pod)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_done)
+
+    def _mirror_done(self, task: asyncio.Task) -> None:
+        self._mirror_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mirror pod: %s", task.exception())
 
     async def _resync_mirror(self, mirror: dict, pod: dict | None) -> None:
         try:
             if pod is None:
                 await self._delete_mirror({"metadata": mirror["metadata"]}, mirror)
             else:
-                await self._ensure_mirror(pod)
+                # The mirror this event showed (being deleted, or of another manifest) goes
+                # at once, by its UID: a read now may still answer with the copy before the
+                # delete, and the mirror would then never be replaced. Its DELETED event
+                # makes the new one.
+                seen = mirror["metadata"]
+                log.info("mirror pod %s/%s (uid %s) is being deleted or stale: removing it",
+                         seen.get("namespace", "default"), seen["name"], seen.get("uid"))
+                await self._delete_mirror(pod, mirror)
         except Exception:
             log.exception("mirror pod %s", mirror["metadata"]["name"])

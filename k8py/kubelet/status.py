@@ -81,6 +81,14 @@ def container_status(record: ContainerRecord, runtime_name: str, is_init: bool) 
     return status
 
 
+def ephemeral_container_status(record: ContainerRecord, runtime_name: str) -> dict:
+    """As upstream reports a debug container: never ready (no probes run on it), no `started`."""
+    status = container_status(record, runtime_name, is_init=False)
+    status["ready"] = False
+    status.pop("started", None)
+    return status
+
+
 def init_done(init_statuses: list[dict]) -> bool:
     return all(_succeeded(s) for s in init_statuses)
 

@@ -28,7 +28,7 @@ from k8py.kubelet.runtime.interface import Sandbox
 from k8py.kubelet.server import KubeletServer
 from tests.unit.kubelet.fake_runtime import FakeRuntime
 
-from .conftest import free_port, kubectl_binary
+from .conftest import free_port, kubectl_binary, wait_for
 
 
 def cri(text: str) -> str:
@@ -55,7 +55,8 @@ class FakeNode:
         (self.tmp / "kubelet.crt").write_bytes(cert)
         (self.tmp / "kubelet.key").write_bytes(key)
         self.kubelet = KubeletServer(self.runtime, lambda ns, n: self.pods.get((ns, n)), self.tmp / "kubelet.crt",
-                                     self.tmp / "kubelet.key", self.port, client_ca_file=pki.ca_cert)
+                                     self.tmp / "kubelet.key", self.port, client_ca_file=pki.ca_cert,
+                                     node_name=self.name)
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.kubelet.start(), self.loop).result(10)
         self.server.kubectl("create", "-f", "-", input=json.dumps(
@@ -132,6 +133,38 @@ def test_logs_tail_timestamps_and_follow(server, namespace, node):
         if follow.poll() is None:
             follow.kill()
             follow.wait()
+
+
+def _connections_to(port: int) -> int:
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"], capture_output=True,
+                         text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def test_client_hanging_up_on_followed_logs_is_not_an_error(server, namespace, node):
+    """A client closing `kubectl logs -f` is normal: the API server drops its
+    kubelet stream and logs no `Error handling request` traceback."""
+    pod = node.run_pod(namespace, "hangup")
+    log = pod["logs"]["app"]
+    log.write_text(cri("first"))
+    log_start = server.log_path.stat().st_size
+    follow = subprocess.Popen([*kubectl_cmd(server), "logs", "-f", "hangup", "-n", namespace],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follow.stdout.readline() == "first\n"
+        # this node's kubelet was made for this test: its one connection is the relayed stream
+        assert _connections_to(node.port) == 1
+    finally:
+        follow.kill()
+        follow.wait()
+
+    def relay_ended() -> bool:
+        with open(log, "a") as f:      # the relay learns of the hang-up when it next writes
+            f.write(cri("after the client left"))
+        return _connections_to(node.port) == 0
+    wait_for(relay_ended, timeout=30, interval=0.3, what="the API server to drop the kubelet stream")
+    server_log = server.log_path.read_bytes()[log_start:].decode(errors="replace")
+    assert "Traceback" not in server_log and "Error handling request" not in server_log, server_log
 
 
 def test_logs_errors_are_statuses(server, namespace, node):
@@ -272,11 +305,52 @@ def test_streams_to_a_node_without_kubelet_are_clear_errors(server, namespace):
         server.kubectl("delete", "node", name, "--wait=false", check=False)
 
 
-def test_nodes_proxy_reaches_the_kubelet(server, namespace, node):
+def test_nodes_proxy_reaches_the_kubelet(server, namespace, node, tmp_path):
     assert server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/healthz").stdout == "ok"
-    node.run_pod(namespace, "listed")
+    pod = node.run_pod(namespace, "listed")
     pods = json.loads(server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/pods").stdout)
     assert pods["kind"] == "PodList"
+    # the Summary API, as `kubectl get --raw .../proxy/stats/summary` shows it upstream
+    from k8py.kubelet.runtime.interface import ContainerStats
+    node.runtime.usage["listed-app-0"] = ContainerStats(cpu_usage_ns=2_500_000_000, memory_working_set_bytes=4 << 20)
+    summary = json.loads(server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/stats/summary").stdout)
+    assert summary["node"]["nodeName"] == node.name
+    assert summary["node"]["cpu"]["usageCoreNanoSeconds"] > 0 and summary["node"]["memory"]["workingSetBytes"] > 0
+    [listed] = [p for p in summary["pods"] if p["podRef"]["name"] == "listed"]
+    assert listed["podRef"] == {"name": "listed", "namespace": namespace, "uid": pod["metadata"]["uid"]}
+    assert [(c["name"], c["cpu"]["usageCoreNanoSeconds"], c["memory"]["workingSetBytes"])
+            for c in listed["containers"]] == [("app", 2_500_000_000, 4 << 20)]
+    # <node>:<port>: the kubelet's own port is the kubelet; another port of the node is dialled plainly
+    assert server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}:{node.port}/proxy/healthz").stdout == "ok"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_text("from a node port\n")
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
+                            str(tmp_path / "www")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        path = f"/api/v1/nodes/http:{node.name}:{port}/proxy/hello.txt"
+        got = wait_for(lambda: (lambda r: r.returncode == 0 and r)(server.kubectl("get", "--raw", path, check=False)),
+                       timeout=20, what="the node port answering")
+        assert got.stdout == "from a node port\n"
+    finally:
+        web.kill()
+        web.wait()
+    bad = server.kubectl("get", "--raw", f"/api/v1/nodes/ftp:{node.name}:1/proxy/", check=False)
+    assert bad.returncode != 0 and f'invalid node request "ftp:{node.name}:1"' in bad.stderr
+    # authorized as the nodes/proxy subresource
+    for name in (node.name, f"{node.name}:{node.port}"):
+        denied = server.kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/healthz", "--as", "jane", check=False)
+        assert denied.returncode != 0
+        assert f'nodes "{name}" is forbidden: User "jane" cannot get resource "nodes/proxy" in API group "" ' \
+               'at the cluster scope' in denied.stderr
+    role = f"proxy-{node.name}"
+    server.kubectl("create", "clusterrole", role, "--verb=get", "--resource=nodes/proxy")
+    server.kubectl("create", "clusterrolebinding", role, f"--clusterrole={role}", "--user=jane")
+    try:
+        wait_for(lambda: server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/healthz", "--as", "jane",
+                                        check=False).stdout == "ok", timeout=20, what="jane allowed nodes/proxy")
+    finally:
+        server.kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
     logs = server.kubectl("get", "--raw", f"/api/v1/nodes/{node.name}/proxy/containerLogs/{namespace}/nope/app",
                           check=False)
     assert logs.returncode != 0 and 'pod "nope" not found' in logs.stderr
@@ -339,6 +413,95 @@ def test_conformance_exec_and_logs_over_websockets(server, namespace, node):
     import base64
     assert protocol == "base64.binary.k8s.io"
     assert b"".join(base64.b64decode(m) for m in messages) == b"container is alive\n"
+
+
+async def _channel_session(server, path: str, protocol: str, stdin: bytes = b"") -> tuple[str | None, dict]:
+    """One channel.k8s.io WebSocket session through the API server, offering
+    `protocol` ("" offers none): what arrived on each channel."""
+    import base64
+    import ssl
+
+    import aiohttp
+
+    from .conftest import TOKEN
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
+    ctx.check_hostname = False
+    as_text = "base64" in protocol
+    got: dict[int, bytes] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(server.url + path, protocols=(protocol,) if protocol else (), ssl=ctx,
+                                      headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            if stdin:
+                if as_text:
+                    await ws.send_str("0" + base64.b64encode(stdin).decode())
+                else:
+                    await ws.send_bytes(b"\x00" + stdin)
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    assert as_text, f"a text message under {protocol!r}"
+                    channel, data = ord(msg.data[0]) - ord("0"), base64.b64decode(msg.data[1:])
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    assert not as_text, f"a binary message under {protocol!r}"
+                    channel, data = msg.data[0], msg.data[1:]
+                else:
+                    break
+                got[channel] = got.get(channel, b"") + data
+            return ws.protocol, got
+
+
+# every WebSocket subprotocol upstream accepts for exec and attach ("": none offered)
+EXEC_WEBSOCKET_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
+                            "channel.k8s.io", "base64.channel.k8s.io", ""]
+
+
+@pytest.mark.parametrize("protocol", EXEC_WEBSOCKET_PROTOCOLS)
+def test_exec_and_attach_over_every_websocket_protocol(server, namespace, node, protocol):
+    """Exec and attach through the API server under each subprotocol upstream
+    accepts, no subprotocol at all included (the plain channel protocol)."""
+    node.run_pod(namespace, "proto", stdin=True, attach_argv=["sh", "-c", "read line; echo attached $line"])
+    base = f"/api/v1/namespaces/{namespace}/pods/proto"
+    command = "&".join("command=" + c for c in ("sh", "-c", "read+l%3B+echo+out+%24l%3B+echo+err+>%262%3B+exit+3"))
+    negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+        server, f"{base}/exec?{command}&stdin=true&stdout=true&stderr=true", protocol, stdin=b"in\n"), 30))
+    assert negotiated == (protocol or None)
+    assert got[1] == b"out in\n" and got[2] == b"err\n"
+    if protocol.startswith(("v4.", "v5.")):      # a JSON Status with the exit code
+        status = json.loads(got[3])
+        assert status["reason"] == "NonZeroExitCode"
+        assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    else:                                         # before v4: the error text
+        assert got[3].startswith(b"command terminated with non-zero exit code")
+    negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+        server, f"{base}/attach?container=app&stdin=true&stdout=true", protocol, stdin=b"hello\n"), 30))
+    assert negotiated == (protocol or None) and got[1] == b"attached hello\n"
+
+
+@pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "v4.base64.channel.k8s.io", ""])
+def test_port_forward_over_every_channel_protocol(server, namespace, node, protocol):
+    """Port-forward's channel protocols (kubectl's SPDY tunnel is tested above):
+    v4, its base64 form and, as upstream, no subprotocol at all."""
+    node.run_pod(namespace, "pfproto")
+    web = serve_http_in(node.netns)
+    try:
+        negotiated, got = asyncio.run(asyncio.wait_for(_channel_session(
+            server, f"/api/v1/namespaces/{namespace}/pods/pfproto/portforward?ports=8080", protocol,
+            stdin=b"GET / HTTP/1.0\r\n\r\n"), 30))
+    finally:
+        web.kill()
+        web.wait()
+    assert negotiated == (protocol or None)
+    # each channel starts with the port (little-endian); the pod's answer follows on the data channel
+    assert got[1] == (8080).to_bytes(2, "little")
+    assert got[0][:2] == (8080).to_bytes(2, "little") and got[0].endswith(b"served from the pod netns\n")
+
+
+def test_port_forward_refuses_only_unknown_subprotocols(server, namespace, node):
+    import aiohttp
+    node.run_pod(namespace, "pfbad")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        asyncio.run(_channel_session(server, f"/api/v1/namespaces/{namespace}/pods/pfbad/portforward?ports=8080",
+                                     "v3.channel.k8s.io"))
+    assert refused.value.status == 400
 
 
 def test_conformance_kubectl_logs_filters(server, namespace, node):

@@ -274,10 +274,27 @@ def test_static_pod_gets_a_mirror(cluster):
     mirror = pod_json(server, name)
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
     assert mirror["metadata"]["annotations"]["kubernetes.io/config.source"] == "file"
-    server.kubectl("delete", "pod", name, "--wait=false")
-    cluster.wait_or_log(lambda: (lambda p: p["metadata"]["uid"] != mirror["metadata"]["uid"]
-                      and not p["metadata"].get("deletionTimestamp"))(pod_json(server, name)), 30,
-             what="mirror pod recreated")
+    # as upstream: the delete completes (kubectl waits for that UID to go), and the kubelet
+    # makes a new mirror (new UID) for the static pod, which keeps running all along
+    containers = {cid for cid, (_pid, state) in cluster.runc_list().items() if state == "running"}
+    started = time.monotonic()
+    deleted = server.kubectl("delete", "pod", name, "--timeout=60s", timeout=90)
+    assert f'pod "{name}" deleted' in deleted.stdout
+    assert time.monotonic() - started < 20, "deleting the mirror pod took as long as a graceful stop"
+
+    def replaced() -> dict | None:
+        got = server.kubectl("get", "pod", name, "-o", "json", check=False)   # gone for a moment
+        pod = json.loads(got.stdout) if got.returncode == 0 else None
+        if pod and pod["metadata"]["uid"] != mirror["metadata"]["uid"] and not pod["metadata"].get("deletionTimestamp"):
+            return pod
+        return None
+    recreated = cluster.wait_or_log(replaced, 30, what="mirror pod recreated")
+    assert recreated["metadata"]["creationTimestamp"] > mirror["metadata"]["creationTimestamp"]
+    assert recreated["metadata"]["annotations"]["kubernetes.io/config.mirror"] == \
+        mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"]
+    cluster.wait_or_log(lambda: pod_json(server, name)["status"].get("phase") == "Running", 30,
+                        what="the new mirror showing the static pod Running")
+    assert containers <= set(cluster.runc_list()), "the static pod's containers were restarted"
 
 
 def test_agent_restart_keeps_containers(cluster):

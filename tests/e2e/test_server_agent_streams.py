@@ -94,11 +94,15 @@ def netns_server(tmp_path, image_registry):
         assert left.stdout.strip() == "", "containers outlived the test"
 
 
-def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
-    server = netns_server
-    node = wait_for(lambda: server.kubectl("get", "nodes", "-o", "json", check=False).returncode == 0 and
+def the_node(server: NetnsServer) -> dict:
+    return wait_for(lambda: server.kubectl("get", "nodes", "-o", "json", check=False).returncode == 0 and
                     json.loads(server.kubectl("get", "nodes", "-o", "json").stdout)["items"], timeout=60,
                     interval=0.5, what="the server's node")[0]
+
+
+def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
+    server = netns_server
+    node = the_node(server)
     assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
     pod = json.loads(json.dumps(POD))
     pod["spec"]["nodeName"] = node["metadata"]["name"]    # no scheduler needed
@@ -188,3 +192,86 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
     assert "10.43.0.0/16 dev k8py0" in routes and "unreachable 10.42.0.0/16" in routes
     assert server.in_ns("cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
     server.kubectl("delete", "pod", "web", "--timeout=60s")
+
+
+def test_kubectl_debug_runs_ephemeral_containers(netns_server):
+    """`kubectl debug` adds ephemeral containers; the kubelet runs them once, in the pod's
+    network, IPC and UTS namespaces, in the target's process namespace with --target
+    (its own without), attachable, with their status and events, as upstream."""
+    server = netns_server
+    node = the_node(server)["metadata"]["name"]
+    server.kubectl("create", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "target"},
+         "spec": {"nodeName": node, "containers": [{"name": "app", "image": "busybox",
+                                                    "imagePullPolicy": "IfNotPresent",
+                                                    "command": ["sh", "-c", "echo started; exec sleep 3601"]}]}}))
+    wait_for(lambda: server.kubectl("logs", "target", check=False).stdout == "started\n", timeout=60,
+             interval=0.3, what="the target pod running")
+    debug = ("debug", "target", "--image=busybox", "--image-pull-policy=IfNotPresent")
+
+    def ephemeral(name: str) -> dict:
+        pod = json.loads(server.kubectl("get", "pod", "target", "-o", "json").stdout)
+        return next((s for s in pod["status"].get("ephemeralContainerStatuses") or [] if s["name"] == name), {})
+
+    def running(name: str) -> dict:
+        return wait_for(lambda: "running" in ephemeral(name).get("state", {}) and ephemeral(name), timeout=60,
+                        interval=0.3, what=f"ephemeral container {name} running")
+
+    def namespace_of(container: str, kind: str) -> str:
+        link = server.kubectl("exec", "target", "-c", container, "--", "readlink", f"/proc/self/ns/{kind}").stdout
+        assert link.startswith(f"{kind}:["), link
+        return link
+
+    # --target: the target's processes are visible
+    server.kubectl(*debug, "--target=app", "-c", "dbg", "--", "sh", "-c", "ps; exec sleep 3600")
+    status = running("dbg")
+    assert status["ready"] is False and status["restartCount"] == 0 and "started" not in status
+    assert status["containerID"].startswith("runc://") and status["image"].endswith("busybox:latest")
+    ps = wait_for(lambda: server.kubectl("logs", "target", "-c", "dbg").stdout, timeout=30, what="dbg's ps")
+    assert "sleep 3601" in ps, ps
+    for kind in ("net", "ipc", "uts", "pid"):
+        assert namespace_of("dbg", kind) == namespace_of("app", kind), kind
+
+    def ephemeral_names() -> list[str]:
+        pod = json.loads(server.kubectl("get", "pod", "target", "-o", "json").stdout)
+        return [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]
+    assert ephemeral_names() == ["dbg"]
+
+    # no target, added by an update (PUT) of pods/ephemeralcontainers as upstream's conformance
+    # test does: the pod's namespaces, a process namespace of its own
+    pod = json.loads(server.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers").stdout)
+    pod["spec"]["ephemeralContainers"].append({"name": "alone", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                               "command": ["sleep", "3600"], "terminationMessagePolicy": "File"})
+    server.kubectl("replace", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers", "-f", "-",
+                   input=json.dumps(pod))
+    running("alone")
+    assert ephemeral_names() == ["dbg", "alone"]
+    for kind in ("net", "ipc", "uts"):
+        assert namespace_of("alone", kind) == namespace_of("app", kind), kind
+    assert namespace_of("alone", "pid") != namespace_of("app", "pid")
+
+    # -i without attaching, then `kubectl attach`; it ends, and is not restarted
+    server.kubectl(*debug, "-i", "--attach=false", "--target=app", "-c", "talk", "--",
+                   "sh", "-c", "read line; echo got $line; ps")
+    running("talk")
+    attached = server.kubectl("attach", "target", "-c", "talk", "-i", input="hello\n", timeout=60)
+    assert "got hello" in attached.stdout and "sleep 3601" in attached.stdout, attached.stdout
+    done = wait_for(lambda: "terminated" in ephemeral("talk").get("state", {}) and ephemeral("talk"), timeout=30,
+                    interval=0.3, what="talk terminated")
+    assert done["state"]["terminated"]["exitCode"] == 0 and done["state"]["terminated"]["reason"] == "Completed"
+    assert done["restartCount"] == 0
+
+    # kubectl debug -i: create, wait for it to run, attach, in one go
+    interactive = server.kubectl(*debug, "-i", "--target=app", "-c", "inter", "--", "sh", "-c",
+                                 "read line; echo said $line", input="hi\n", timeout=90)
+    assert "said hi" in interactive.stdout, (interactive.stdout, interactive.stderr)
+
+    events = json.loads(server.kubectl("get", "events", "--field-selector", "involvedObject.name=target",
+                                       "-o", "json").stdout)["items"]
+    reasons = {e["reason"] for e in events if e["involvedObject"].get("fieldPath") == "spec.ephemeralContainers{dbg}"}
+    assert {"Pulled", "Created", "Started"} <= reasons, reasons
+    pod = json.loads(server.kubectl("get", "pod", "target", "-o", "json").stdout)
+    assert pod["status"]["phase"] == "Running"
+    assert [(s["name"], s["restartCount"], s["ready"]) for s in pod["status"]["containerStatuses"]] == \
+        [("app", 0, True)]
+    server.kubectl("delete", "pod", "target", "--timeout=60s")

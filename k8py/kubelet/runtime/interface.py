@@ -79,6 +79,9 @@ class ContainerConfig:
     allow_privilege_escalation: bool = True
     log_path: str = ""               # CRI-format log file the runtime writes
     labels: dict[str, str] = field(default_factory=dict)
+    # the container whose process namespace this one joins (CRI's NamespaceMode TARGET:
+    # an ephemeral container with targetContainerName); None: the sandbox's, or its own
+    pid_namespace_of: str | None = None
 
 
 @dataclass

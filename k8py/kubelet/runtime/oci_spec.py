@@ -167,7 +167,9 @@ def default_mounts(sandbox: Sandbox, shm_source: str, privileged: bool, host_net
 
 
 def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *, rootfs: Path,
-               cgroups_path: str, shm_source: str, host_pid: bool = False, swap_accounting: bool = True) -> dict:
+               cgroups_path: str, shm_source: str, host_pid: bool = False, swap_accounting: bool = True,
+               pid_ns_path: str | None = None) -> dict:
+    """pid_ns_path: a process namespace to join (a target container's) instead of the sandbox's."""
     privileged = config.privileged
     caps = capabilities(config)
     process = {
@@ -182,8 +184,9 @@ def build_spec(config: ContainerConfig, image_config: dict, sandbox: Sandbox, *,
     if not process["cwd"].startswith("/"):
         process["cwd"] = "/" + process["cwd"]
     namespaces = [{"type": "mount"}]
-    if sandbox.pid_ns_path:
-        namespaces.append({"type": "pid", "path": sandbox.pid_ns_path})
+    pid_ns_path = pid_ns_path or sandbox.pid_ns_path
+    if pid_ns_path:
+        namespaces.append({"type": "pid", "path": pid_ns_path})
     elif not host_pid:
         namespaces.append({"type": "pid"})
     for kind, path in (("network", sandbox.netns_path), ("ipc", sandbox.ipc_ns_path),

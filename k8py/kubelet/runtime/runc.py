@@ -226,6 +226,13 @@ class RuncRuntime(Runtime):
         record = self._sandbox_record(sandbox.id)
         if record is None:
             raise RuntimeFailure("CreateContainerError", f"no such sandbox {sandbox.id}")
+        pid_ns_path = None
+        if config.pid_namespace_of:
+            target_pid = self.container_pid(config.pid_namespace_of)
+            if target_pid is None:
+                raise RuntimeFailure("CreateContainerError",
+                                     f"target container {config.pid_namespace_of} is not running")
+            pid_ns_path = f"/proc/{target_pid}/ns/pid"
         container_id = secrets.token_hex(16)
         bundle = self._bundle(container_id)
         bundle.mkdir(parents=True)
@@ -238,7 +245,7 @@ class RuncRuntime(Runtime):
             spec = build_spec(config, image.config, sandbox, rootfs=rootfs, cgroups_path=cgroups_path,
                               shm_source=str(shm) if shm.exists() else "/dev/shm",
                               host_pid=bool((record.get("config") or {}).get("host_pid")),
-                              swap_accounting=self.swap_accounting)
+                              swap_accounting=self.swap_accounting, pid_ns_path=pid_ns_path)
         except (SpecError, OSError) as exc:
             await self._discard_bundle(bundle)
             raise RuntimeFailure("CreateContainerError", str(exc)) from exc
@@ -255,7 +262,7 @@ class RuncRuntime(Runtime):
             "image_id": image.id, "log_path": config.log_path, "labels": dict(config.labels),
             "created_at": time.time(), "stop_signal": stop_signal, "tty": config.tty,
             "stdin": config.stdin, "stdin_once": config.stdin_once, "cgroups_path": cgroups_path,
-            "shared_pid": bool(sandbox.pid_ns_path)})
+            "shared_pid": bool(sandbox.pid_ns_path or pid_ns_path)})
         # The shim does `runc create` now: the costly part of a start (namespaces, mounts,
         # cgroup) overlaps whatever the kubelet does before start_container (the pod network).
         # A failure here is reported by start_container, as a StartError, like upstream.

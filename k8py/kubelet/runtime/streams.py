@@ -168,18 +168,59 @@ async def exec_tty(argv: list[str], stdin: bool, cols: int = 80, rows: int = 24)
 
 
 class _AttachWriter:
-    def __init__(self, writer: asyncio.StreamWriter):
-        self.writer = writer
+    """Frames to the shim on a socket of their own (a dup of the attach socket).
+
+    A container that ends right after reading its input makes the shim close
+    the socket while its last output and exit frame are still unread here; a
+    write to it then fails with EPIPE. Through the reading transport, that
+    failure would close the transport and lose that output (a StreamReader
+    raises its error before handing out what it holds), so writes go around
+    it, and their failures only mean the shim is gone.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.pending = bytearray()
+        self.closed = False
+        self._flushing: asyncio.Task | None = None
+
+    def queue(self, payload: bytes) -> None:
+        """Send a frame after those before it (one sender: frames never interleave)."""
+        if self.closed:
+            return
+        self.pending += payload
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.pending and not self.closed:
+            data, self.pending = bytes(self.pending), bytearray()
+            try:
+                await asyncio.get_running_loop().sock_sendall(self.sock, data)
+            except OSError:
+                self.shut()
 
     def write(self, data: bytes) -> None:
-        self.writer.write(frame(FRAME_STDIN, bytes(data)))
+        self.queue(frame(FRAME_STDIN, bytes(data)))
 
     async def drain(self) -> None:
-        await self.writer.drain()
+        if self._flushing is not None:
+            await asyncio.wait({self._flushing})     # a send given up (shim gone) is no error here
 
     def close(self) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(frame(FRAME_CLOSE_STDIN, b""))
+        self.queue(frame(FRAME_CLOSE_STDIN, b""))
+
+    def shut(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        flushing = self._flushing
+        if flushing is not None and not flushing.done() and flushing is not asyncio.current_task():
+            # its send still watches the socket: cancel it, and close once it has let go
+            flushing.cancel()
+            asyncio.get_running_loop().call_soon(self.sock.close)
+        else:
+            self.sock.close()
 
     def write_eof(self) -> None:
         self.close()
@@ -188,7 +229,7 @@ class _AttachWriter:
         return True
 
     def is_closing(self) -> bool:
-        return self.writer.is_closing()
+        return self.closed
 
     async def wait_closed(self) -> None:
         return None
@@ -197,6 +238,8 @@ class _AttachWriter:
 async def attach_socket(path: str, stdin: bool, status) -> ExecProcess:
     """Connect to a container's shim: frames in, demultiplexed stdout/stderr out."""
     reader, writer = await asyncio.open_unix_connection(path)
+    sender = _AttachWriter(writer.get_extra_info("socket").dup())
+    sender.sock.setblocking(False)
     stdout, stderr = asyncio.StreamReader(), asyncio.StreamReader()
     result: dict = {}
 
@@ -219,6 +262,7 @@ async def attach_socket(path: str, stdin: bool, status) -> ExecProcess:
             stdout.feed_eof()
             stderr.feed_eof()
             writer.close()
+            sender.shut()
 
     task = asyncio.create_task(pump())
 
@@ -229,7 +273,6 @@ async def attach_socket(path: str, stdin: bool, status) -> ExecProcess:
         return await status()
 
     def resize(c: int, r: int) -> None:
-        if not writer.is_closing():
-            writer.write(frame(FRAME_RESIZE, f"{c} {r}".encode()))
+        sender.queue(frame(FRAME_RESIZE, f"{c} {r}".encode()))
 
-    return ExecProcess(_AttachWriter(writer) if stdin else None, stdout, stderr, wait, resize)
+    return ExecProcess(sender if stdin else None, stdout, stderr, wait, resize)

@@ -1,7 +1,8 @@
 """Port-forward sessions: bytes between a client and 127.0.0.1:<port> in the pod.
 
 Two wire forms arrive:
-- channel.k8s.io WebSocket (the Python client): ports given as ?ports=a,b;
+- channel.k8s.io WebSocket (the Python client; v4, its base64 variant, or no
+  subprotocol at all): ports given as ?ports=a,b;
   port i uses data channel 2i and error channel 2i+1; the first message on
   each channel is the port number (2 bytes, little-endian).
 - kubectl's SPDY/3.1 session tunnelled through WebSocket binary messages:
@@ -33,25 +34,26 @@ def connect_error(port: int, pod: str, err: Exception) -> str:
 
 # ---- channel.k8s.io (v4) ----------------------------------------------------
 
-async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: Connector, pod: str) -> None:
+async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: Connector, pod: str,
+                         protocol: str = channels.V4) -> None:
     writers: dict[int, asyncio.StreamWriter | None] = {}
     readers: list[asyncio.Task] = []
     send_lock = asyncio.Lock()
 
-    async def send(data: bytes) -> None:
+    async def send(channel: int, data: bytes) -> None:
         async with send_lock:
             if not ws.closed:
-                await ws.send_bytes(data)
+                await channels.send(ws, protocol, channel, data)
 
     for index, port in enumerate(ports):
         data_ch, err_ch = 2 * index, 2 * index + 1
-        await send(channels.frame(data_ch, channels.port_prefix(port)))
-        await send(channels.frame(err_ch, channels.port_prefix(port)))
+        await send(data_ch, channels.port_prefix(port))
+        await send(err_ch, channels.port_prefix(port))
         try:
             reader, writer = await connect(port)
         except Exception as err:  # the pod refuses: say so on the error channel
             writers[data_ch] = None
-            await send(channels.frame(err_ch, connect_error(port, pod, err).encode()))
+            await send(err_ch, connect_error(port, pod, err).encode())
             continue
         writers[data_ch] = writer
         readers.append(asyncio.create_task(_pod_to_channel(reader, send, data_ch)))
@@ -66,11 +68,14 @@ async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: C
     closer = asyncio.create_task(close_when_pods_are_done())
     try:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
                 if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
                 continue
-            channel, payload = msg.data[0], msg.data[1:]
+            decoded = channels.decode(protocol, msg.data)
+            if decoded is None:
+                continue
+            channel, payload = decoded
             writer = writers.get(channel)
             if writer is not None and payload:
                 writer.write(payload)
@@ -89,7 +94,7 @@ async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: C
 async def _pod_to_channel(reader: asyncio.StreamReader, send, channel: int) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
         while chunk := await reader.read(CHUNK):
-            await send(channels.frame(channel, chunk))
+            await send(channel, chunk)
 
 
 # ---- SPDY/3.1 tunnelled in WebSocket (kubectl) ------------------------------

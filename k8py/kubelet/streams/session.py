@@ -19,7 +19,7 @@ from k8py.kubelet.streams import channels
 log = logging.getLogger("k8py.kubelet.streams")
 
 
-async def _pump(reader, ws: web.WebSocketResponse, channel: int, send: bool) -> None:
+async def _pump(reader, ws: web.WebSocketResponse, protocol: str, channel: int, send: bool) -> None:
     if reader is None:
         return
     while True:
@@ -28,7 +28,7 @@ async def _pump(reader, ws: web.WebSocketResponse, channel: int, send: bool) -> 
             return
         if send and not ws.closed:
             try:
-                await ws.send_bytes(channels.frame(channel, chunk))
+                await channels.send(ws, protocol, channel, chunk)
             except (ConnectionResetError, RuntimeError):
                 send = False   # client went away: keep draining so the process isn't blocked
 
@@ -36,15 +36,12 @@ async def _pump(reader, ws: web.WebSocketResponse, channel: int, send: bool) -> 
 async def _client_input(ws: web.WebSocketResponse, process, protocol: str) -> None:
     stdin = getattr(process, "stdin", None)
     async for msg in ws:
-        if msg.type == WSMsgType.BINARY:
-            data = msg.data
-        elif msg.type == WSMsgType.TEXT:
-            data = msg.data.encode()
-        else:
+        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
             break
-        if not data:
+        decoded = channels.decode(protocol, msg.data)
+        if decoded is None:
             continue
-        channel, payload = data[0], data[1:]
+        channel, payload = decoded
         if channel == channels.STDIN and stdin is not None:
             if payload:
                 stdin.write(payload)
@@ -72,10 +69,11 @@ async def run_session(ws: web.WebSocketResponse, process, *, protocol: str, stdo
     """Carry the process's stdio until it ends; then send its Status on the error channel."""
     # The lowest writable channel gets an empty message first: clients take it
     # as "the stream is established" (upstream does the same).
-    await ws.send_bytes(channels.frame(channels.STDOUT if stdout else channels.STDERR))
+    first = channels.STDOUT if stdout else channels.STDERR if stderr else channels.ERROR
+    await channels.send(ws, protocol, first)
     input_task = asyncio.create_task(_client_input(ws, process, protocol))
-    pumps = asyncio.gather(_pump(getattr(process, "stdout", None), ws, channels.STDOUT, stdout),
-                           _pump(getattr(process, "stderr", None), ws, channels.STDERR, stderr))
+    pumps = asyncio.gather(_pump(getattr(process, "stdout", None), ws, protocol, channels.STDOUT, stdout),
+                           _pump(getattr(process, "stderr", None), ws, protocol, channels.STDERR, stderr))
     wait_task = asyncio.ensure_future(process.wait())
     code = None
     try:
@@ -96,7 +94,7 @@ async def run_session(ws: web.WebSocketResponse, process, *, protocol: str, stdo
         if report_exit and not ws.closed:
             message = channels.error_message(protocol, channels.exit_status(code, argv))
             if message is not None:
-                await ws.send_bytes(channels.frame(channels.ERROR, message))
+                await channels.send(ws, protocol, channels.ERROR, message)
     except (ConnectionResetError, RuntimeError) as err:
         log.debug("stream ended early: %s", err)
     finally:
@@ -115,6 +113,6 @@ async def run_session(ws: web.WebSocketResponse, process, *, protocol: str, stdo
 
 async def send_error(ws: web.WebSocketResponse, message: str, protocol: str = channels.V5) -> None:
     with contextlib.suppress(Exception):
-        await ws.send_bytes(channels.frame(channels.ERROR,
-                                           channels.error_message(protocol, channels.error_status(message))))
+        await channels.send(ws, protocol, channels.ERROR,
+                            channels.error_message(protocol, channels.error_status(message)) or b"")
     await ws.close()

@@ -367,18 +367,20 @@ async def test_port_forward_spdy_reports_a_refused_port_on_the_error_stream(kube
         assert reset == spdy.RstStream(bad, spdy.PROTOCOL_ERROR)
 
 
-@pytest.mark.parametrize("protocol", [channels.V3, channels.V1])
+@pytest.mark.parametrize("protocol", [channels.NO_PROTOCOL, channels.V1])
 async def test_exec_older_channel_protocols_report_errors_as_text(kubelet, protocol):
+    """channel.k8s.io, and no subprotocol at all (upstream's default), report errors as text."""
     runtime, base, session, _ = kubelet
     runtime.add_container(POD, "app")
+    offered = (protocol,) if protocol else ()
     url = f"{base}/exec/default/web/app?command=sh&command=-c&command=echo+remote+execution+test%3B+exit+2&stdout=true"
-    async with session.ws_connect(url, protocols=(protocol,)) as ws:
-        assert ws.protocol == protocol
+    async with session.ws_connect(url, protocols=offered) as ws:
+        assert ws.protocol == (protocol or None)
         got = await asyncio.wait_for(collect(ws), 10)
     assert got[channels.STDOUT] == b"remote execution test\n"
     assert got[channels.ERROR].startswith(b"command terminated with non-zero exit code")
     url = f"{base}/exec/default/web/app?command=true&stdout=true"
-    async with session.ws_connect(url, protocols=(protocol,)) as ws:
+    async with session.ws_connect(url, protocols=offered) as ws:
         got = await asyncio.wait_for(collect(ws), 10)
     assert channels.ERROR not in got      # success says nothing before v4
 

@@ -33,8 +33,22 @@ def test_protocol_choice_follows_the_clients_order():
     assert channels.choose_protocol("v5.channel.k8s.io, v4.channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V5
     assert channels.choose_protocol("v4.channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V4
     assert channels.choose_protocol("channel.k8s.io", channels.EXEC_PROTOCOLS) == channels.V1
-    assert channels.choose_protocol("base64.channel.k8s.io", channels.EXEC_PROTOCOLS) is None
     assert channels.choose_protocol(None, channels.EXEC_PROTOCOLS) is None
+    websocket = channels.EXEC_WEBSOCKET_PROTOCOLS
+    assert channels.choose_protocol("base64.channel.k8s.io", websocket) == channels.V1_BASE64
+    assert channels.choose_protocol("nope, v4.base64.channel.k8s.io", websocket) == channels.V4_BASE64
+    # upstream: no subprotocol offered means the plain channel protocol; offering only unknown ones is refused
+    assert channels.choose_protocol(None, websocket) == channels.NO_PROTOCOL
+    assert channels.choose_protocol("", channels.PORT_FORWARD_PROTOCOLS) == channels.NO_PROTOCOL
+    assert channels.choose_protocol("v3.channel.k8s.io", channels.PORT_FORWARD_PROTOCOLS) is None
+
+
+def test_base64_channel_messages():
+    assert channels.decode(channels.V1_BASE64, "0aGk=") == (0, b"hi")
+    assert channels.decode(channels.V4_BASE64, b"4eyJXaWR0aCI6MX0=") == (4, b'{"Width":1}')
+    assert channels.decode(channels.V1_BASE64, "0not base64!") is None
+    assert channels.decode(channels.V1, b"\x00hi") == (0, b"hi")
+    assert channels.decode(channels.NO_PROTOCOL, b"") is None
 
 
 def test_spdy_dictionary_is_the_spec_one():

@@ -31,6 +31,7 @@ from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
+from k8py.apiserver.encryptionconfig import EncryptionProviders
 from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
 from k8py.apiserver.requestinfo import parse
@@ -58,6 +59,13 @@ class ServerConfig:
     cluster_dns: str = "10.43.0.10"
     cluster_domain: str = "cluster.local"
     tls_sans: list[str] = field(default_factory=list)
+    encryption_provider_config: Path | None = None
+    encryption_provider_config_automatic_reload: bool = False
+    audit_policy_file: Path | None = None
+    audit_log_path: str = ""
+    audit_log_maxage: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxsize: int = 0
 
 
 def version_info() -> dict:
@@ -89,6 +97,8 @@ class APIServer:
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
         self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
+        self.encryption = EncryptionProviders(config.encryption_provider_config,
+                                              config.encryption_provider_config_automatic_reload)
 
     # ---- start-up ---------------------------------------------------------
 
@@ -102,6 +112,8 @@ class APIServer:
         if self.authenticator is not None:
             self.authenticator.add_token_authenticator(self.tokens.authenticate)
         self.store.start_compactor()
+        if self.encryption.automatic_reload:
+            self.background.append(asyncio.create_task(self.encryption.watch()))
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
         await asyncio.gather(*(c.start() for c in self.caches.values()))
@@ -115,12 +127,17 @@ class APIServer:
         self.background.append(asyncio.create_task(self.aggregator.run()))
         self.ready = True
 
+    def store_for(self, resource: Resource):
+        """The Store as this resource's objects see it (encrypted at rest if configured)."""
+        return self.encryption.store_for(self.store, resource.key_prefix(), resource.group, resource.plural)
+
     def _add_storage(self, resource: Resource) -> None:
         prefix = resource.key_prefix()
+        store = self.store_for(resource)
         if prefix not in self.caches:
-            self.caches[prefix] = WatchCache(self.store, prefix)
+            self.caches[prefix] = WatchCache(store, prefix)
         key = (resource.group, resource.version, resource.plural)
-        self.object_stores[key] = ObjectStore(resource, self.store, self.caches[prefix], self.strategy)
+        self.object_stores[key] = ObjectStore(resource, store, self.caches[prefix], self.strategy)
 
     async def stop(self) -> None:
         for task in self.background:

@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+    from k8py.cli.security_flags import add_security_flags
+    add_security_flags(p)
 
 
 def run(args) -> int:
@@ -53,10 +55,15 @@ def run(args) -> int:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
         return 2
+    from k8py.apiserver.audit.policy import PolicyError
+    from k8py.apiserver.encryptionconfig import ConfigError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
+    except (ConfigError, PolicyError) as err:  # a bad file named on the command line: say which, no traceback
+        print(f"k8py: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -68,13 +75,15 @@ async def serve(args) -> None:
     from k8py.apiserver.pki import ensure_pki, ssl_context
     from k8py.apiserver.server import APIServer, ServerConfig
     from k8py.cli.components import start_components, stop_components
+    from k8py.cli.security_flags import security_config
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     config = ServerConfig(data_dir=data_dir, bind_address=args.bind_address, port=args.https_listen_port,
                           token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
-                          cluster_domain=args.cluster_domain, tls_sans=args.tls_san)
+                          cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
+                          **security_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)

@@ -25,7 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
-from k8py.apiserver import streams
+from k8py.apiserver import audit, streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
@@ -97,6 +97,7 @@ class APIServer:
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
         self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
+        self.audit = audit.Auditor.from_config(config)
         self.encryption = EncryptionProviders(config.encryption_provider_config,
                                               config.encryption_provider_config_automatic_reload)
 
@@ -147,6 +148,7 @@ class APIServer:
             await self.aggregator.close()
         if self.store is not None:
             await self.store.close()
+        self.audit.close()
 
     # ---- what other parts ask of the server -------------------------------
 
@@ -233,7 +235,9 @@ class APIServer:
     # ---- HTTP -------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._middleware])
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self.audit.middleware,
+                                                                               self._middleware])
+        self.audit.install(app)
         app.router.add_route("*", "/{tail:.*}", self._route)
         return app
 
@@ -249,6 +253,7 @@ class APIServer:
             raise
         except Exception as err:  # a bug must become a 500 Status, not a dropped connection
             log.exception("internal error serving %s %s", request.method, request.path)
+            audit.panicked(err)
             return status_response(errors.internal_error(str(err) or type(err).__name__))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
@@ -258,8 +263,10 @@ class APIServer:
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
             raise errors.unauthorized()
-        user = impersonated(user, request.headers, self.authorizer)
         info = parse(path, request.method, request.query)
+        audit.begin(user, info)
+        user = impersonated(user, request.headers, self.authorizer)
+        audit.impersonated(user)
         self._authorize(user, info, request.method)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
@@ -287,6 +294,8 @@ class APIServer:
             attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
                                resource_request=False, path=info.path)
         decision = self.authorizer.authorize(attrs)
+        audit.add_annotation("authorization.k8s.io/decision", "allow" if decision.allowed else "forbid")
+        audit.add_annotation("authorization.k8s.io/reason", decision.reason)
         if decision.allowed:
             return
         if not info.is_resource:

@@ -32,6 +32,8 @@ import uuid
 import orjson
 from aiohttp import web
 
+from k8py.apimachinery import errors
+from k8py.apiserver import codec
 from k8py.apiserver.audit.log import AuditLog
 from k8py.apiserver.audit.policy import NOT_LOGGED, LEVELS, AuditConfig, Policy, RequestAttributes, load
 from k8py.apiserver.requestinfo import parse
@@ -342,7 +344,9 @@ def _json_body(response):
 
 
 async def _request_json(request: web.BaseRequest):
-    """The request body as JSON (the handler has read it already: this is its copy)."""
+    """The request body as an object (the handler has read it already: this
+    decodes its copy), whatever form kubectl sent it in: JSON, YAML, protobuf
+    or a patch."""
     if request.headers.get("Upgrade"):
         return None
     try:
@@ -352,6 +356,10 @@ async def _request_json(request: web.BaseRequest):
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
+        return codec.decode_object(raw, request.content_type)
+    except errors.StatusError:
+        pass
+    try:
+        return orjson.loads(raw)  # patches: merge-patch+json, json-patch+json, ...
     except orjson.JSONDecodeError:
         return None

@@ -16,6 +16,7 @@ for any of this.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from typing import Iterable
 
@@ -50,35 +51,51 @@ class Identity(Transformer):
 
 
 class AESCBC(Transformer):
-    """aescbc: a random 16-byte IV, then AES-CBC over the PKCS#7-padded value."""
+    """aescbc: a random 16-byte IV, then AES-CBC over the PKCS#7-padded value.
+
+    Setting up a cipher context costs more than encrypting a secret, so one
+    encrypting and one decrypting CBC context live as long as the key, and
+    each value is chained onto the last block the context saw: CBC feeds a
+    block's ciphertext into the next block, so XOR-ing that last block and
+    the value's own IV into the first block gives exactly the result of a
+    fresh context started with that IV.
+    """
 
     def __init__(self, name: str, secret: bytes):
-        from cryptography.hazmat.primitives.ciphers import algorithms
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         self.prefix = f"k8s:enc:aescbc:v1:{name}:".encode()
-        self._algorithm = algorithms.AES(secret)
-
-    def _cipher(self, iv: bytes):
-        from cryptography.hazmat.primitives.ciphers import Cipher, modes
-        return Cipher(self._algorithm, modes.CBC(iv))
+        cipher = Cipher(algorithms.AES(secret), modes.CBC(bytes(16)))
+        self._lock = threading.Lock()
+        self._encryptor, self._enc_last = cipher.encryptor(), bytes(16)
+        self._decryptor, self._dec_last = cipher.decryptor(), bytes(16)
 
     def encrypt(self, data: bytes, key: str) -> bytes:
         iv = os.urandom(16)
         pad = 16 - len(data) % 16
-        enc = self._cipher(iv).encryptor()
-        return iv + enc.update(data + bytes([pad]) * pad) + enc.finalize()
+        padded = data + bytes([pad]) * pad
+        with self._lock:
+            body = self._encryptor.update(_xor16(padded[:16], _xor16(iv, self._enc_last)) + padded[16:])
+            self._enc_last = body[-16:]
+        return iv + body
 
     def decrypt(self, data: bytes, key: str) -> bytes:
-        if len(data) < 16:
+        if len(data) < 32:
             raise TransformError("the stored data was shorter than the required size")
         iv, body = data[:16], data[16:]
         if len(body) % 16:
             raise TransformError("the stored data is not a multiple of the block size")
-        dec = self._cipher(iv).decryptor()
-        plain = dec.update(body) + dec.finalize()
-        pad = plain[-1] if plain else 0
-        if not plain or pad == 0 or pad > 16 or plain[-pad:] != bytes([pad]) * pad:
+        with self._lock:
+            plain = self._decryptor.update(body)
+            previous, self._dec_last = self._dec_last, body[-16:]
+        plain = _xor16(plain[:16], _xor16(iv, previous)) + plain[16:]
+        pad = plain[-1]
+        if pad == 0 or pad > 16 or plain[-pad:] != bytes([pad]) * pad:
             raise TransformError("invalid padding on input")
         return plain[:-pad]
+
+
+def _xor16(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(16, "little")
 
 
 class AESGCM(Transformer):
@@ -185,12 +202,20 @@ class TransformingStore(Store):
         self.transformers = transformers
         self.unreadable: dict[str, str] = {}
         self.stale: set[str] = set()
+        # Values being written through this view -> their plain text: the
+        # commit they cause is not decrypted again.
+        self._writing: dict[bytes, bytes] = {}
 
     # ---- values -------------------------------------------------------------
 
     def _read(self, kv: KV) -> KV | None:
         """`kv` with its plain value; None (and the key remembered) when unreadable."""
         key = kv.key
+        plain = self._writing.get(kv.value)
+        if plain is not None:
+            self.unreadable.pop(key, None)
+            self.stale.discard(key)
+            return replace(kv, value=plain)
         try:
             plain, stale = self.transformers.from_storage(kv.value, key)
         except TransformError as err:
@@ -249,11 +274,21 @@ class TransformingStore(Store):
         return [e for e in map(self._event, await self.inner.events_since(prefix, revision)) if e is not None]
 
     async def create(self, key: str, value: bytes) -> KV:
-        kv = await self.inner.create(key, self.transformers.to_storage(value, key))
+        stored = self.transformers.to_storage(value, key)
+        self._writing[stored] = value
+        try:
+            kv = await self.inner.create(key, stored)
+        finally:
+            self._writing.pop(stored, None)
         return replace(kv, value=value)
 
     async def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KV:
-        kv = await self.inner.update(key, self.transformers.to_storage(value, key), expected_revision)
+        stored = self.transformers.to_storage(value, key)
+        self._writing[stored] = value
+        try:
+            kv = await self.inner.update(key, stored, expected_revision)
+        finally:
+            self._writing.pop(stored, None)
         return replace(kv, value=value)
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KV:

@@ -235,8 +235,8 @@ class APIServer:
     # ---- HTTP -------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self.audit.middleware,
-                                                                               self._middleware])
+        app = web.Application(client_max_size=32 * 1024 * 1024,
+                              middlewares=[*self.audit.middlewares(), self._middleware])
         self.audit.install(app)
         app.router.add_route("*", "/{tail:.*}", self._route)
         return app

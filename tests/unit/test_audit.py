@@ -255,3 +255,9 @@ async def test_admission_annotations_reach_the_event(audited, monkeypatch):
     assert resp.status == 201
     done = by_id(await audited.events(), resp.headers["Audit-Id"])[-1]
     assert done["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "privileged:latest"
+
+
+async def test_audit_id_header_without_an_audit_log(client):
+    resp = await client.get("/api/v1/namespaces", headers=HEADERS)
+    other = await client.get("/api/v1/namespaces", headers={**HEADERS, "Audit-ID": "given"})
+    assert re.fullmatch(r"[0-9a-f-]{36}", resp.headers["Audit-Id"]) and other.headers["Audit-Id"] == "given"

@@ -238,3 +238,22 @@ async def test_unreadable_secret_is_a_500_not_a_crash(server, restart_with):
     # other secrets and resources still work
     assert (await client.post(SECRETS, json=secret("s2", "z"), headers=HEADERS)).status == 201
     assert (await client.get(f"{SECRETS}/s2", headers=HEADERS)).status == 200
+
+
+async def test_automatic_reload_switches_keys_of_running_views(tmp_path):
+    from k8py.storage.encryption import TransformingStore
+    k1, k2 = b64key(), b64key()
+    path = tmp_path / "enc.yaml"
+    path.write_text(config(aescbc("key1", k1)))
+    providers = EncryptionProviders(path, automatic_reload=True)
+    view = providers.store_for(object(), "/registry/secrets/", "", "secrets")
+    assert isinstance(view, TransformingStore)
+    raw = object()
+    assert providers.store_for(raw, "/registry/configmaps/", "", "configmaps") is raw  # not encrypted
+    assert providers.reload() is False  # unchanged file
+    path.write_text("not: [valid")
+    assert providers.reload() is False and view.transformers.to_storage(b"{}", KEY).startswith(
+        b"k8s:enc:aescbc:v1:key1:")  # a broken file keeps the running keys
+    path.write_text(config(aescbc("key2", k2), aescbc("key1", k1)))
+    assert providers.reload() is True
+    assert view.transformers.to_storage(b"{}", KEY).startswith(b"k8s:enc:aescbc:v1:key2:")

@@ -155,6 +155,10 @@ class Auditor:
         if self.backend is not None:
             self.backend.close()
 
+    def middlewares(self) -> list:
+        """What goes first in the app's middlewares: nothing when auditing is off."""
+        return [self.middleware] if self.enabled else []
+
     def install(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._on_response_prepare)
 
@@ -164,8 +168,6 @@ class Auditor:
     async def middleware(self, request: web.Request, handler):
         audit_id = request.headers.get("Audit-ID") or str(uuid.uuid4())
         request[AUDIT_ID_KEY] = audit_id
-        if not self.enabled:
-            return await handler(request)
         ctx = RequestAudit(self, request, audit_id)
         request[AUDIT_KEY] = ctx
         token = _current.set(ctx)
@@ -230,9 +232,9 @@ class Auditor:
         self.backend.write(orjson.dumps(out) + b"\n")
 
     async def _on_response_prepare(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
-        audit_id = request.get(AUDIT_ID_KEY)
-        if audit_id is not None:
-            response.headers[AUDIT_ID_HEADER] = audit_id
+        # Every response has an audit ID, audited or not (upstream's WithAuditInit).
+        response.headers[AUDIT_ID_HEADER] = request.get(AUDIT_ID_KEY) or request.headers.get("Audit-ID") \
+            or str(uuid.uuid4())
         ctx = request.get(AUDIT_KEY)
         if ctx is not None and ctx.event is not None and ctx.long_running and not ctx.started:
             ctx.started = True

@@ -25,7 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
-from k8py.apiserver import audit, streams
+from k8py.apiserver import audit, request_context, streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
@@ -34,6 +34,7 @@ from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.encryptionconfig import EncryptionProviders
 from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
+from k8py.apiserver import podsecurity
 from k8py.apiserver.requestinfo import parse
 from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
@@ -59,6 +60,7 @@ class ServerConfig:
     cluster_dns: str = "10.43.0.10"
     cluster_domain: str = "cluster.local"
     tls_sans: list[str] = field(default_factory=list)
+    admission_control_config_file: Path | None = None
     encryption_provider_config: Path | None = None
     encryption_provider_config_automatic_reload: bool = False
     audit_policy_file: Path | None = None
@@ -85,6 +87,7 @@ class APIServer:
         self.registry = builtin_registry()
         self.openapi = OpenAPI(self.registry, schemas())
         self.strategy = Strategy(self)
+        self.pod_security = podsecurity.PodSecurity(podsecurity.load_config(config.admission_control_config_file))
         self.service_allocations = ServiceAllocations(config.service_cidr)
         self.store = None
         self.caches: dict[str, WatchCache] = {}
@@ -294,8 +297,9 @@ class APIServer:
             attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
                                resource_request=False, path=info.path)
         decision = self.authorizer.authorize(attrs)
-        audit.add_annotation("authorization.k8s.io/decision", "allow" if decision.allowed else "forbid")
-        audit.add_annotation("authorization.k8s.io/reason", decision.reason)
+        request_context.add_audit_annotation("authorization.k8s.io/decision",
+                                             "allow" if decision.allowed else "forbid")
+        request_context.add_audit_annotation("authorization.k8s.io/reason", decision.reason)
         if decision.allowed:
             return
         if not info.is_resource:

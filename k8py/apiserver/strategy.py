@@ -77,6 +77,8 @@ class Strategy:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
+        # validating plugins see the object as the mutating ones left it
+        self.api.pod_security.admit(self.api, resource, obj, user=user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)
         if key == ("", "Service") and not dry_run:
@@ -138,7 +140,8 @@ class Strategy:
             _raise_invalid(resource, new, custom_resources.schema_causes(resource, new))
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
-                           dry_run=False) -> None:
+                           dry_run=False, subresource: str = "") -> None:
+        self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])
 

@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-san", action="append", default=[], help="extra serving-certificate name or IP")
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("--admission-control-config-file", type=Path, default=None,
+                   help="AdmissionConfiguration file with the admission plugins' configuration (e.g. PodSecurity)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
     from k8py.cli.security_flags import add_security_flags
     add_security_flags(p)
@@ -55,13 +57,14 @@ def run(args) -> int:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
         return 2
+    from k8py.apiserver.admission_config import ConfigError
     from k8py.apiserver.audit.policy import PolicyError
-    from k8py.apiserver.encryptionconfig import ConfigError
+    from k8py.apiserver.encryptionconfig import ConfigError as EncryptionConfigError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
-    except (ConfigError, PolicyError) as err:  # a bad file named on the command line: say which, no traceback
+    except (ConfigError, EncryptionConfigError, PolicyError) as err:  # a bad file named on the command line
         print(f"k8py: {err}", file=sys.stderr)
         return 1
     return 0
@@ -83,6 +86,7 @@ async def serve(args) -> None:
                           token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
+                          admission_control_config_file=args.admission_control_config_file,
                           **security_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from k8py.apiserver import audit, pki
+from k8py.apiserver import pki, request_context
 from k8py.apiserver.audit.log import AuditLog
 from k8py.apiserver.audit.policy import PolicyError, RequestAttributes, parse
 from k8py.apiserver.authn import Authenticator, UserInfo
@@ -120,10 +120,6 @@ def test_rotation_keeps_max_backups(tmp_path):
     for p in [path, *backups]:
         assert all(orjson.loads(x) for x in p.read_bytes().splitlines()) if hasattr(p, "read_bytes") else \
             all(orjson.loads(x) for x in open(p, "rb").read().splitlines())
-
-
-def test_annotation_outside_a_request_is_a_no_op():
-    audit.add_annotation("k", "v")  # nothing to annotate: must not raise
 
 
 # ---- the API server writing the log ---------------------------------------
@@ -247,17 +243,31 @@ async def test_admission_annotations_reach_the_event(audited, monkeypatch):
     original = strategy.admit_create
 
     async def admit_create(resource, obj, **kw):
-        audit.add_annotation("pod-security.kubernetes.io/enforce-policy", "privileged:latest")
+        request_context.add_audit_annotation("example.k8py.io/from-admission", "seen")
         return await original(resource, obj, **kw)
     monkeypatch.setattr(strategy, "admit_create", admit_create)
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c2"}}
     resp = await audited.post("/api/v1/namespaces/default/configmaps", json=body, headers=HEADERS)
     assert resp.status == 201
     done = by_id(await audited.events(), resp.headers["Audit-Id"])[-1]
-    assert done["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "privileged:latest"
+    assert done["annotations"]["example.k8py.io/from-admission"] == "seen"
 
 
 async def test_audit_id_header_without_an_audit_log(client):
     resp = await client.get("/api/v1/namespaces", headers=HEADERS)
     other = await client.get("/api/v1/namespaces", headers={**HEADERS, "Audit-ID": "given"})
     assert re.fullmatch(r"[0-9a-f-]{36}", resp.headers["Audit-Id"]) and other.headers["Audit-Id"] == "given"
+
+
+async def test_pod_security_annotations_reach_the_event(audited):
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "psa", "labels": {
+        "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/audit": "restricted"}}}
+    assert (await audited.post("/api/v1/namespaces", json=ns, headers=HEADERS)).status == 201
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    resp = await audited.post("/api/v1/namespaces/psa/pods", json=pod, headers=HEADERS)
+    assert resp.status == 201, await resp.text()
+    done = by_id(await audited.events(), resp.headers["Audit-Id"])[-1]
+    assert done["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "privileged:latest"
+    assert done["annotations"]["pod-security.kubernetes.io/audit-violations"].startswith(
+        'would violate PodSecurity "restricted:latest"')

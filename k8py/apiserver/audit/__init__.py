@@ -17,9 +17,9 @@ How a request is audited
 
 Annotations: any code serving a request (authorizers, admission plugins)
 adds to the current request's event with
-`k8py.apiserver.audit.add_annotation(key, value)`, e.g.
-`add_annotation("pod-security.kubernetes.io/enforce-policy", "restricted:latest")`.
-It costs a dict store when auditing is on and nothing otherwise; an
+`k8py.apiserver.request_context.add_audit_annotation(key, value)`, e.g.
+`("pod-security.kubernetes.io/enforce-policy", "restricted:latest")`: the
+event's annotations are that request context's `audit_annotations`. An
 annotation added after ResponseComplete is not written.
 """
 
@@ -33,7 +33,7 @@ import orjson
 from aiohttp import web
 
 from k8py.apimachinery import errors
-from k8py.apiserver import codec
+from k8py.apiserver import codec, request_context
 from k8py.apiserver.audit.log import AuditLog
 from k8py.apiserver.audit.policy import NOT_LOGGED, LEVELS, AuditConfig, Policy, RequestAttributes, load
 from k8py.apiserver.requestinfo import parse
@@ -47,13 +47,6 @@ REQUEST, REQUEST_RESPONSE = LEVELS.index("Request"), LEVELS.index("RequestRespon
 AUDIT_ID_KEY = web.RequestKey("audit_id", str)
 AUDIT_KEY = web.RequestKey("audit", object)
 _current: contextvars.ContextVar["RequestAudit | None"] = contextvars.ContextVar("k8py_audit", default=None)
-
-
-def add_annotation(key: str, value: str) -> None:
-    """Annotate the audit event of the request being served (no-op outside one, or with auditing off)."""
-    ctx = _current.get()
-    if ctx is not None:
-        ctx.annotations.setdefault(key, value)
 
 
 def begin(user, info) -> None:
@@ -125,7 +118,8 @@ class RequestAudit:
         self.request = request
         self.audit_id = audit_id
         self.received = micro_time()
-        self.annotations: dict[str, str] = {}
+        # Shared with everything the request runs (request_context.add_audit_annotation).
+        self.annotations: dict[str, str] = request_context.begin().audit_annotations
         self.config: AuditConfig = NOT_LOGGED
         self.event: dict | None = None
         self.info = None

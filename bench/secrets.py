@@ -102,7 +102,8 @@ def main() -> int:
         try:
             for name, extra in variants.items():
                 port = free_port()
-                proc, _ = start_server(tmp / name, port, TOKEN, extra, wait_for_kubeconfig=False)
+                proc, _ = start_server(tmp / name, port, TOKEN, extra, wait_for_kubeconfig=False,
+                                       timeout=120)  # three servers start on one core
                 servers[name] = (proc, f"https://127.0.0.1:{port}")
             for name in variants:  # warm-up, not measured: first requests pay for imports and caches
                 asyncio.run(create_round(servers[name][1], "warm", 200))

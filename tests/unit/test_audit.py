@@ -271,3 +271,17 @@ async def test_pod_security_annotations_reach_the_event(audited):
     assert done["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "privileged:latest"
     assert done["annotations"]["pod-security.kubernetes.io/audit-violations"].startswith(
         'would violate PodSecurity "restricted:latest"')
+
+
+async def test_an_internal_error_is_logged_as_panic(audited, monkeypatch):
+    from k8py.apiserver import handlers
+
+    async def broken(req):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(handlers, "handle", broken)
+    resp = await audited.get("/api/v1/namespaces/default/pods", headers=HEADERS)
+    assert resp.status == 500
+    events = by_id(await audited.events(), resp.headers["Audit-Id"])
+    assert [e["stage"] for e in events] == ["RequestReceived", "Panic"]
+    assert events[-1]["responseStatus"]["code"] == 500
+    assert events[-1]["responseStatus"]["message"] == "APIServer panic'd: boom"

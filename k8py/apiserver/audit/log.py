@@ -1,8 +1,9 @@
 """The audit log backend: JSON lines appended by a thread, rotated as upstream's lumberjack does.
 
-Requests hand their encoded events to `AuditLog.write`, which only queues
-them: a writer thread takes everything queued and writes it at once, so the
-event loop never waits for the disk. With a maximum size, a write that would
+Requests hand their encoded events to `AuditLog.write`, which only collects
+them: every 50 ms (or every 1,000 events) the collected batch goes to a
+writer thread, which writes it at once. The event loop never waits for the
+disk, and the thread wakes (and takes the GIL) once per batch, not per event. With a maximum size, a write that would
 take the file past it first renames the file to `<name>-<UTC time>.<ext>`
 (time as 2006-01-02T15-04-05.000) and starts a new one; then backups beyond
 `max_backups`, or older than `max_age_days`, are removed.
@@ -10,6 +11,7 @@ take the file past it first renames the file to `<name>-<UTC time>.<ext>`
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import os
@@ -21,6 +23,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 100_000  # events waiting for the writer before new ones are dropped
+BATCH_WAIT_S = 0.05
+BATCH_MAX = 1000
 BACKUP_TIME = "%Y-%m-%dT%H-%M-%S"
 _STOP = object()
 
@@ -31,7 +35,9 @@ class AuditLog:
         self.max_age_days = max_age_days
         self.max_backups = max_backups
         self.max_size = max_size_mb * 1024 * 1024
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # batches (lists of lines) for the thread
+        self._pending: list[bytes] = []  # collected on the event loop
+        self._queued = 0  # lines handed to the thread and not written yet (approximate)
         self._dropped = 0
         self._file = None
         self._size = 0
@@ -44,16 +50,30 @@ class AuditLog:
     # ---- the request side ---------------------------------------------------
 
     def write(self, line: bytes) -> None:
-        """Queue one event (a JSON line with its newline). Never blocks."""
-        if self._queue.qsize() >= MAX_QUEUED:
+        """Collect one event (a JSON line with its newline). Never blocks."""
+        if self._queued + len(self._pending) >= MAX_QUEUED:
             if not self._dropped:
                 log.warning("audit log writer is behind: dropping events")
             self._dropped += 1
             return
-        self._queue.put(line)
+        self._pending.append(line)
+        if len(self._pending) >= BATCH_MAX:
+            self._hand_over()
+        elif len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(BATCH_WAIT_S, self._hand_over)
+            except RuntimeError:  # no event loop (a tool, a test): straight to the thread
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queued += len(batch)
+            self._queue.put(batch)
 
     def close(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is collected, then stop."""
+        self._hand_over()
         self._queue.put(_STOP)
         self._thread.join(timeout=10)
         if self._file is not None:
@@ -64,20 +84,14 @@ class AuditLog:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < 10_000:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = _STOP in batch
-            lines = [b for b in batch if b is not _STOP]
+            batch = self._queue.get()
+            if batch is _STOP:
+                return
             try:
-                self._write(lines)
+                self._write(batch)
             except OSError as err:
                 log.error("cannot write the audit log %s: %s", self.path, err)
-            if stop:
-                return
+            self._queued -= len(batch)
 
     def _write(self, lines: list[bytes]) -> None:
         if self.path == "-":

@@ -155,10 +155,11 @@ async def audited(tmp_path):
         await asyncio.sleep(0)
         deadline = asyncio.get_running_loop().time() + 10
         while True:  # the writer thread appends in the background
+            backend = client.api.audit.backend
+            drained = not backend._pending and backend._queued == 0  # checked before reading: nothing missed
             text = log_path.read_bytes() if log_path.exists() else b""
             lines = [orjson.loads(x) for x in text.splitlines()]
-            if lines and asyncio.get_running_loop().time() > deadline or (lines and client.api.audit.backend
-                                                                           ._queue.empty()):
+            if lines and (drained or asyncio.get_running_loop().time() > deadline):
                 return lines
             await asyncio.sleep(0.05)
     client.events = events

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be greater than or equal to 0")
+    return value
 
 
 def add_security_flags(p) -> None:
@@ -12,9 +23,11 @@ def add_security_flags(p) -> None:
                    help="re-read the encryption configuration file when it changes")
     p.add_argument("--audit-policy-file", type=Path, default=None, help="audit Policy file (audit.k8s.io/v1)")
     p.add_argument("--audit-log-path", default="", help="audit log file; '-' is standard output")
-    p.add_argument("--audit-log-maxage", type=int, default=0, help="days to keep rotated audit logs (0: any)")
-    p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs to keep (0: all)")
-    p.add_argument("--audit-log-maxsize", type=int, default=0,
+    p.add_argument("--audit-log-maxage", type=_non_negative, default=0,
+                   help="days to keep rotated audit logs (0: any)")
+    p.add_argument("--audit-log-maxbackup", type=_non_negative, default=0,
+                   help="rotated audit logs to keep (0: all)")
+    p.add_argument("--audit-log-maxsize", type=_non_negative, default=0,
                    help="megabytes of audit log before it is rotated (0: never)")
 
 

@@ -238,14 +238,17 @@ class TransformingStore(Store):
         except TransformError:
             return None
 
-    def _event(self, event: Event) -> Event | None:
+    def _event(self, event: Event, live: bool = True) -> Event | None:
+        """An event with plain values. Only live commits update what is
+        known about keys; replayed history (watch catch-up) must not."""
         prev = self._read_quietly(event.prev)
         if event.type == "DELETE":
-            self.unreadable.pop(event.kv.key, None)
-            self.stale.discard(event.kv.key)
+            if live:
+                self.unreadable.pop(event.kv.key, None)
+                self.stale.discard(event.kv.key)
             kv = self._read_quietly(event.kv) or prev
             return replace(event, kv=kv, prev=prev) if kv is not None else None
-        kv = self._read(event.kv)
+        kv = self._read(event.kv) if live else self._read_quietly(event.kv)
         if kv is None:
             # What the cache held is no longer what is stored: it goes, and reads say why.
             if prev is None:
@@ -271,7 +274,8 @@ class TransformingStore(Store):
         return [kv for kv in map(self._read, kvs) if kv is not None], revision, more
 
     async def events_since(self, prefix: str, revision: int) -> list[Event]:
-        return [e for e in map(self._event, await self.inner.events_since(prefix, revision)) if e is not None]
+        events = await self.inner.events_since(prefix, revision)
+        return [e for e in (self._event(e, live=False) for e in events) if e is not None]
 
     async def create(self, key: str, value: bytes) -> KV:
         stored = self.transformers.to_storage(value, key)

@@ -257,3 +257,37 @@ async def test_automatic_reload_switches_keys_of_running_views(tmp_path):
     path.write_text(config(aescbc("key2", k2), aescbc("key1", k1)))
     assert providers.reload() is True
     assert view.transformers.to_storage(b"{}", KEY).startswith(b"k8s:enc:aescbc:v1:key2:")
+
+
+async def test_transforming_store_commits_history_and_unreadable_values(tmp_path):
+    from k8py.storage.encryption import TransformingStore
+    from k8py.storage.sqlite import open_sqlite_store
+    inner = await open_sqlite_store(tmp_path / "state.db")
+    try:
+        old, new = AESGCM("old", os.urandom(32)), AESGCM("new", os.urandom(32))
+        view = TransformingStore(inner, "/registry/secrets/", PrefixTransformers([old]))
+        seen = []
+        view.subscribe(lambda events: seen.extend(events))
+        first = await view.create(KEY, PLAIN)
+        await inner.create("/registry/configmaps/default/c", b'{"plain":1}')  # another resource: untouched
+        assert [(e.kv.key, e.kv.value) for e in seen] == [(KEY, PLAIN), ("/registry/configmaps/default/c",
+                                                                        b'{"plain":1}')]
+        assert (await inner.get(KEY)).value.startswith(b"k8s:enc:aesgcm:v1:old:")
+        # a new first key: the old value reads stale; an unchanged rewrite stores it under the new key
+        view.transformers = PrefixTransformers([new, old])
+        assert (await view.get(KEY)).value == PLAIN and KEY in view.stale
+        await view.update(KEY, PLAIN, first.mod_revision)
+        assert KEY not in view.stale and (await inner.get(KEY)).value.startswith(b"k8s:enc:aesgcm:v1:new:")
+        # replayed history holding the old key does not mark the current value unreadable
+        view.transformers = PrefixTransformers([new])
+        history = await view.events_since("/registry/secrets/", 0)
+        assert [e.type for e in history] == ["PUT"] and not view.unreadable
+        # a live commit nobody can read: the cache is told the object went, reads will say why
+        seen.clear()
+        stranger = PrefixTransformers([AESGCM("new", os.urandom(32))])
+        await inner.update(KEY, stranger.to_storage(PLAIN, KEY))
+        assert [(e.type, e.kv.value) for e in seen] == [("DELETE", PLAIN)]
+        assert "message authentication failed" in view.unreadable[KEY]
+        assert view.unreadable_under("/registry/secrets/default/") == view.unreadable[KEY]
+    finally:
+        await inner.close()

@@ -264,7 +264,9 @@ class Auditor:
             self._emit(ctx, "ResponseComplete")
             return
         level = LEVELS.index(ctx.config.level)
-        body = None if ctx.long_running else _json_body(response)
+        # The response body is decoded only when it is logged or carries the Status of an error.
+        wanted = not ctx.long_running and (response.status >= 400 or level >= REQUEST_RESPONSE)
+        body = _json_body(response) if wanted else None
         if response.status >= 400 and isinstance(body, dict) and body.get("kind") == "Status":
             event["responseStatus"] = {"metadata": {}, **{k: body[k] for k in ("status", "message", "reason",
                                                                                "details", "code") if k in body}}

@@ -24,11 +24,13 @@ from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
-from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
 from k8py.apiserver import audit, request_context, streams
 from k8py.apiserver.aggregator import Aggregator
-from k8py.apiserver.authn import Authenticator
+from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
+from k8py.apiserver.authz.modes import build_chain
+from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.encryptionconfig import EncryptionProviders
@@ -45,6 +47,9 @@ from k8py.storage.sqlite import open_sqlite_store
 
 log = logging.getLogger("k8py.apiserver")
 
+# Imported for what they register at import time (virtual.CREATE and virtual.READ entries).
+VIRTUAL_RESOURCE_MODULES = (componentstatus, reviews)
+
 GIT_VERSION = "v1.32.0+k8py"
 
 
@@ -60,6 +65,8 @@ class ServerConfig:
     cluster_dns: str = "10.43.0.10"
     cluster_domain: str = "cluster.local"
     tls_sans: list[str] = field(default_factory=list)
+    authorization_modes: list[str] = field(default_factory=lambda: ["Node", "RBAC"])
+    anonymous_auth: bool = False
     admission_control_config_file: Path | None = None
     encryption_provider_config: Path | None = None
     encryption_provider_config_automatic_reload: bool = False
@@ -93,7 +100,8 @@ class APIServer:
         self.caches: dict[str, WatchCache] = {}
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
-        self.authorizer = AuthorizerChain(BootstrapPolicy())
+        self.authorizer = AuthorizerChain(BootstrapPolicy())  # until start() builds the configured chain
+        self.rbac = None  # the RBAC authorizer, when RBAC is a mode: escalation checks resolve rules with it
         self.tokens: ServiceAccountTokens | None = None
         self.aggregator: Aggregator | None = None
         self.ready = False
@@ -124,6 +132,8 @@ class APIServer:
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
+        self.authorizer, self.rbac = build_chain(self, self.config.authorization_modes)
+        await reconcile_bootstrap_policy(self)
         await self.crds.start()
         tls = self.config.data_dir / "server" / "tls"
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
@@ -265,7 +275,7 @@ class APIServer:
             return self._health(path)
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
-            raise errors.unauthorized()
+            user = self._anonymous(request)
         info = parse(path, request.method, request.query)
         audit.begin(user, info)
         user = impersonated(user, request.headers, self.authorizer)
@@ -288,6 +298,13 @@ class APIServer:
             raise errors.path_not_found()
         return await handlers.handle(handlers.Request(request, info, resource, user, self))
 
+    def _anonymous(self, request: web.Request) -> UserInfo:
+        """With --anonymous-auth, a request without credentials is system:anonymous; else 401
+        (a credential that fails is 401 either way, as upstream)."""
+        if not self.config.anonymous_auth or bearer_token(request.headers) is not None:
+            raise errors.unauthorized()
+        return UserInfo(ANONYMOUS, groups=(ALL_UNAUTHENTICATED,))
+
     def _authorize(self, user, info, method: str) -> None:
         if info.is_resource:
             attrs = Attributes(user=user, verb=info.verb, resource_request=True, namespace=info.namespace,
@@ -302,6 +319,7 @@ class APIServer:
         request_context.add_audit_annotation("authorization.k8s.io/reason", decision.reason)
         if decision.allowed:
             return
+        log.info("forbidden: user %r groups %r: %s %s", user.name, list(user.groups), attrs.verb, info.path)
         if not info.is_resource:
             raise errors.StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {attrs.verb} path '
                                                        f'"{info.path}"' + (f": {decision.reason}" if decision.reason

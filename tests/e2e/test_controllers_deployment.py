@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import SEED, wait_for
-from tests.e2e.controller_fixtures import PodCensus, deployment_yaml, runner  # noqa: F401
+from tests.e2e.controller_fixtures import PodCensus, deployment_yaml
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
 
 
 def replica_sets(server, namespace, selector):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.controller_fixtures import deployment_yaml, runner  # noqa: F401
+from tests.e2e.controller_fixtures import deployment_yaml
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
 
 HOLD = "e2e.k8py.io/hold"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import SEED, wait_for
-from tests.e2e.controller_fixtures import runner  # noqa: F401
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
 
 RS = """apiVersion: apps/v1
 kind: ReplicaSet

@@ -9,7 +9,7 @@ import ssl
 
 import aiohttp
 
-from tests.e2e.conftest import TOKEN, start_server, wait_for
+from tests.e2e.conftest import TOKEN, start_server
 
 
 def _session(server) -> aiohttp.ClientSession:

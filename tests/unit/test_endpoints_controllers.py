@@ -10,7 +10,6 @@ from k8py.client import Client
 from k8py.controllers import endpoints as ep
 from k8py.controllers import endpointslice as eps
 from k8py.controllers import endpointslice_mirroring as mirror
-from k8py.controllers import sliceplan
 from tests.unit.conftest import TOKEN
 
 

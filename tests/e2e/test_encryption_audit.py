@@ -182,9 +182,9 @@ def test_audit_log_rotates_at_maxsize(secured, tmp_path):
     wait_for(lambda: len(backups()) == 2, timeout=20, what="two rotated audit logs")
     server.kubectl("get", "configmap", "big", "-o", "name")
     server.kubectl("get", "configmap", "big", "-o", "name")
-    wait_for(lambda: log.exists() and log.stat().st_size > 0, what="a fresh audit log")
+    server.stop()  # the log stops changing (components keep writing to it while the server runs)
     assert len(backups()) == 2  # older ones removed (--audit-log-maxbackup)
     for path in [log, *backups()]:
         assert path == log or re.fullmatch(r"audit-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\d*\.log", path.name)
-        assert path.stat().st_size <= 1024 * 1024
+        assert 0 < path.stat().st_size <= 1024 * 1024
         assert all(json.loads(line)["kind"] == "Event" for line in path.read_text().splitlines())

@@ -14,6 +14,8 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.controller_fixtures import PodCensus
 from tests.e2e.fake_nodes import scratch_namespace, server_with_nodes
 
+pytestmark = pytest.mark.simulated_kubelet  # the nodes are API objects the tests keep Ready; no pod runs
+
 NODES = ("conf-sched-a", "conf-sched-b")
 
 

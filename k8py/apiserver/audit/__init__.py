@@ -35,7 +35,8 @@ from aiohttp import web
 from k8py.apimachinery import errors
 from k8py.apiserver import codec, request_context
 from k8py.apiserver.audit.log import AuditLog
-from k8py.apiserver.audit.policy import NOT_LOGGED, LEVELS, AuditConfig, Policy, RequestAttributes, load
+from k8py.apiserver.audit.policy import (NOT_LOGGED, LEVELS, AuditConfig, Policy, PolicyError, RequestAttributes,
+                                        load)
 from k8py.apiserver.requestinfo import parse
 
 AUDIT_ID_HEADER = "Audit-Id"
@@ -150,8 +151,12 @@ class Auditor:
         if not config.audit_policy_file or not config.audit_log_path:
             return cls()
         policy = load(config.audit_policy_file)
-        return cls(policy, AuditLog(config.audit_log_path, config.audit_log_maxage, config.audit_log_maxbackup,
-                                    config.audit_log_maxsize))
+        try:
+            backend = AuditLog(config.audit_log_path, config.audit_log_maxage, config.audit_log_maxbackup,
+                               config.audit_log_maxsize)
+        except OSError as err:
+            raise PolicyError(f"cannot open the audit log {config.audit_log_path!r}: {err.strerror}") from None
+        return cls(policy, backend)
 
     def close(self) -> None:
         if self.backend is not None:

@@ -46,7 +46,7 @@ def pinned(cmd: list[str], core: int) -> list[str]:
 
 
 def start_server(data_dir: Path, port: int, token: str, extra: tuple[str, ...] = (),
-                 wait_for_kubeconfig: bool = True) -> tuple[subprocess.Popen, float]:
+                 wait_for_kubeconfig: bool = True, timeout: float = 30) -> tuple[subprocess.Popen, float]:
     """A `k8py server` without a node agent, pinned to core 0; returns once /readyz answers
     (and its kubeconfig is written, unless told not to wait for that), with the seconds it took."""
     cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port",
@@ -55,7 +55,7 @@ def start_server(data_dir: Path, port: int, token: str, extra: tuple[str, ...] =
     started = time.monotonic()
     proc = subprocess.Popen(pinned(cmd, 0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     kubeconfig = data_dir / "kubeconfig.yaml"
-    while time.monotonic() - started < 30:
+    while time.monotonic() - started < timeout:
         try:
             with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=0.5) as r:
                 if r.status == 200 and (kubeconfig.exists() or not wait_for_kubeconfig):

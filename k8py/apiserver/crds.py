@@ -208,11 +208,11 @@ class CustomResources:
             if not resource.stores_elsewhere:
                 prefix = resource.key_prefix()
                 if prefix not in self.api.caches:
-                    cache = WatchCache(self.api.store, prefix)
+                    cache = WatchCache(self.api.store_for(resource), prefix)
                     await cache.start()
                     self.api.caches[prefix] = cache
                 self.api.object_stores[(resource.group, resource.version, resource.plural)] = ObjectStore(
-                    resource, self.api.store, self.api.caches[prefix], self.api.strategy)
+                    resource, self.api.store_for(resource), self.api.caches[prefix], self.api.strategy)
         self.served[name] = served
         self.api.openapi.invalidate()
 

@@ -127,6 +127,10 @@ class ObjectStore:
         self.store = store
         self.cache = cache
         self.strategy = strategy
+        # Set when values are encrypted at rest (a TransformingStore): keys no
+        # provider could read (answered 500), keys read with an older key.
+        self._unreadable: dict[str, str] | None = getattr(store, "unreadable", None)
+        self._stale: set[str] | None = getattr(store, "stale", None)
 
     # ---- reads ------------------------------------------------------------
 
@@ -134,7 +138,11 @@ class ObjectStore:
         return self.resource.key(namespace, name)
 
     def get_cached(self, namespace: str, name: str):
-        return self.cache.get(self.key(namespace, name))
+        key = self.key(namespace, name)
+        cached = self.cache.get(key)
+        if cached is None and self._unreadable and key in self._unreadable:
+            raise errors.internal_error(self._unreadable[key])
+        return cached
 
     def get(self, namespace: str, name: str) -> dict:
         cached = self.get_cached(namespace, name)
@@ -158,6 +166,10 @@ class ObjectStore:
              continue_token: str = "") -> ListResult:
         prefix = self.resource.key_prefix(namespace or None)
         matches = self.matcher(labels, fields)
+        if self._unreadable:
+            unreadable = self.store.unreadable_under(prefix)
+            if unreadable:
+                raise errors.internal_error(unreadable)
         if continue_token:
             start_after, snapshot = decode_continue(continue_token, prefix)
             try:
@@ -308,8 +320,10 @@ class ObjectStore:
                     return await self._delete_now(namespace, name, cached.revision, new) or new
                 except RevisionConflictError:
                     continue
-            if encode_object(new) == encode_object(old):
-                return old  # nothing changed: no write, no new resourceVersion
+            if encode_object(new) == encode_object(old) and not (self._stale and cached.key in self._stale):
+                # Nothing changed: no write, no new resourceVersion. A value
+                # stored with an older key is written anyway (key rotation).
+                return old
             if dry_run:
                 return new
             try:

@@ -25,7 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
-from k8py.apiserver import streams
+from k8py.apiserver import audit, request_context, streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
@@ -34,6 +34,7 @@ from k8py.apiserver.authz.modes import build_chain
 from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
+from k8py.apiserver.encryptionconfig import EncryptionProviders
 from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
 from k8py.apiserver import podsecurity
@@ -68,6 +69,13 @@ class ServerConfig:
     authorization_modes: list[str] = field(default_factory=lambda: ["Node", "RBAC"])
     anonymous_auth: bool = False
     admission_control_config_file: Path | None = None
+    encryption_provider_config: Path | None = None
+    encryption_provider_config_automatic_reload: bool = False
+    audit_policy_file: Path | None = None
+    audit_log_path: str = ""
+    audit_log_maxage: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxsize: int = 0
 
 
 def version_info() -> dict:
@@ -101,6 +109,9 @@ class APIServer:
         self.background: list[asyncio.Task] = []
         self.crds = CustomResources(self)
         self.kubelets = streams.KubeletConnector(config.data_dir / "server" / "tls")
+        self.audit = audit.Auditor.from_config(config)
+        self.encryption = EncryptionProviders(config.encryption_provider_config,
+                                              config.encryption_provider_config_automatic_reload)
 
     # ---- start-up ---------------------------------------------------------
 
@@ -114,6 +125,8 @@ class APIServer:
         if self.authenticator is not None:
             self.authenticator.add_token_authenticator(self.tokens.authenticate)
         self.store.start_compactor()
+        if self.encryption.automatic_reload:
+            self.background.append(asyncio.create_task(self.encryption.watch()))
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
         await asyncio.gather(*(c.start() for c in self.caches.values()))
@@ -133,12 +146,17 @@ class APIServer:
         self.background.append(asyncio.create_task(self.aggregator.run()))
         self.ready = True
 
+    def store_for(self, resource: Resource):
+        """The Store as this resource's objects see it (encrypted at rest if configured)."""
+        return self.encryption.store_for(self.store, resource.key_prefix(), resource.group, resource.plural)
+
     def _add_storage(self, resource: Resource) -> None:
         prefix = resource.key_prefix()
+        store = self.store_for(resource)
         if prefix not in self.caches:
-            self.caches[prefix] = WatchCache(self.store, prefix)
+            self.caches[prefix] = WatchCache(store, prefix)
         key = (resource.group, resource.version, resource.plural)
-        self.object_stores[key] = ObjectStore(resource, self.store, self.caches[prefix], self.strategy)
+        self.object_stores[key] = ObjectStore(resource, store, self.caches[prefix], self.strategy)
 
     async def stop(self) -> None:
         for task in self.background:
@@ -148,6 +166,7 @@ class APIServer:
             await self.aggregator.close()
         if self.store is not None:
             await self.store.close()
+        self.audit.close()
 
     # ---- what other parts ask of the server -------------------------------
 
@@ -234,7 +253,9 @@ class APIServer:
     # ---- HTTP -------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._middleware])
+        app = web.Application(client_max_size=32 * 1024 * 1024,
+                              middlewares=[*self.audit.middlewares(), self._middleware])
+        self.audit.install(app)
         app.router.add_route("*", "/{tail:.*}", self._route)
         return app
 
@@ -250,6 +271,7 @@ class APIServer:
             raise
         except Exception as err:  # a bug must become a 500 Status, not a dropped connection
             log.exception("internal error serving %s %s", request.method, request.path)
+            audit.panicked(err)
             return status_response(errors.internal_error(str(err) or type(err).__name__))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
@@ -259,8 +281,10 @@ class APIServer:
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
             user = self._anonymous(request)
-        user = impersonated(user, request.headers, self.authorizer)
         info = parse(path, request.method, request.query)
+        audit.begin(user, info)
+        user = impersonated(user, request.headers, self.authorizer)
+        audit.impersonated(user)
         self._authorize(user, info, request.method)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
@@ -295,6 +319,9 @@ class APIServer:
             attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
                                resource_request=False, path=info.path)
         decision = self.authorizer.authorize(attrs)
+        request_context.add_audit_annotation("authorization.k8s.io/decision",
+                                             "allow" if decision.allowed else "forbid")
+        request_context.add_audit_annotation("authorization.k8s.io/reason", decision.reason)
         if decision.allowed:
             return
         log.info("forbidden: user %r groups %r: %s %s", user.name, list(user.groups), attrs.verb, info.path)

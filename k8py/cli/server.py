@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--admission-control-config-file", type=Path, default=None,
                    help="AdmissionConfiguration file with the admission plugins' configuration (e.g. PodSecurity)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+    from k8py.cli.security_flags import add_security_flags
+    add_security_flags(p)
 
 
 def _flag_bool(text: str) -> bool:
@@ -76,11 +78,13 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     from k8py.apiserver.admission_config import ConfigError
+    from k8py.apiserver.audit.policy import PolicyError
+    from k8py.apiserver.encryptionconfig import ConfigError as EncryptionConfigError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
-    except ConfigError as err:
+    except (ConfigError, EncryptionConfigError, PolicyError) as err:  # a bad file named on the command line
         print(f"k8py: {err}", file=sys.stderr)
         return 1
     return 0
@@ -94,6 +98,7 @@ async def serve(args) -> None:
     from k8py.apiserver.pki import ensure_pki, ssl_context
     from k8py.apiserver.server import APIServer, ServerConfig
     from k8py.cli.components import start_components, stop_components
+    from k8py.cli.security_flags import security_config
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,8 @@ async def serve(args) -> None:
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
                           authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
-                          admission_control_config_file=args.admission_control_config_file)
+                          admission_control_config_file=args.admission_control_config_file,
+                          **security_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)

@@ -56,7 +56,7 @@ def parse_share(text: str) -> Share:
         server, _, export = value.partition(":")
         if key != "nfs" or not server or not export.startswith("/"):
             raise argparse.ArgumentTypeError(f"expected nfs=SERVER:/EXPORT after the path, got {option!r}")
-    return Share(name, Path(os.path.normpath(path)), server, export.rstrip("/") or "/")
+    return Share(name, Path(os.path.normpath(path)), server, (export.rstrip("/") or "/") if server else "")
 
 
 def subdirectory_name(options: ProvisionOptions) -> str:

@@ -235,6 +235,7 @@ class ProvisionController:
 
     def _should_delete(self, volume: dict) -> bool:
         return (_annotations(volume).get(ANN_DYNAMICALLY_PROVISIONED) == self.name
+                and not volume["metadata"].get("deletionTimestamp")  # being deleted already
                 and (volume.get("status") or {}).get("phase") == "Released"
                 and (volume.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Delete")
 

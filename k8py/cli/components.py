@@ -65,7 +65,6 @@ def _load(target: str):
 
 async def start_components(args, data_dir: Path, url: str) -> list[asyncio.Task]:
     disabled = set(args.disable or [])
-    args.data_dir = data_dir  # resolved: components keep their state under it
     tasks = []
     for name, target in COMPONENTS:
         if name in disabled:

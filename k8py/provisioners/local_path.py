@@ -105,7 +105,8 @@ async def ensure_storage_class(client) -> None:
 
 
 async def run_in_server(args, client) -> None:
-    base = Path(args.data_dir) / "storage"
+    from k8py.cli.paths import default_data_dir  # the server's rule, as the controller-manager's
+    base = (args.data_dir or default_data_dir()).resolve() / "storage"
     while True:
         try:
             await ensure_storage_class(client)

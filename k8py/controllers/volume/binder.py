@@ -31,10 +31,10 @@ import asyncio
 import copy
 import logging
 
+from k8py.api import volume_matching as matching
 from k8py.api.storageclass import claim_has_class, default_class
 from k8py.client import ApiError
 from k8py.controllers.base import Controller
-from k8py.api import volume_matching as matching
 from k8py.controllers.volume.pods import CLAIM_INDEX, pod_claim_keys
 from k8py.controllers.volume.reclaim import RECYCLER_NAMESPACE, RECYCLER_PREFIX, Reclaimer
 

@@ -131,3 +131,51 @@ volumeBindingMode: WaitForFirstConsumer
         node.kubectl("delete", "storageclass", "local-path-retain", "--ignore-not-found", check=False)
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_wait_for_first_consumer_static_volume_is_pre_bound_by_the_scheduler(node, tmp_path):
+    """A no-provisioner WaitForFirstConsumer class: the scheduler finds the local volume that
+    fits the pod's node, pre-binds it (claimRef + bound-by-controller), the PV controller
+    completes the binding, and the pod runs on it."""
+    folder = tmp_path / "static-local"
+    folder.mkdir()
+    node.kubectl("apply", "-f", "-", input=f"""apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: local-static}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: static-local}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: local-static
+  local: {{path: {folder}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [{node.node_name}]}}]
+""")
+    try:
+        node.kubectl("apply", "-f", "-", input=_claim("static", "local-static"))
+        wait_for(lambda: ("Normal", "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
+                 in _events(node, "static"), timeout=30, what="WaitForFirstConsumer event")
+        assert _phase(node, "pv", "static-local") == "Available"
+        node.kubectl("apply", "-f", "-", input=_pod("static-user", "static", "echo static > /data/file"))
+        wait_for(lambda: _phase(node, "pod", "static-user", "-n", NS) == "Succeeded", timeout=180,
+                 what="static-user Succeeded")
+        claim = _get(node, "pvc", "static", "-n", NS)
+        assert claim["spec"]["volumeName"] == "static-local" and claim["status"]["phase"] == "Bound"
+        assert "volume.kubernetes.io/selected-node" not in claim["metadata"].get("annotations", {})
+        volume = _get(node, "pv", "static-local")
+        assert volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+        assert volume["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+        assert (folder / "file").read_text() == "static\n"
+    finally:
+        node.kubectl("delete", "pod", "static-user", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
+        node.kubectl("delete", "pvc", "static", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
+        node.kubectl("delete", "pv", "static-local", "--ignore-not-found", "--wait=false", check=False)
+        node.kubectl("delete", "storageclass", "local-static", "--ignore-not-found", check=False)

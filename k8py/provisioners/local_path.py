@@ -60,10 +60,8 @@ class LocalPathProvisioner:
         spec = options.claim.get("spec") or {}
         if spec.get("selector") is not None:
             raise ProvisioningError("claim.Spec.Selector is not supported")
-        unsupported = set(spec.get("accessModes") or []) - SUPPORTED_MODES
-        if unsupported:
-            raise ProvisioningError(f"NodePath only supports ReadWriteOnce and ReadWriteOncePod (1.22+) access "
-                                    f"modes, not {', '.join(sorted(unsupported))}")
+        if set(spec.get("accessModes") or []) - SUPPORTED_MODES:
+            raise ProvisioningError("NodePath only supports ReadWriteOnce and ReadWriteOncePod (1.22+) access modes")
         node = options.selected_node
         if node is None:
             raise ProvisioningError("configuration error, no node was specified")

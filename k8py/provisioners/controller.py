@@ -8,7 +8,8 @@ scheduler (`volume.kubernetes.io/selected-node`), gets a PersistentVolume
 named `pvc-<claim uid>` with `pv.kubernetes.io/provisioned-by`, the claim as
 claimRef, the class's reclaimPolicy (default Delete) and mountOptions; the PV
 controller then binds them. Events on the claim: `Provisioning`, then
-`ProvisioningSucceeded` or `ProvisioningFailed` (retried with back-off).
+`ProvisioningSucceeded` or `ProvisioningFailed` (retried with back-off; a
+failed claim's selected-node is removed so the scheduler picks again).
 
 Deleting: a volume with our provisioned-by annotation, policy Delete and
 phase Released has its storage removed by the provisioner, then the PV is
@@ -207,6 +208,7 @@ class ProvisionController:
             volume = await self.provisioner.provision(ProvisionOptions(storage_class, claim, pv_name, node))
         except ProvisioningError as e:
             self._failed(claim, class_name, str(e))
+            await self._reschedule(claim)
             return False
         try:
             await self.pv_api.create(volume)
@@ -221,6 +223,20 @@ class ProvisionController:
     def _failed(self, claim: dict, class_name: str, message: str) -> None:
         self.recorder.event(claim, "Warning", "ProvisioningFailed",
                             f'failed to provision volume with StorageClass "{class_name}": {message}')
+
+    async def _reschedule(self, claim: dict) -> None:
+        """The volume can't be made on the node the scheduler chose: take the choice back
+        (the library's rescheduleProvisioning) so the scheduler may choose again."""
+        if ANN_SELECTED_NODE not in _annotations(claim):
+            return
+        meta = claim["metadata"]
+        try:
+            await self.client.resource("v1", "persistentvolumeclaims", meta["namespace"]).patch(
+                meta["name"], {"metadata": {"annotations": {ANN_SELECTED_NODE: None}}})
+        except ApiError as e:
+            if not e.not_found:
+                log.warning("provisioner %s: could not reset the selected node of %s: %s", self.name,
+                            claim_key(claim), e)
 
     async def _selected_node(self, claim: dict) -> dict | None:
         name = _annotations(claim).get(ANN_SELECTED_NODE)

@@ -179,3 +179,27 @@ spec:
         node.kubectl("delete", "pvc", "static", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
         node.kubectl("delete", "pv", "static-local", "--ignore-not-found", "--wait=false", check=False)
         node.kubectl("delete", "storageclass", "local-static", "--ignore-not-found", check=False)
+
+
+def test_a_claim_local_path_refuses_gets_upstreams_event_and_nothing_is_made(node):
+    """ReadWriteMany is not a local-path mode: ProvisioningFailed with the provisioner's
+    words, the selected node is taken back for the scheduler to retry, the pod stays Pending,
+    and no volume or directory is left behind."""
+    node.kubectl("apply", "-f", "-", input=_claim("shared", "local-path").replace("ReadWriteOnce", "ReadWriteMany")
+                 + "---\n" + _pod("sharer", "shared", "true"))
+    try:
+        message = ('failed to provision volume with StorageClass "local-path": NodePath only supports '
+                   "ReadWriteOnce and ReadWriteOncePod (1.22+) access modes")
+        wait_for(lambda: ("Warning", "ProvisioningFailed", message) in _events(node, "shared"), timeout=60,
+                 what="ProvisioningFailed event")
+        wait_for(lambda: any(reason == "FailedScheduling" and 'running PreBind plugin "VolumeBinding"' in text
+                             for _, reason, text in _events(node, "sharer")), timeout=60,
+                 what="the pod's PreBind failing")
+        assert _phase(node, "pvc", "shared", "-n", NS) == "Pending"
+        assert _phase(node, "pod", "sharer", "-n", NS) == "Pending"
+        assert not _get(node, "pod", "sharer", "-n", NS)["spec"].get("nodeName")
+        assert node.kubectl_json("get", "pv")["items"] == []
+        assert list((node.data / "storage").glob(f"*_{NS}_shared")) == []
+    finally:
+        node.kubectl("delete", "pod", "sharer", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
+        node.kubectl("delete", "pvc", "shared", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)

@@ -37,9 +37,8 @@ BIND_TIMEOUT = 600.0   # upstream's default bindTimeoutSeconds
 BIND_POLL = 0.2
 
 
-class BindingTimeout(Exception):
-    def __str__(self) -> str:
-        return "binding volumes: context deadline exceeded"
+class BindingError(Exception):
+    pass
 
 
 def pvc_names(pod_spec: dict) -> list[str]:
@@ -157,13 +156,14 @@ class VolumeBinding:
         data = state.get(self.name)
         decisions = data["decisions"].get(node_name, {})
         try:
+            selected_at: dict[str, int] = {}  # claim -> resourceVersion carrying our selected-node
             for claim, _ in data["to_bind"]:
                 volume_name = decisions.get(_key(claim))
                 if volume_name:
                     await self._pre_bind_volume(client, volume_name, claim)
                 else:
-                    await self._select_node(client, claim, node_name)
-            await self._wait_bound([c for c, _ in data["to_bind"]])
+                    selected_at[_key(claim)] = await self._select_node(client, claim, node_name)
+            await self._wait_bound([c for c, _ in data["to_bind"]], selected_at, node_name)
         finally:
             self._assumed.difference_update(v for v in decisions.values() if v)
 
@@ -180,24 +180,43 @@ class VolumeBinding:
         volume["metadata"]["annotations"][ANN_BOUND_BY_CONTROLLER] = "yes"
         await api.update(volume)
 
-    async def _select_node(self, client, claim: dict, node_name: str) -> None:
+    async def _select_node(self, client, claim: dict, node_name: str) -> int:
         if _annotations(claim).get(ANN_SELECTED_NODE) == node_name:
-            return
+            return _rv(claim)
         meta = claim["metadata"]
-        await client.resource("v1", "persistentvolumeclaims", meta["namespace"]).patch(
+        patched = await client.resource("v1", "persistentvolumeclaims", meta["namespace"]).patch(
             meta["name"], {"metadata": {"annotations": {ANN_SELECTED_NODE: node_name}}})
+        return _rv(patched)
 
-    async def _wait_bound(self, claims: list[dict]) -> None:
+    async def _wait_bound(self, claims: list[dict], selected_at: dict[str, int], node_name: str) -> None:
+        """Until every claim is bound. A claim gone, or one to provision whose selected-node the
+        provisioner took back (it failed for good), fails the PreBind: the pod is rescheduled."""
         deadline = time.monotonic() + BIND_TIMEOUT
-        keys = [(c["metadata"]["namespace"], c["metadata"]["name"]) for c in claims]
         while True:
-            current = [self.listers.named("persistentvolumeclaims", ns, name) for ns, name in keys]
-            if all(c is not None and ANN_BIND_COMPLETED in _annotations(c) and (c.get("spec") or {}).get("volumeName")
-                   for c in current):
+            done = True
+            for claim in claims:
+                meta = claim["metadata"]
+                current = self.listers.named("persistentvolumeclaims", meta["namespace"], meta["name"])
+                if current is None or current["metadata"].get("uid") != meta.get("uid"):
+                    raise BindingError(f'failed to get pvc "{meta["namespace"]}/{meta["name"]}": not found')
+                if ANN_BIND_COMPLETED in _annotations(current) and (current.get("spec") or {}).get("volumeName"):
+                    continue
+                done = False
+                ours = selected_at.get(_key(claim))
+                if ours is not None and _rv(current) >= ours and \
+                        _annotations(current).get(ANN_SELECTED_NODE) != node_name:
+                    raise BindingError(f'selectedNode annotation reset for PVC "{meta["name"]}"')
+            if done:
                 return
             if time.monotonic() > deadline:
-                raise BindingTimeout()
+                raise BindingError("binding volumes: context deadline exceeded")
             await asyncio.sleep(BIND_POLL)
+
+def _rv(obj: dict) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _key(claim: dict) -> str:

@@ -11,10 +11,12 @@ import asyncio
 import datetime
 import logging
 
+from k8py.api import volume_matching
 from k8py.client import ApiError, EventRecorder, Informer
 from k8py.scheduler.cache import SchedulerCache, node_change_matters, pod_counts_for_node
 from k8py.scheduler.framework import CycleState, FitError, NoNodesAvailable, Profile
 from k8py.scheduler.plugins import DEFAULT_SCHEDULER, default_profile
+from k8py.scheduler.plugins.volume_binding import VOLUME_CLASS_INDEX
 from k8py.scheduler.podinfo import PodInfo
 from k8py.scheduler.queue import (NAMESPACE_CHANGE, NODE_ADD, NODE_DELETE, NODE_UPDATE, POD_ADD, POD_DELETE,
                                   POD_UPDATE, STORAGE_CHANGE, SchedulingQueue)
@@ -67,6 +69,10 @@ class Listers:
         inf = self.informers.get(plural)
         return inf.by_index("namespace", namespace) if inf is not None else []
 
+    def by_index(self, plural: str, index: str, value: str) -> list[dict]:
+        inf = self.informers.get(plural)
+        return inf.by_index(index, value) if inf is not None else []
+
     def watches(self, plural: str) -> bool:
         return plural in self.informers
 
@@ -88,6 +94,7 @@ class Scheduler:
         self.namespaces = Informer(client, "v1", "namespaces")
         self.listed = {plural: Informer(client, gv, plural, transform=without_managed_fields)
                        for gv, plural in LISTED + STORAGE_LISTED}
+        self.listed["persistentvolumes"].add_index(VOLUME_CLASS_INDEX, lambda v: [volume_matching.volume_class(v)])
         self.cache.listers = Listers(self.listed)
         self.nominated: dict[str, tuple[str, PodInfo]] = {}  # pod key -> (node, pod)
         self._bind_slots = asyncio.Semaphore(MAX_BINDS_IN_FLIGHT)

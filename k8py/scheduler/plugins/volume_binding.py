@@ -33,6 +33,7 @@ ANN_SELECTED_NODE = "volume.kubernetes.io/selected-node"
 ANN_BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 ANN_BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
+VOLUME_CLASS_INDEX = "storage-class"  # the scheduler indexes its volume informer by class
 BIND_TIMEOUT = 600.0   # upstream's default bindTimeoutSeconds
 BIND_POLL = 0.2
 
@@ -92,7 +93,9 @@ class VolumeBinding:
             if storage_class is None or storage_class.get("volumeBindingMode") != "WaitForFirstConsumer":
                 return unresolvable(ERR_REASON_UNBOUND_IMMEDIATE)
             to_bind.append((claim, storage_class))
-        state[self.name] = {"bound": bound, "to_bind": to_bind, "decisions": {}}
+        # The volumes each claim could take, looked up once per pod (upstream lists them by class too).
+        candidates = {_key(claim): self._volumes_of_class(matching.claim_class(claim)) for claim, _ in to_bind}
+        state[self.name] = {"bound": bound, "to_bind": to_bind, "candidates": candidates, "decisions": {}}
         return None
 
     def _class(self, name: str) -> dict | None:
@@ -110,7 +113,7 @@ class VolumeBinding:
                 return unschedulable(ERR_REASON_NODE_CONFLICT)
         decisions, chosen = {}, set(self._assumed)
         for claim, storage_class in data["to_bind"]:
-            volume = self._static_match(claim, node.node, chosen)
+            volume = self._static_match(claim, data["candidates"][_key(claim)], node.node, chosen)
             if volume is not None:
                 chosen.add(volume["metadata"]["name"])
                 decisions[_key(claim)] = volume["metadata"]["name"]
@@ -121,10 +124,15 @@ class VolumeBinding:
         data["decisions"][node.name] = decisions
         return None
 
-    def _static_match(self, claim: dict, node: dict, excluded: set[str]) -> dict | None:
-        class_name = matching.claim_class(claim)
-        volumes = [v for v in self.listers.get("persistentvolumes", []) if matching.volume_class(v) == class_name
-                   or matching.is_bound_to_claim(v, claim)]
+    def _volumes_of_class(self, class_name: str) -> list[dict]:
+        if hasattr(self.listers, "by_index"):
+            return self.listers.by_index("persistentvolumes", VOLUME_CLASS_INDEX, class_name)
+        return [v for v in self.listers.get("persistentvolumes", []) if matching.volume_class(v) == class_name]
+
+    @staticmethod
+    def _static_match(claim: dict, volumes: list[dict], node: dict, excluded: set[str]) -> dict | None:
+        if not volumes:
+            return None
         try:
             return matching.find_best_match(claim, volumes, delay_binding=True, node=node, excluded=excluded)
         except matching.SelectorError:

@@ -214,7 +214,12 @@ class ProvisionController:
             await self.pv_api.create(volume)
         except ApiError as e:
             if not e.already_exists:
+                # No PV, so no storage either: undo it, as the library does, rather than orphan it.
                 self._failed(claim, class_name, str(e))
+                try:
+                    await self.provisioner.delete(volume, storage_class)
+                except ProvisioningError as cleanup:
+                    log.warning("provisioner %s: cleaning up after %s failed: %s", self.name, pv_name, cleanup)
                 return False
         log.info("provisioner %s: volume %s made for claim %s", self.name, pv_name, key)
         self.recorder.event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv_name}")

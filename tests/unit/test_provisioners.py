@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from k8py.api.storageclass import claim_has_class, default_class
-from k8py.provisioners.controller import ProvisionController, ProvisionOptions, ProvisioningError
+from k8py.provisioners.controller import ProvisionController, ProvisionOptions, ProvisioningError, base_volume
 from k8py.provisioners.local_path import LocalPathProvisioner, folder_name
 from k8py.provisioners.shared_folder import (Share, SharedFolderProvisioner, delete_action, parse_share,
                                              subdirectory_name)
@@ -209,6 +209,52 @@ async def test_external_provisioner_round_trip(client, tmp_path):
                 return [v["metadata"]["name"] for v in (await api.resource("v1", "persistentvolumes").list())["items"]]
             await eventually(volume_gone, lambda names: pv_name not in names, timeout=30.0, what="the PV deleted")
             assert not directory.exists() and not (tmp_path / f"archived-default-test-pvc-{pv_name}").exists()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class _BrokenVolumes:
+    """A provisioner whose PVs the API server refuses (two volume sources)."""
+    name = "example.com/broken"
+
+    def __init__(self):
+        self.deleted = []
+
+    async def provision(self, options):
+        volume = base_volume(options, self.name)
+        volume["spec"]["hostPath"] = {"path": "/tmp/x"}
+        volume["spec"]["nfs"] = {"server": "127.0.0.1", "path": "/x"}
+        return volume
+
+    async def delete(self, volume, storage_class):
+        self.deleted.append(volume["metadata"]["name"])
+
+
+async def test_a_refused_volume_is_reported_and_its_storage_undone(client):
+    async with volume_controllers(client) as (api, _):
+        await api.resource("storage.k8s.io/v1", "storageclasses").create({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "broken"},
+            "provisioner": "example.com/broken"})
+        provisioner = _BrokenVolumes()
+        task = asyncio.create_task(ProvisionController(api, provisioner).run())
+        try:
+            claims = api.resource("v1", "persistentvolumeclaims", "default")
+            claim = await claims.create({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "doomed"},
+                "spec": {"storageClassName": "broken", "accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Mi"}}}})
+            pv_name = "pvc-" + claim["metadata"]["uid"]
+
+            async def failures():
+                events = (await api.resource("v1", "events", "default").list())["items"]
+                return [e["message"] for e in events
+                        if e["involvedObject"]["name"] == "doomed" and e["reason"] == "ProvisioningFailed"]
+            messages = await eventually(failures, bool, timeout=30.0, what="ProvisioningFailed")
+            assert messages[0].startswith('failed to provision volume with StorageClass "broken": ')
+            assert "may not specify more than 1 volume type" in messages[0]
+            assert pv_name in provisioner.deleted
+            assert (await api.resource("v1", "persistentvolumes").list())["items"] == []
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -12,8 +12,8 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import (admission, custom_resources, quota_admission, serviceaccount_admission,
-                           storage_protection)
+from k8py.apiserver import (admission, custom_resources, default_storage_class, quota_admission,
+                           serviceaccount_admission, storage_protection)
 from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
@@ -81,6 +81,7 @@ class Strategy:
         if key == ("", "Pod"):
             await serviceaccount_admission.admit_pod(self.api, obj)
             admission.admit_pod(self.api, obj)
+        default_storage_class.admit_create(self.api, resource, obj)
         storage_protection.admit_create(resource, obj)
         # validating plugins see the object as the mutating ones left it
         self.api.pod_security.admit(self.api, resource, obj, user=user)

@@ -33,6 +33,8 @@ COMPONENTS: list[tuple[str, str]] = [
     ("dns", "k8py.dns:run_in_server"),
     ("proxy", "k8py.proxy:run_in_server"),
     ("scheduler", "k8py.cli.scheduler:run_in_server"),
+    ("local-storage", "k8py.provisioners.local_path:run_in_server"),
+    ("shared-folder", "k8py.provisioners.shared_folder:run_in_server"),
 ]
 
 # component -> the user its client certificate names (no groups: RBAC binds these users by name)
@@ -41,6 +43,9 @@ COMPONENT_USERS: dict[str, str] = {
     "scheduler": "system:kube-scheduler",
     "proxy": "system:kube-proxy",
     "dns": dns_user(),
+    # bound to system:k8py:volume-provisioner in bootstrap-policy.yaml
+    "local-storage": "system:k8py:local-path-provisioner",
+    "shared-folder": "system:k8py:shared-folder-provisioner",
 }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from k8py.apimachinery.nodeselector import term_matches
+
 DEFAULT_TOLERATIONS = (
     ("node.kubernetes.io/not-ready", "NoExecute"),
     ("node.kubernetes.io/unreachable", "NoExecute"),
@@ -64,38 +66,6 @@ def pinned_node(pod: dict) -> str | None:
 
 # -- matching -----------------------------------------------------------------------------
 
-def _requirement_matches(req: dict, values: dict) -> bool:
-    key, op, wanted = req.get("key"), req.get("operator"), req.get("values") or []
-    present = key in values
-    have = values.get(key)
-    if op == "In":
-        return present and have in wanted
-    if op == "NotIn":
-        return not present or have not in wanted
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt"):
-        try:
-            number, bound = int(have), int(wanted[0])
-        except (TypeError, ValueError, IndexError):
-            return False
-        return number > bound if op == "Gt" else number < bound
-    return False
-
-
-def _term_matches(term: dict, node: dict) -> bool:
-    expressions = term.get("matchExpressions") or []
-    fields = term.get("matchFields") or []
-    if not expressions and not fields:
-        return False  # an empty term matches nothing
-    labels = node["metadata"].get("labels") or {}
-    node_fields = {"metadata.name": node["metadata"]["name"]}
-    return all(_requirement_matches(r, labels) for r in expressions) and \
-        all(_requirement_matches(r, node_fields) for r in fields)
-
-
 def node_selector_matches(pod_spec: dict, node: dict) -> bool:
     labels = node["metadata"].get("labels") or {}
     if any(labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
@@ -104,7 +74,7 @@ def node_selector_matches(pod_spec: dict, node: dict) -> bool:
                 .get("requiredDuringSchedulingIgnoredDuringExecution"))
     if required is None:
         return True
-    return any(_term_matches(t, node) for t in required.get("nodeSelectorTerms") or [])
+    return any(term_matches(t, node) for t in required.get("nodeSelectorTerms") or [])
 
 
 def tolerates(toleration: dict, taint: dict) -> bool:

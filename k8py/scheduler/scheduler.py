@@ -11,13 +11,15 @@ import asyncio
 import datetime
 import logging
 
+from k8py.api import volume_matching
 from k8py.client import ApiError, EventRecorder, Informer
 from k8py.scheduler.cache import SchedulerCache, node_change_matters, pod_counts_for_node
 from k8py.scheduler.framework import CycleState, FitError, NoNodesAvailable, Profile
 from k8py.scheduler.plugins import DEFAULT_SCHEDULER, default_profile
+from k8py.scheduler.plugins.volume_binding import VOLUME_CLASS_INDEX
 from k8py.scheduler.podinfo import PodInfo
 from k8py.scheduler.queue import (NAMESPACE_CHANGE, NODE_ADD, NODE_DELETE, NODE_UPDATE, POD_ADD, POD_DELETE,
-                                  POD_UPDATE, SchedulingQueue)
+                                  POD_UPDATE, STORAGE_CHANGE, SchedulingQueue)
 
 log = logging.getLogger("k8py.scheduler")
 
@@ -26,6 +28,8 @@ UNSCHEDULABLE_FLUSH_PERIOD = 30.0
 # Kinds whose selectors give pods default topology spreading, and the PDBs preemption respects.
 LISTED = [("v1", "services"), ("v1", "replicationcontrollers"), ("apps/v1", "replicasets"),
           ("apps/v1", "statefulsets"), ("policy/v1", "poddisruptionbudgets")]
+# What VolumeBinding reads; a change to any may let a pod waiting on its volumes through.
+STORAGE_LISTED = [("v1", "persistentvolumeclaims"), ("v1", "persistentvolumes"), ("storage.k8s.io/v1", "storageclasses")]
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -46,6 +50,10 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class PreBindError(Exception):
+    pass
+
+
 class Listers:
     """What plugins may look up beyond nodes and pods, read from informers on demand."""
 
@@ -61,9 +69,16 @@ class Listers:
         inf = self.informers.get(plural)
         return inf.by_index("namespace", namespace) if inf is not None else []
 
+    def by_index(self, plural: str, index: str, value: str) -> list[dict]:
+        inf = self.informers.get(plural)
+        return inf.by_index(index, value) if inf is not None else []
+
+    def watches(self, plural: str) -> bool:
+        return plural in self.informers
+
     def named(self, plural: str, namespace: str, name: str) -> dict | None:
         inf = self.informers.get(plural)
-        return inf.get(f"{namespace}/{name}") if inf is not None else None
+        return inf.get(f"{namespace}/{name}" if namespace else name) if inf is not None else None
 
 
 class Scheduler:
@@ -78,7 +93,8 @@ class Scheduler:
         self.nodes = Informer(client, "v1", "nodes", transform=without_managed_fields)
         self.namespaces = Informer(client, "v1", "namespaces")
         self.listed = {plural: Informer(client, gv, plural, transform=without_managed_fields)
-                       for gv, plural in LISTED}
+                       for gv, plural in LISTED + STORAGE_LISTED}
+        self.listed["persistentvolumes"].add_index(VOLUME_CLASS_INDEX, lambda v: [volume_matching.volume_class(v)])
         self.cache.listers = Listers(self.listed)
         self.nominated: dict[str, tuple[str, PodInfo]] = {}  # pod key -> (node, pod)
         self._bind_slots = asyncio.Semaphore(MAX_BINDS_IN_FLIGHT)
@@ -94,6 +110,9 @@ class Scheduler:
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.namespaces.add_handler(self._namespace_changed, lambda old, new: self._namespace_changed(new),
                                     self._namespace_deleted)
+        for _, plural in STORAGE_LISTED:
+            self.listed[plural].add_handler(self._storage_changed, lambda old, new: self._storage_changed(new),
+                                            self._storage_changed)
         await asyncio.gather(self.nodes.start(), self.namespaces.start(),
                              *(inf.start() for inf in self.listed.values()))
         await self.pods.start()
@@ -204,6 +223,9 @@ class Scheduler:
         self.cache.namespace_generation += 1
         self.queue.on_event(NAMESPACE_CHANGE)
 
+    def _storage_changed(self, obj: dict) -> None:
+        self.queue.on_event(STORAGE_CHANGE)
+
     def _namespace_deleted(self, ns: dict) -> None:
         self.cache.namespace_labels.pop(ns["metadata"]["name"], None)
         self.cache.namespace_generation += 1
@@ -274,12 +296,20 @@ class Scheduler:
         assumed = self.cache.assume(info, result.node)
         self.queue.done(qp.key)
         self.nominated.pop(qp.key, None)
-        self._spawn(self._bind(qp, assumed, result.node))
+        pre_binders = [p for p in profile.plugins if getattr(p, "needs_pre_bind", None) and p.needs_pre_bind(state)]
+        for plugin in pre_binders:
+            plugin.reserve(state, result.node)
+        self._spawn(self._bind(qp, assumed, result.node, state, pre_binders))
 
     # ---- binding ---------------------------------------------------------------------------
 
-    async def _bind(self, qp, assumed: PodInfo, node: str) -> None:
+    async def _bind(self, qp, assumed: PodInfo, node: str, state=None, pre_binders=()) -> None:
         try:
+            for plugin in pre_binders:  # upstream's PreBind: the pod's volumes first
+                try:
+                    await plugin.pre_bind(self.client, state, assumed, node)
+                except Exception as e:
+                    raise PreBindError(f'running PreBind plugin "{plugin.name}": {e}') from None
             body = {"apiVersion": "v1", "kind": "Binding",
                     "metadata": {"name": assumed.name, "namespace": assumed.namespace, "uid": assumed.uid},
                     "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
@@ -291,6 +321,12 @@ class Scheduler:
             if not e.not_found:
                 self.queue.retry_later(qp.info)
                 self.recorder.event(assumed.pod, "Warning", "FailedScheduling", f"Binding rejected: {e}")
+            return
+        except PreBindError as e:
+            self.cache.forget(assumed.key)
+            log.info("binding %s to %s: %s", assumed.key, node, e)
+            self.queue.retry_later(qp.info)
+            self.recorder.event(assumed.pod, "Warning", "FailedScheduling", str(e))
             return
         except Exception as e:  # connection trouble: try again later
             self.cache.forget(assumed.key)

@@ -1,11 +1,25 @@
 """Static provisioning with the real kubectl: the seed's PV and claim bind, `kubectl get pv,pvc`
-and `kubectl describe` show what upstream's do, and bad input gets upstream's 422s."""
+and `kubectl describe` show what upstream's do, and bad input gets upstream's 422s.
+
+The server runs with `--disable local-storage`, so no StorageClass is the default: with
+one (k8py's default, as k3s's), DefaultStorageClass admission gives class-less claims the
+default class and they no longer bind to class-less volumes, as upstream (see
+test_provisioning.py)."""
 
 from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import SEED, wait_for
+import pytest
+
+from tests.e2e.conftest import SEED, start_server, wait_for
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("k8py-server-no-default-class"), extra=["--disable", "local-storage"])
+    yield srv
+    srv.stop()
 
 
 def _get(server, kind, name, namespace=None):

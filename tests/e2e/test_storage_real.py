@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="containers and netwo
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    yield from node_in_namespace(tmp_path_factory)
+    # No default StorageClass: the class-less claim below binds to the class-less volume.
+    yield from node_in_namespace(tmp_path_factory, server_args=("--disable", "local-storage"))
 
 
 def _get(node, *args):

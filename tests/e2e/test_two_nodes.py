@@ -12,6 +12,7 @@ The last test stops the agent and runs `k8py agent --cleanup` in its namespace.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 
@@ -224,6 +225,60 @@ def test_daemonset_lands_on_both_nodes(cluster):
              timeout=30, what="DaemonSet numberReady 2")
     status = cluster.kubectl_json("get", "daemonset", "every-node")["status"]
     assert status["desiredNumberScheduled"] == 2 and status["currentNumberScheduled"] == 2, status
+
+
+CLAIM_POD = """apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  {selector}
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - {{name: c, image: busybox, command: [sh, -c, {command}], volumeMounts: [{{name: data, mountPath: /data}}]}}
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: wffc}}}}]
+"""
+
+
+def _claim_pod(name, command, selector=""):
+    return CLAIM_POD.format(name=name, selector=selector, command=json.dumps(command))
+
+
+def _pod_phase(cluster, name):
+    result = cluster.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}", check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_wait_for_first_consumer_volume_is_made_on_the_node_the_scheduler_picked(cluster):
+    """local-path: the claim waits for its pod; the scheduler puts the pod on the agent node
+    (its nodeSelector), writes selected-node, the volume gets node affinity to that node, and a
+    second pod on the claim, free to go anywhere, lands there too."""
+    cluster.kubectl("apply", "-f", "-", input="""apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: wffc}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Mi}}
+""")
+    try:
+        assert cluster.kubectl_json("get", "pvc", "wffc")["status"]["phase"] == "Pending"
+        cluster.kubectl("apply", "-f", "-", input=_claim_pod(
+            "wffc-writer", "echo on-agent > /data/file", selector=f"nodeSelector: {{kubernetes.io/hostname: {AGENT}}}"))
+        wait_for(lambda: _pod_phase(cluster, "wffc-writer") == "Succeeded", timeout=120, what="writer Succeeded")
+        claim = cluster.kubectl_json("get", "pvc", "wffc")
+        assert claim["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == AGENT
+        volume = cluster.kubectl_json("get", "pv", claim["spec"]["volumeName"])
+        terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
+                                                "values": [AGENT]}]}]
+        cluster.kubectl("apply", "-f", "-", input=_claim_pod("wffc-reader", "cat /data/file"))
+        wait_for(lambda: _pod_phase(cluster, "wffc-reader") == "Succeeded", timeout=120, what="reader Succeeded")
+        assert cluster.kubectl_json("get", "pod", "wffc-reader")["spec"]["nodeName"] == AGENT
+        assert cluster.kubectl("logs", "wffc-reader").stdout == "on-agent\n"
+    finally:
+        cluster.kubectl("delete", "pod", "wffc-writer", "wffc-reader", "--ignore-not-found", "--timeout=60s",
+                        check=False)
+        cluster.kubectl("delete", "pvc", "wffc", "--ignore-not-found", "--timeout=60s", check=False)
 
 
 def test_agent_cleanup_leaves_nothing_in_its_namespace(cluster, pods):

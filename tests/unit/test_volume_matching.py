@@ -1,10 +1,10 @@
-"""The binder's choice of volume for a claim (k8py/controllers/volume/matching.py)."""
+"""The binder's choice of volume for a claim (k8py/api/volume_matching.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from k8py.controllers.volume import matching
+from k8py.api import volume_matching as matching
 
 
 def pv(name, size="1Gi", modes=("ReadWriteOnce",), phase="Available", labels=None, sc=None, mode=None,

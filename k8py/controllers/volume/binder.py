@@ -31,9 +31,10 @@ import asyncio
 import copy
 import logging
 
+from k8py.api import volume_matching as matching
+from k8py.api.storageclass import claim_has_class, default_class
 from k8py.client import ApiError
 from k8py.controllers.base import Controller
-from k8py.controllers.volume import matching
 from k8py.controllers.volume.pods import CLAIM_INDEX, pod_claim_keys
 from k8py.controllers.volume.reclaim import RECYCLER_NAMESPACE, RECYCLER_PREFIX, Reclaimer
 
@@ -346,6 +347,8 @@ class PersistentVolumeBinder(Controller):
             finally:
                 self._binding.discard(name)
             return
+        if await self._assign_default_class(claim):
+            return  # the claim's update brings it back with its new class
         if delay and ANN_SELECTED_NODE not in _annotations(claim):
             self.recorder.event(claim, "Normal", "WaitForFirstConsumer", WAIT_FOR_CONSUMER_MESSAGE)
         elif matching.claim_class(claim):
@@ -354,6 +357,19 @@ class PersistentVolumeBinder(Controller):
         else:
             self.recorder.event(claim, "Normal", "FailedBinding", NO_CLASS_MESSAGE)
         await self.update_claim_status(claim, "Pending", None)
+
+    async def _assign_default_class(self, claim: dict) -> bool:
+        """Retroactive default class: a claim that names no class and found no volume gets
+        the default class, if there is one now (it may have been made before any was)."""
+        if claim_has_class(claim):
+            return False
+        chosen = default_class(self.classes.list())
+        if chosen is None:
+            return False
+        changed = copy.deepcopy(claim)
+        changed.setdefault("spec", {})["storageClassName"] = chosen["metadata"]["name"]
+        await self.update_claim(changed)
+        return True
 
     async def _provision(self, claim: dict) -> None:
         """No volume fits: the claim's class says who makes one. No provisioner runs in this

@@ -27,8 +27,8 @@ import re
 import shutil
 import time
 
+from k8py.api import volume_matching as matching
 from k8py.client import ApiError
-from k8py.controllers.volume import matching
 from k8py.controllers.volume.pods import CLAIM_INDEX, is_terminated
 
 log = logging.getLogger("k8py.controllers.volume.reclaim")

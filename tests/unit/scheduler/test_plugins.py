@@ -365,12 +365,99 @@ def test_priority_sort():
     assert not PrioritySort.less(1, 2.0, 1, 1.0)
 
 
-def test_volume_binding_stub_passes_pods_without_claims():
+def test_volume_binding_passes_pods_without_claims():
     snap = snapshot([node("n1")])
     assert run_filter(VolumeBinding(), pod("p"), snap) == {"n1": None}
     with_claim = pod("p", spec={"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]})
-    snap = snapshot([node("n1")], listers={"_pvcs_watched": True, "persistentvolumeclaims": []})
+    snap = snapshot([node("n1")], listers=StorageListers([]))
     assert run_filter(VolumeBinding(), with_claim, snap) == {"n1": ['persistentvolumeclaim "data" not found']}
+
+
+class StorageListers:
+    """What the scheduler's Listers answer, from plain lists."""
+
+    def __init__(self, claims, volumes=(), classes=()):
+        self.objects = {"persistentvolumeclaims": list(claims), "persistentvolumes": list(volumes),
+                        "storageclasses": list(classes)}
+
+    def watches(self, plural):
+        return plural in self.objects
+
+    def get(self, plural, default=None):
+        return self.objects.get(plural, default)
+
+    def named(self, plural, namespace, name):
+        return next((o for o in self.objects.get(plural, []) if o["metadata"]["name"] == name
+                     and o["metadata"].get("namespace", "") == namespace), None)
+
+
+def _claim(name, class_name="local-path", volume_name="", selector=None, annotations=None):
+    spec = {"storageClassName": class_name, "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}
+    if volume_name:
+        spec["volumeName"] = volume_name
+    if selector:
+        spec["selector"] = selector
+    return {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}",
+                         "annotations": annotations or {}}, "spec": spec}
+
+
+def _volume(name, class_name, node_name=None):
+    spec = {"storageClassName": class_name, "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+            "hostPath": {"path": "/tmp/x"}}
+    if node_name:
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}}
+    return {"metadata": {"name": name}, "spec": spec, "status": {"phase": "Available"}}
+
+
+WFFC = {"metadata": {"name": "local-path"}, "provisioner": "rancher.io/local-path",
+        "volumeBindingMode": "WaitForFirstConsumer"}
+IMMEDIATE = {"metadata": {"name": "fast"}, "provisioner": "example.com/fast"}
+STATIC_WFFC = {"metadata": {"name": "local"}, "provisioner": "kubernetes.io/no-provisioner",
+               "volumeBindingMode": "WaitForFirstConsumer"}
+
+
+def _uses(*claims):
+    return pod("p", spec={"volumes": [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims]})
+
+
+def _nodes():
+    return [node("n1", labels={"kubernetes.io/hostname": "n1"}), node("n2", labels={"kubernetes.io/hostname": "n2"})]
+
+
+def test_volume_binding_refuses_unbound_immediate_claims():
+    snap = snapshot(_nodes(), listers=StorageListers([_claim("data", "fast")], classes=[IMMEDIATE]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap) == {
+        "n1": ["pod has unbound immediate PersistentVolumeClaims"],
+        "n2": ["pod has unbound immediate PersistentVolumeClaims"]}
+
+
+def test_volume_binding_wait_for_first_consumer_claim_fits_nodes_where_it_can_be_provisioned():
+    snap = snapshot(_nodes(), listers=StorageListers([_claim("data")], classes=[WFFC]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap) == {"n1": None, "n2": None}
+    # a node already chosen for the claim is the only one left
+    chosen = _claim("data", annotations={"volume.kubernetes.io/selected-node": "n2"})
+    snap = snapshot(_nodes(), listers=StorageListers([chosen], classes=[WFFC]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap) == {
+        "n1": ["node(s) didn't find available persistent volumes to bind"], "n2": None}
+
+
+def test_volume_binding_static_wait_for_first_consumer_volumes_follow_their_node_affinity():
+    snap = snapshot(_nodes(), listers=StorageListers([_claim("data", "local")], [_volume("pv-n2", "local", "n2")],
+                                                     classes=[STATIC_WFFC]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap) == {
+        "n1": ["node(s) didn't find available persistent volumes to bind"], "n2": None}
+
+
+def test_volume_binding_bound_claims_keep_pods_on_their_volume_node():
+    volumes = [_volume("pv1", "local-path", "n1")]
+    snap = snapshot(_nodes(), listers=StorageListers([_claim("data", volume_name="pv1")], volumes, [WFFC]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap) == {
+        "n1": None, "n2": ["node(s) had volume node affinity conflict"]}
+    snap = snapshot(_nodes(), listers=StorageListers([_claim("data", volume_name="gone")], [], [WFFC]))
+    assert run_filter(VolumeBinding(), _uses("data"), snap)["n1"] == [
+        "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"]
 
 
 # ---- NoExecute: how long a pod may stay ----------------------------------------------------

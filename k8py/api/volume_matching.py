@@ -1,7 +1,7 @@
 """Which PersistentVolume a claim may bind to: the rules of upstream's binder.
 
-Pure functions over plain dicts, so the controller, the tests and (later) the
-scheduler's VolumeBinding plugin read the same rules:
+Pure functions over plain dicts, so the PV controller, the scheduler's
+VolumeBinding plugin and the tests read the same rules:
 
 - a claim's class is the legacy `volume.beta.kubernetes.io/storage-class`
   annotation when present, else `spec.storageClassName`, else "" (a volume's
@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from k8py.api.validation import quantity
 from k8py.apimachinery.selectors import selector_from_label_selector
-from k8py.controllers.daemonset_nodes import _term_matches
+from k8py.apimachinery.nodeselector import term_matches
 
 BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
 
@@ -83,7 +83,7 @@ def node_affinity_matches(volume: dict, node: dict) -> bool:
     required = (((volume.get("spec") or {}).get("nodeAffinity") or {}).get("required"))
     if required is None:
         return True
-    return any(_term_matches(term, node) for term in required.get("nodeSelectorTerms") or [])
+    return any(term_matches(term, node) for term in required.get("nodeSelectorTerms") or [])
 
 
 class SelectorError(ValueError):

@@ -103,7 +103,7 @@ async def ensure_storage_class(client) -> None:
 
 
 async def run_in_server(args, client) -> None:
-    from k8py.cli.paths import default_data_dir  # the server's rule, as the controller-manager's
+    from k8py.client.paths import default_data_dir  # the server's rule, as the controller-manager's
     base = (args.data_dir or default_data_dir()).resolve() / "storage"
     while True:
         try:

@@ -29,6 +29,8 @@ from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
+from k8py.apiserver.authz.node import NodeAuthorizer
+from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.impersonation import impersonated
@@ -82,7 +84,8 @@ class APIServer:
         self.caches: dict[str, WatchCache] = {}
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
-        self.authorizer = AuthorizerChain(BootstrapPolicy())
+        self.node_graph = NodeGraph()
+        self.authorizer = AuthorizerChain(BootstrapPolicy(), NodeAuthorizer(self.node_graph))
         self.tokens: ServiceAccountTokens | None = None
         self.aggregator: Aggregator | None = None
         self.ready = False
@@ -105,6 +108,8 @@ class APIServer:
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
         await asyncio.gather(*(c.start() for c in self.caches.values()))
+        feed_from_caches(self.node_graph, {plural: self.caches[f"/registry/{plural}/"]
+                                           for plural in ("pods", "persistentvolumes", "nodes")})
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
@@ -243,7 +248,7 @@ class APIServer:
             raise errors.unauthorized()
         user = impersonated(user, request.headers, self.authorizer)
         info = parse(path, request.method, request.query)
-        self._authorize(user, info, request.method)
+        self._authorize(user, info, request.method, request.query)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
         if path.startswith("/openapi/"):
@@ -261,11 +266,18 @@ class APIServer:
             raise errors.path_not_found()
         return await handlers.handle(handlers.Request(request, info, resource, user, self))
 
-    def _authorize(self, user, info, method: str) -> None:
+    def _authorize(self, user, info, method: str, query=None) -> None:
+        query = query if query is not None else {}
         if info.is_resource:
+            name, field_selector = info.name, ""
+            if info.verb in ("list", "watch"):
+                # As upstream's RequestInfo: a list of one object by metadata.name names it.
+                field_selector = query.get("fieldSelector", "")
+                name = name or _selected_name(field_selector)
             attrs = Attributes(user=user, verb=info.verb, resource_request=True, namespace=info.namespace,
                                api_group=info.group, api_version=info.version, resource=info.resource,
-                               subresource=info.subresource, name=info.name, path=info.path)
+                               subresource=info.subresource, name=name, path=info.path,
+                               field_selector=field_selector)
         else:
             attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
                                resource_request=False, path=info.path)
@@ -340,6 +352,14 @@ class APIServer:
         if media == discovery.AGGREGATED_MEDIA_V2BETA1:
             body["apiVersion"] = "apidiscovery.k8s.io/v2beta1"
         return json_response(body, content_type=media)
+
+
+def _selected_name(field_selector: str) -> str:
+    from k8py.apimachinery.selectors import parse_field_selector
+    try:
+        return parse_field_selector(field_selector).exact_name() or ""
+    except errors.StatusError:
+        return ""
 
 
 def default_hostname() -> str:

@@ -31,6 +31,7 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""
+    field_selector: str = ""   # of a list or watch (the Node authorizer scopes pod lists by it)
 
 
 @dataclass
@@ -120,11 +121,14 @@ class AuthorizerChain:
         self.authorizers.append(authorizer)
 
     def authorize(self, attrs: Attributes) -> Decision:
+        reasons = []
         for authorizer in self.authorizers:
             decision = authorizer.authorize(attrs)
             if decision.verdict != NO_OPINION:
                 return decision
-        return Decision(NO_OPINION)
+            if decision.reason:     # as upstream's union: every authorizer's reason, one per line
+                reasons.append(decision.reason)
+        return Decision(NO_OPINION, "\n".join(reasons))
 
     def rules_for(self, user: UserInfo, namespace: str) -> Rules:
         merged = Rules()

@@ -45,9 +45,17 @@ def check_namespace_open(api, resource: Resource, obj: dict) -> None:
             name=m.get("name", ""), group=resource.group, kind=resource.plural)
 
 
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
 def admit_pod(api, pod: dict) -> None:
     spec = pod.setdefault("spec", {})
-    _admit_service_account(spec)
+    # As upstream: a mirror pod runs as no service account (its kubelet may not read one).
+    if MIRROR_ANNOTATION not in ((pod.get("metadata") or {}).get("annotations") or {}):
+        _admit_service_account(spec)
+    elif spec.get("serviceAccountName") or spec.get("serviceAccount"):
+        raise _forbidden_pod(pod, "error looking up service account: a mirror pod may not reference "
+                                  "service accounts")
     _admit_default_tolerations(spec)
     _admit_priority(api, pod)
     _admit_runtime_class(api, pod)

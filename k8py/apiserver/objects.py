@@ -298,7 +298,8 @@ class ObjectStore:
             self.strategy.before_update(self.resource, new, old, subresource)
             self.record_ownership(old, new, field_manager, subresource)
             self.strategy.validate_update(self.resource, new, old, subresource)
-            await self.strategy.admit_update(self.resource, new, old, user=user, dry_run=dry_run)
+            await self.strategy.admit_update(self.resource, new, old, user=user, dry_run=dry_run,
+                                             subresource=subresource)
             if self._finalized(new):
                 # The last finalizer went away on an object being deleted.
                 if dry_run:

@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, custom_resources, quota_admission
+from k8py.apiserver import admission, custom_resources, node_restriction, quota_admission
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -77,6 +77,7 @@ class Strategy:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
+        node_restriction.admit_create(self.api, resource, obj, user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)
         if key == ("", "Service") and not dry_run:
@@ -138,13 +139,15 @@ class Strategy:
             _raise_invalid(resource, new, custom_resources.schema_causes(resource, new))
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
-                           dry_run=False) -> None:
+                           dry_run=False, subresource: str = "") -> None:
+        node_restriction.admit_update(self.api, resource, new, old, user, subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])
 
     # ---- delete -----------------------------------------------------------
 
     async def admit_delete(self, resource: Resource, obj: dict, options, *, user=None) -> None:
+        node_restriction.admit_delete(self.api, resource, obj, user)
         name = obj["metadata"]["name"]
         if (resource.group, resource.kind) == ("", "Namespace") and name in UNDELETABLE_NAMESPACES:
             raise errors.StatusError(403, "Forbidden",

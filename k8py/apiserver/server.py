@@ -29,9 +29,11 @@ from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.authn import Authenticator
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
+from k8py.apiserver.authz.bootstrap_roles import BootstrapRoles
 from k8py.apiserver.authz.node import NodeAuthorizer
 from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
 from k8py.apiserver.bootstrap import bootstrap
+from k8py.apiserver.bootstrap_tokens import BootstrapTokenAuthenticator, ensure_join_token
 from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
@@ -85,7 +87,7 @@ class APIServer:
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
         self.node_graph = NodeGraph()
-        self.authorizer = AuthorizerChain(BootstrapPolicy(), NodeAuthorizer(self.node_graph))
+        self.authorizer = AuthorizerChain(BootstrapPolicy(), NodeAuthorizer(self.node_graph), BootstrapRoles())
         self.tokens: ServiceAccountTokens | None = None
         self.aggregator: Aggregator | None = None
         self.ready = False
@@ -104,6 +106,7 @@ class APIServer:
         self.tokens = ServiceAccountTokens(key, issuer, [issuer], self.lookup_object)
         if self.authenticator is not None:
             self.authenticator.add_token_authenticator(self.tokens.authenticate)
+            self.authenticator.add_token_authenticator(BootstrapTokenAuthenticator(self.lookup_object))
         self.store.start_compactor()
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
@@ -113,6 +116,8 @@ class APIServer:
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
         await bootstrap(self)
+        if self.config.token:
+            await ensure_join_token(self, self.config.token)
         await self.crds.start()
         tls = self.config.data_dir / "server" / "tls"
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)

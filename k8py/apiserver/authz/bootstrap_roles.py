@@ -13,7 +13,10 @@ in the chain, this authorizer grants exactly them and nothing else:
   kube-proxy certificate, CN system:kube-proxy);
 - group system:nodes: system:certificates.k8s.io:certificatesigningrequests:selfnodeclient
   (renewing its own node client certificate);
-- user system:kube-proxy: the ClusterRole system:node-proxier.
+- user system:kube-proxy: the ClusterRole system:node-proxier;
+- groups system:bootstrappers and system:nodes, in kube-public only: get the
+  ConfigMap kube-root-ca.crt (the cluster CA a joining agent trusts from then
+  on; kubeadm opens kube-public/cluster-info the same way).
 
 With RBAC merged, each of these becomes the ClusterRoleBinding named in
 BINDINGS (k3s and kubeadm create the first three; upstream's bootstrap policy
@@ -42,22 +45,31 @@ NODE_PROXIER = [
     {"verbs": ["list", "watch"], "apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"]},
 ]
 
-# (ClusterRoleBinding name, subject kind, subject name, ClusterRole name, rules)
+CLUSTER_CA_READER = [{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"],
+                      "resourceNames": ["kube-root-ca.crt"]}]
+
+# (binding name, subject kind, subject name, role name, rules, namespace: "" for a ClusterRoleBinding)
 BINDINGS = [
-    ("k8py-node-bootstrapper", "Group", "system:bootstrappers", "system:node-bootstrapper", NODE_BOOTSTRAPPER),
+    ("k8py-node-bootstrapper", "Group", "system:bootstrappers", "system:node-bootstrapper", NODE_BOOTSTRAPPER, ""),
     ("k8py-node-autoapprove-bootstrap", "Group", "system:bootstrappers",
-     "system:certificates.k8s.io:certificatesigningrequests:nodeclient", NODE_CLIENT),
+     "system:certificates.k8s.io:certificatesigningrequests:nodeclient", NODE_CLIENT, ""),
     ("k8py-kube-proxy-autoapprove-bootstrap", "Group", "system:bootstrappers",
-     "k8py:certificatesigningrequests:kubeproxyclient", KUBE_PROXY_CLIENT),
+     "k8py:certificatesigningrequests:kubeproxyclient", KUBE_PROXY_CLIENT, ""),
     ("k8py-node-autoapprove-certificate-rotation", "Group", "system:nodes",
-     "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", SELF_NODE_CLIENT),
-    ("system:node-proxier", "User", "system:kube-proxy", "system:node-proxier", NODE_PROXIER),
+     "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", SELF_NODE_CLIENT, ""),
+    ("system:node-proxier", "User", "system:kube-proxy", "system:node-proxier", NODE_PROXIER, ""),
+    ("k8py:cluster-ca-reader", "Group", "system:bootstrappers", "k8py:cluster-ca-reader", CLUSTER_CA_READER,
+     "kube-public"),
+    ("k8py:cluster-ca-reader:nodes", "Group", "system:nodes", "k8py:cluster-ca-reader", CLUSTER_CA_READER,
+     "kube-public"),
 ]
 
 
-def _rules_of(user: UserInfo) -> list[dict]:
+def _rules_of(user: UserInfo, namespace: str) -> list[dict]:
     rules = []
-    for _, kind, subject, _, granted in BINDINGS:
+    for _, kind, subject, _, granted, scope in BINDINGS:
+        if scope and scope != namespace:
+            continue
         if (kind == "Group" and subject in user.groups) or (kind == "User" and subject == user.name):
             rules += granted
     return rules
@@ -65,9 +77,10 @@ def _rules_of(user: UserInfo) -> list[dict]:
 
 class BootstrapRoles:
     def authorize(self, attrs: Attributes) -> Decision:
-        if attrs.resource_request and any(rule_allows(rule, attrs) for rule in _rules_of(attrs.user)):
+        if attrs.resource_request and any(rule_allows(rule, attrs)
+                                          for rule in _rules_of(attrs.user, attrs.namespace)):
             return Decision(ALLOW)
         return Decision(NO_OPINION)
 
     def rules_for(self, user: UserInfo, namespace: str) -> Rules:
-        return Rules(resource_rules=list(_rules_of(user)))
+        return Rules(resource_rules=list(_rules_of(user, namespace)))

@@ -62,6 +62,19 @@ def run(args) -> int:
     return 0
 
 
+def _write_secure_token(data_dir: Path, ca_cert: Path, token: str) -> None:
+    """k3s's <data-dir>/server/token: K10<sha256 of the CA>::server:<token>, which agents may
+    use instead of the bare token to pin the cluster CA."""
+    import hashlib
+    if token.startswith("K10") and "::" in token:
+        return
+    path = data_dir / "server" / "token"
+    secure = f"K10{hashlib.sha256(ca_cert.read_bytes()).hexdigest()}::server:{token}\n"
+    if not path.exists() or path.read_text() != secure:
+        path.touch(mode=0o600)
+        path.write_text(secure)
+
+
 async def serve(args) -> None:
     from aiohttp import web
 
@@ -81,6 +94,8 @@ async def serve(args) -> None:
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)
     pki = ensure_pki(data_dir / "server" / "tls", sans)
+    if args.token:
+        _write_secure_token(data_dir, pki.ca_cert, args.token)
     api = APIServer(config)
     api.authenticator = Authenticator.from_config(pki, token_file=args.token_file)
     await api.start()

@@ -173,6 +173,7 @@ class ClientCertificate:
                 await asyncio.sleep(wait)
             try:
                 await self.request(requester)
+                await asyncio.sleep(1)      # however short-lived the new one, never a busy loop
             except asyncio.CancelledError:
                 raise
             except (ApiError, CertificateRefused, asyncio.TimeoutError, OSError) as e:

@@ -75,7 +75,9 @@ def test_signer_checks_and_issues_client_certificates():
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == \
         [ExtendedKeyUsageOID.CLIENT_AUTH]
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert lifetime == datetime.timedelta(hours=1) + signer.BACKDATE
+    assert lifetime == datetime.timedelta(hours=1) + signer.BACKDATE     # short-lived: ends an hour from now
+    day = signer.sign(node, ca_cert, ca_key, usages, datetime.timedelta(days=1))
+    assert day.not_valid_after_utc - day.not_valid_before_utc == datetime.timedelta(days=1)
     # Never past the CA's own expiry.
     long = signer.sign(node, ca_cert, ca_key, usages, datetime.timedelta(days=365))
     assert long.not_valid_after_utc == ca_cert.not_valid_after_utc

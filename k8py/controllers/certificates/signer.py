@@ -7,7 +7,8 @@ kube-apiserver-client-kubelet or kubelet-serving is checked against its
 signer's rules (a bad one gets a Failed condition, reason
 SignerValidationFailure) and issued for min(--cluster-signing-duration,
 spec.expirationSeconds), never past the CA's own expiry, back-dated by 5
-minutes for clock skew. Requests of other signers are left alone.
+minutes for clock skew (long-lived ones end that much earlier, as upstream). Requests of other
+signers are left alone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger("k8py.controllers.csrsigning")
 
 DEFAULT_DURATION = datetime.timedelta(days=365)       # --cluster-signing-duration 8760h
 BACKDATE = datetime.timedelta(minutes=5)
+SHORT_LIVED = 100 * BACKDATE        # shorter certificates do not lose the back-dating from their end
 MIN_EXPIRATION_SECONDS = 600
 SIGNERS = (csrs.KUBE_APISERVER_CLIENT, csrs.KUBE_APISERVER_CLIENT_KUBELET, csrs.KUBELET_SERVING)
 _EXT_USAGES = {"client auth": ExtendedKeyUsageOID.CLIENT_AUTH, "server auth": ExtendedKeyUsageOID.SERVER_AUTH}
@@ -72,7 +74,8 @@ def signer_problem(signer: str, request, wanted_usages: set[str]) -> str:
 def sign(request, ca_cert: x509.Certificate, ca_key, wanted_usages: set[str], duration: datetime.timedelta,
          now: datetime.datetime | None = None) -> x509.Certificate:
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    not_after = min(now + duration, ca_cert.not_valid_after_utc)
+    not_after = now + duration if duration < SHORT_LIVED else now + duration - BACKDATE
+    not_after = min(not_after, ca_cert.not_valid_after_utc)
     key_usage = {attr: False for attr in _KEY_USAGES.values()}
     for usage in wanted_usages:
         if usage in _KEY_USAGES:

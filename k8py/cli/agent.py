@@ -176,22 +176,47 @@ async def release_pod_network(network, sandbox) -> None:
 
 
 async def run_in_server(args, client) -> None:
-    """The server's own node agent (a component of `k8py server`)."""
+    """The server's own node agent (a component of `k8py server`).
+
+    Its kubelet is `system:node:<name>` like any other, with certificates the server signs
+    directly (as k3s does for its own agent); `client` (the component's) only adds the
+    control-plane role labels, which NodeRestriction keeps kubelets from setting.
+    """
     if getattr(args, "disable_agent", False) or os.geteuid() != 0:
         return          # the server already said plainly that pods stay Pending
+    from k8py.cli.agent_join import server_node_clients
     from k8py.kubelet.wiring import build_kubelet
     data_dir = ((args.data_dir or default_data_dir()).resolve()) / "agent"
-    config = agent_config(args, data_dir, control_plane=True)
+    config = agent_config(args, data_dir)
     config.ca_dir = data_dir.parent / "server" / "tls"
     config.client_ca_file = config.ca_dir / "server-ca.crt"
+    node_client, network_client = server_node_clients(client.server, config.ca_dir, data_dir / "tls",
+                                                      config.node_name)
     try:
-        kubelet = build_kubelet(client, config, "runc")
-    except ImportError as e:
-        print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
-        return
-    await kubelet.start()
-    print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}", flush=True)
-    try:
-        await asyncio.Event().wait()
+        try:
+            kubelet = build_kubelet(node_client, config, "runc")
+        except ImportError as e:
+            print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
+            return
+        kubelet.network_client = network_client
+        await kubelet.start()
+        await label_control_plane(client, config.node_name)
+        print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}",
+              flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await kubelet.stop()
     finally:
-        await kubelet.stop()
+        await node_client.close()
+        await network_client.close()
+
+
+async def label_control_plane(client, node_name: str) -> None:
+    """k3s marks its server node with both role labels."""
+    from k8py.client import ApiError
+    labels = {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}
+    try:
+        await client.resource("v1", "nodes").patch(node_name, {"metadata": {"labels": labels}})
+    except ApiError as e:
+        log.warning("could not label node %s as control plane: %s", node_name, e)

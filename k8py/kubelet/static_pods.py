@@ -155,12 +155,7 @@ class StaticPods:
         from k8py.client import ApiError
         m = pod["metadata"]
         api = self._pods_api(m["namespace"])
-        try:
-            existing = await api.get(m["name"])
-        except ApiError as e:
-            if e.code != 404:
-                raise
-            existing = None
+        existing = self._known_mirror(m["namespace"], m["name"])
         if existing is not None:
             if (existing["metadata"].get("annotations") or {}).get(MIRROR) == m["annotations"][HASH] \
                     and not existing["metadata"].get("deletionTimestamp"):
@@ -174,6 +169,12 @@ class StaticPods:
                 log.warning("mirror pod %s: %s", m["name"], e)
                 return
         self._republish(pod)
+
+    def _known_mirror(self, namespace: str, name: str) -> dict | None:
+        """The pod of that name bound to this node, as the kubelet's pod watch has it (a node may not
+        read pods bound elsewhere, and asking for a missing one is refused, not 404)."""
+        informer = getattr(self.kubelet, "informer", None)
+        return informer.get(f"{namespace}/{name}") if informer is not None else None
 
     def _republish(self, pod: dict) -> None:
         worker = self.kubelet.workers.get(pod["metadata"]["uid"])

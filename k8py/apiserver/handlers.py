@@ -15,7 +15,7 @@ from k8py.api import conversion, fieldcheck
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
 from k8py.apimachinery.selectors import parse_field_selector, parse_label_selector
-from k8py.apiserver import codec, tables
+from k8py.apiserver import codec, request_context, tables
 from k8py.apiserver.codec import Accept
 from k8py.apiserver.objects import DeleteOptions, ListResult
 from k8py.apiserver.requestinfo import RequestInfo
@@ -38,7 +38,8 @@ class Request:
         self.api = api
         self.query = http.query
         self.accept = codec.negotiate(http.headers.get("Accept"))
-        self.warnings: list[str] = []
+        # Shared with code deeper in the request (admission adds warnings too).
+        self.warnings: list[str] = request_context.begin().warnings
 
     @property
     def namespace(self) -> str:

@@ -299,7 +299,7 @@ class ObjectStore:
             self.record_ownership(old, new, field_manager, subresource)
             self.strategy.validate_update(self.resource, new, old, subresource)
             await self.strategy.admit_update(self.resource, new, old, user=user, dry_run=dry_run,
-                                             subresource=subresource)
+                                              subresource=subresource)
             if self._finalized(new):
                 # The last finalizer went away on an object being deleted.
                 if dry_run:

@@ -37,6 +37,7 @@ from k8py.apiserver.bootstrap_tokens import BootstrapTokenAuthenticator, ensure_
 from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.impersonation import impersonated
 from k8py.apiserver.objects import ObjectStore
+from k8py.apiserver import podsecurity
 from k8py.apiserver.requestinfo import parse
 from k8py.apiserver.responses import json_response, status_response
 from k8py.apiserver.services import ServiceAllocations
@@ -62,6 +63,7 @@ class ServerConfig:
     cluster_dns: str = "10.43.0.10"
     cluster_domain: str = "cluster.local"
     tls_sans: list[str] = field(default_factory=list)
+    admission_control_config_file: Path | None = None
 
 
 def version_info() -> dict:
@@ -81,6 +83,7 @@ class APIServer:
         self.registry = builtin_registry()
         self.openapi = OpenAPI(self.registry, schemas())
         self.strategy = Strategy(self)
+        self.pod_security = podsecurity.PodSecurity(podsecurity.load_config(config.admission_control_config_file))
         self.service_allocations = ServiceAllocations(config.service_cidr)
         self.store = None
         self.caches: dict[str, WatchCache] = {}

@@ -77,7 +77,9 @@ class Strategy:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
+        # validating plugins see the object as the mutating ones left it (upstream's order)
         node_restriction.admit_create(self.api, resource, obj, user)
+        self.api.pod_security.admit(self.api, resource, obj, user=user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)
         if key == ("", "Service") and not dry_run:
@@ -141,6 +143,7 @@ class Strategy:
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
+        self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])
 

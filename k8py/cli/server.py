@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-san", action="append", default=[], help="extra serving-certificate name or IP")
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("--admission-control-config-file", type=Path, default=None,
+                   help="AdmissionConfiguration file with the admission plugins' configuration (e.g. PodSecurity)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -55,10 +57,14 @@ def run(args) -> int:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
         return 2
+    from k8py.apiserver.admission_config import ConfigError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
+    except ConfigError as err:
+        print(f"k8py: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -89,7 +95,8 @@ async def serve(args) -> None:
     config = ServerConfig(data_dir=data_dir, bind_address=args.bind_address, port=args.https_listen_port,
                           token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
-                          cluster_domain=args.cluster_domain, tls_sans=args.tls_san)
+                          cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
+                          admission_control_config_file=args.admission_control_config_file)
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)

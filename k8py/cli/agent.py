@@ -69,10 +69,9 @@ def run(args) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(serve(args, runtime))
+        return asyncio.run(serve(args, runtime))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 def agent_config(args, data_dir: Path, control_plane: bool = False):
@@ -90,7 +89,7 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 
 
-async def serve(args, runtime: str) -> None:
+async def serve(args, runtime: str) -> int:
     from k8py.cli.agent_join import JoinError, join
     from k8py.kubelet.hollow import run_hollow_nodes
     from k8py.kubelet.wiring import build_kubelet, make_runtime
@@ -105,7 +104,7 @@ async def serve(args, runtime: str) -> None:
                                      cert_seconds=args.client_cert_seconds)
     except JoinError as e:
         print(f"k8py agent: {e}", file=sys.stderr)
-        return
+        return 1
     background: list[asyncio.Task] = []
     if hollow:
         async def client_for(name: str):
@@ -136,6 +135,7 @@ async def serve(args, runtime: str) -> None:
     # Containers keep running: a restarted agent adopts them.
     await asyncio.gather(*(k.stop() for k in kubelets), *background, return_exceptions=True)
     await joined.close()
+    return 0
 
 
 async def cleanup(args) -> None:

@@ -24,9 +24,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
+
 from k8py.apimachinery.bootstraptoken import bearer
 from k8py.client import ApiError, Client
-from k8py.client.certificates import KUBELET_CLIENT_SIGNER, ClientCertificate, Identity
+from k8py.client.certificates import KUBELET_CLIENT_SIGNER, CertificateRefused, ClientCertificate, Identity
 
 log = logging.getLogger("k8py.agent")
 
@@ -72,6 +74,8 @@ async def fetch_cluster_ca(server: str, join_token: str, folder: Path) -> Path:
                 if e.code != 404 or attempt == 59:      # 404: the CA publisher has not run yet
                     raise JoinError(f"cannot read the cluster CA with the join token: {e}") from None
                 await asyncio.sleep(1)
+            except (aiohttp.ClientError, OSError) as e:
+                raise JoinError(f"cannot reach {server}: {e}") from None
     finally:
         await client.close()
     ca = (configmap.get("data") or {}).get("ca.crt", "")
@@ -108,6 +112,11 @@ async def join(server: str, join_token: str, data_dir: Path, node_names: list[st
             joined.certificates.append(cert)
             joined.clients.append(client)
             kubelets[name] = client
+    except (ApiError, CertificateRefused, asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
+        await joined.close()
+        what = "timed out waiting for a certificate (is the controller-manager with csrapproving and " \
+               "csrsigning running?)" if isinstance(e, asyncio.TimeoutError) else str(e)
+        raise JoinError(f"joining failed: {what}") from None
     except BaseException:
         await joined.close()
         raise

@@ -12,7 +12,7 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, custom_resources, node_restriction, quota_admission
+from k8py.apiserver import admission, certificates_admission, custom_resources, node_restriction, quota_admission
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -79,6 +79,7 @@ class Strategy:
             admission.admit_pod(self.api, obj)
         # validating plugins see the object as the mutating ones left it (upstream's order)
         node_restriction.admit_create(self.api, resource, obj, user)
+        certificates_admission.admit_create(self.api, resource, obj)
         self.api.pod_security.admit(self.api, resource, obj, user=user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)
@@ -143,6 +144,7 @@ class Strategy:
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
+        certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])

@@ -45,3 +45,9 @@ def test_expired_or_unusable_tokens_are_refused():
     secret = join_token_secret("s3cret")
     secret["data"]["usage-bootstrap-authentication"] = base64.b64encode(b"false").decode()
     assert BootstrapTokenAuthenticator(lookup_for(secret))(bearer("s3cret")) is None
+
+
+def test_k3s_secure_token_pins_the_ca():
+    from k8py.cli.agent_join import ca_hash_of
+    assert ca_hash_of("K10" + "AB" * 32 + "::server:pw") == "ab" * 32
+    assert ca_hash_of("plain-token") is None

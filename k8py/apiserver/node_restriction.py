@@ -20,6 +20,7 @@ import copy
 
 from k8py.apimachinery import errors
 from k8py.apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity
+from k8py.apiserver.authz.node_graph import pod_references
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 NODE_RESTRICTION_LABEL_DOMAIN = "node-restriction.kubernetes.io"
@@ -214,13 +215,10 @@ def _admit_mirror_pod(api, node: str, pod: dict) -> None:
         raise refuse(f"node {node} UID mismatch: expected {live['metadata'].get('uid')} got {owner.get('uid')}")
     if spec.get("serviceAccountName"):
         raise refuse(f'node "{node}" can not create pods that reference a service account')
-    from k8py.apiserver.authz.node_graph import pod_references
     kinds = {kind for kind, _, _ in pod_references(pod)}
-    for kind, words in (("secrets", "secrets"), ("configmaps", "configmaps"),
-                        ("persistentvolumeclaims", "persistentvolumeclaims"),
-                        ("resourceclaims", "resourceclaims")):
+    for kind in ("secrets", "configmaps", "persistentvolumeclaims", "resourceclaims"):
         if kind in kinds:
-            raise refuse(f'node "{node}" can not create pods that reference {words}')
+            raise refuse(f'node "{node}" can not create pods that reference {kind}')
 
 
 def _admit_lease(node: str, namespace: str, name: str) -> None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import copy
 
 from k8py.apimachinery import errors
+from k8py.apiserver.admission import MIRROR_ANNOTATION
 from k8py.apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity
 from k8py.apiserver.authz.node_graph import pod_references
 
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 NODE_RESTRICTION_LABEL_DOMAIN = "node-restriction.kubernetes.io"
 # Labels a kubelet may set on its own Node (upstream's kubeletapis.IsKubeletLabel).
 KUBELET_LABELS = {

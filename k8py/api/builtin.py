@@ -6,7 +6,7 @@ Short names, categories and subresources are upstream's, as
 
 from __future__ import annotations
 
-from k8py.api.registry import ALL_VERBS, Registry, Resource, Scale
+from k8py.api.registry import Registry, Resource, Scale
 
 ALL = ("all",)
 CREATE_ONLY = ("create",)

@@ -8,7 +8,7 @@ empty fields left out as Go's `omitempty` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -131,19 +131,19 @@ def bad_request(message: str, causes: list[Cause] | None = None) -> StatusError:
 
 def method_not_allowed(verb: str, resource: str = "") -> StatusError:
     return StatusError(405, "MethodNotAllowed",
-                       f"the server does not allow this method on the requested resource",
+                       "the server does not allow this method on the requested resource",
                        kind=resource)
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
     return StatusError(415, "UnsupportedMediaType",
-                       f'the body of the request was in an unknown format - accepted media types include: '
-                       f'application/json, application/yaml, application/vnd.kubernetes.protobuf')
+                       'the body of the request was in an unknown format - accepted media types include: '
+                       'application/json, application/yaml, application/vnd.kubernetes.protobuf')
 
 
 def not_acceptable(accept: str) -> StatusError:
-    return StatusError(406, "NotAcceptable", f"only the following media types are accepted: application/json, "
-                       f"application/yaml, application/vnd.kubernetes.protobuf")
+    return StatusError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                       "application/yaml, application/vnd.kubernetes.protobuf")
 
 
 def path_not_found() -> StatusError:

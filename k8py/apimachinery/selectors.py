@@ -105,7 +105,7 @@ def parse_label_selector(text: str | None) -> Selector:
             elif op in (">", "<"):
                 value = toks[i + 2] if i + 2 < len(toks) else ""
                 if not re.fullmatch(r"-?\d+", value):
-                    fail(f"for 'Gt', 'Lt' operators, the value must be an integer")
+                    fail("for 'Gt', 'Lt' operators, the value must be an integer")
                 reqs.append(Requirement(key, op, (value,)))
                 i += 3
             elif op in ("in", "notin"):

@@ -16,7 +16,6 @@ from k8py.api.registry import Resource
 from k8py.apimachinery import errors
 from k8py.apimachinery.selectors import parse_field_selector, parse_label_selector
 from k8py.apiserver import codec, request_context, tables
-from k8py.apiserver.codec import Accept
 from k8py.apiserver.objects import DeleteOptions, ListResult
 from k8py.apiserver.requestinfo import RequestInfo
 from k8py.apiserver.responses import json_response, yaml_response

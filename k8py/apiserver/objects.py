@@ -92,8 +92,8 @@ def decode_continue(token: str, prefix: str) -> tuple[str, int]:
         if not isinstance(revision, int) or revision == 0 or revision < -1:
             raise ValueError
     except Exception:
-        raise errors.bad_request(f"continue key is not valid: incorrect encoded start resourceVersion "
-                                 f"(version meta.k8s.io/v1)") from None
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                 "(version meta.k8s.io/v1)") from None
     return prefix + start.rstrip("\x00"), revision
 
 

@@ -109,6 +109,21 @@ def issue_client_cert(pki: PKI, common_name: str, organizations: Iterable[str] =
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
+def ensure_client_cert(pki: PKI, file_stem: str, common_name: str,
+                       organizations: Iterable[str] = ()) -> tuple[Path, Path]:
+    """The files (cert, key) of a client certificate kept under the PKI folder as
+    <file_stem>.crt/.key: reused while usable and for the same subject, else issued anew.
+    The components `k8py server` runs each authenticate with one of these."""
+    cert_path, key_path = pki.dir / f"{file_stem}.crt", pki.dir / f"{file_stem}.key"
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    subject = _name(common_name, organizations)
+    pair = _load_pair(cert_path, key_path)
+    if not _usable_leaf(pair, ca_cert) or pair[0].subject != subject:
+        ca = (ca_cert, serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None))
+        _write_leaf(cert_path, key_path, ca, subject, ExtendedKeyUsageOID.CLIENT_AUTH, set())
+    return cert_path, key_path
+
+
 def issue_serving_cert(pki: PKI, common_name: str, sans: Iterable[str]) -> tuple[bytes, bytes]:
     """A serving certificate (PEM cert, PEM key) for names and IPs in sans,
     signed by the cluster CA: node kubelets serve their API with one."""

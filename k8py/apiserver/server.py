@@ -24,14 +24,15 @@ from k8py.api.registry import Resource
 from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
-from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews  # noqa: F401 (hooks)
+from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
 from k8py.apiserver import streams
 from k8py.apiserver.aggregator import Aggregator
-from k8py.apiserver.authn import Authenticator
+from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
 from k8py.apiserver.authz.bootstrap_roles import BootstrapRoles
-from k8py.apiserver.authz.node import NodeAuthorizer
 from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
+from k8py.apiserver.authz.modes import build_chain
+from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
 from k8py.apiserver.bootstrap import bootstrap
 from k8py.apiserver.bootstrap_tokens import BootstrapTokenAuthenticator, ensure_join_token
 from k8py.apiserver.crds import CustomResources
@@ -48,6 +49,9 @@ from k8py.storage.sqlite import open_sqlite_store
 
 log = logging.getLogger("k8py.apiserver")
 
+# Imported for what they register at import time (virtual.CREATE and virtual.READ entries).
+VIRTUAL_RESOURCE_MODULES = (componentstatus, reviews)
+
 GIT_VERSION = "v1.32.0+k8py"
 
 
@@ -63,6 +67,8 @@ class ServerConfig:
     cluster_dns: str = "10.43.0.10"
     cluster_domain: str = "cluster.local"
     tls_sans: list[str] = field(default_factory=list)
+    authorization_modes: list[str] = field(default_factory=lambda: ["Node", "RBAC"])
+    anonymous_auth: bool = False
     admission_control_config_file: Path | None = None
 
 
@@ -90,7 +96,8 @@ class APIServer:
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
         self.node_graph = NodeGraph()
-        self.authorizer = AuthorizerChain(BootstrapPolicy(), NodeAuthorizer(self.node_graph), BootstrapRoles())
+        self.authorizer = AuthorizerChain(BootstrapPolicy())  # until start() builds the configured chain
+        self.rbac = None  # the RBAC authorizer, when RBAC is a mode: escalation checks resolve rules with it
         self.tokens: ServiceAccountTokens | None = None
         self.aggregator: Aggregator | None = None
         self.ready = False
@@ -121,6 +128,10 @@ class APIServer:
         await bootstrap(self)
         if self.config.token:
             await ensure_join_token(self, self.config.token)
+        self.authorizer, self.rbac = build_chain(self, self.config.authorization_modes)
+        await reconcile_bootstrap_policy(self)
+        # the join flow's rules (authz/bootstrap_roles.py), after the configured modes
+        self.authorizer.add(BootstrapRoles())
         await self.crds.start()
         tls = self.config.data_dir / "server" / "tls"
         self.aggregator = Aggregator(self, pki_mod.front_proxy_certificate(tls)
@@ -253,7 +264,7 @@ class APIServer:
             return self._health(path)
         user = self.authenticator.authenticate(request) if self.authenticator else None
         if user is None:
-            raise errors.unauthorized()
+            user = self._anonymous(request)
         user = impersonated(user, request.headers, self.authorizer)
         info = parse(path, request.method, request.query)
         self._authorize(user, info, request.method, request.query)
@@ -274,6 +285,13 @@ class APIServer:
             raise errors.path_not_found()
         return await handlers.handle(handlers.Request(request, info, resource, user, self))
 
+    def _anonymous(self, request: web.Request) -> UserInfo:
+        """With --anonymous-auth, a request without credentials is system:anonymous; else 401
+        (a credential that fails is 401 either way, as upstream)."""
+        if not self.config.anonymous_auth or bearer_token(request.headers) is not None:
+            raise errors.unauthorized()
+        return UserInfo(ANONYMOUS, groups=(ALL_UNAUTHENTICATED,))
+
     def _authorize(self, user, info, method: str, query=None) -> None:
         query = query if query is not None else {}
         if info.is_resource:
@@ -292,6 +310,7 @@ class APIServer:
         decision = self.authorizer.authorize(attrs)
         if decision.allowed:
             return
+        log.info("forbidden: user %r groups %r: %s %s", user.name, list(user.groups), attrs.verb, info.path)
         if not info.is_resource:
             raise errors.StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {attrs.verb} path '
                                                        f'"{info.path}"' + (f": {decision.reason}" if decision.reason

@@ -12,7 +12,9 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import admission, certificates_admission, custom_resources, node_restriction, quota_admission
+from k8py.apiserver import (admission, certificates_admission, custom_resources, node_restriction,
+                            quota_admission, storage_protection)
+from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
 # Kinds whose PUT on a missing object creates it (upstream AllowCreateOnUpdate).
@@ -74,9 +76,11 @@ class Strategy:
 
     async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
         admission.check_namespace_open(self.api, resource, obj)
+        escalation.check_write(self.api, resource.group, resource.kind, obj, None, user)
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             admission.admit_pod(self.api, obj)
+        storage_protection.admit_create(resource, obj)
         # validating plugins see the object as the mutating ones left it (upstream's order)
         node_restriction.admit_create(self.api, resource, obj, user)
         certificates_admission.admit_create(self.api, resource, obj)
@@ -143,6 +147,7 @@ class Strategy:
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
+        escalation.check_write(self.api, resource.group, resource.kind, new, old, user)
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
         certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)

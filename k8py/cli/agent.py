@@ -190,8 +190,7 @@ async def run_in_server(args, client) -> None:
     config = agent_config(args, data_dir)
     config.ca_dir = data_dir.parent / "server" / "tls"
     config.client_ca_file = config.ca_dir / "server-ca.crt"
-    node_client, network_client = server_node_clients(client.server, config.ca_dir, data_dir / "tls",
-                                                      config.node_name)
+    node_client, network_client = server_node_clients(client.server, config.ca_dir, config.node_name)
     try:
         try:
             kubelet = build_kubelet(node_client, config, "runc")

@@ -130,25 +130,12 @@ def _client(server: str, ca_file: Path, cert: ClientCertificate, agent: str) -> 
     return client
 
 
-def server_node_clients(server: str, ca_dir: Path, folder: Path, node_name: str) -> tuple[Client, Client]:
-    """The server's own agent: its kubelet and network clients, with certificates the server's
-    CA signs directly (kept in <agent data dir>/tls, renewed on start within 90 days of expiry)."""
-    import datetime
-
+def server_node_clients(server: str, ca_dir: Path, node_name: str) -> tuple[Client, Client]:
+    """The server's own agent: its kubelet and network clients, with client certificates the
+    server's CA signs directly (kept beside the other components' in <data-dir>/server/tls)."""
     from k8py.apiserver import pki as pki_mod
     pki = pki_mod.pki_paths(ca_dir)
-    clients = []
-    for name, identity in (("client-kubelet", Identity(f"system:node:{node_name}", ["system:nodes"])),
-                           ("client-kube-proxy", Identity(KUBE_PROXY_USER))):
-        cert = ClientCertificate(folder, name, identity)
-        current = cert.current()
-        soon = datetime.datetime.now(datetime.timezone.utc) + pki_mod.RENEW_BEFORE
-        if current is None or current.not_valid_after_utc < soon:
-            crt, key = pki_mod.issue_client_cert(pki, identity.common_name, identity.organizations)
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            pki_mod.write_atomic(cert.key_file, key, 0o600)
-            pki_mod.write_atomic(cert.cert_file, crt, 0o644)
-        clients.append(Client(server, ca_file=str(pki.ca_cert), cert_file=str(cert.cert_file),
-                              key_file=str(cert.key_file), user_agent="k8py-kubelet" if name == "client-kubelet"
-                              else "k8py-kube-proxy"))
-    return clients[0], clients[1]
+    kubelet = pki_mod.ensure_client_cert(pki, "client-kubelet", f"system:node:{node_name}", ["system:nodes"])
+    proxy = pki_mod.ensure_client_cert(pki, "client-agent-kube-proxy", KUBE_PROXY_USER)
+    return tuple(Client(server, ca_file=str(pki.ca_cert), cert_file=str(cert), key_file=str(key), user_agent=agent)
+                 for (cert, key), agent in ((kubelet, "k8py-kubelet"), (proxy, "k8py-kube-proxy")))

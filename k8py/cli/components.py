@@ -1,8 +1,14 @@
 """The components `k8py server` runs beside the API server.
 
-Each one is an asyncio task with its own k8py.client (the admin client
-certificate over HTTPS to this server), exactly as if it ran in another
-process: components never reach into the API server's internals.
+Each one is an asyncio task with its own k8py.client over HTTPS to this
+server, exactly as if it ran in another process: components never reach into
+the API server's internals. Each authenticates with a client certificate of
+its own (COMPONENT_USERS), so RBAC gives it only what its role grants: the
+scheduler is system:kube-scheduler, the controller-manager
+system:kube-controller-manager, kube-proxy system:kube-proxy, the cluster DNS
+the user bound to its CoreDNS-like role. The agent's kubelet is
+system:node:<name> (cli/agent.py); the agent component's own client, the
+admin certificate, only marks that Node as the control plane.
 
 To add one, append `(name, "module:function")` to COMPONENTS; the function is
 `async def run_in_server(args, client) -> None` (args are the server's parsed
@@ -16,6 +22,8 @@ import importlib
 import logging
 from pathlib import Path
 
+from k8py.apiserver.authz.policy import dns_user
+from k8py.apiserver.pki import ensure_client_cert, pki_paths
 from k8py.client import Client
 
 log = logging.getLogger("k8py.server")
@@ -27,6 +35,23 @@ COMPONENTS: list[tuple[str, str]] = [
     ("proxy", "k8py.proxy:run_in_server"),
     ("scheduler", "k8py.cli.scheduler:run_in_server"),
 ]
+
+# component -> the user its client certificate names (no groups: RBAC binds these users by name)
+COMPONENT_USERS: dict[str, str] = {
+    "controller-manager": "system:kube-controller-manager",
+    "scheduler": "system:kube-scheduler",
+    "proxy": "system:kube-proxy",
+    "dns": dns_user(),
+}
+
+
+def component_client(data_dir: Path, url: str, name: str) -> Client:
+    user = COMPONENT_USERS.get(name)
+    if user is None:
+        return Client.for_local_server(data_dir, url, user_agent=f"k8py-{name}")
+    pki = pki_paths(Path(data_dir) / "server" / "tls")
+    cert, key = ensure_client_cert(pki, f"client-{name}", user)
+    return Client(url, ca_file=str(pki.ca_cert), cert_file=str(cert), key_file=str(key), user_agent=f"k8py-{name}")
 
 
 def _load(target: str):
@@ -40,7 +65,7 @@ async def start_components(args, data_dir: Path, url: str) -> list[asyncio.Task]
     for name, target in COMPONENTS:
         if name in disabled:
             continue
-        client = Client.for_local_server(data_dir, url, user_agent=f"k8py-{name}")
+        client = component_client(data_dir, url, name)
         tasks.append(asyncio.create_task(_run(name, _load(target), args, client), name=name))
     return tasks
 

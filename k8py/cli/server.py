@@ -6,6 +6,7 @@ serves HTTPS only, and is ready (/readyz 200) about a second after start.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -40,9 +41,22 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-san", action="append", default=[], help="extra serving-certificate name or IP")
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("--authorization-mode", default="Node,RBAC",
+                   help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default Node,RBAC)")
+    p.add_argument("--anonymous-auth", nargs="?", const=True, default=False, type=_flag_bool,
+                   help="requests without credentials act as system:anonymous (default: they get 401)")
     p.add_argument("--admission-control-config-file", type=Path, default=None,
                    help="AdmissionConfiguration file with the admission plugins' configuration (e.g. PodSecurity)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+
+
+def _flag_bool(text: str) -> bool:
+    """Go-style boolean flag values: --anonymous-auth, --anonymous-auth=true|false."""
+    if text.lower() in ("true", "1", "t"):
+        return True
+    if text.lower() in ("false", "0", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
 def run(args) -> int:
@@ -53,6 +67,12 @@ def run(args) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
+    from k8py.apiserver.authz.modes import parse_modes
+    try:
+        args.authorization_modes = parse_modes(args.authorization_mode)
+    except ValueError as err:
+        print(f"k8py: --authorization-mode: {err}", file=sys.stderr)
+        return 2
     if args.datastore_endpoint:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
@@ -96,6 +116,7 @@ async def serve(args) -> None:
                           token=args.token, token_file=args.token_file, service_cidr=args.service_cidr,
                           cluster_cidr=args.cluster_cidr, cluster_dns=args.cluster_dns,
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
+                          authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
                           admission_control_config_file=args.admission_control_config_file)
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):

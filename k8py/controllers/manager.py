@@ -51,10 +51,15 @@ CONTROLLERS: dict[str, str] = {
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
     "service-lb": "k8py.proxy.servicelb:ServiceLBController",
     "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
+    "clusterrole-aggregation": "k8py.controllers.clusterroleaggregation:ClusterRoleAggregationController",
+    "persistentvolume-binder": "k8py.controllers.volume.binder:PersistentVolumeBinder",
+    "persistentvolumeclaim-protection": "k8py.controllers.volume.protection:PVCProtectionController",
+    "persistentvolume-protection": "k8py.controllers.volume.protection:PVProtectionController",
     "csrapproving": "k8py.controllers.certificates.approver:CSRApprovingController",
     "csrsigning": "k8py.controllers.certificates.signer:CSRSigningController",
 }
-ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller"}
+ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller",
+           "pvc-protection": "persistentvolumeclaim-protection", "pv-protection": "persistentvolume-protection"}
 OFF_BY_DEFAULT: set[str] = set()
 
 LEASE_NAME = "kube-controller-manager"

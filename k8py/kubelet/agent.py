@@ -80,6 +80,8 @@ class Kubelet:
             fixed_capacity=config.fixed_capacity), recorder=self.recorder,
             images_fn=self._node_images if images is not None else None)
         self.informer: Informer | None = None
+        # Our own Node as the API has it now (labels change under us): what admission checks pods against.
+        self.node_informer: Informer | None = None
         self.static_pods = None
         self.server = None
         self.peer_routes = None
@@ -127,6 +129,8 @@ class Kubelet:
             node_allocatable=(node.get("status") or {}).get("allocatable") or {},
             run_probes=cfg.run_probes, write_pod_files=cfg.materialize_volumes)
         leftovers = await self._runtime_inventory()
+        self.node_informer = Informer(self.client, "v1", "nodes", field_selector=f"metadata.name={cfg.node_name}")
+        await self.node_informer.start()
         self.informer = Informer(self.client, "v1", "pods", field_selector=f"spec.nodeName={cfg.node_name}")
         self._leftovers = leftovers
         self.informer.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
@@ -158,8 +162,9 @@ class Kubelet:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.static_pods is not None:
             await self.static_pods.stop()
-        if self.informer is not None:
-            await self.informer.stop()
+        for informer in (self.informer, self.node_informer):
+            if informer is not None:
+                await informer.stop()
         await asyncio.gather(*(w.stop() for w in list(self.workers.values())), return_exceptions=True)
         if self.server is not None:
             await self.server.stop()
@@ -308,7 +313,9 @@ class Kubelet:
         rejected = None
         if not finished_before and not adopted and not static and not pod["metadata"].get("deletionTimestamp"):
             admitted = [w.pod for w in self.workers.values() if not w.terminal and not w.deleted]
-            rejected = admit(pod, admitted, self.node_manager.node or {})
+            node = (self.node_informer.get(self.config.node_name) if self.node_informer else None) \
+                or self.node_manager.node or {}
+            rejected = admit(pod, admitted, node)
             if rejected:
                 self.recorder.event(pod if pod.get("kind") else {**pod, "kind": "Pod", "apiVersion": "v1"},
                                     "Warning", rejected[0], rejected[1].removeprefix("Pod was rejected: "))

@@ -1,11 +1,11 @@
-"""End-to-end fixtures: a real `k8py server` on a free port, the real kubectl."""
+"""End-to-end fixtures: a real `k8py server` on a free port, the real kubectl (`kubectl_binary`,
+from tests/kubectl.py, is imported from here by the e2e modules)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.kubectl import kubectl_binary
+
 REPO = Path(__file__).resolve().parents[2]
 # The seed manifests, as copied into the repository (test_repo_data.py checks the copies
-# match ../shared/manifests/seed wherever that folder exists, e.g. not on CI).
+# match ../shared/manifests/seed, which CI and the project machines have beside the clone).
 SEED = REPO / "tests" / "data" / "seed"
 # The servers' join token (k3s-style --token): agents join with it. It is no API credential
 # beyond requesting node certificates; tests act as the admin with admin_ssl_context().
@@ -35,18 +37,6 @@ def admin_ssl_context(data_dir: Path) -> ssl.SSLContext:
     ctx.load_cert_chain(str(tls / "client-admin.crt"), str(tls / "client-admin.key"))
     return ctx
 
-
-# The versioned kubectls sit beside the machine's dispatcher, not always on PATH.
-KUBECTL_DIRS = ("/usr/lib/google-cloud-sdk/bin",)
-
-
-def kubectl_binary(version: str | None = None) -> str:
-    name = f"kubectl.{version}" if version else "kubectl"
-    found = shutil.which(name) or next(
-        (str(Path(d) / name) for d in KUBECTL_DIRS if (Path(d) / name).exists()), None)
-    if found is None:
-        pytest.fail(f"{name} is not installed")
-    return found
 
 
 def free_port() -> int:

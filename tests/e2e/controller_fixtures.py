@@ -33,6 +33,7 @@ class PodCensus:
         self.names_seen: set[str] = set()
         # (watch event type, pod name, Ready, being deleted), in the order they came
         self.events: list[tuple[str, str, bool, bool]] = []
+        self.phases: list[str | None] = []  # the pod's phase at each of those events
         # Pods not being deleted, at every change: what a ReplicaSet counts (a terminating
         # pod of a real container lingers for its grace period, uncounted, as upstream).
         self.live: list[int] = []
@@ -66,6 +67,7 @@ class PodCensus:
                 self.names_seen.add(name)
             self.samples.append((len(self.pods), self._available()))
             self.events.append((event.get("type"), name, _ready(obj), bool(obj["metadata"].get("deletionTimestamp"))))
+            self.phases.append((obj.get("status") or {}).get("phase"))
             self.live.append(sum(not p["metadata"].get("deletionTimestamp") for p in self.pods.values()))
 
     def first_seen_order(self) -> list[str]:

@@ -24,8 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import REPO, wait_for
 
 LINK = "192.168.91"     # the private subnet between the two nodes' namespaces
@@ -190,9 +188,6 @@ def unmount_under(folder: Path) -> None:
 
 def node_in_namespace(tmp_path_factory, server_args: tuple[str, ...] = ()):
     """Yield a started NodeInNamespace; always torn down, also when start-up fails."""
-    pytest.importorskip("k8py.kubelet.runtime.runc", reason="the runc node agent is not in this tree")
-    if not (REPO / "scripts" / "test_registry.py").exists():
-        pytest.skip("scripts/test_registry.py (the local image registry) is not in this tree")
     n = NodeInNamespace(tmp_path_factory.mktemp("netnscluster"), server_args)
     try:
         n.up()
@@ -326,9 +321,6 @@ def pod_pid(kubectl_json, runc_root: Path, name: str) -> int:
 
 def two_nodes_in_namespaces(tmp_path_factory):
     """Yield started TwoNodes; always torn down, also when start-up fails."""
-    pytest.importorskip("k8py.kubelet.runtime.runc", reason="the runc node agent is not in this tree")
-    if not (REPO / "scripts" / "test_registry.py").exists():
-        pytest.skip("scripts/test_registry.py (the local image registry) is not in this tree")
     cluster = TwoNodes(tmp_path_factory.mktemp("twonodes"))
     try:
         cluster.up()

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import wait_for
 
 HOLD = "conformance.k8py.io/hold"
+# Their pods stay Pending, so deleting one skips the graceful kubelet path a running pod takes.
+pods_never_run = pytest.mark.simulated_kubelet
 
 
 def rc(name: str, replicas: int, labels: dict, pod_finalizers: list[str] | None = None) -> str:
@@ -31,6 +35,7 @@ def exists(server, *args) -> bool:
     return server.kubectl("get", *args, check=False).returncode == 0
 
 
+@pods_never_run
 def test_gc_background_deletion_of_an_rc_deletes_its_pods(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input=rc("simpletest.rc", 2, {"name": "gc-bg"}))
     wait_for(lambda: len(pods(server, namespace, "name=gc-bg")) == 2, what="the RC's pods")
@@ -38,6 +43,7 @@ def test_gc_background_deletion_of_an_rc_deletes_its_pods(server, namespace):
     wait_for(lambda: not pods(server, namespace, "name=gc-bg"), what="the pods to be collected")
 
 
+@pods_never_run
 def test_gc_orphan_deletion_of_an_rc_keeps_its_pods(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input=rc("simpletest.rc", 3, {"name": "gc-orphan"}))
     wait_for(lambda: len(pods(server, namespace, "name=gc-orphan")) == 3, what="the RC's pods")
@@ -48,6 +54,7 @@ def test_gc_orphan_deletion_of_an_rc_keeps_its_pods(server, namespace):
     assert not any(p["metadata"].get("deletionTimestamp") for p in left)
 
 
+@pods_never_run
 def test_gc_foreground_deletion_keeps_the_rc_until_its_pods_are_gone(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-",
                    input=rc("simpletest.rc", 10, {"name": "gc-fg"}, pod_finalizers=[HOLD]))
@@ -64,6 +71,7 @@ def test_gc_foreground_deletion_keeps_the_rc_until_its_pods_are_gone(server, nam
     assert not pods(server, namespace, "name=gc-fg")
 
 
+@pods_never_run
 def test_gc_keeps_dependents_that_have_another_valid_owner(server, namespace):
     server.kubectl("create", "-n", namespace, "-f", "-", input=rc("simpletest-rc-to-be-deleted", 6,
                                                                   {"name": "gc-multi"}, pod_finalizers=[HOLD]))
@@ -97,6 +105,7 @@ def test_gc_keeps_dependents_that_have_another_valid_owner(server, namespace):
              what="the deleted RC to go")
 
 
+@pods_never_run
 def test_gc_is_not_blocked_by_a_dependency_cycle(server, namespace):
     uids = {}
     for name in ("pod1", "pod2", "pod3"):
@@ -110,6 +119,7 @@ def test_gc_is_not_blocked_by_a_dependency_cycle(server, namespace):
     wait_for(lambda: not pods(server, namespace, "gc=cycle"), timeout=20, what="every pod of the cycle deleted")
 
 
+@pods_never_run
 def test_deleting_a_namespace_removes_its_pods_and_services(server):
     ns = "conformance-nsdelete"
     server.kubectl("create", "namespace", ns)
@@ -139,6 +149,7 @@ def test_root_ca_configmap_is_created_recreated_and_reconciled(server, namespace
     wait_for(lambda: root_ca() == ca, what="kube-root-ca.crt reconciled")
 
 
+@pods_never_run
 def test_rc_adopts_a_matching_orphan_and_releases_a_relabelled_pod(server, namespace):
     server.kubectl("run", "pod-adoption", "-n", namespace, "--image=busybox", "--restart=Never",
                    "--labels=name=pod-adoption")
@@ -152,6 +163,7 @@ def test_rc_adopts_a_matching_orphan_and_releases_a_relabelled_pod(server, names
     wait_for(lambda: len(pods(server, namespace, "name=pod-adoption")) == 1, what="a replacement pod")
 
 
+@pods_never_run
 def test_deleting_a_job_with_active_pods(server, namespace):
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "foo"},
            "spec": {"parallelism": 2, "completions": 4,

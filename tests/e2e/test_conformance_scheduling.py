@@ -11,7 +11,10 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import wait_for
+from tests.e2e.controller_fixtures import PodCensus
 from tests.e2e.fake_nodes import scratch_namespace, server_with_nodes
+
+pytestmark = pytest.mark.simulated_kubelet  # the nodes are API objects the tests keep Ready; no pod runs
 
 NODES = ("conf-sched-a", "conf-sched-b")
 
@@ -103,16 +106,29 @@ def test_host_port_on_all_addresses_conflicts_with_any_host_ip(cluster, ns):
 
 def test_removing_the_taint_cancels_the_pending_eviction(cluster, ns):
     node = NODES[1]
+    toleration_seconds = 4
     tolerate = [{"key": "kubernetes.io/e2e-evict-taint-key", "operator": "Exists", "effect": "NoExecute",
-                 "tolerationSeconds": 4}]
+                 "tolerationSeconds": toleration_seconds}]
     make_pod(cluster, ns, "taint-eviction", nodeName=node, tolerations=tolerate)
-    cluster.kubectl("taint", "nodes", node, "kubernetes.io/e2e-evict-taint-key=evictTaintVal:NoExecute")
+    # Every change to the pod, from before the taint to past the time its eviction was due.
+    census = PodCensus(cluster, ns)
     try:
-        time.sleep(1)   # the taint is there, the eviction is counting down
-        assert not get_pod(cluster, ns, "taint-eviction")["metadata"].get("deletionTimestamp")
+        wait_for(lambda: "taint-eviction" in census.pods, what="the watch to see the pod")
+        cluster.kubectl("taint", "nodes", node, "kubernetes.io/e2e-evict-taint-key=evictTaintVal:NoExecute")
+        tainted = time.monotonic()
+        try:
+            time.sleep(toleration_seconds / 4)   # the eviction is counting down when the taint goes
+        finally:
+            cluster.kubectl("taint", "nodes", node, "kubernetes.io/e2e-evict-taint-key:NoExecute-")
+        assert time.monotonic() - tainted < toleration_seconds, "the taint was not removed before the eviction"
+        # A pending eviction fires at tolerationSeconds after the taint; watch that long and
+        # as long again (upstream waits a few seconds more than the toleration too).
+        time.sleep(max(0.0, tainted + 2 * toleration_seconds - time.monotonic()))
+        assert census.proc.poll() is None, "the watch ended early: it saw nothing of the window"
+        evicted = [e for e in census.events if e[1] == "taint-eviction" and (e[3] or e[0] == "DELETED")]
+        assert evicted == [], "the pod was evicted although the taint was removed in time"
     finally:
-        cluster.kubectl("taint", "nodes", node, "kubernetes.io/e2e-evict-taint-key:NoExecute-")
-    time.sleep(5)       # past the toleration: a pending eviction would have fired by now
+        census.stop()
     assert not get_pod(cluster, ns, "taint-eviction")["metadata"].get("deletionTimestamp")
 
 

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import SEED, wait_for
-from tests.e2e.controller_fixtures import PodCensus, deployment_yaml, runner  # noqa: F401
+from tests.e2e.controller_fixtures import PodCensus, deployment_yaml
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
+
+pytestmark = pytest.mark.simulated_kubelet  # a PodRunner marks the pods Running and Ready
 
 
 def replica_sets(server, namespace, selector):

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import wait_for
-from tests.e2e.controller_fixtures import deployment_yaml, runner  # noqa: F401
+from tests.e2e.controller_fixtures import deployment_yaml
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
+
+pytestmark = pytest.mark.simulated_kubelet  # a PodRunner marks the pods Running and Ready
 
 HOLD = "e2e.k8py.io/hold"
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import SEED, wait_for
-from tests.e2e.controller_fixtures import runner  # noqa: F401
+
+pytest_plugins = ["tests.e2e.controller_fixtures"]  # the runner fixture
+
+pytestmark = pytest.mark.simulated_kubelet  # a PodRunner marks the pods Running and Ready
 
 RS = """apiVersion: apps/v1
 kind: ReplicaSet

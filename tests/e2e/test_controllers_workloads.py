@@ -15,6 +15,8 @@ import pytest
 
 from tests.e2e.conftest import SEED, wait_for
 
+pytestmark = pytest.mark.simulated_kubelet  # the tests write pod (and node) status themselves
+
 
 def pods(server, namespace, selector=None) -> list[dict]:
     args = ["get", "pods", "-n", namespace]

@@ -8,7 +8,7 @@ import signal
 
 import aiohttp
 
-from tests.e2e.conftest import admin_ssl_context, start_server, wait_for
+from tests.e2e.conftest import admin_ssl_context, start_server
 
 
 def _session(server) -> aiohttp.ClientSession:

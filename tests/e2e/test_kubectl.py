@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import time
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import REPO, wait_for
+from tests.e2e.conftest import REPO
 
 SEED = REPO / "tests" / "data" / "seed"
 

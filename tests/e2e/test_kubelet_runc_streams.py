@@ -21,10 +21,14 @@ from k8py.kubelet.network.cni import PodNetwork
 from k8py.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE,
                                             LABEL_POD_UID, LABEL_RESTART_COUNT, ContainerConfig, SandboxConfig)
 from k8py.kubelet.server import KubeletServer
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
-from tests.e2e.test_runc_runtime import image_root, runtime, wait_state  # noqa: F401  (fixtures)
+from tests.e2e import test_runc_runtime as runc_runtime_tests
+from tests.e2e.test_runc_runtime import wait_state
 
 from .conftest import free_port, kubectl_binary
+
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
+# test_runc_runtime's fixtures (a RuncRuntime over the registry's busybox), bound here to be shared.
+image_root, runtime = runc_runtime_tests.image_root, runc_runtime_tests.runtime
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc containers and network namespaces need root")
 
@@ -74,7 +78,7 @@ async def host_netns():
     subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-async def test_runc_pod_streams_through_kubectl(server, namespace, runtime, host_netns, tmp_path):  # noqa: F811
+async def test_runc_pod_streams_through_kubectl(server, namespace, runtime, host_netns, tmp_path):
     node_name, port = f"knr-{secrets.token_hex(3)}", free_port()
     pki = pki_mod.pki_paths(server.data_dir / "server" / "tls")
     cert, key = pki_mod.issue_serving_cert(pki, node_name, ["127.0.0.1"])

@@ -12,11 +12,13 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import REPO, SEED, TOKEN, Server, free_port, wait_for
+from tests.iptables_sweep import sweep
 
 pytest_plugins = ["tests.e2e.registry"]
 
@@ -110,12 +112,12 @@ class AgentServer:
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         for cidr in (self.cluster_cidr, self.service_cidr):
             subprocess.run(["ip", "route", "del", cidr], capture_output=True)
-        for table in ("nat", "filter"):
-            rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
-            prefix = self.cluster_cidr.rsplit(".", 2)[0] + "."
-            for rule in rules.splitlines():
-                if rule.startswith("-A ") and prefix in rule:
-                    subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+        # The pod network's rules for our ranges and bridge, then its K8PY-* chains once no
+        # other cluster's rules are in them (the sweep reads quoted comments as one argument).
+        sweep(tuple(cidr.rsplit(".", 2)[0] + "." for cidr in (self.cluster_cidr, self.service_cidr))
+              + (self.bridge,))
+        # kube-proxy ran in this (the root) namespace: its chains go as `kube-proxy --cleanup` removes them.
+        subprocess.run([sys.executable, "-m", "k8py", "proxy", "--cleanup"], capture_output=True, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +138,14 @@ def bound(manifest: str, node: str) -> str:
         if d.get("kind") == "Pod":
             d["spec"]["nodeName"] = node
     return yaml.safe_dump_all(docs)
+
+
+def liveness_window(pod: dict) -> float:
+    """Seconds in which a container whose liveness probe always fails is restarted: its
+    failureThreshold consecutive failures, one period apart, plus a period of slack."""
+    windows = [(probe.get("failureThreshold", 3) + 1) * probe.get("periodSeconds", 10) + probe.get("timeoutSeconds", 1)
+               for c in pod["spec"]["containers"] if (probe := c.get("livenessProbe"))]
+    return max(windows)
 
 
 def pod_json(server: Server, name: str) -> dict:
@@ -162,13 +172,10 @@ def test_seed_pods_reach_their_state(cluster):
     wait_for(lambda: pod_json(server, "env-demo")["status"].get("phase") == "Succeeded", 60,
              what="env-demo Succeeded")
 
-    # probe-demo: probes keep passing; nothing restarts.
-    import time
-    time.sleep(6)   # several liveness periods (2 s) must pass for "no restarts" to mean anything
+    # probe-demo: its liveness probes keep passing, so nothing restarts. Checked at the end of
+    # the test, once a failing probe would have had the time to restart its container.
     probe = pod_json(server, "probe-demo")
-    assert [s["restartCount"] for s in probe["status"]["containerStatuses"]] == [0, 0]
-    assert all(s["ready"] for s in probe["status"]["containerStatuses"])
-    assert "2/2" in server.kubectl("get", "pod", "probe-demo").stdout
+    probe_window_ends = time.monotonic() + liveness_window(probe)
 
     # hook-demo: the postStart hook wrote its file.
     assert server.kubectl("exec", "hook-demo", "--", "cat", "/usr/share/message").stdout.strip() == \
@@ -222,6 +229,16 @@ def test_seed_pods_reach_their_state(cluster):
 
     events = server.kubectl("get", "events", "--field-selector", "involvedObject.name=probe-demo").stdout
     assert "Pulled" in events and "Created container: web" in events and "Started container web" in events
+
+    time.sleep(max(0.0, probe_window_ends - time.monotonic()))   # the rest of the liveness window
+    probe = pod_json(server, "probe-demo")
+    assert [s["restartCount"] for s in probe["status"]["containerStatuses"]] == [0, 0]
+    assert all(s["ready"] for s in probe["status"]["containerStatuses"])
+    assert "2/2" in server.kubectl("get", "pod", "probe-demo").stdout
+    # Not one liveness probe failed in the window (the kubelet records each failure as an event).
+    events = server.kubectl_json("get", "events", "--field-selector", "involvedObject.name=probe-demo")["items"]
+    assert [(e["reason"], e["message"]) for e in events
+            if e["reason"] == "Killing" or e.get("message", "").startswith("Liveness probe failed")] == []
 
 
 def test_oom_killed_container_restarts_with_back_off(cluster):

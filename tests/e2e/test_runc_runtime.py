@@ -119,11 +119,15 @@ async def test_memory_limit_is_oom_killed(runtime, tmp_path):
 async def test_stop_sends_sigterm_then_sigkill(runtime, tmp_path):
     sandbox = await sandbox_for(runtime)
     polite = await run(runtime, sandbox, tmp_path,
-                       ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; while true; do sleep 0.05; done"])
-    stubborn = await run(runtime, sandbox, tmp_path, ["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"])
-    await wait_state(runtime, polite, "running")
-    await wait_state(runtime, stubborn, "running")
-    await asyncio.sleep(0.2)      # let the shells install their traps
+                       ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo trapped; while true; do sleep 0.05; done"])
+    stubborn = await run(runtime, sandbox, tmp_path,
+                         ["sh", "-c", "trap '' TERM; echo trapped; while true; do sleep 0.05; done"])
+    for cid in (polite, stubborn):      # each shell says when its trap is in place
+        status = await wait_state(runtime, cid, "running")
+        deadline = time.monotonic() + 10
+        while ("stdout", "F", b"trapped") not in log_lines(status):
+            assert time.monotonic() < deadline, f"{cid} never installed its trap"
+            await asyncio.sleep(0.02)
     started = time.monotonic()
     await runtime.stop_container(polite, 10)
     status = await runtime.container_status(polite)

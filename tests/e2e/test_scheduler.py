@@ -14,6 +14,8 @@ import pytest
 from .conftest import start_server, wait_for
 from .fake_nodes import node_manifest, scratch_namespace, server_with_nodes
 
+pytestmark = pytest.mark.simulated_kubelet  # the nodes are API objects the tests keep Ready; no pod runs
+
 NODES = ("sched-n1", "sched-n2", "sched-n3")
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from k8py.kubelet.images.store import ImageStore
-from tests.e2e.registry import image_registry  # noqa: F401  (fixture)
 
 from .conftest import REPO, TOKEN, kubectl_binary, wait_for
+
+pytest_plugins = ["tests.e2e.registry"]     # the session's image_registry fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runc and network namespaces need root")
 
@@ -73,7 +74,7 @@ class NetnsServer:
 
 
 @pytest.fixture
-def netns_server(tmp_path, image_registry):  # noqa: F811
+def netns_server(tmp_path, image_registry):
     netns = f"kagent-{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"], check=True)

@@ -2,7 +2,6 @@ import asyncio
 import base64
 import json
 import logging
-import shutil
 import ssl
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from multidict import CIMultiDict
 from k8py.apiserver.authn import Authenticator, UserInfo, bearer_token, load_token_file
 from k8py.apiserver.kubeconfig import write_kubeconfig
 from k8py.apiserver.pki import ensure_pki, issue_client_cert, ssl_context
+from tests.kubectl import kubectl_binary
 
-KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
 TOKEN = "static-admin-token"
 
 
@@ -170,16 +169,12 @@ async def test_serving_cert_names(server, pki):
 # --- the real kubectl ----------------------------------------------------
 
 async def kubectl(*args):
-    proc = await asyncio.create_subprocess_exec(KUBECTL, *args, stdout=asyncio.subprocess.PIPE,
+    proc = await asyncio.create_subprocess_exec(kubectl_binary("1.32"), *args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     return proc.returncode, out.decode(), err.decode()
 
 
-needs_kubectl = pytest.mark.skipif(not shutil.which(KUBECTL), reason="kubectl.1.32 not installed")
-
-
-@needs_kubectl
 async def test_kubectl_trusts_the_ca_and_presents_the_admin_cert(server, pki, tmp_path):
     config = write_kubeconfig(tmp_path / "kubeconfig.yaml", server.url, pki, token=TOKEN)
     rc, out, err = await kubectl(f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}",
@@ -189,7 +184,6 @@ async def test_kubectl_trusts_the_ca_and_presents_the_admin_cert(server, pki, tm
                                "groups": ["system:masters", "system:authenticated"]}
 
 
-@needs_kubectl
 async def test_kubectl_with_a_token_user(server, pki, tmp_path):
     config = write_kubeconfig(tmp_path / "kubeconfig.yaml", server.url, pki, token="alice-token")
     rc, out, err = await kubectl(f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}",
@@ -198,7 +192,6 @@ async def test_kubectl_with_a_token_user(server, pki, tmp_path):
     assert json.loads(out)["name"] == "alice"
 
 
-@needs_kubectl
 async def test_kubectl_token_flag_with_the_admin_kubeconfig_is_still_the_cert_user(server, pki, tmp_path):
     # kubectl --token keeps the kubeconfig's client cert, and the cert is
     # authenticated first, as in kube-apiserver.
@@ -209,7 +202,6 @@ async def test_kubectl_token_flag_with_the_admin_kubeconfig_is_still_the_cert_us
     assert json.loads(out)["name"] == "system:admin"
 
 
-@needs_kubectl
 async def test_kubectl_refuses_a_server_from_another_ca(server, foreign_pki, tmp_path):
     config = write_kubeconfig(tmp_path / "kubeconfig.yaml", server.url, foreign_pki)
     rc, out, err = await kubectl(f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}",

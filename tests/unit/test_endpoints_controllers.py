@@ -10,7 +10,6 @@ from k8py.client import Client
 from k8py.controllers import endpoints as ep
 from k8py.controllers import endpointslice as eps
 from k8py.controllers import endpointslice_mirroring as mirror
-from k8py.controllers import sliceplan
 from tests.unit.conftest import TOKEN
 
 
@@ -176,6 +175,7 @@ async def make_pod(api, name, ip, ready=True, labels=None):
     return await pods.update_status(created)
 
 
+@pytest.mark.simulated_kubelet  # the pods' IPs and readiness are written by the test
 async def test_controllers_follow_pods_and_services(api):
     tasks = [asyncio.create_task(ep.run(api, c)) for c in
              (ep.EndpointsController, eps.EndpointSliceController, mirror.EndpointSliceMirroringController)]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -16,6 +14,7 @@ import pytest
 from k8py.api.builtin import builtin_registry
 from k8py.api.openapi import OpenAPI, convert_definition, operation_id
 from k8py.api.schema import INT_OR_STRING, QUANTITY, schemas
+from tests.kubectl import kubectl_binary
 
 V3_REF = "#/components/schemas/"
 
@@ -351,9 +350,6 @@ def test_v2_document(openapi):
 
 # ---- the real kubectl ------------------------------------------------------------
 
-KUBECTL = shutil.which("kubectl.1.32") or "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
-
-
 @pytest.fixture(scope="module")
 def tiny_server(openapi):
     """Just enough of an API server for `kubectl explain`: /version, legacy
@@ -424,16 +420,12 @@ def kubectl_explain(port: int, tmp_path, *args: str) -> str:
         f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
         "users: [{name: u, user: {}}]\n"
         "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n")
-    result = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"),
+    result = subprocess.run([kubectl_binary("1.32"), "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"),
                              "explain", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-needs_kubectl = pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl.1.32 not installed")
-
-
-@needs_kubectl
 def test_kubectl_explain_liveness_probe(tiny_server, tmp_path):
     port, seen = tiny_server
     out = kubectl_explain(port, tmp_path, "pod.spec.containers.livenessProbe")
@@ -446,7 +438,6 @@ def test_kubectl_explain_liveness_probe(tiny_server, tmp_path):
     assert "FIELD: port <IntOrString>" in port_out
 
 
-@needs_kubectl
 def test_kubectl_explain_recursive_and_api_version(tiny_server, tmp_path):
     port, _ = tiny_server
     out = kubectl_explain(port, tmp_path, "pod.spec", "--recursive")

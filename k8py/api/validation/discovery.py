@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from k8py.api.validation import names, pods
-from k8py.api.validation.field import (dicts, duplicate, invalid, lst, not_supported, path, required, s,
+from k8py.api.validation.field import (Path, dicts, duplicate, invalid, lst, not_supported, path, required, s,
                                        too_many)
 from k8py.api.validation.meta import validate_labels, validate_object_meta, validate_object_meta_update, validate_qualified_name
 

@@ -5,8 +5,9 @@ and put to an Authorizer. The policy here is the one a cluster has before any
 RBAC objects exist: members of system:masters may do everything, and every
 authenticated user may read discovery, version and health and ask about
 themselves (the system:discovery, system:basic-user and
-system:public-info-viewer roles). RBAC implements the same interface and is
-consulted after it.
+system:public-info-viewer roles). The chain a server runs is built from
+--authorization-mode by modes.py; RBAC (rbac.py) implements the same
+interface.
 """
 
 from __future__ import annotations
@@ -137,4 +138,5 @@ class AuthorizerChain:
             merged.resource_rules += rules.resource_rules
             merged.non_resource_rules += rules.non_resource_rules
             merged.incomplete = merged.incomplete or rules.incomplete
+            merged.evaluation_error = merged.evaluation_error or rules.evaluation_error
         return merged

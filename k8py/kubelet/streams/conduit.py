@@ -7,7 +7,6 @@ from typing import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from k8py.apimachinery.upgrade import RawConduit  # noqa: F401  (the other conduit)
 
 
 class WebSocketConduit:

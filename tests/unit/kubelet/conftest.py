@@ -7,11 +7,11 @@ import asyncio
 import pytest
 
 from k8py.client import Client
-from tests.unit.conftest import TOKEN, client  # noqa: F401  (the in-process API server fixture)
+from tests.unit.conftest import TOKEN  # the `client` fixture comes from tests/unit/conftest.py
 
 
 @pytest.fixture
-async def api(client):  # noqa: F811
+async def api(client):
     c = Client(str(client.make_url("")), token=TOKEN)
     yield c
     await c.close()

@@ -27,6 +27,7 @@ class FakeRuntime(Runtime):
         self.exec_results: dict[str, tuple[int, bytes]] = {}
         self.execs: list[tuple[str, list[str]]] = []
         self.stopped: list[tuple[str, float]] = []
+        self.relists = 0            # list_containers calls: the kubelet's relists (and a few other reads)
         self._ids = itertools.count(1)
 
     async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
@@ -85,6 +86,7 @@ class FakeRuntime(Runtime):
         return ContainerStatus(**cs.__dict__)
 
     async def list_containers(self):
+        self.relists += 1
         return [ContainerStatus(**c.__dict__) for c in self.containers.values()]
 
     async def exec_sync(self, container_id: str, argv: list[str], timeout: float):

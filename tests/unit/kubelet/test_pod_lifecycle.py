@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -257,7 +258,7 @@ async def test_readiness_probe_gates_ready(api, kubelet):
     probe = {"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 1}
     await pods.create(pod("ready", [ctr("main", readinessProbe=probe)]))
     p = await wait_pod(api, "ready", lambda p: p.get("status", {}).get("phase") == "Running")
-    await asyncio.sleep(0.3)
+    await eventually(lambda: ["check"] in [argv for _, argv in kubelet.fake.execs], 5, "a failed readiness probe")
     p = await get_pod(api, "ready")
     ready = condition(p, "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == \
@@ -294,7 +295,8 @@ async def test_restarted_kubelet_adopts_containers_and_cleans_up_deleted_pods(ap
     second = await start_kubelet(api, tmp_path, runtime)
     try:
         await eventually(lambda: len(runtime.sandboxes) == 1, 5, "orphan sandbox removed")
-        await asyncio.sleep(0.3)
+        relisted = runtime.relists      # any of the next relists would have replaced "keep" if it were not adopted
+        await eventually(lambda: runtime.relists >= relisted + 3, 5, "three relists by the restarted kubelet")
         keep = await get_pod(api, "keep")
         assert status_of(keep, "main")["containerID"] == keep_cid
         assert status_of(keep, "main")["restartCount"] == 0
@@ -401,9 +403,9 @@ async def test_config_map_volume_follows_updates_and_token_is_issued(api, kubele
     assert (Path(sa_mount.host_path) / "namespace").read_text() == "default"
 
     await cms.patch("kc-conf", {"data": {"app.conf": "two"}})
-    await asyncio.sleep(0.5)       # a few refresh periods: the token is reused, not re-issued
-    assert (Path(sa_mount.host_path) / "token").read_text() == token
     await eventually(lambda: conf.read_text() == "two", 5, "configMap volume updated in place")
+    # That refresh wrote the projected token volume again too: the token is reused, not re-issued.
+    assert (Path(sa_mount.host_path) / "token").read_text() == token
     assert config is next(c for c in kubelet.fake.configs.values()
                           if c.labels.get("io.kubernetes.pod.uid") == uid)   # no restart for that
 
@@ -446,14 +448,18 @@ async def test_a_status_answer_that_crosses_a_spec_change_does_not_undo_it(api, 
     first = status_of(p, "main")["containerID"]
     patch = ResourceClient.patch
 
+    side_exit_in_flight = asyncio.Event()
+
     async def late_status_answers(self, name, body, *args, **kwargs):
         answer = await patch(self, name, body, *args, **kwargs)
         if kwargs.get("subresource") == "status":
+            if "terminated" in json.dumps(body):
+                side_exit_in_flight.set()
             await asyncio.sleep(0.5)        # applied at once, answered late: a spec update overtakes it
         return answer
     monkeypatch.setattr(ResourceClient, "patch", late_status_answers)
     kubelet.fake.finish(kubelet.fake.running("side").id, 0)     # a status change: its patch is in flight
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(side_exit_in_flight.wait(), 5)
     await pods.patch("crossed", {"spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}},
                      patch_type="strategic")
     await wait_pod(api, "crossed", lambda p: status_of(p, "main")["containerID"] != first

@@ -144,7 +144,9 @@ async def test_startup_probe_holds_back_liveness():
                              lambda *a: None)
     probes.start()
     try:
-        await asyncio.sleep(0.2)
+        # Liveness has the same period: had it not waited for startup, it would run beside these.
+        await eventually(lambda: sum(argv == ["started"] for _, argv in runtime.execs) >= 4, 2,
+                         "four failed startup probes")
         assert not any(argv == ["alive"] for _, argv in runtime.execs)
         runtime.exec_results["started"] = (0, b"")
         await eventually(lambda: ("startup", True) in results, 2, "startup success")

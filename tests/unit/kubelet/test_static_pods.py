@@ -119,8 +119,10 @@ async def test_restarted_kubelet_adopts_static_pod_containers(api, tmp_path, mon
     second = Kubelet(api, AgentConfig(**config), runtime)
     await second.start()
     try:
-        import asyncio
-        await asyncio.sleep(0.3)
+        # Several relists and manifest scans of the new kubelet: any of them would have started a new container.
+        relisted = runtime.relists
+        await eventually(lambda: runtime.relists >= relisted + 3, 5, "three relists by the restarted kubelet")
+        await eventually(lambda: _running_mirror(api), 5, "the mirror pod Running")
         assert runtime.running("web") is not None and runtime.running("web").id == container
         assert len(runtime.containers) == 1
     finally:

@@ -73,7 +73,9 @@ def agent(server, tmp_path_factory):
         tls = tmp / "agent" / "tls"
         configs = {name: kubeconfig_for(server, tls / name / "client-kubelet.crt", tls / name / "client-kubelet.key",
                                         tmp / f"{name}.kubeconfig") for name in names}
-        yield {"names": names, "kubeconfigs": configs, "proc": proc, "argv": argv, "tmp": tmp, "tls": tls}
+        state = {"names": names, "kubeconfigs": configs, "proc": proc, "argv": argv, "tmp": tmp, "tls": tls}
+        yield state
+        proc = state["proc"]        # a test may have restarted it
     finally:
         proc.terminate()
         try:

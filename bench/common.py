@@ -48,9 +48,15 @@ def pinned(cmd: list[str], core: int) -> list[str]:
 def start_server(data_dir: Path, port: int, token: str, extra: tuple[str, ...] = (),
                  wait_for_kubeconfig: bool = True, timeout: float = 30) -> tuple[subprocess.Popen, float]:
     """A `k8py server` without a node agent, pinned to core 0; returns once /readyz answers
-    (and its kubeconfig is written, unless told not to wait for that), with the seconds it took."""
+    (and its kubeconfig is written, unless told not to wait for that), with the seconds it took.
+
+    `token` is the join token of the benches' hollow agents and, through a --token-file entry,
+    the benches' own admin bearer token (a join token alone grants no more than joining)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token_file = data_dir / "bench-admin-token.csv"
+    token_file.write_text(f'{token},system:admin,bench-admin,"system:masters"\n')
     cmd = [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port",
-           str(port), "--token", token, "--disable-agent", *extra]
+           str(port), "--token", token, "--token-file", str(token_file), "--disable-agent", *extra]
     ctx = ssl._create_unverified_context()
     started = time.monotonic()
     proc = subprocess.Popen(pinned(cmd, 0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)

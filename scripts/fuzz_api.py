@@ -540,17 +540,21 @@ def split_envelope(body: bytes) -> tuple[str, str, bytes] | None:
 class Api:
     """One keep-alive HTTPS connection; reconnects after a dropped one."""
 
-    def __init__(self, url: str, token: str, timeout: float = 30):
+    def __init__(self, url: str, token: str | None, timeout: float = 30, client_cert: tuple | None = None):
         parsed = urllib.parse.urlparse(url)
         self.host, self.port = parsed.hostname, parsed.port or 443
         self.token = token
         self.timeout = timeout
         self.ctx = ssl._create_unverified_context()
+        if client_cert:             # (cert file, key file): e.g. the admin kubeconfig's certificate
+            self.ctx.load_cert_chain(*client_cert)
         self.conn = None
 
     def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None):
         """(status, raw body); raises OSError/http.client errors on a transport failure."""
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         if content_type:
             headers["Content-Type"] = content_type
         if self.conn is None:
@@ -933,9 +937,9 @@ def _init_protobuf_tables() -> None:
 _init_protobuf_tables()
 
 
-def fuzz(url: str, token: str, *, seconds: float, seed: int, max_requests: int | None = None,
-         namespace: str | None = None, findings_dir: Path | None = None) -> Report:
-    api = Api(url, token)
+def fuzz(url: str, token: str | None, *, seconds: float, seed: int, max_requests: int | None = None,
+         namespace: str | None = None, findings_dir: Path | None = None, client_cert: tuple | None = None) -> Report:
+    api = Api(url, token, client_cert=client_cert)
     try:
         fuzzer = Fuzzer(api, seed, namespace or f"fuzz-{seed}-{os.getpid() % 10000}", findings_dir)
         fuzzer.prepare()
@@ -952,6 +956,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def admin_cert(data_dir: Path) -> tuple[str, str]:
+    """The admin client certificate a server of ours keeps in its data dir."""
+    tls = Path(data_dir) / "server" / "tls"
+    return str(tls / "client-admin.crt"), str(tls / "client-admin.key")
+
+
 def start_server(data_dir: Path, token: str, extra: tuple[str, ...] = DISABLE_COMPONENTS) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     log = open(data_dir / "server.log", "ab")
@@ -960,7 +970,7 @@ def start_server(data_dir: Path, token: str, extra: tuple[str, ...] = DISABLE_CO
                              "--token", token, "--disable-agent", *extra], stdout=log, stderr=subprocess.STDOUT,
                             cwd=REPO)
     url = f"https://127.0.0.1:{port}"
-    api = Api(url, token, timeout=2)
+    api = Api(url, None, timeout=2)     # /readyz needs no credentials
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -979,7 +989,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-requests", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--server", help="URL of a running server (default: start one in a temporary folder)")
-    p.add_argument("--token", default="fuzz-admin-token")
+    p.add_argument("--token", default=None,
+                   help="bearer token for --server (default: a server of its own, as its admin)")
     p.add_argument("--findings", type=Path, help="folder to write failing requests into")
     p.add_argument("--with-controllers", action="store_true",
                    help="keep the server's in-process controllers running (default: API server alone)")
@@ -991,10 +1002,11 @@ def main(argv=None) -> int:
     url = args.server
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="k8py-fuzz-")
-        proc, url = start_server(Path(tmp.name), args.token, () if args.with_controllers else DISABLE_COMPONENTS)
+        proc, url = start_server(Path(tmp.name), "fuzz-join-token",
+                                 () if args.with_controllers else DISABLE_COMPONENTS)
     try:
         report = fuzz(url, args.token, seconds=args.seconds, seed=args.seed, max_requests=args.max_requests,
-                      findings_dir=args.findings)
+                      findings_dir=args.findings, client_cert=admin_cert(Path(tmp.name)) if tmp else None)
         if proc is not None and proc.poll() is not None:
             report.server_alive = False
         if proc is not None:

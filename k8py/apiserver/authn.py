@@ -18,10 +18,10 @@ Everyone authenticated also gets the group system:authenticated. No
 credentials, or a token nobody recognises, gives None, which the server turns
 into 401 Unauthorized (anonymous requests are not supported).
 
-The server's --token: in k3s it is the join secret agents present to the
-supervisor, not an API credential. k8py accepts it as a static bearer token
-for user system:admin in group system:masters, so that `k8py agent --token`
-and tests can reach the API with the shared secret alone.
+The server's --token is, as in k3s, the join secret agents present, not an
+API credential: it becomes a bootstrap token (apiserver/bootstrap_tokens.py)
+whose user may only request node certificates. `admin_token` here is a
+static system:masters token for embedding (tests), never set from a flag.
 """
 
 from __future__ import annotations
@@ -71,10 +71,10 @@ class Authenticator:
         self._cert_cache: dict[bytes, tuple[UserInfo | None, datetime.datetime, datetime.datetime]] = {}
 
     @classmethod
-    def from_config(cls, pki, token: str | None = None, token_file: Path | None = None) -> Authenticator:
+    def from_config(cls, pki, admin_token: str | None = None, token_file: Path | None = None) -> Authenticator:
         tokens = load_token_file(token_file) if token_file else {}
-        if token:
-            tokens[token] = UserInfo(ADMIN_USER, groups=(MASTERS_GROUP,))
+        if admin_token:
+            tokens[admin_token] = UserInfo(ADMIN_USER, groups=(MASTERS_GROUP,))
         return cls(pki.ca_cert, tokens)
 
     def add_token_authenticator(self, fn: TokenAuthenticator) -> None:

@@ -14,7 +14,7 @@ import copy
 import datetime
 
 from k8py.apimachinery import errors
-from k8py.apiserver import virtual
+from k8py.apiserver import node_restriction, virtual
 from k8py.apiserver.authn import UserInfo
 from k8py.apiserver.authz import Attributes
 from k8py.apiserver.decoding import check_type_meta, decode_as
@@ -185,6 +185,7 @@ async def request_token(req):
     name, namespace = req.info.name, req.namespace
     service_account = req.objects.get(namespace, name)
     spec = body.get("spec") or {}
+    node_restriction.admit_token_request(req.api, namespace, name, body, req.user)
     expiration = spec.get("expirationSeconds", DEFAULT_EXPIRATION)
     if not isinstance(expiration, int) or isinstance(expiration, bool) or expiration < MIN_EXPIRATION:
         raise errors.invalid("TokenRequest", name, [errors.Cause(

@@ -30,9 +30,12 @@ from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
+from k8py.apiserver.authz.bootstrap_roles import BootstrapRoles
+from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
 from k8py.apiserver.authz.modes import build_chain
 from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
 from k8py.apiserver.bootstrap import bootstrap
+from k8py.apiserver.bootstrap_tokens import BootstrapTokenAuthenticator, ensure_join_token
 from k8py.apiserver.crds import CustomResources
 from k8py.apiserver.encryptionconfig import EncryptionProviders
 from k8py.apiserver.impersonation import impersonated
@@ -101,6 +104,7 @@ class APIServer:
         self.caches: dict[str, WatchCache] = {}
         self.object_stores: dict[tuple[str, str, str], ObjectStore] = {}
         self.authenticator: Authenticator | None = None
+        self.node_graph = NodeGraph()
         self.authorizer = AuthorizerChain(BootstrapPolicy())  # until start() builds the configured chain
         self.rbac = None  # the RBAC authorizer, when RBAC is a mode: escalation checks resolve rules with it
         self.tokens: ServiceAccountTokens | None = None
@@ -124,18 +128,25 @@ class APIServer:
         self.tokens = ServiceAccountTokens(key, issuer, [issuer], self.lookup_object)
         if self.authenticator is not None:
             self.authenticator.add_token_authenticator(self.tokens.authenticate)
+            self.authenticator.add_token_authenticator(BootstrapTokenAuthenticator(self.lookup_object))
         self.store.start_compactor()
         if self.encryption.automatic_reload:
             self.background.append(asyncio.create_task(self.encryption.watch()))
         for resource in self.registry.storage_resources():
             self._add_storage(resource)
         await asyncio.gather(*(c.start() for c in self.caches.values()))
+        feed_from_caches(self.node_graph, {plural: self.caches[f"/registry/{plural}/"]
+                                           for plural in ("pods", "persistentvolumes", "nodes")})
         for cached in self.caches["/registry/services/"].list("/registry/services/")[0]:
             self.service_allocations.restore(cached.obj)
         builtin_group_versions = [(g, v) for g, versions in self.registry.groups().items() for v in versions]
         await bootstrap(self)
+        if self.config.token:
+            await ensure_join_token(self, self.config.token)
         self.authorizer, self.rbac = build_chain(self, self.config.authorization_modes)
         await reconcile_bootstrap_policy(self)
+        # the join flow's rules (authz/bootstrap_roles.py), after the configured modes
+        self.authorizer.add(BootstrapRoles())
         await self.crds.start()
         autoregister = AutoRegister(self, builtin_group_versions)
         await autoregister.sync_on_start()
@@ -285,7 +296,7 @@ class APIServer:
         audit.begin(user, info)
         user = impersonated(user, request.headers, self.authorizer)
         audit.impersonated(user)
-        self._authorize(user, info, request.method)
+        self._authorize(user, info, request.method, request.query)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
         if path.startswith("/openapi/"):
@@ -310,11 +321,18 @@ class APIServer:
             raise errors.unauthorized()
         return UserInfo(ANONYMOUS, groups=(ALL_UNAUTHENTICATED,))
 
-    def _authorize(self, user, info, method: str) -> None:
+    def _authorize(self, user, info, method: str, query=None) -> None:
+        query = query if query is not None else {}
         if info.is_resource:
+            name, field_selector = info.name, ""
+            if info.verb in ("list", "watch"):
+                # As upstream's RequestInfo: a list of one object by metadata.name names it.
+                field_selector = query.get("fieldSelector", "")
+                name = name or _selected_name(field_selector)
             attrs = Attributes(user=user, verb=info.verb, resource_request=True, namespace=info.namespace,
                                api_group=info.group, api_version=info.version, resource=info.resource,
-                               subresource=info.subresource, name=info.name, path=info.path)
+                               subresource=info.subresource, name=name, path=info.path,
+                               field_selector=field_selector)
         else:
             attrs = Attributes(user=user, verb=method.lower() if method != "HEAD" else "get",
                                resource_request=False, path=info.path)
@@ -393,6 +411,14 @@ class APIServer:
         if media == discovery.AGGREGATED_MEDIA_V2BETA1:
             body["apiVersion"] = "apidiscovery.k8s.io/v2beta1"
         return json_response(body, content_type=media)
+
+
+def _selected_name(field_selector: str) -> str:
+    from k8py.apimachinery.selectors import parse_field_selector
+    try:
+        return parse_field_selector(field_selector).exact_name() or ""
+    except errors.StatusError:
+        return ""
 
 
 def default_hostname() -> str:

@@ -12,8 +12,8 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import (admission, custom_resources, default_storage_class, quota_admission,
-                           serviceaccount_admission, storage_protection)
+from k8py.apiserver import (admission, certificates_admission, custom_resources, default_storage_class,
+                           node_restriction, quota_admission, serviceaccount_admission, storage_protection)
 from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
@@ -83,7 +83,9 @@ class Strategy:
             admission.admit_pod(self.api, obj)
         default_storage_class.admit_create(self.api, resource, obj)
         storage_protection.admit_create(resource, obj)
-        # validating plugins see the object as the mutating ones left it
+        # validating plugins see the object as the mutating ones left it (upstream's order)
+        node_restriction.admit_create(self.api, resource, obj, user)
+        certificates_admission.admit_create(self.api, resource, obj)
         self.api.pod_security.admit(self.api, resource, obj, user=user)
         # after the pod's defaults (LimitRanger), before anything is allocated
         quota_admission.admit_create(self.api, resource, obj)
@@ -148,6 +150,8 @@ class Strategy:
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
         escalation.check_write(self.api, resource.group, resource.kind, new, old, user)
+        node_restriction.admit_update(self.api, resource, new, old, user, subresource)
+        certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])
@@ -155,6 +159,7 @@ class Strategy:
     # ---- delete -----------------------------------------------------------
 
     async def admit_delete(self, resource: Resource, obj: dict, options, *, user=None) -> None:
+        node_restriction.admit_delete(self.api, resource, obj, user)
         name = obj["metadata"]["name"]
         if (resource.group, resource.kind) == ("", "Namespace") and name in UNDELETABLE_NAMESPACES:
             raise errors.StatusError(403, "Forbidden",

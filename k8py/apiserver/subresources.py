@@ -12,7 +12,7 @@ from aiohttp import web
 
 from k8py.apimachinery import errors, meta
 from k8py.apimachinery.selectors import selector_string
-from k8py.apiserver import codec, eviction, patching
+from k8py.apiserver import codec, eviction, node_restriction, patching
 from k8py.apiserver.decoding import decode_as
 from k8py.apiserver.objects import DeleteOptions
 from k8py.apiserver.responses import json_response
@@ -161,7 +161,9 @@ async def evict(req) -> web.StreamResponse:
     body = decode_as(req, await req.body(), "policy", "v1", "Eviction")
     options = DeleteOptions.from_body(body.get("deleteOptions"), req.query)
     options.dry_run = options.dry_run or req.dry_run
-    await req.api.check_disruption_allowed(req.objects.get(req.namespace, req.info.name), options.dry_run)
+    pod = req.objects.get(req.namespace, req.info.name)
+    node_restriction.admit_eviction(req.api, pod, req.user)
+    await req.api.check_disruption_allowed(pod, options.dry_run)
     if not options.dry_run:
         await eviction.mark_disruption_target(req.objects, req.namespace, req.info.name, req.user)
     await req.objects.delete(req.namespace, req.info.name, options, user=req.user)

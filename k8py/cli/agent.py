@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--server", default=None, help="API server URL, e.g. https://10.0.0.1:6443")
     p.add_argument("--cleanup", action="store_true",
                    help="stop this node's containers and remove every k8py chain, route and interface, then exit")
-    p.add_argument("--token", default=None, help="bearer token for the API server")
+    p.add_argument("--token", default=None,
+                   help="the server's join token (k3s-style; the agent gets its certificates with it)")
     p.add_argument("--ca-file", type=Path, default=None, help="CA bundle to verify the server (else not verified)")
     p.add_argument("--node-name", default=None)
     p.add_argument("--node-ip", default="", help="address other nodes reach this one on")
@@ -41,6 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cni-bridge", default=os.environ.get("K8PY_CNI_BRIDGE", "k8py0"),
                    help="Linux bridge the pods attach to")
     p.add_argument("--node-label", action="append", default=[], help="key=value label for the node (repeatable)")
+    p.add_argument("--client-cert-seconds", type=int, default=None,
+                   help="validity asked for the agent's client certificates (CSR expirationSeconds, min 600)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -50,8 +53,8 @@ def run(args) -> int:
     if args.cleanup:
         asyncio.run(cleanup(args))
         return 0
-    if not args.server:
-        print("k8py agent: --server is required", file=sys.stderr)
+    if not args.server or not args.token:
+        print("k8py agent: --server and --token are required", file=sys.stderr)
         return 2
     runtime = args.runtime or ("runc" if os.geteuid() == 0 else "simulated")
     if runtime == "runc" and os.geteuid() != 0:
@@ -66,10 +69,9 @@ def run(args) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(serve(args, runtime))
+        return asyncio.run(serve(args, runtime))
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 def agent_config(args, data_dir: Path, control_plane: bool = False):
@@ -87,30 +89,40 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 
 
-async def serve(args, runtime: str) -> None:
-    from k8py.client import Client
+async def serve(args, runtime: str) -> int:
+    from k8py.cli.agent_join import JoinError, join
     from k8py.kubelet.hollow import run_hollow_nodes
     from k8py.kubelet.wiring import build_kubelet, make_runtime
 
     data_dir = (args.data_dir or default_data_dir() / "agent").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    client = Client(args.server, token=args.token, ca_file=str(args.ca_file) if args.ca_file else None,
-                    insecure=args.ca_file is None, user_agent="k8py-kubelet")
     config = agent_config(args, data_dir)
+    hollow = runtime == "simulated" and args.count > 1
+    names = [f"{config.node_name}-{i}" for i in range(args.count)] if hollow else [config.node_name]
+    try:
+        joined, clients = await join(args.server, args.token, data_dir, names, ca_file=args.ca_file,
+                                     cert_seconds=args.client_cert_seconds)
+    except JoinError as e:
+        print(f"k8py agent: {e}", file=sys.stderr)
+        return 1
     background: list[asyncio.Task] = []
-    if runtime == "simulated" and args.count > 1:
-        kubelets = await run_hollow_nodes(client, config, args.count,
-                                          lambda: make_runtime("simulated", data_dir)[0])
+    if hollow:
+        async def client_for(name: str):
+            return clients[name]
+        kubelets = await run_hollow_nodes(client_for, config, args.count,
+                                          lambda: make_runtime("simulated", data_dir)[0],
+                                          network_client=joined.network)
         print(f"k8py: {args.count} hollow nodes registered ({config.node_name}-0 ...)", flush=True)
     else:
-        config.client_ca_file = args.ca_file or await fetch_cluster_ca(client, data_dir / "tls")
-        kubelet = build_kubelet(client, config, runtime)
+        config.client_ca_file = joined.ca_file
+        kubelet = build_kubelet(clients[config.node_name], config, runtime)
+        kubelet.network_client = joined.network
         await kubelet.start()
         kubelets = [kubelet]
         if runtime == "runc":   # an agent is kubelet and kube-proxy for its node
             from k8py import proxy
             args.node_name = config.node_name
-            background.append(asyncio.create_task(proxy.run_in_agent(args, client), name="kube-proxy"))
+            background.append(asyncio.create_task(proxy.run_in_agent(args, joined.network), name="kube-proxy"))
         print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}",
               flush=True)
     stop = asyncio.Event()
@@ -122,7 +134,8 @@ async def serve(args, runtime: str) -> None:
         task.cancel()
     # Containers keep running: a restarted agent adopts them.
     await asyncio.gather(*(k.stop() for k in kubelets), *background, return_exceptions=True)
-    await client.close()
+    await joined.close()
+    return 0
 
 
 async def cleanup(args) -> None:
@@ -162,38 +175,47 @@ async def release_pod_network(network, sandbox) -> None:
         log.warning("network teardown of sandbox %s: %s", sandbox.id, e)
 
 
-async def fetch_cluster_ca(client, folder: Path) -> Path | None:
-    """The cluster CA as every namespace publishes it (kube-root-ca.crt): the kubelet API
-    accepts only clients with a certificate it signed, i.e. the API server."""
-    from k8py.client import ApiError
-    try:
-        configmap = await client.resource("v1", "configmaps", "kube-system").get("kube-root-ca.crt")
-    except ApiError as e:
-        log.warning("cluster CA not readable (%s): the kubelet API will not check client certificates", e)
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "cluster-ca.crt"
-    path.write_text(configmap["data"]["ca.crt"])
-    return path
-
-
 async def run_in_server(args, client) -> None:
-    """The server's own node agent (a component of `k8py server`)."""
+    """The server's own node agent (a component of `k8py server`).
+
+    Its kubelet is `system:node:<name>` like any other, with certificates the server signs
+    directly (as k3s does for its own agent); `client` (the component's) only adds the
+    control-plane role labels, which NodeRestriction keeps kubelets from setting.
+    """
     if getattr(args, "disable_agent", False) or os.geteuid() != 0:
         return          # the server already said plainly that pods stay Pending
+    from k8py.cli.agent_join import server_node_clients
     from k8py.kubelet.wiring import build_kubelet
     data_dir = ((args.data_dir or default_data_dir()).resolve()) / "agent"
-    config = agent_config(args, data_dir, control_plane=True)
+    config = agent_config(args, data_dir)
     config.ca_dir = data_dir.parent / "server" / "tls"
     config.client_ca_file = config.ca_dir / "server-ca.crt"
+    node_client, network_client = server_node_clients(client.server, config.ca_dir, config.node_name)
     try:
-        kubelet = build_kubelet(client, config, "runc")
-    except ImportError as e:
-        print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
-        return
-    await kubelet.start()
-    print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}", flush=True)
-    try:
-        await asyncio.Event().wait()
+        try:
+            kubelet = build_kubelet(node_client, config, "runc")
+        except ImportError as e:
+            print(f"k8py: the node agent can't run here ({e}); pods stay Pending until an agent runs", flush=True)
+            return
+        kubelet.network_client = network_client
+        await kubelet.start()
+        await label_control_plane(client, config.node_name)
+        print(f"k8py: node {config.node_name} registered; static pods from {config.pod_manifest_path}",
+              flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await kubelet.stop()
     finally:
-        await kubelet.stop()
+        await node_client.close()
+        await network_client.close()
+
+
+async def label_control_plane(client, node_name: str) -> None:
+    """k3s marks its server node with both role labels."""
+    from k8py.client import ApiError
+    labels = {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"}
+    try:
+        await client.resource("v1", "nodes").patch(node_name, {"metadata": {"labels": labels}})
+    except ApiError as e:
+        log.warning("could not label node %s as control plane: %s", node_name, e)

@@ -6,8 +6,9 @@ the API server's internals. Each authenticates with a client certificate of
 its own (COMPONENT_USERS), so RBAC gives it only what its role grants: the
 scheduler is system:kube-scheduler, the controller-manager
 system:kube-controller-manager, kube-proxy system:kube-proxy, the cluster DNS
-the user bound to its CoreDNS-like role. A component not listed there (the
-agent) still uses the admin certificate.
+the user bound to its CoreDNS-like role. The agent's kubelet is
+system:node:<name> (cli/agent.py); the agent component's own client, the
+admin certificate, only marks that Node as the control plane.
 
 To add one, append `(name, "module:function")` to COMPONENTS; the function is
 `async def run_in_server(args, client) -> None` (args are the server's parsed

@@ -30,6 +30,11 @@ def add_parser(sub) -> None:
                    help="give every Node a podCIDR from --cluster-cidr (the nodeipam controller)")
     p.add_argument("--cluster-cidr", default=None, help="the pod range nodes' podCIDRs are cut from")
     p.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix length of each node's podCIDR")
+    p.add_argument("--cluster-signing-cert-file", default=None,
+                   help="CA certificate (PEM) the csrsigning controller issues kubernetes.io/* certificates with")
+    p.add_argument("--cluster-signing-key-file", default=None, help="the key of --cluster-signing-cert-file")
+    p.add_argument("--cluster-signing-duration", default="8760h",
+                   help="longest validity of a signed certificate (Go duration, e.g. 8760h)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
 
 
@@ -82,7 +87,19 @@ def _options(args) -> dict:
     """What controllers need besides the API: pod GC settings, the CA to publish."""
     return {"terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
             "allocate_node_cidrs": args.allocate_node_cidrs and bool(args.cluster_cidr),
-            "cluster_cidr": args.cluster_cidr, "node_cidr_mask_size": args.node_cidr_mask_size, **_root_ca(args)}
+            "cluster_cidr": args.cluster_cidr, "node_cidr_mask_size": args.node_cidr_mask_size,
+            "cluster_signing_cert_file": args.cluster_signing_cert_file,
+            "cluster_signing_key_file": args.cluster_signing_key_file,
+            "cluster_signing_duration": _seconds(args.cluster_signing_duration), **_root_ca(args)}
+
+
+def _seconds(duration: str) -> float:
+    """A Go duration such as 8760h, 30m or 1h30m in seconds."""
+    import re
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise SystemExit(f"k8py controller-manager: invalid duration {duration!r}")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
 def _root_ca(args) -> dict:

@@ -26,7 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--https-listen-port", type=int, default=6443)
     p.add_argument("--write-kubeconfig", type=Path, default=None, help="where to write the admin kubeconfig")
-    p.add_argument("--token", default=None, help="a bearer token accepted as the cluster admin")
+    p.add_argument("--token", default=None,
+                   help="the join token agents present (k3s-style; it becomes a bootstrap token, not an admin "
+                        "credential)")
     p.add_argument("--token-file", type=Path, default=None, help="static tokens, CSV: token,user,uid,groups")
     p.add_argument("--datastore-endpoint", default="", help="empty = embedded SQLite")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
@@ -92,6 +94,19 @@ def run(args) -> int:
     return 0
 
 
+def _write_secure_token(data_dir: Path, ca_cert: Path, token: str) -> None:
+    """k3s's <data-dir>/server/token: K10<sha256 of the CA>::server:<token>, which agents may
+    use instead of the bare token to pin the cluster CA."""
+    import hashlib
+    if token.startswith("K10") and "::" in token:
+        return
+    path = data_dir / "server" / "token"
+    secure = f"K10{hashlib.sha256(ca_cert.read_bytes()).hexdigest()}::server:{token}\n"
+    if not path.exists() or path.read_text() != secure:
+        path.touch(mode=0o600)
+        path.write_text(secure)
+
+
 async def serve(args) -> None:
     from aiohttp import web
 
@@ -115,8 +130,10 @@ async def serve(args) -> None:
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)
     pki = ensure_pki(data_dir / "server" / "tls", sans)
+    if args.token:
+        _write_secure_token(data_dir, pki.ca_cert, args.token)
     api = APIServer(config)
-    api.authenticator = Authenticator.from_config(pki, args.token, args.token_file)
+    api.authenticator = Authenticator.from_config(pki, token_file=args.token_file)
     await api.start()
     # Open watches would hold a graceful shutdown for a minute: give them two seconds.
     runner = web.AppRunner(api.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -126,7 +143,7 @@ async def serve(args) -> None:
     await site.start()
     host = "127.0.0.1" if args.bind_address == "0.0.0.0" else args.bind_address
     kubeconfig = args.write_kubeconfig or default_kubeconfig(data_dir)
-    write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", pki, token=args.token)
+    write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", pki)
     print(f"k8py: API server ready on https://{host}:{args.https_listen_port}", flush=True)
     print(f"k8py: kubeconfig written to {kubeconfig}", flush=True)
     components = await start_components(args, data_dir, f"https://{host}:{args.https_listen_port}")

@@ -85,6 +85,11 @@ class Client:
             ctx.load_cert_chain(cert_file, key_file)
         return ctx
 
+    def reload_client_certificate(self, cert_file: str, key_file: str) -> None:
+        """Present a renewed client certificate on every new connection from now on."""
+        if self.ssl is not None:
+            self.ssl.load_cert_chain(cert_file, key_file)
+
     @classmethod
     def from_kubeconfig(cls, path: str | Path, context: str | None = None, **kwargs) -> Client:
         config = yaml.safe_load(Path(path).read_text())

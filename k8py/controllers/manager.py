@@ -55,6 +55,8 @@ CONTROLLERS: dict[str, str] = {
     "persistentvolume-binder": "k8py.controllers.volume.binder:PersistentVolumeBinder",
     "persistentvolumeclaim-protection": "k8py.controllers.volume.protection:PVCProtectionController",
     "persistentvolume-protection": "k8py.controllers.volume.protection:PVProtectionController",
+    "csrapproving": "k8py.controllers.certificates.approver:CSRApprovingController",
+    "csrsigning": "k8py.controllers.certificates.signer:CSRSigningController",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller",
            "pvc-protection": "persistentvolumeclaim-protection", "pv-protection": "persistentvolume-protection"}
@@ -223,5 +225,8 @@ async def run_in_server(args, client: Client) -> None:
     manager = ControllerManager(client, select_controllers(wanted), leader_elect=True, identity=identity,
                                 port=0, port_file=data_dir / "server" / "controller-manager.port",
                                 options={"data_dir": str(data_dir), "allocate_node_cidrs": True,
-                                         "cluster_cidr": getattr(args, "cluster_cidr", None)})
+                                         "cluster_cidr": getattr(args, "cluster_cidr", None),
+                                         # as kube-controller-manager --cluster-signing-cert-file/-key-file
+                                         "cluster_signing_cert_file": str(data_dir / "server/tls/server-ca.crt"),
+                                         "cluster_signing_key_file": str(data_dir / "server/tls/server-ca.key")})
     await manager.run()

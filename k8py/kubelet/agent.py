@@ -22,6 +22,7 @@ from k8py.kubelet.context import KubeletContext
 from k8py.kubelet.node import NodeConfig, NodeManager, pick_pod_cidr
 from k8py.kubelet.pod_dns import ClusterDNS
 from k8py.kubelet.pod_worker import PodWorker
+from k8py.kubelet.tokens import TokenCache, parse_time
 from k8py.kubelet.runtime.interface import LABEL_POD_UID, ContainerStatus, Sandbox
 from k8py.kubelet.volumes import VolumeContext, VolumeManager
 
@@ -88,7 +89,10 @@ class Kubelet:
         self._tasks: list[asyncio.Task] = []
         self._last_states: dict[str, str] = {}
         self.pod_cidr_wait = POD_CIDR_WAIT_SECONDS
-        self._tokens: dict[tuple, tuple[str, float]] = {}    # -> (token, refresh after)
+        # Who reads every Node (peer routes, a free pod CIDR): a node may read only its own,
+        # so an agent passes its network identity's client here (k3s's flannel has its own too).
+        self.network_client = client
+        self._tokens = TokenCache()
 
     # ---- start / stop ----------------------------------------------------------------
 
@@ -108,7 +112,8 @@ class Kubelet:
         if network is not None and hasattr(network, "set_peer_routes"):
             # Pods on other nodes are reached through those nodes (routes follow the Node objects).
             from k8py.kubelet.network.peers import PeerRoutes
-            self.peer_routes = PeerRoutes(self.client, network, cfg.node_name, cfg.cluster_cidr, cfg.node_ip)
+            self.peer_routes = PeerRoutes(self.network_client, network, cfg.node_name, cfg.cluster_cidr,
+                                          cfg.node_ip)
             await self.peer_routes.start()
         volumes = None
         if cfg.materialize_volumes:
@@ -190,7 +195,7 @@ class Kubelet:
         if self.network_factory is None:
             return None
         async with _cidr_lock():       # hollow nodes of one process claim one at a time
-            nodes = await self.client.resource("v1", "nodes").list()
+            nodes = await self.network_client.resource("v1", "nodes").list()
             used = {(n.get("spec") or {}).get("podCIDR") for n in nodes.get("items") or []} | _CLAIMED
             cidr = pick_pod_cidr(self.config.cluster_cidr, {u for u in used if u})
             if cidr is None:
@@ -247,13 +252,12 @@ class Kubelet:
 
     async def _service_account_token(self, namespace: str, service_account: str, audiences: list[str],
                                      expiration: int, pod: dict) -> str:
-        """A bound token from the TokenRequest API (serviceaccounts/<name>/token), reused until
-        80% of its life has passed, as the kubelet's token manager does."""
-        import time
+        """A token from the TokenRequest API (serviceaccounts/<name>/token) bound to the pod,
+        reused until upstream's refresh rule says otherwise (kubelet/tokens.py)."""
         key = (namespace, service_account, tuple(audiences), expiration, pod["metadata"]["uid"])
         cached = self._tokens.get(key)
-        if cached is not None and time.monotonic() < cached[1]:
-            return cached[0]
+        if cached is not None:
+            return cached
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                 "spec": {"audiences": audiences, "expirationSeconds": expiration,
                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
@@ -266,10 +270,10 @@ class Kubelet:
             log.info("token request for %s/%s failed (%s); writing an empty token", namespace, service_account,
                      e.code)
             return ""
-        token = (result.get("status") or {}).get("token", "")
-        if len(self._tokens) > 10000:
-            self._tokens.clear()
-        self._tokens[key] = (token, time.monotonic() + 0.8 * expiration)
+        status = result.get("status") or {}
+        token, expires = status.get("token", ""), parse_time(status.get("expirationTimestamp", ""))
+        if token and expires is not None:
+            self._tokens.put(key, token, expires, (result.get("spec") or {}).get("expirationSeconds") or expiration)
         return token
 
     def _node_images(self) -> list[dict]:
@@ -337,6 +341,7 @@ class Kubelet:
             if self.static_pods is not None:
                 self.static_pods.mirror_deleted(pod)
             return
+        self._tokens.forget_pod(pod["metadata"]["uid"])
         worker = self.workers.get(pod["metadata"]["uid"])
         if worker is not None:
             worker.delete()

@@ -68,8 +68,10 @@ class HollowNetwork:
             self._released.append(ip)
 
 
-async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factory) -> list[Kubelet]:
-    """Register `count` simulated nodes named <node-name>-<i>, sharing one API client."""
+async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factory,
+                           network_client=None) -> list[Kubelet]:
+    """Register `count` simulated nodes named <node-name>-<i>. `client` is one API client for
+    all, or an async function giving each node name its own (each node its own identity)."""
     kubelets = []
     for i in range(count):
         config = AgentConfig(node_name=f"{base.node_name}-{i}" if count > 1 else base.node_name,
@@ -78,7 +80,9 @@ async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factor
                              materialize_volumes=False, run_probes=False,
                              fixed_capacity=dict(HOLLOW_CAPACITY), relist_seconds=2.0,
                              node_labels={"type": "hollow", **base.node_labels})
-        kubelet = Kubelet(client, config, runtime_factory(), network_factory=HollowNetwork)
+        node_client = await client(config.node_name) if callable(client) else client
+        kubelet = Kubelet(node_client, config, runtime_factory(), network_factory=HollowNetwork)
+        kubelet.network_client = network_client or node_client
         kubelet.pod_cidr_wait = 0.0
         kubelet.recorder = ContainerlessEvents(kubelet.recorder)
         kubelets.append(kubelet)

@@ -99,7 +99,21 @@ class StaticPods:
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         await self.scan()
+        await self._remove_orphaned_mirrors()
         self._task = asyncio.create_task(self._loop(), name="static pods")
+
+    async def _remove_orphaned_mirrors(self) -> None:
+        """Mirrors the pod watch listed before this started (their events went unheard) whose static
+        pod is gone, e.g. removed while the agent was down: delete them (upstream's pod cleanups)."""
+        informer = getattr(self.kubelet, "informer", None)
+        for mirror in list(informer.list()) if informer is not None else []:
+            m = mirror["metadata"]
+            if MIRROR not in (m.get("annotations") or {}):
+                continue
+            pod = self._static_by_name(m.get("namespace", "default"), m["name"])
+            if pod is None or m["annotations"][MIRROR] != pod["metadata"]["annotations"][HASH] or \
+                    m.get("deletionTimestamp"):
+                await self._resync_mirror(mirror, pod)
 
     async def stop(self) -> None:
         tasks = list(self._mirror_tasks) + ([self._task] if self._task is not None else [])
@@ -163,12 +177,7 @@ class StaticPods:
         from k8py.client import ApiError
         m = pod["metadata"]
         api = self._pods_api(m["namespace"])
-        try:
-            existing = await api.get(m["name"])
-        except ApiError as e:
-            if e.code != 404:
-                raise
-            existing = None
+        existing = self._known_mirror(m["namespace"], m["name"])
         if existing is not None:
             if (existing["metadata"].get("annotations") or {}).get(MIRROR) == m["annotations"][HASH] \
                     and not existing["metadata"].get("deletionTimestamp"):
@@ -183,6 +192,12 @@ class StaticPods:
                 log.warning("mirror pod %s: %s", m["name"], e)
                 return
         self._republish(pod)
+
+    def _known_mirror(self, namespace: str, name: str) -> dict | None:
+        """The pod of that name bound to this node, as the kubelet's pod watch has it (a node may not
+        read pods bound elsewhere, and asking for a missing one is refused, not 404)."""
+        informer = getattr(self.kubelet, "informer", None)
+        return informer.get(f"{namespace}/{name}") if informer is not None else None
 
     def _republish(self, pod: dict) -> None:
         worker = self.kubelet.workers.get(pod["metadata"]["uid"])

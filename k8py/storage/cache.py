@@ -132,6 +132,12 @@ class WatchCache:
         self._buffer: list[list[Event]] | None = None  # commits that arrive while start() lists
         self._started = False
         self._subscribed = False
+        self._listeners: tuple[Callable[[dict | None, dict | None], None], ...] = ()
+
+    def add_listener(self, fn: Callable[[dict | None, dict | None], None]) -> None:
+        """Call fn(old, new) for every change as it is applied (old None: created; new None:
+        deleted), before any watcher hears of it; fn must be quick and must not raise."""
+        self._listeners = self._listeners + (fn,)
 
     # ---- start-up and following the store ---------------------------------
 
@@ -173,6 +179,8 @@ class WatchCache:
             if change is None:
                 continue
             self._remember(change)
+            for listener in self._listeners:
+                listener(change.prev.obj if change.prev else None, change.new.obj if change.new else None)
             for watcher in self._watchers:
                 if change.key.startswith(watcher.prefix):
                     watcher._offer(change)

@@ -24,7 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 # The seed manifests, as copied into the repository (test_repo_data.py checks the copies
 # match ../shared/manifests/seed, which CI and the project machines have beside the clone).
 SEED = REPO / "tests" / "data" / "seed"
-TOKEN = "e2e-admin-token"
+# The servers' join token (k3s-style --token): agents join with it. It is no API credential
+# beyond requesting node certificates; tests act as the admin with admin_ssl_context().
+TOKEN = "e2e-join-token"
+
+
+def admin_ssl_context(data_dir: Path) -> ssl.SSLContext:
+    """TLS to a server of ours as the cluster admin: the admin kubeconfig's client certificate."""
+    tls = Path(data_dir) / "server" / "tls"
+    ctx = ssl.create_default_context(cafile=str(tls / "server-ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(tls / "client-admin.crt"), str(tls / "client-admin.key"))
+    return ctx
 
 
 

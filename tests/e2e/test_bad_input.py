@@ -9,13 +9,17 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import TOKEN
+from tests.e2e.conftest import admin_ssl_context
 
 
-def call(server, method, path, body=None, content_type="application/json", token=TOKEN):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+def call(server, method, path, body=None, content_type="application/json", token=None, admin=True):
+    """A raw request as the admin (its client certificate), or with only `token` when admin is False."""
+    if admin:
+        ctx = admin_ssl_context(server.data_dir)
+    else:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     data = body if isinstance(body, (bytes, type(None))) else body.encode()
     request = urllib.request.Request(server.url + path, data=data, method=method)
     if token:
@@ -97,9 +101,9 @@ def test_non_numeric_resource_version(server, namespace):
 
 
 def test_unauthenticated_requests_get_401(server):
-    status, result = call(server, "GET", "/api/v1/namespaces", token=None)
+    status, result = call(server, "GET", "/api/v1/namespaces", admin=False)
     assert status == 401 and result["reason"] == "Unauthorized"
-    status, result = call(server, "GET", "/api/v1/namespaces", token="wrong")
+    status, result = call(server, "GET", "/api/v1/namespaces", token="wrong", admin=False)
     assert status == 401
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import ssl
 
 import aiohttp
 
-from tests.e2e.conftest import TOKEN, start_server
+from tests.e2e.conftest import admin_ssl_context, start_server
 
 
 def _session(server) -> aiohttp.ClientSession:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return aiohttp.ClientSession(server.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 connector=aiohttp.TCPConnector(ssl=ctx, limit=0))
+    return aiohttp.ClientSession(server.url, connector=aiohttp.TCPConnector(ssl=admin_ssl_context(server.data_dir),
+                                                                            limit=0))
 
 
 async def _write_until_killed(server, acknowledged: list[str], writers: int = 32) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from scripts.fuzz_api import DISABLE_COMPONENTS, fuzz
-from tests.e2e.conftest import TOKEN, start_server
+from scripts.fuzz_api import DISABLE_COMPONENTS, admin_cert, fuzz
+from tests.e2e.conftest import start_server
 
 SECONDS = 35
 SEED = 20261126
@@ -24,8 +24,8 @@ def test_fuzz_create_endpoints(tmp_path):
     # fuzzer creates (docs/fuzzing.md says why that is a separate problem).
     server = start_server(tmp_path / "server", extra=[*DISABLE_COMPONENTS])
     try:
-        report = fuzz(server.url, TOKEN, seconds=SECONDS, seed=SEED, max_requests=12000,
-                      findings_dir=tmp_path / "findings")
+        report = fuzz(server.url, None, seconds=SECONDS, seed=SEED, max_requests=12000,
+                      findings_dir=tmp_path / "findings", client_cert=admin_cert(server.data_dir))
         alive = server.process.poll() is None and server.ready()
     finally:
         server.stop()

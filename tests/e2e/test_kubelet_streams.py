@@ -381,16 +381,12 @@ def test_kubectl_versions(server, namespace, node, version):
 
 
 async def _websocket_messages(server, path: str, protocols: tuple[str, ...]) -> tuple[str | None, list]:
-    import ssl
-
     import aiohttp
 
-    from .conftest import TOKEN
-    ctx = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
-    ctx.check_hostname = False
+    from .conftest import admin_ssl_context
+    ctx = admin_ssl_context(server.data_dir)
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(server.url + path, protocols=protocols, ssl=ctx,
-                                      headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        async with session.ws_connect(server.url + path, protocols=protocols, ssl=ctx) as ws:
             messages = [msg async for msg in ws if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)]
             return ws.protocol, [m.data for m in messages]
 

@@ -145,7 +145,8 @@ def test_kubectl_streams_to_a_pod_run_by_the_servers_agent(netns_server):
                                                           "items": [service, endpoints]}))
     for target in ("pods/web:8080", "services/web:80", "services/http:web:http"):
         base = f"https://127.0.0.1:6443/api/v1/namespaces/default/{target}/proxy"
-        auth = ["-H", f"Authorization: Bearer {TOKEN}"]
+        tls = server.data_dir / "server" / "tls"      # as the admin: the admin kubeconfig's certificate
+        auth = ["--cert", str(tls / "client-admin.crt"), "--key", str(tls / "client-admin.key")]
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             got = server.in_ns("curl", "-sk", "--max-time", "5", "-X", method, *auth, "-o", "-",
                                "-w", "%{http_code}", f"{base}/cgi-bin/echo/sub").stdout

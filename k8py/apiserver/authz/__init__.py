@@ -32,6 +32,7 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""
+    field_selector: str = ""   # of a list or watch (the Node authorizer scopes pod lists by it)
 
 
 @dataclass
@@ -126,7 +127,7 @@ class AuthorizerChain:
             decision = authorizer.authorize(attrs)
             if decision.verdict != NO_OPINION:
                 return decision
-            if decision.reason:
+            if decision.reason:     # as upstream's union: every authorizer's reason, one per line
                 reasons.append(decision.reason)
         return Decision(NO_OPINION, "\n".join(reasons))
 

@@ -7,8 +7,7 @@ short-circuit), so an admin is never locked out by RBAC objects.
     AlwaysAllow  everything is allowed
     AlwaysDeny   nothing is ("Everything is forbidden.")
     RBAC         Roles, ClusterRoles and their bindings (rbac.py)
-    Node         the Node authorizer: NODE_AUTHORIZER below builds it; until
-                 it is set, Node has no opinion on anything
+    Node         the Node authorizer (node.py) over the server's node graph
 """
 
 from __future__ import annotations
@@ -22,10 +21,13 @@ from k8py.apiserver.authz.rbac import RBACAuthorizer
 MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
 DEFAULT_MODES = "Node,RBAC"
 
-# The hook where the Node authorizer plugs in: a function of the APIServer
-# returning an Authorizer (set by the module that implements it, or assigned
-# here once it exists). None: `Node` is accepted and has no opinion.
-NODE_AUTHORIZER: Callable | None = None
+def _node_authorizer(api):
+    from k8py.apiserver.authz.node import NodeAuthorizer
+    return NodeAuthorizer(api.node_graph)
+
+
+# The Node authorizer, built for an APIServer (tests may replace it; None: Node has no opinion).
+NODE_AUTHORIZER: Callable | None = _node_authorizer
 
 
 class PrivilegedGroups:

@@ -1,0 +1,1 @@
+"""The certificates controllers: csrapproving (approver.py) and csrsigning (signer.py)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 
 from k8py.apimachinery import errors
-from k8py.apiserver.admission import MIRROR_ANNOTATION
+from k8py.api.validation.pods import MIRROR_ANNOTATION
 from k8py.apiserver.authz.node import NODE_LEASE_NAMESPACE, node_identity
 from k8py.apiserver.authz.node_graph import pod_references
 

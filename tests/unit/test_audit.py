@@ -264,6 +264,9 @@ async def test_pod_security_annotations_reach_the_event(audited):
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "psa", "labels": {
         "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/audit": "restricted"}}}
     assert (await audited.post("/api/v1/namespaces", json=ns, headers=HEADERS)).status == 201
+    # no controller-manager here: make the account ServiceAccount admission looks for
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+    assert (await audited.post("/api/v1/namespaces/psa/serviceaccounts", json=account, headers=HEADERS)).status == 201
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     resp = await audited.post("/api/v1/namespaces/psa/pods", json=pod, headers=HEADERS)

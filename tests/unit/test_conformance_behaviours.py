@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.unit.conftest import CMS, HEADERS, create_cm, ensure_default_service_account
-from tests.unit.volume_fixtures import volume_controllers
+from tests.unit.volume_fixtures import protection_controllers
 
 MERGE = {"Content-Type": "application/merge-patch+json", **HEADERS}
 
@@ -224,6 +224,9 @@ async def exercise_api_operations(client, group, version, kind, plural, spec_fie
         assert is_subset(status, got["status"]), got.get("status")
         assert "ignoredByStatus" not in (got.get("spec") or {}), "a status write must not change the spec"
 
+    # An object with finalizers (pv/pvc-protection) is first marked for deletion, then removed.
+    code, current = await call(client, "GET", f"{path}/conf-labelled")
+    modifications += bool(current["metadata"].get("finalizers"))
     code, gone = await call(client, "DELETE", f"{path}?labelSelector=conformance%3Dyes")
     assert code == 200, gone
     seen = await watch_until_deleted(client, path, watch_rv, "conformance%3Dyes")
@@ -390,7 +393,7 @@ API_KINDS = {
 
 async def test_persistent_volume_and_claim_api_operations(client):
     # As on a real cluster, the protection finalizers are removed by their controllers.
-    async with volume_controllers(client):
+    async with protection_controllers(client):
         for kind_id in ("persistentvolumes", "persistentvolumeclaims"):
             group, version, kind, plural, fields, namespaced, status, mutate = API_KINDS[kind_id]
             await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
@@ -404,7 +407,7 @@ async def test_api_operations(client, kind_id):
         fields = {"spec": {"request": _csr_request(), "signerName": "example.com/conformance",
                            "usages": ["client auth"]}}
     if kind_id in ("persistentvolumes", "persistentvolumeclaims"):
-        async with volume_controllers(client):  # their protection finalizers need the controllers
+        async with protection_controllers(client):  # their protection finalizers need the controllers
             await exercise_api_operations(client, group, version, kind, plural, fields, namespaced=namespaced,
                                           status=status, mutate=mutate)
         return

@@ -31,6 +31,12 @@ async def volume_controllers(client, controllers=(PersistentVolumeBinder, PVCPro
         await api.close()
 
 
+def protection_controllers(client):
+    """Only the controllers that remove the protection finalizers: the binder would race the
+    API-operations tests' own status writes."""
+    return volume_controllers(client, controllers=(PVCProtectionController, PVProtectionController))
+
+
 async def eventually(fetch, condition, timeout=10.0, what="condition"):
     got = None
     for _ in range(int(timeout / 0.02)):

@@ -1,12 +1,13 @@
 """NodeSelectorTerms against a node object (the rules of `v1.NodeSelector`): used
-wherever a term is checked against a plain node dict (DaemonSet placement,
-PersistentVolume node affinity)."""
+wherever a term is checked against a node (DaemonSet placement, PersistentVolume node
+affinity, the scheduler's NodeAffinity plugin)."""
 
 from __future__ import annotations
 
 
 def requirement_matches(req: dict, values: dict) -> bool:
-    key, op, wanted = req.get("key"), req.get("operator"), req.get("values") or []
+    """One NodeSelectorRequirement against labels (or fields)."""
+    key, op, wanted = req.get("key", ""), req.get("operator"), req.get("values") or []
     present = key in values
     have = values.get(key)
     if op == "In":
@@ -17,10 +18,12 @@ def requirement_matches(req: dict, values: dict) -> bool:
         return present
     if op == "DoesNotExist":
         return not present
-    if op in ("Gt", "Lt"):
+    if op in ("Gt", "Lt"):  # exactly one integer value, as upstream's selector
+        if not present or len(wanted) != 1:
+            return False
         try:
             number, bound = int(have), int(wanted[0])
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError):
             return False
         return number > bound if op == "Gt" else number < bound
     return False

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
+from k8py.apimachinery.nodeselector import requirement_matches
 from k8py.scheduler.framework import MAX_NODE_SCORE, SKIPPED, PreFilterResult, unresolvable
 from k8py.scheduler.plugins.scoring import default_normalize
 
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
 ERR_REASON_CONFLICT = "pod affinity terms conflict"
 NAME_FIELD = "metadata.name"
-
-
-def _as_int(text) -> int | None:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def requirement_matches(req: dict, values_by_key: dict) -> bool:
-    """One NodeSelectorRequirement against labels (or fields)."""
-    key, op, values = req.get("key", ""), req.get("operator"), req.get("values") or []
-    present = key in values_by_key
-    value = values_by_key.get(key)
-    if op == "In":
-        return present and value in values
-    if op == "NotIn":
-        return not present or value not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt"):
-        if not present or len(values) != 1:
-            return False
-        have, want = _as_int(value), _as_int(values[0])
-        if have is None or want is None:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
 
 
 def term_matches(term: dict, node) -> bool:

@@ -98,7 +98,12 @@ async def ensure_join_token(api, join_token: str) -> None:
     wanted = join_token_secret(join_token)
     store = api.objects_for("", "v1", "secrets")
     name = wanted["metadata"]["name"]
-    current = store.get_cached(SECRET_NAMESPACE, name)
+    try:
+        current = store.get_cached(SECRET_NAMESPACE, name)
+    except errors.StatusError as err:  # stored under an encryption key the server no longer has
+        log.error("the join token's bootstrap Secret %s/%s is unreadable (%s): agents cannot join with "
+                  "--token until the key that wrote it is back in the encryption config", SECRET_NAMESPACE, name, err.message)
+        return
     if current is not None and current.obj.get("data") == wanted["data"] and \
             current.obj.get("type") == SECRET_TYPE:
         return

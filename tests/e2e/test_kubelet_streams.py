@@ -415,18 +415,15 @@ async def _channel_session(server, path: str, protocol: str, stdin: bytes = b"")
     """One channel.k8s.io WebSocket session through the API server, offering
     `protocol` ("" offers none): what arrived on each channel."""
     import base64
-    import ssl
 
     import aiohttp
 
-    from .conftest import TOKEN
-    ctx = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
-    ctx.check_hostname = False
+    from .conftest import admin_ssl_context
+    ctx = admin_ssl_context(server.data_dir)
     as_text = "base64" in protocol
     got: dict[int, bytes] = {}
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(server.url + path, protocols=(protocol,) if protocol else (), ssl=ctx,
-                                      headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        async with session.ws_connect(server.url + path, protocols=(protocol,) if protocol else (), ssl=ctx) as ws:
             if stdin:
                 if as_text:
                     await ws.send_str("0" + base64.b64encode(stdin).decode())

@@ -38,6 +38,7 @@ catch-up; the watch cache serves everything else.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import queue
@@ -97,6 +98,11 @@ class _Op:
 
 
 _STOP = object()  # queued by close(): the writer finishes what is queued, then exits
+
+
+def lock_path(db_path: Path) -> Path:
+    """The file an open store holds a shared lock on (a snapshot restore needs it exclusively)."""
+    return db_path.with_name(db_path.name + ".lock")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -206,12 +212,30 @@ class SqliteStore(Store):
         self._readers: list[sqlite3.Connection] = []  # idle read connections
         self._readers_closed = False
         self._readers_lock = threading.Lock()
+        self._lock_fd: int | None = None
         self._thread = threading.Thread(target=self._writer_main, name=f"sqlite-writer:{self.path}",
                                         daemon=True)
 
     async def _start(self) -> None:
+        self._hold_lock()
         self._thread.start()
-        self._revision, self._compacted = await self._open_waiter
+        try:
+            self._revision, self._compacted = await self._open_waiter
+        except BaseException:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise
+
+    def _hold_lock(self) -> None:
+        """A shared lock on `<db>.lock` for the store's lifetime: a snapshot restore
+        takes it exclusively, so it cannot replace the database under a running server."""
+        fd = os.open(lock_path(Path(self.path)), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(f"{self.path} is being restored from a snapshot; start again when that is done")
+        self._lock_fd = fd
 
     # ---- loop side: writes ------------------------------------------------
 
@@ -404,6 +428,9 @@ class SqliteStore(Store):
             readers, self._readers, self._readers_closed = self._readers, [], True
         for conn in readers:
             conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 def _resolve(future: asyncio.Future, result) -> None:

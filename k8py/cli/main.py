@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "controller-manager": "k8py.cli.controller_manager",
     "images": "k8py.cli.images",
     "proxy": "k8py.cli.proxy",
+    "etcd-snapshot": "k8py.cli.etcd_snapshot",
 }
 
 

@@ -52,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
     from k8py.cli.security_flags import add_security_flags
     add_security_flags(p)
+    from k8py.cli import server_snapshots
+    server_snapshots.add_flags(p)
 
 
 def _flag_bool(text: str) -> bool:
@@ -77,6 +79,12 @@ def run(args) -> int:
     except ValueError as err:
         print(f"k8py: --authorization-mode: {err}", file=sys.stderr)
         return 2
+    from k8py.cli import server_snapshots
+    if (error := server_snapshots.check_flags(args)) is not None:
+        print(f"k8py: {error}", file=sys.stderr)
+        return 2
+    if args.cluster_reset:
+        return server_snapshots.cluster_reset(args)
     if args.datastore_endpoint:
         print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
               file=sys.stderr)
@@ -151,11 +159,16 @@ async def serve(args) -> None:
         print("k8py: no node agent runs in this server: pods stay Pending until an agent runs as root",
               flush=True)
 
+    from k8py.cli.server_snapshots import start_scheduled
+    scheduled_snapshots = start_scheduled(args, data_dir)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if scheduled_snapshots is not None:
+        scheduled_snapshots.cancel()
     await stop_components(components)
     await runner.cleanup()
     await api.stop()

@@ -151,3 +151,15 @@ def prune_snapshots(directory: Path, base: str, retention: int) -> list[str]:
     for snap in doomed:
         snap.path.unlink(missing_ok=True)
     return [s.name for s in doomed]
+
+
+def backend_for(data_dir: Path, datastore_endpoint: str = "") -> SnapshotBackend:
+    """The snapshot backend of the datastore a server with these flags uses."""
+    if datastore_endpoint:
+        raise SnapshotError("snapshots of an external datastore (--datastore-endpoint) are not supported yet")
+    from k8py.storage.sqlite_snapshot import SqliteSnapshots
+    return SqliteSnapshots(data_dir / "server" / "db" / "state.db")
+
+
+def ca_path(data_dir: Path) -> Path:
+    return data_dir / "server" / "tls" / "server-ca.crt"

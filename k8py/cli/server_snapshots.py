@@ -115,4 +115,9 @@ async def run_scheduled(args, data_dir: Path) -> None:
 def start_scheduled(args, data_dir: Path) -> asyncio.Task | None:
     if args.etcd_disable_snapshots:
         return None
+    try:
+        snapshot.backend_for(data_dir, args.datastore_endpoint)
+    except snapshot.SnapshotError as err:
+        log.warning("scheduled snapshots are off: %s", err)
+        return None
     return asyncio.create_task(run_scheduled(args, data_dir), name="etcd-snapshot-schedule")

@@ -17,7 +17,10 @@ import urllib.request
 from tests.e2e.conftest import REPO, TOKEN, admin_ssl_context, free_port, start_server, wait_for
 
 NODE = "snap-node"
-NO_SCHEDULE = ["--etcd-disable-snapshots"]
+# Pods are bound by nodeName here: the server needs no scheduler, DNS, proxy or provisioners.
+SERVER_FLAGS = ["--etcd-disable-snapshots", *[flag for component in ("scheduler", "dns", "proxy", "local-storage",
+                                                                    "shared-folder")
+                                              for flag in ("--disable", component)]]
 
 
 def _k8py(*args: str) -> subprocess.CompletedProcess:
@@ -85,7 +88,7 @@ def _watch_from(server, resource_version: str) -> tuple[int, str]:
 
 def test_snapshot_under_writes_then_restore_brings_the_cluster_back(tmp_path):
     data_dir = tmp_path / "data"
-    server = start_server(data_dir, extra=NO_SCHEDULE)
+    server = start_server(data_dir, extra=SERVER_FLAGS)
     agent_log = open(tmp_path / "agent.log", "wb")
     agent = subprocess.Popen([sys.executable, "-m", "k8py", "agent", "--server", server.url, "--token", TOKEN,
                               "--runtime", "simulated", "--node-name", NODE, "--node-ip", "127.0.0.1",
@@ -136,7 +139,7 @@ def test_snapshot_under_writes_then_restore_brings_the_cluster_back(tmp_path):
                          "--cluster-reset-restore-path", snapshot_file)
         assert restored.returncode == 0, restored.stderr
         assert "restart without --cluster-reset flag now" in restored.stdout
-        server = start_server(data_dir, port=server.port, extra=NO_SCHEDULE)
+        server = start_server(data_dir, port=server.port, extra=SERVER_FLAGS)
 
         names = {cm["metadata"]["name"]: int(cm["metadata"]["resourceVersion"])
                  for cm in server.kubectl_json("get", "configmaps")["items"]}

@@ -47,7 +47,7 @@ from k8py.apiserver.services import ServiceAllocations
 from k8py.apiserver.strategy import Strategy
 from k8py.apiserver.tokens import ServiceAccountTokens, load_or_create_key
 from k8py.storage.cache import WatchCache
-from k8py.storage.sqlite import open_sqlite_store
+from k8py.storage.sqlite import datastore_path, open_sqlite_store
 
 log = logging.getLogger("k8py.apiserver")
 
@@ -120,9 +120,7 @@ class APIServer:
     # ---- start-up ---------------------------------------------------------
 
     async def start(self) -> None:
-        db_dir = self.config.data_dir / "server" / "db"
-        db_dir.mkdir(parents=True, exist_ok=True)
-        self.store = await open_sqlite_store(db_dir / "state.db")
+        self.store = await open_sqlite_store(datastore_path(self.config.data_dir))
         issuer = f"https://kubernetes.default.svc.{self.config.cluster_domain}"
         key = load_or_create_key(self.config.data_dir / "server" / "tls" / "service.key")
         self.tokens = ServiceAccountTokens(key, issuer, [issuer], self.lookup_object)

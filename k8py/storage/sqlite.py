@@ -100,6 +100,11 @@ class _Op:
 _STOP = object()  # queued by close(): the writer finishes what is queued, then exits
 
 
+def datastore_path(data_dir: Path) -> Path:
+    """Where a server with this data dir keeps its database (as k3s: <data-dir>/server/db/)."""
+    return Path(data_dir) / "server" / "db" / "state.db"
+
+
 def lock_path(db_path: Path) -> Path:
     """The file an open store holds a shared lock on (a snapshot restore needs it exclusively)."""
     return db_path.with_name(db_path.name + ".lock")

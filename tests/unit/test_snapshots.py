@@ -17,7 +17,7 @@ from k8py.cli import server_snapshots
 from k8py.cli.main import main
 from k8py.storage import snapshot
 from k8py.storage.interface import CompactedError
-from k8py.storage.sqlite import StoreError, open_sqlite_store
+from k8py.storage.sqlite import StoreError, datastore_path, open_sqlite_store
 from k8py.storage.sqlite_snapshot import SqliteSnapshots
 
 CLUSTER = "a" * 64
@@ -25,7 +25,7 @@ OTHER_CLUSTER = "b" * 64
 
 
 def _db(data_dir: Path) -> Path:
-    return data_dir / "server" / "db" / "state.db"
+    return datastore_path(data_dir)
 
 
 def _write_ca(data_dir: Path, text: bytes = b"-----BEGIN CERTIFICATE-----\nfake\n") -> str:

@@ -29,6 +29,10 @@ transaction. That call first hands the batch's events to subscribers (the
 watch caches), then resolves the writers' futures, so a client never sees
 its write acknowledged before the cache has it.
 
+An open store holds a shared flock on `<db>.lock`; a snapshot restore
+(storage/sqlite_snapshot.py) takes it exclusively, so a database is never
+replaced under a running server, nor opened while it is being replaced.
+
 Reads (get, list, events_since) run on worker threads with their own
 read-only connections: in WAL mode they read a consistent snapshot and never
 wait for the writer. The API server only uses them at start-up and for watch

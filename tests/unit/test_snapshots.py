@@ -141,6 +141,9 @@ async def test_cli_save_names_the_file_as_k3s_and_refuses_without_a_datastore(tm
     base, node, stamp = saved.name.rsplit("-", 2)
     assert (base, node) == ("nightly", "node1") and before <= int(stamp) <= time.time()
     assert f"Snapshot {saved.name} saved." in capsys.readouterr().out
+    # A bare `etcd-snapshot` saves too, as k3s' did.
+    assert main(["etcd-snapshot", "--data-dir", str(tmp_path), "--node-name", "n2"]) == 0
+    assert any(s.name.startswith("on-demand-n2-") for s in snapshot.list_snapshots(snapshot.default_dir(tmp_path)))
     info = SqliteSnapshots(_db(tmp_path)).verify(saved.path, hashlib.sha256(snapshot.ca_path(tmp_path)
                                                                             .read_bytes()).hexdigest())
     assert (info.revision, info.keys, info.node) == (revision, 5, "node1")
@@ -172,6 +175,11 @@ async def test_bad_snapshots_are_refused_before_anything_changes(tmp_path, capsy
         assert rc == 1 and "restore refused, nothing was changed" in err and message in err
     assert _db(tmp_path).read_bytes() == db_bytes
     assert sorted(p.name for p in _db(tmp_path).parent.iterdir() if "sqlite-old" in p.name) == []
+    # A data dir with no cluster CA (a new machine) cannot say the snapshot is its cluster's.
+    fresh = tmp_path / "fresh"
+    assert main(["server", "--data-dir", str(fresh), "--cluster-reset", "--cluster-reset-restore-path",
+                 str(good)]) == 1
+    assert "no cluster CA at" in capsys.readouterr().err and not _db(fresh).exists()
 
 
 async def test_restore_continues_revisions_above_the_old_store_and_compacts_history(tmp_path, capsys):

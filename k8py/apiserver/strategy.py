@@ -13,7 +13,8 @@ from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
 from k8py.apiserver import (admission, certificates_admission, custom_resources, default_storage_class,
-                           node_restriction, quota_admission, serviceaccount_admission, storage_protection)
+                           node_restriction, pvc_resize, quota_admission, serviceaccount_admission,
+                           storage_protection)
 from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
@@ -152,6 +153,7 @@ class Strategy:
         escalation.check_write(self.api, resource.group, resource.kind, new, old, user)
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
         certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
+        pvc_resize.admit_update(self.api, resource, new, old, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])

@@ -107,3 +107,33 @@ async def test_a_class_without_allow_volume_expansion_refuses_a_resize(client, t
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_claim_beyond_its_namespaces_limit_range_is_refused_and_not_made(client):
+    """Upstream has no per-class size limit (provisioners make what is asked); the cap on a
+    claim is a LimitRange of type PersistentVolumeClaim, enforced by LimitRanger at create
+    and update."""
+    async with volume_controllers(client, controllers=()) as (api, _):
+        await api.resource("v1", "limitranges", "default").create({
+            "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "claims"},
+            "spec": {"limits": [{"type": "PersistentVolumeClaim", "min": {"storage": "1Mi"},
+                                 "max": {"storage": "1024Mi"}}]}})
+        claims = api.resource("v1", "persistentvolumeclaims", "default")
+        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "huge"},
+                "spec": {"storageClassName": "", "accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "5Gi"}}}}
+        with pytest.raises(ApiError) as refused:
+            await claims.create(body)
+        assert refused.value.code == 403
+        assert refused.value.status["message"] == ('persistentvolumeclaims "huge" is forbidden: maximum storage usage '
+                                                   "per PersistentVolumeClaim is 1Gi, but request is 5Gi")
+        with pytest.raises(ApiError) as missing:
+            await claims.get("huge")
+        assert missing.value.not_found  # nothing half-made
+        body["spec"]["resources"]["requests"]["storage"] = "512Ki"
+        with pytest.raises(ApiError) as small:
+            await claims.create(body)
+        assert small.value.status["message"].endswith(
+            "minimum storage usage per PersistentVolumeClaim is 1Mi, but request is 512Ki")
+        body["spec"]["resources"]["requests"]["storage"] = "1Gi"
+        assert (await claims.create(body))["spec"]["resources"]["requests"]["storage"] == "1Gi"

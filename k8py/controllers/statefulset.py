@@ -37,10 +37,6 @@ from k8py.controllers.ownership import claim, new_controller_ref
 log = logging.getLogger("k8py.controllers.statefulset")
 
 
-class ClaimNotReady(Exception):
-    """A pod's claim is still being deleted: retry the sync later."""
-
-
 class StatefulSetController(Controller):
     name = "statefulset"
     workers = 5
@@ -145,11 +141,13 @@ class StatefulSetSync:
                 if self.ordered:
                     return
             if pod is None:
-                if await self._claims_stale(ordinal):
+                if self._claims_stale(ordinal):
                     # A claim still owned by the pod this ordinal had before (whenScaled:
                     # Delete): wait for the garbage collector to remove it.
                     self.c.requeue_after(self.key, 1.0)
-                    return
+                    if self.ordered:
+                        return
+                    continue
                 await self._create_pod(ordinal)
                 if self.ordered:
                     return
@@ -189,7 +187,9 @@ class StatefulSetSync:
             await self._delete_pod(self.pods[target], "update")
 
     async def _create_pod(self, ordinal: int) -> None:
-        await self._ensure_claims(ordinal)
+        if not await self._ensure_claims(ordinal):
+            self.c.requeue_after(self.key, 1.0)  # a claim is still going away
+            return
         revision = sp.revision_for_new_pod(self.sts, ordinal, self.current, self.update)
         template = self.templates.get(revision) or self.spec.get("template") or {}
         body = sp.new_pod(self.sts, template, revision, ordinal)
@@ -206,8 +206,8 @@ class StatefulSetSync:
         self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
                               f"create Pod {name} in StatefulSet {self.name} successful")
 
-    async def _ensure_claims(self, ordinal: int) -> None:
-        """Create the ordinal's missing claims; one being deleted stops the pod being made."""
+    async def _ensure_claims(self, ordinal: int) -> bool:
+        """Create the ordinal's missing claims; False while one is being deleted (no pod then)."""
         pod = sp.pod_name(self.sts, ordinal)
         for template in sc.claim_templates(self.sts):
             body = sc.new_claim(self.sts, template, ordinal)
@@ -218,7 +218,7 @@ class StatefulSetSync:
                     message = f"pvc {name} is being deleted"
                     self.c.recorder.event(self.sts, "Warning", "FailedCreate",
                                           f"create Pod {pod} in StatefulSet {self.name} failed error: {message}")
-                    raise ClaimNotReady(message)
+                    return False
                 continue
             try:
                 await self.claims_api.create(body)
@@ -233,8 +233,9 @@ class StatefulSetSync:
                 raise
             self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
                                   f"create Claim {name} Pod {pod} in StatefulSet {self.name} success")
+        return True
 
-    async def _claims_stale(self, ordinal: int) -> bool:
+    def _claims_stale(self, ordinal: int) -> bool:
         """Whether a claim of the ordinal still names an earlier pod as its owner."""
         if sc.retention(self.sts)[1] != "Delete":
             return False

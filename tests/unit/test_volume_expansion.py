@@ -85,10 +85,10 @@ async def test_expansion_grows_the_volume_and_the_claim_then_a_shrink_is_refused
             await asyncio.gather(task, return_exceptions=True)
 
 
-@pytest.mark.parametrize("expandable", [None, False])
-async def test_a_class_without_allow_volume_expansion_refuses_a_resize(client, tmp_path, expandable):
+async def test_a_class_with_allow_volume_expansion_false_refuses_a_resize(client, tmp_path):
+    # (a class without the field: tests/e2e/test_provisioning.py)
     async with volume_controllers(client, controllers=(PersistentVolumeBinder, ExpandController)) as (api, _):
-        await _make_class(api, "fixed", expandable)
+        await _make_class(api, "fixed", False)
         task = asyncio.create_task(ProvisionController(api, SharedFolderProvisioner(Share(PROVISIONER, tmp_path))).run())
         try:
             claims = api.resource("v1", "persistentvolumeclaims", "default")

@@ -200,7 +200,8 @@ class StatefulSetSync:
             if e.already_exists:
                 return  # the cache is behind; the next sync sees it
             self.c.recorder.event(self.sts, "Warning", "FailedCreate",
-                                  f"create Pod {name} in StatefulSet {self.name} failed error: {e}")
+                                  f"create Pod {name} in StatefulSet {self.name} failed error: "
+                                  f"{e.status.get('message') or e}")
             raise
         self.pods[ordinal] = created
         self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
@@ -225,11 +226,12 @@ class StatefulSetSync:
             except ApiError as e:
                 if e.already_exists:
                     continue
-                self.c.recorder.event(self.sts, "Warning", "FailedCreate",
-                                      f"create Claim {name} for Pod {pod} in StatefulSet {self.name} failed error: {e}")
+                why = e.status.get("message") or str(e)
+                self.c.recorder.event(self.sts, "Warning", "FailedCreate", f"create Claim {name} for Pod {pod} in "
+                                      f"StatefulSet {self.name} failed error: {why}")
                 self.c.recorder.event(self.sts, "Warning", "FailedCreate",
                                       f"create Pod {pod} in StatefulSet {self.name} failed error: failed to create "
-                                      f"PVC {name}: {e}")
+                                      f"PVC {name}: {why}")
                 raise
             self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
                                   f"create Claim {name} Pod {pod} in StatefulSet {self.name} success")
@@ -241,7 +243,8 @@ class StatefulSetSync:
             return False
         pod = sp.pod_name(self.sts, ordinal)
         for template in sc.claim_templates(self.sts):
-            claim_obj = self.c.claims.get(f"{self.namespace}/{sc.claim_name(template['metadata']['name'], self.sts, ordinal)}")
+            name = sc.claim_name(template["metadata"]["name"], self.sts, ordinal)
+            claim_obj = self.c.claims.get(f"{self.namespace}/{name}")
             if claim_obj is not None and any(r.get("kind") == "Pod" and r.get("name") == pod
                                              for r in claim_obj["metadata"].get("ownerReferences") or []):
                 return True
@@ -274,7 +277,8 @@ class StatefulSetSync:
             if e.not_found or e.code == 409:
                 return
             self.c.recorder.event(self.sts, "Warning", "FailedDelete",
-                                  f"delete Pod {name} in StatefulSet {self.name} failed error: {e}")
+                                  f"delete Pod {name} in StatefulSet {self.name} failed error: "
+                                  f"{e.status.get('message') or e}")
             raise
         pod = copy.deepcopy(pod)
         pod["metadata"]["deletionTimestamp"] = "now"

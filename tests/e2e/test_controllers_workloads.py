@@ -623,6 +623,38 @@ def test_statefulset_claims_follow_when_scaled_and_when_deleted_delete(server, n
              what="the claims deleted with the set")
 
 
+def test_statefulset_with_an_invalid_claim_template_reports_it_and_makes_no_pod(server, namespace):
+    """Upstream validates only the retention policy with the set; a claim template the API
+    server refuses shows as FailedCreate events on the set, and its pod is not made."""
+    server.kubectl("apply", "-n", namespace, "-f", "-", input="""apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: bad}
+spec:
+  serviceName: bad
+  selector: {matchLabels: {app: bad}}
+  template:
+    metadata: {labels: {app: bad}}
+    spec:
+      containers: [{name: main, image: busybox}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec: {accessModes: [ReadWriteOnce]}
+""")
+    refused = 'PersistentVolumeClaim "www-bad-0" is invalid: spec.resources[storage]: Required value'
+    wait_for(lambda: {e["message"] for e in events(server, namespace, "bad") if e["reason"] == "FailedCreate"} >= {
+        f"create Claim www-bad-0 for Pod bad-0 in StatefulSet bad failed error: {refused}",
+        f"create Pod bad-0 in StatefulSet bad failed error: failed to create PVC www-bad-0: {refused}"},
+        timeout=15, what="the FailedCreate events")
+    assert pods(server, namespace, "app=bad") == []
+    assert server.kubectl_json("get", "pvc", "-n", namespace)["items"] == []
+    bad_policy = server.kubectl("patch", "statefulset", "bad", "-n", namespace, "--type=merge", "-p",
+                                '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Sometimes"}}}',
+                                check=False)
+    assert bad_policy.returncode != 0
+    assert 'spec.persistentVolumeClaimRetentionPolicy.whenScaled: Unsupported value: "Sometimes": supported ' \
+           'values: "Retain", "Delete"' in bad_policy.stderr, bad_policy.stderr
+
+
 # ---- DaemonSet -----------------------------------------------------------------------
 
 @pytest.fixture

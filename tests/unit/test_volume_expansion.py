@@ -34,6 +34,10 @@ async def _make_class(api, name: str, expandable: bool | None) -> None:
     await api.resource("storage.k8s.io/v1", "storageclasses").create(body)
 
 
+def _provisioner(api, folder) -> ProvisionController:
+    return ProvisionController(api, SharedFolderProvisioner(Share(PROVISIONER, folder)))
+
+
 def _resize(size: str) -> dict:
     return {"spec": {"resources": {"requests": {"storage": size}}}}
 
@@ -47,7 +51,7 @@ async def _events(api, name: str) -> list[tuple[str, str, str, str]]:
 async def test_expansion_grows_the_volume_and_the_claim_then_a_shrink_is_refused(client, tmp_path):
     async with volume_controllers(client, controllers=(PersistentVolumeBinder, ExpandController)) as (api, _):
         await _make_class(api, "grows", True)
-        task = asyncio.create_task(ProvisionController(api, SharedFolderProvisioner(Share(PROVISIONER, tmp_path))).run())
+        task = asyncio.create_task(_provisioner(api, tmp_path).run())
         try:
             claims = api.resource("v1", "persistentvolumeclaims", "default")
             bound = await _bound_claim(api, "data", "grows")
@@ -89,7 +93,7 @@ async def test_a_class_with_allow_volume_expansion_false_refuses_a_resize(client
     # (a class without the field: tests/e2e/test_provisioning.py)
     async with volume_controllers(client, controllers=(PersistentVolumeBinder, ExpandController)) as (api, _):
         await _make_class(api, "fixed", False)
-        task = asyncio.create_task(ProvisionController(api, SharedFolderProvisioner(Share(PROVISIONER, tmp_path))).run())
+        task = asyncio.create_task(_provisioner(api, tmp_path).run())
         try:
             claims = api.resource("v1", "persistentvolumeclaims", "default")
             bound = await _bound_claim(api, "fixed-size", "fixed")

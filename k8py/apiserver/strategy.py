@@ -158,6 +158,7 @@ class Strategy:
         if (resource.group, resource.kind) == ("", "PersistentVolumeClaim") and not subresource:
             limitranger.admit_claim(self.api, new)  # LimitRanger precedes PersistentVolumeClaimResize upstream
         pvc_resize.admit_update(self.api, resource, new, old, subresource)
+        quota_admission.admit_update(self.api, resource, new, old, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)
         if (resource.group, resource.kind) == ("", "Service") and not dry_run:
             self.api.service_allocations.reallocate(new, old, new["metadata"]["name"])

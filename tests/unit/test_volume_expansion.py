@@ -141,3 +141,50 @@ async def test_a_claim_beyond_its_namespaces_limit_range_is_refused_and_not_made
             "minimum storage usage per PersistentVolumeClaim is 1Mi, but request is 512Ki")
         body["spec"]["resources"]["requests"]["storage"] = "1Gi"
         assert (await claims.create(body))["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+async def test_a_storage_class_quota_caps_its_claims_at_create_and_on_growth(client):
+    """The per-class cap upstream has: ResourceQuota `<class>.storageclass.storage.k8s.io/
+    requests.storage`; other classes are not charged; a claim's growth is charged its delta."""
+    async with volume_controllers(client, controllers=()) as (api, _):
+        await api.resource("v1", "resourcequotas", "default").create({
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "gold"},
+            "spec": {"hard": {"gold.storageclass.storage.k8s.io/requests.storage": "4Mi",
+                              "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "2"}}})
+        claims = api.resource("v1", "persistentvolumeclaims", "default")
+
+        def claim(name, cls, size):
+            return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                    "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"],
+                             "resources": {"requests": {"storage": size}}}}
+        with pytest.raises(ApiError) as refused:
+            await claims.create(claim("big", "gold", "5Mi"))
+        assert refused.value.code == 403
+        assert refused.value.status["message"] == (
+            'persistentvolumeclaims "big" is forbidden: exceeded quota: gold, requested: '
+            "gold.storageclass.storage.k8s.io/requests.storage=5Mi, used: "
+            "gold.storageclass.storage.k8s.io/requests.storage=0, limited: "
+            "gold.storageclass.storage.k8s.io/requests.storage=4Mi")
+        with pytest.raises(ApiError):
+            await claims.get("big")
+        await claims.create(claim("other-class", "silver", "5Mi"))  # not charged to gold
+        await claims.create(claim("small", "gold", "3Mi"))
+        with pytest.raises(ApiError) as full:
+            await claims.create(claim("second", "gold", "2Mi"))
+        assert "requested: gold.storageclass.storage.k8s.io/requests.storage=2Mi, used: " \
+               "gold.storageclass.storage.k8s.io/requests.storage=3Mi" in full.value.status["message"]
+
+        # growth is charged: make `small` Bound (as the binder would) and ask for more than is left
+        small = await claims.get("small")
+        small["status"] = {"phase": "Bound", "capacity": {"storage": "3Mi"}}
+        await claims.update_status(small)
+        await api.resource("storage.k8s.io/v1", "storageclasses").create({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "gold"},
+            "provisioner": "example.com/none", "allowVolumeExpansion": True})
+        with pytest.raises(ApiError) as grown:
+            await claims.patch("small", _resize("6Mi"))
+        assert grown.value.code == 403
+        assert "requested: gold.storageclass.storage.k8s.io/requests.storage=3Mi, used: " \
+               "gold.storageclass.storage.k8s.io/requests.storage=3Mi, limited: " \
+               "gold.storageclass.storage.k8s.io/requests.storage=4Mi" in grown.value.status["message"]
+        assert (await claims.patch("small", _resize("4Mi")))["spec"]["resources"]["requests"]["storage"] == "4Mi"

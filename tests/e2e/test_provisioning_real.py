@@ -287,6 +287,8 @@ def test_statefulset_ordinals_keep_their_claims_across_pod_deletion_and_scale_do
         assert again == volumes  # re-attached, not re-made
         web2 = _get(node, "pod", "web-2", "-n", NS)
         assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-2"}} in web2["spec"]["volumes"]
+        described = node.kubectl("describe", "pvc", "www-web-2", "-n", NS).stdout
+        assert "Used By:       web-2" in described and f"Volume:        {volumes['www-web-2']}" in described
     finally:
         node.kubectl("delete", "statefulset", "web", "-n", NS, "--ignore-not-found", "--wait=false", check=False)
         wait_for(lambda: not node.kubectl_json("get", "pods", "-n", NS, "-l", "app=web")["items"], timeout=120,

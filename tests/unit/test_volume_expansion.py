@@ -69,7 +69,7 @@ async def test_expansion_grows_the_volume_and_the_claim_then_a_shrink_is_refused
             events = await eventually(lambda: _events(api, "data"),
                                       lambda got: any(e[1] == "VolumeResizeSuccessful" for e in got),
                                       what="VolumeResizeSuccessful")
-            assert ("Normal", "ExternalExpanding", "waiting for an external controller to expand this PVC",
+            assert ("Warning", "ExternalExpanding", "waiting for an external controller to expand this PVC",
                     "volume_expand") in events
             assert ("Normal", "Resizing", f"External resizer is resizing volume {pv_name}",
                     f"external-resizer {PROVISIONER}") in events

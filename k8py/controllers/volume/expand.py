@@ -2,10 +2,11 @@
 
 A Bound claim whose `spec.resources.requests.storage` grew past its
 `status.capacity` is to be expanded. Upstream's controller expands volumes of
-in-tree plugins that can grow; none of the volume types k8py serves (hostPath,
-local, nfs) can, so, as upstream does for those and for CSI volumes, it only
-says an external resizer has to do it: the event `ExternalExpanding` "waiting
-for an external controller to expand this PVC". k8py's provisioners are that
+in-tree plugins that can grow; its plugin manager knows none of the volume
+types k8py serves (hostPath, local, nfs), so, as upstream does for those and
+for CSI volumes (the plugin lookup fails: a Warning), it only says an
+external resizer has to do it: the Warning event `ExternalExpanding`
+"waiting for an external controller to expand this PVC". k8py's provisioners are that
 resizer for the volumes they made (k8py/provisioners/resizer.py).
 """
 
@@ -46,4 +47,4 @@ class ExpandController(Controller):
         ref = (volume.get("spec") or {}).get("claimRef") or {}
         if ref.get("uid") != claim["metadata"].get("uid"):
             return  # not (or no longer) this claim's volume
-        self.recorder.event(claim, "Normal", "ExternalExpanding", WAITING_MESSAGE)
+        self.recorder.event(claim, "Warning", "ExternalExpanding", WAITING_MESSAGE)

@@ -6,8 +6,9 @@ in-tree plugins that can grow; its plugin manager knows none of the volume
 types k8py serves (hostPath, local, nfs), so, as upstream does for those and
 for CSI volumes (the plugin lookup fails: a Warning), it only says an
 external resizer has to do it: the Warning event `ExternalExpanding`
-"waiting for an external controller to expand this PVC". k8py's provisioners are that
-resizer for the volumes they made (k8py/provisioners/resizer.py).
+"waiting for an external controller to expand this PVC". k8py's
+provisioners are that resizer for the volumes they made
+(k8py/provisioners/resizer.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ upstream's quota evaluators are. Only what a quota's `hard` names is counted.
 - pod compute resources: `cpu`/`requests.cpu`, `memory`/`requests.memory`,
   `limits.cpu`, `limits.memory` (and the same for ephemeral-storage), summed
   over the pods that are not finished;
+- claim storage: `requests.storage`, and per StorageClass
+  `<class>.storageclass.storage.k8s.io/requests.storage` and
+  `<class>.storageclass.storage.k8s.io/persistentvolumeclaims` (a claim counts
+  the larger of its request and `status.allocatedResources`, as upstream);
 - scopes (pods only): Terminating / NotTerminating (activeDeadlineSeconds),
   BestEffort / NotBestEffort (QoS class).
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from k8py.api.defaults.strategies import pod_qos_class
+from k8py.api.volume_matching import claim_class
 from k8py.apimachinery import quantity
 
 # quota resource name -> (group, plural) whose objects it counts
@@ -33,6 +38,15 @@ POD_COMPUTE = {"cpu": ("requests", "cpu"), "requests.cpu": ("requests", "cpu"),
                "limits.cpu": ("limits", "cpu"), "limits.memory": ("limits", "memory"),
                "limits.ephemeral-storage": ("limits", "ephemeral-storage")}
 POD_SCOPES = {"Terminating", "NotTerminating", "BestEffort", "NotBestEffort"}
+CLAIMS = ("", "persistentvolumeclaims")
+CLASS_SUFFIX = ".storageclass.storage.k8s.io/"
+CLASS_RESOURCES = ("requests.storage", "persistentvolumeclaims")
+
+
+def _class_resource(name: str) -> tuple[str, str] | None:
+    """(class, resource) of `<class>.storageclass.storage.k8s.io/<resource>`."""
+    cls, sep, resource = name.partition(CLASS_SUFFIX)
+    return (cls, resource) if sep and cls and resource in CLASS_RESOURCES else None
 
 
 def counted_resource(name: str) -> tuple[str, str] | None:
@@ -44,6 +58,8 @@ def counted_resource(name: str) -> tuple[str, str] | None:
         return group, plural
     if name in POD_COMPUTE:
         return "", "pods"
+    if name == "requests.storage" or _class_resource(name):
+        return CLAIMS
     return None
 
 
@@ -84,6 +100,25 @@ def pod_resources(pod: dict, field: str, name: str) -> quantity.Quantity:
     return quantity.add(result, _quantity((spec.get("overhead") or {}).get(name, 0)))
 
 
+def claim_storage(claim: dict) -> quantity.Quantity:
+    """A claim's storage for quota: the larger of its request and what is allocated to it."""
+    requested = _quantity((((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage", 0))
+    allocated = _quantity(((claim.get("status") or {}).get("allocatedResources") or {}).get("storage", 0))
+    return quantity.largest(requested, allocated)
+
+
+def _claim_usage(claim: dict, resource: str) -> quantity.Quantity | None:
+    if resource == "requests.storage":
+        return claim_storage(claim)
+    per_class = _class_resource(resource)
+    if per_class is None:
+        return _count(1)
+    cls, what = per_class
+    if claim_class(claim) != cls:
+        return None
+    return claim_storage(claim) if what == "requests.storage" else _count(1)
+
+
 def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, quantity.Quantity]:
     """What one object adds to each resource the quota limits."""
     scopes = (quota.get("spec") or {}).get("scopes") or []
@@ -100,6 +135,10 @@ def usage_of(obj: dict, group: str, plural: str, quota: dict) -> dict[str, quant
         if resource in POD_COMPUTE:
             field, name = POD_COMPUTE[resource]
             used[resource] = pod_resources(obj, field, name)
+        elif target == CLAIMS:
+            value = _claim_usage(obj, resource)
+            if value is not None:
+                used[resource] = value
         elif resource == "services.nodeports":
             if (obj.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer"):
                 used[resource] = _count(len((obj.get("spec") or {}).get("ports") or []))

@@ -93,3 +93,40 @@ def admit_pod(api, pod: dict) -> None:
         reason = problems[0] if len(problems) == 1 else f'[{", ".join(problems)}]'
         raise errors.StatusError(403, "Forbidden", f'pods "{name}" is forbidden: {reason}', name=name, kind="pods")
     pod.setdefault("status", {})["qosClass"] = pod_qos_class(pod)
+
+
+def _claim_problems(requests: dict, item: dict) -> list[str]:
+    """Items of type PersistentVolumeClaim bound a claim's requests (upstream's
+    minConstraint and maxRequestConstraint; quantities printed canonically)."""
+    kind = "PersistentVolumeClaim"
+    problems = []
+    for name, low in (item.get("min") or {}).items():
+        if name not in requests:
+            problems.append(f"minimum {name} usage per {kind} is {quantity.canonical_text(low)}.  "
+                            "No request is specified")
+        elif _value(requests[name]) < _value(low):
+            problems.append(f"minimum {name} usage per {kind} is {quantity.canonical_text(low)}, but request is "
+                            f"{quantity.canonical_text(requests[name])}")
+    for name, high in (item.get("max") or {}).items():
+        if name not in requests:
+            problems.append(f"maximum {name} usage per {kind} is {quantity.canonical_text(high)}.  "
+                            "No request is specified")
+        elif _value(requests[name]) > _value(high):
+            problems.append(f"maximum {name} usage per {kind} is {quantity.canonical_text(high)}, but request is "
+                            f"{quantity.canonical_text(requests[name])}")
+    return problems
+
+
+def admit_claim(api, claim: dict) -> None:
+    """A claim created or updated outside its namespace's PersistentVolumeClaim ranges is refused."""
+    namespace = claim["metadata"].get("namespace", "")
+    store = api.objects_for("", "v1", "limitranges")
+    ranges = [c.obj for c in store.cache.list(store.resource.key_prefix(namespace))[0]]
+    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    problems = [p for r in ranges for item in (r.get("spec") or {}).get("limits") or []
+                if item.get("type") == "PersistentVolumeClaim" for p in _claim_problems(requests, item)]
+    if problems:
+        name = claim["metadata"].get("name", "")
+        reason = problems[0] if len(problems) == 1 else f'[{", ".join(problems)}]'
+        raise errors.StatusError(403, "Forbidden", f'persistentvolumeclaims "{name}" is forbidden: {reason}',
+                                 name=name, kind="persistentvolumeclaims")

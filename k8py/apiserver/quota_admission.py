@@ -1,6 +1,6 @@
-"""ResourceQuota admission: a create that would take a namespace past one of
-its quotas' hard limits is refused (403 "exceeded quota"), as upstream's
-ResourceQuota plugin does. Usage is counted live from the watch cache, so a
+"""ResourceQuota admission: a create (or a claim's growth) that would take a
+namespace past one of its quotas' hard limits is refused (403 "exceeded
+quota"), as upstream's ResourceQuota plugin does. Usage is counted live from the watch cache, so a
 quota holds even before the controller has written its status."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import weakref
 
 from k8py.api import quota as usage
 from k8py.api.registry import Resource
-from k8py.apimachinery import errors
+from k8py.apimachinery import errors, quantity
 
 
 _locks: "weakref.WeakKeyDictionary[object, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
@@ -45,15 +45,41 @@ def admit_create(api, resource: Resource, obj: dict) -> None:
         if existing is None:
             existing = [c.obj for c in store.cache.list(resource.key_prefix(namespace))[0]]
         used = usage.total_usage(quota, {(resource.group, resource.plural): existing})
-        over = usage.exceeded(quota, used, added)
-        if over:
-            # Named as upstream's admission names objects not yet named: by their generateName.
-            name = obj["metadata"].get("generateName") or obj["metadata"].get("name", "")
-            requested = ",".join(f"{r}={req}" for r, req, _, _ in over)
-            current = ",".join(f"{r}={u}" for r, _, u, _ in over)
-            limited = ",".join(f"{r}={lim}" for r, _, _, lim in over)
-            raise errors.StatusError(
-                403, "Forbidden",
-                f'{resource.group_resource} "{name}" is forbidden: exceeded quota: {quota["metadata"]["name"]}, '
-                f"requested: {requested}, used: {current}, limited: {limited}",
-                name=name, group=resource.group, kind=resource.plural)
+        _refuse_if_over(resource, obj, quota, used, added)
+
+
+def admit_update(api, resource: Resource, new: dict, old: dict, subresource: str) -> None:
+    """A claim that grows is charged the difference (upstream charges updates by their delta;
+    the other kinds k8py counts cannot grow in place)."""
+    if (resource.group, resource.plural) != usage.CLAIMS or subresource:
+        return
+    namespace = new["metadata"].get("namespace", "")
+    quotas = _quotas(api, namespace)
+    existing = None
+    for quota in quotas:
+        before = usage.usage_of(old, resource.group, resource.plural, quota)
+        added = {r: quantity.subtract(q, before[r]) if r in before else q
+                 for r, q in usage.usage_of(new, resource.group, resource.plural, quota).items()}
+        added = {r: q for r, q in added.items() if q.value > 0}
+        if not added:
+            continue
+        if existing is None:
+            store = api.objects(resource)
+            existing = [c.obj for c in store.cache.list(resource.key_prefix(namespace))[0]]
+        used = usage.total_usage(quota, {(resource.group, resource.plural): existing})
+        _refuse_if_over(resource, new, quota, used, added)
+
+
+def _refuse_if_over(resource: Resource, obj: dict, quota: dict, used: dict, added: dict) -> None:
+    over = usage.exceeded(quota, used, added)
+    if over:
+        # Named as upstream's admission names objects not yet named: by their generateName.
+        name = obj["metadata"].get("generateName") or obj["metadata"].get("name", "")
+        requested = ",".join(f"{r}={req}" for r, req, _, _ in over)
+        current = ",".join(f"{r}={u}" for r, _, u, _ in over)
+        limited = ",".join(f"{r}={lim}" for r, _, _, lim in over)
+        raise errors.StatusError(
+            403, "Forbidden",
+            f'{resource.group_resource} "{name}" is forbidden: exceeded quota: {quota["metadata"]["name"]}, '
+            f"requested: {requested}, used: {current}, limited: {limited}",
+            name=name, group=resource.group, kind=resource.plural)

@@ -55,6 +55,7 @@ CONTROLLERS: dict[str, str] = {
     "persistentvolume-binder": "k8py.controllers.volume.binder:PersistentVolumeBinder",
     "persistentvolumeclaim-protection": "k8py.controllers.volume.protection:PVCProtectionController",
     "persistentvolume-protection": "k8py.controllers.volume.protection:PVProtectionController",
+    "persistentvolume-expander": "k8py.controllers.volume.expand:ExpandController",
     "csrapproving": "k8py.controllers.certificates.approver:CSRApprovingController",
     "csrsigning": "k8py.controllers.certificates.signer:CSRSigningController",
 }

@@ -8,10 +8,11 @@ A sync:
    missing pod (and its claims first), fixes a pod's identity labels. With
    OrderedReady it stops at the first pod that is not yet Running and Ready
    (or is terminating): web-1 is only made once web-0 is ready. Parallel
-   does them all at once;
+   does them all at once. Each pod's claims get the ownerReferences the
+   retention policy asks for (statefulset_claims.py);
 3. deletes pods beyond `replicas`, highest ordinal first (one at a time, and
-   only while the rest are healthy, for OrderedReady), marking their claims
-   for deletion when whenScaled is Delete;
+   only while the rest are healthy, for OrderedReady), after giving their
+   claims the scaled-down ownerReferences (the pod's, for whenScaled: Delete);
 4. rolls pods onto the update revision from the highest ordinal down to the
    partition, one at a time, each only once the updated ones above it are
    healthy (RollingUpdate; OnDelete leaves that to the user);
@@ -27,6 +28,7 @@ from k8py.apimachinery.selectors import selector_from_label_selector
 from k8py.client import ApiError
 from k8py.controllers import podutil
 from k8py.controllers import revisions as rev
+from k8py.controllers import statefulset_claims as sc
 from k8py.controllers import statefulset_pods as sp
 from k8py.controllers.base import Controller, split_key
 from k8py.controllers.owned import enqueue_owner, index_by_controller, namespace_terminating, owned_by
@@ -50,6 +52,17 @@ class StatefulSetController(Controller):
         owner = enqueue_owner(self, "StatefulSet")
         self.pods.add_handler(on_add=owner, on_update=lambda old, new: owner(new), on_delete=owner)
         self.revisions.add_handler(on_delete=owner)
+        # A claim going away may let a waiting pod be made (whenScaled: Delete, scale up again).
+        self.claims.add_handler(on_update=lambda old, new: self._claim_changed(new), on_delete=self._claim_changed)
+
+    def _claim_changed(self, claim_obj: dict) -> None:
+        meta = claim_obj["metadata"]
+        if not (meta.get("deletionTimestamp") or meta.get("ownerReferences")):
+            return
+        for sts in self.sets.by_index("namespace", meta.get("namespace", "")):
+            if any(meta["name"].startswith(f"{t['metadata'].get('name')}-{sts['metadata']['name']}-")
+                   for t in sc.claim_templates(sts)):
+                self.enqueue(sts)
 
     async def sync(self, key: str) -> None:
         sts = self.sets.get(key)
@@ -128,10 +141,19 @@ class StatefulSetSync:
                 if self.ordered:
                     return
             if pod is None:
+                if self._claims_stale(ordinal):
+                    # A claim still owned by the pod this ordinal had before (whenScaled:
+                    # Delete): wait for the garbage collector to remove it.
+                    self.c.requeue_after(self.key, 1.0)
+                    if self.ordered:
+                        return
+                    continue
                 await self._create_pod(ordinal)
                 if self.ordered:
                     return
                 continue
+            if sp.phase(pod) == "Pending":
+                await self._ensure_claims(ordinal)
             if sp.is_terminating(pod):
                 if self.ordered:
                     return
@@ -140,11 +162,14 @@ class StatefulSetSync:
                 self.pods[ordinal] = await self.pods_api.patch(pod["metadata"]["name"],
                                                                sp.identity_patch(self.sts, pod, ordinal),
                                                                patch_type="strategic")
-            await self._ensure_claims(ordinal)
+            await self._sync_claim_owners(pod, ordinal)
             if self.ordered and not (sp.is_running_and_ready(pod) and podutil.is_available(pod, self.min_ready)):
                 return  # OrderedReady: nothing further until this one is ready
-        # Pods beyond replicas, highest first.
+        # Pods beyond replicas, highest first; their claims first get the owners
+        # whenScaled asks for, so the garbage collector takes them with the pod.
         condemned = sorted((o for o in self.pods if o not in wanted), reverse=True)
+        for ordinal in condemned:
+            await self._sync_claim_owners(self.pods[ordinal], ordinal)
         for ordinal in condemned:
             pod = self.pods[ordinal]
             if sp.is_terminating(pod):
@@ -153,7 +178,6 @@ class StatefulSetSync:
                 continue
             if self.ordered and not all(sp.is_healthy(p) for o, p in self.pods.items() if o != ordinal):
                 return
-            await self._mark_claims_for_scale_down(pod, ordinal)
             await self._delete_pod(pod, "scale down")
             if self.ordered:
                 return
@@ -163,7 +187,9 @@ class StatefulSetSync:
             await self._delete_pod(self.pods[target], "update")
 
     async def _create_pod(self, ordinal: int) -> None:
-        await self._ensure_claims(ordinal)
+        if not await self._ensure_claims(ordinal):
+            self.c.requeue_after(self.key, 1.0)  # a claim is still going away
+            return
         revision = sp.revision_for_new_pod(self.sts, ordinal, self.current, self.update)
         template = self.templates.get(revision) or self.spec.get("template") or {}
         body = sp.new_pod(self.sts, template, revision, ordinal)
@@ -174,65 +200,73 @@ class StatefulSetSync:
             if e.already_exists:
                 return  # the cache is behind; the next sync sees it
             self.c.recorder.event(self.sts, "Warning", "FailedCreate",
-                                  f"create Pod {name} in StatefulSet {self.name} failed error: {e}")
+                                  f"create Pod {name} in StatefulSet {self.name} failed error: "
+                                  f"{e.status.get('message') or e}")
             raise
         self.pods[ordinal] = created
         self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
                               f"create Pod {name} in StatefulSet {self.name} successful")
 
-    async def _ensure_claims(self, ordinal: int) -> None:
-        for template in sp.claim_templates(self.sts):
-            body = sp.new_claim(self.sts, template, ordinal)
+    async def _ensure_claims(self, ordinal: int) -> bool:
+        """Create the ordinal's missing claims; False while one is being deleted (no pod then)."""
+        pod = sp.pod_name(self.sts, ordinal)
+        for template in sc.claim_templates(self.sts):
+            body = sc.new_claim(self.sts, template, ordinal)
             name = body["metadata"]["name"]
             existing = self.c.claims.get(f"{self.namespace}/{name}")
             if existing is not None:
-                await self._retain_or_release(existing)
+                if existing["metadata"].get("deletionTimestamp"):
+                    message = f"pvc {name} is being deleted"
+                    self.c.recorder.event(self.sts, "Warning", "FailedCreate",
+                                          f"create Pod {pod} in StatefulSet {self.name} failed error: {message}")
+                    return False
                 continue
             try:
                 await self.claims_api.create(body)
             except ApiError as e:
                 if e.already_exists:
                     continue
+                why = e.status.get("message") or str(e)
+                self.c.recorder.event(self.sts, "Warning", "FailedCreate", f"create Claim {name} for Pod {pod} in "
+                                      f"StatefulSet {self.name} failed error: {why}")
                 self.c.recorder.event(self.sts, "Warning", "FailedCreate",
-                                      f"create Claim {name} for Pod {sp.pod_name(self.sts, ordinal)} in "
-                                      f"StatefulSet {self.name} failed error: {e}")
+                                      f"create Pod {pod} in StatefulSet {self.name} failed error: failed to create "
+                                      f"PVC {name}: {why}")
                 raise
             self.c.recorder.event(self.sts, "Normal", "SuccessfulCreate",
-                                  f"create Claim {name} Pod {sp.pod_name(self.sts, ordinal)} in StatefulSet "
-                                  f"{self.name} success")
+                                  f"create Claim {name} Pod {pod} in StatefulSet {self.name} success")
+        return True
 
-    async def _retain_or_release(self, claim_obj: dict) -> None:
-        """Keep the set's ownerReference on a claim in step with a changed whenDeleted policy."""
-        refs = claim_obj["metadata"].get("ownerReferences") or []
-        wanted = sp.claim_owner_refs(self.sts, refs)
-        if wanted == refs:
-            return
-        patch = [{"op": "test", "path": "/metadata/resourceVersion",
-                  "value": claim_obj["metadata"]["resourceVersion"]},
-                 {"op": "add", "path": "/metadata/ownerReferences", "value": wanted}]
-        try:
-            await self.claims_api.patch(claim_obj["metadata"]["name"], patch, patch_type="json")
-        except ApiError as e:
-            if not (e.not_found or e.code in (409, 422)):
-                raise
-
-    async def _mark_claims_for_scale_down(self, pod: dict, ordinal: int) -> None:
-        """whenScaled: Delete makes the condemned pod own its claims, so they go with it."""
-        _, when_scaled = sp.retention(self.sts)
-        if when_scaled != "Delete":
-            return
-        ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
-        for template in sp.claim_templates(self.sts):
-            name = sp.claim_name(template["metadata"]["name"], self.sts, ordinal)
+    def _claims_stale(self, ordinal: int) -> bool:
+        """Whether a claim of the ordinal still names an earlier pod as its owner."""
+        if sc.retention(self.sts)[1] != "Delete":
+            return False
+        pod = sp.pod_name(self.sts, ordinal)
+        for template in sc.claim_templates(self.sts):
+            name = sc.claim_name(template["metadata"]["name"], self.sts, ordinal)
             claim_obj = self.c.claims.get(f"{self.namespace}/{name}")
-            if claim_obj is None:
+            if claim_obj is not None and any(r.get("kind") == "Pod" and r.get("name") == pod
+                                             for r in claim_obj["metadata"].get("ownerReferences") or []):
+                return True
+        return False
+
+    async def _sync_claim_owners(self, pod: dict, ordinal: int) -> None:
+        """Give the pod's claims the ownerReferences the retention policy asks for."""
+        for template in sc.claim_templates(self.sts):
+            name = sc.claim_name(template["metadata"]["name"], self.sts, ordinal)
+            claim_obj = self.c.claims.get(f"{self.namespace}/{name}")
+            if claim_obj is None or sc.owner_refs_up_to_date(claim_obj, self.sts, pod, ordinal):
                 continue
-            refs = [r for r in claim_obj["metadata"].get("ownerReferences") or [] if r.get("kind") != "Pod"]
+            refs = sc.updated_owner_refs(claim_obj, self.sts, pod, ordinal)
+            patch = [{"op": "test", "path": "/metadata/resourceVersion",
+                      "value": claim_obj["metadata"]["resourceVersion"]},
+                     {"op": "add", "path": "/metadata/ownerReferences", "value": refs}]
             try:
-                await self.claims_api.patch(name, {"metadata": {"ownerReferences": refs + [ref]}}, patch_type="merge")
+                await self.claims_api.patch(name, patch, patch_type="json")
             except ApiError as e:
-                if not e.not_found:
+                if not (e.not_found or e.code in (409, 422)):
                     raise
+                self.c.requeue_after(self.key, 1.0)  # the cache was behind: look again
 
     async def _delete_pod(self, pod: dict, why: str) -> None:
         name = pod["metadata"]["name"]
@@ -243,7 +277,8 @@ class StatefulSetSync:
             if e.not_found or e.code == 409:
                 return
             self.c.recorder.event(self.sts, "Warning", "FailedDelete",
-                                  f"delete Pod {name} in StatefulSet {self.name} failed error: {e}")
+                                  f"delete Pod {name} in StatefulSet {self.name} failed error: "
+                                  f"{e.status.get('message') or e}")
             raise
         pod = copy.deepcopy(pod)
         pod["metadata"]["deletionTimestamp"] = "now"

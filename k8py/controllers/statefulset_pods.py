@@ -13,6 +13,7 @@ import copy
 import re
 
 from k8py.controllers.ownership import new_controller_ref
+from k8py.controllers.statefulset_claims import claim_name, claim_templates
 from k8py.controllers.revisions import REVISION_HASH_LABEL
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -41,47 +42,6 @@ def ordinal_of(sts: dict, pod: dict) -> int | None:
 def wanted_ordinals(sts: dict) -> range:
     start = start_ordinal(sts)
     return range(start, start + replicas(sts))
-
-
-def claim_name(template_name: str, sts: dict, ordinal: int) -> str:
-    return f"{template_name}-{pod_name(sts, ordinal)}"
-
-
-def claim_templates(sts: dict) -> list[dict]:
-    return (sts.get("spec") or {}).get("volumeClaimTemplates") or []
-
-
-def retention(sts: dict) -> tuple[str, str]:
-    policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
-    return policy.get("whenDeleted") or "Retain", policy.get("whenScaled") or "Retain"
-
-
-def new_claim(sts: dict, template: dict, ordinal: int) -> dict:
-    meta = copy.deepcopy(template.get("metadata") or {})
-    labels = dict(meta.get("labels") or {})
-    labels.update(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-    claim_meta = {"name": claim_name(meta.get("name", ""), sts, ordinal), "namespace": sts["metadata"]["namespace"],
-                  "labels": labels}
-    if meta.get("annotations"):
-        claim_meta["annotations"] = dict(meta["annotations"])
-    when_deleted, _ = retention(sts)
-    if when_deleted == "Delete":  # the claim goes with the set (garbage collector)
-        ref = new_controller_ref(sts, "apps/v1", "StatefulSet")
-        claim_meta["ownerReferences"] = [ref]
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": claim_meta,
-            "spec": copy.deepcopy(template.get("spec") or {})}
-
-
-def claim_owner_refs(sts: dict, refs: list[dict]) -> list[dict]:
-    """A claim's ownerReferences as the whenDeleted policy wants them: the set's
-    reference present for Delete, absent for Retain; others left alone."""
-    uid = sts["metadata"]["uid"]
-    others = [r for r in refs if r.get("uid") != uid]
-    when_deleted, _ = retention(sts)
-    if when_deleted != "Delete":
-        return others
-    ours = [r for r in refs if r.get("uid") == uid] or [new_controller_ref(sts, "apps/v1", "StatefulSet")]
-    return others + ours
 
 
 def new_pod(sts: dict, template: dict, revision_name: str, ordinal: int) -> dict:

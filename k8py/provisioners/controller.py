@@ -11,6 +11,9 @@ controller then binds them. Events on the claim: `Provisioning`, then
 `ProvisioningSucceeded` or `ProvisioningFailed` (retried with back-off; a
 failed claim's selected-node is removed so the scheduler picks again).
 
+Resizing: a Bound claim of a volume we made that asks for more storage gets
+it (resizer.py, the external-resizer's protocol).
+
 Deleting: a volume with our provisioned-by annotation, policy Delete and
 phase Released has its storage removed by the provisioner, then the PV is
 deleted (`VolumeFailedDelete` on the volume when that fails, retried).
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from k8py.client import ApiError, EventRecorder, Informer
 from k8py.client.workqueue import ShutDown, WorkQueue
+from k8py.provisioners.resizer import Resizer
 
 log = logging.getLogger("k8py.provisioners")
 
@@ -115,6 +119,7 @@ class ProvisionController:
         self.classes = Informer(client, "storage.k8s.io/v1", "storageclasses")
         self.pv_api = client.resource("v1", "persistentvolumes")
         self.queue = WorkQueue(f"provisioner {self.name}", base_delay=1.0, max_delay=300.0)
+        self.resizer = Resizer(client, self.name, self.volumes)
 
     async def run(self) -> None:
         self.claims.add_handler(on_add=self._claim_changed, on_update=lambda old, new: self._claim_changed(new))
@@ -133,6 +138,7 @@ class ProvisionController:
             for informer in (self.claims, self.volumes, self.classes):
                 await informer.stop()
             await self.recorder.close()
+            await self.resizer.recorder.close()
 
     def _claim_changed(self, claim: dict) -> None:
         if self._ours(claim):
@@ -189,6 +195,8 @@ class ProvisionController:
         claim = self.claims.get(key)
         if claim is None:
             return True
+        if (claim.get("spec") or {}).get("volumeName"):
+            return await self.resizer.sync(claim)
         class_name = claim_class_name(claim)
         storage_class = self.classes.get(class_name)
         if not self._should_provision(claim, storage_class):

@@ -579,6 +579,82 @@ def test_statefulset_rolling_update_respects_partition(server, namespace):
              what="the claims deleted with the set")
 
 
+def test_statefulset_claims_follow_when_scaled_and_when_deleted_delete(server, namespace):
+    """Delete/Delete, as upstream v1.32 sets it up: a claim of a pod in range is controlled by
+    the set, a scaled-down pod's claim by that pod (so the garbage collector takes it with
+    the pod, the set still there); the ordinal's next pod waits for that claim to go and gets
+    a new one; deleting the set deletes the remaining claims."""
+    manifest = STATEFULSET.replace("whenScaled: Delete, whenDeleted: Retain", "whenScaled: Delete, whenDeleted: Delete")
+    manifest = manifest.replace("replicas: 3", "replicas: 2\n  podManagementPolicy: Parallel")
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    sts_uid = server.kubectl_json("get", "statefulset", "web", "-n", namespace)["metadata"]["uid"]
+
+    def claim(name):
+        result = server.kubectl("get", "pvc", name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def owners(name):
+        return [(r["kind"], r["name"], r["uid"], r.get("controller"), r.get("blockOwnerDeletion"))
+                for r in (claim(name) or {"metadata": {}})["metadata"].get("ownerReferences") or []]
+
+    wait_for(lambda: _pod_names(server, namespace, "app=web") == ["web-0", "web-1"], timeout=15, what="web-0, web-1")
+    for name in ("web-0", "web-1"):
+        _run(server, namespace, name)
+    for name in ("www-web-0", "www-web-1"):
+        wait_for(lambda: owners(name) == [("StatefulSet", "web", sts_uid, True, True)], timeout=10,
+                 what=f"{name} controlled by the set")
+    old_claim_uid = claim("www-web-1")["metadata"]["uid"]
+
+    server.kubectl("scale", "-n", namespace, "statefulset/web", "--replicas=1")
+    wait_for(lambda: (c := claim("www-web-1")) is None or c["metadata"].get("deletionTimestamp"), timeout=20,
+             what="www-web-1 deleted with its pod")
+    assert owners("www-web-0") == [("StatefulSet", "web", sts_uid, True, True)]
+
+    server.kubectl("scale", "-n", namespace, "statefulset/web", "--replicas=2")
+    fresh = wait_for(lambda: (c := claim("www-web-1")) is not None and c["metadata"]["uid"] != old_claim_uid and c,
+                     timeout=20, what="www-web-1 made again")
+    assert not fresh["metadata"].get("deletionTimestamp")
+    wait_for(lambda: "web-1" in _pod_names(server, namespace, "app=web"), timeout=20, what="web-1 made again")
+    assert owners("www-web-1") == [("StatefulSet", "web", sts_uid, True, True)]
+
+    server.kubectl("delete", "statefulset", "web", "-n", namespace)
+    wait_for(lambda: not [c for c in server.kubectl_json("get", "pvc", "-n", namespace)["items"]
+                          if not c["metadata"].get("deletionTimestamp")], timeout=30,
+             what="the claims deleted with the set")
+
+
+def test_statefulset_with_an_invalid_claim_template_reports_it_and_makes_no_pod(server, namespace):
+    """Upstream validates only the retention policy with the set; a claim template the API
+    server refuses shows as FailedCreate events on the set, and its pod is not made."""
+    server.kubectl("apply", "-n", namespace, "-f", "-", input="""apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: bad}
+spec:
+  serviceName: bad
+  selector: {matchLabels: {app: bad}}
+  template:
+    metadata: {labels: {app: bad}}
+    spec:
+      containers: [{name: main, image: busybox}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec: {accessModes: [ReadWriteOnce]}
+""")
+    refused = 'PersistentVolumeClaim "www-bad-0" is invalid: spec.resources[storage]: Required value'
+    wait_for(lambda: {e["message"] for e in events(server, namespace, "bad") if e["reason"] == "FailedCreate"} >= {
+        f"create Claim www-bad-0 for Pod bad-0 in StatefulSet bad failed error: {refused}",
+        f"create Pod bad-0 in StatefulSet bad failed error: failed to create PVC www-bad-0: {refused}"},
+        timeout=15, what="the FailedCreate events")
+    assert pods(server, namespace, "app=bad") == []
+    assert server.kubectl_json("get", "pvc", "-n", namespace)["items"] == []
+    bad_policy = server.kubectl("patch", "statefulset", "bad", "-n", namespace, "--type=merge", "-p",
+                                '{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Sometimes"}}}',
+                                check=False)
+    assert bad_policy.returncode != 0
+    assert 'spec.persistentVolumeClaimRetentionPolicy.whenScaled: Unsupported value: "Sometimes": supported ' \
+           'values: "Retain", "Delete"' in bad_policy.stderr, bad_policy.stderr
+
+
 # ---- DaemonSet -----------------------------------------------------------------------
 
 @pytest.fixture

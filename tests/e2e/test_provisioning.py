@@ -153,3 +153,72 @@ def test_seed_static_claim_gets_the_default_class_and_waits_as_upstream(server, 
     finally:
         server.kubectl("delete", "-n", namespace, "-f", "-", "--ignore-not-found", "--timeout=60s",
                        input=manifest, check=False)
+
+
+def test_expansion_with_kubectl_grows_an_expandable_class_and_refuses_the_rest(server, namespace, share):
+    """kubectl patch of a claim's storage request: grown for a class with
+    allowVolumeExpansion (events in describe, the PV's capacity), a 403 for a class
+    without it, a 422 for a shrink below status.capacity; refused requests change nothing."""
+    manifest = f"""apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: {namespace}-grows}}
+provisioner: fuseim.pri/ifs
+allowVolumeExpansion: true
+parameters: {{archiveOnDelete: "false"}}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: {namespace}-fixed}}
+provisioner: fuseim.pri/ifs
+parameters: {{archiveOnDelete: "false"}}
+"""
+    claims = "".join(f"""---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: {name}}}
+spec:
+  storageClassName: {namespace}-{cls}
+  accessModes: [ReadWriteMany]
+  resources: {{requests: {{storage: 1Mi}}}}
+""" for name, cls in (("grows", "grows"), ("fixed", "fixed")))
+    server.kubectl("apply", "-f", "-", input=manifest)
+    try:
+        server.kubectl("apply", "-n", namespace, "-f", "-", input=claims)
+        for name in ("grows", "fixed"):
+            wait_for(lambda: _phase(server, "pvc", name, namespace) == "Bound", timeout=60, what=f"{name} Bound")
+
+        server.kubectl("patch", "pvc", "grows", "-n", namespace, "-p",
+                       '{"spec":{"resources":{"requests":{"storage":"4Mi"}}}}')
+        wait_for(lambda: server.kubectl("get", "pvc", "grows", "-n", namespace, "--no-headers").stdout.split()[3]
+                 == "4Mi", timeout=60, what="the CAPACITY column at 4Mi")
+        pv_name = _get(server, "pvc", "grows", namespace)["spec"]["volumeName"]
+        assert server.kubectl("get", "pv", pv_name, "--no-headers").stdout.split()[1] == "4Mi"
+
+        def described():
+            text = server.kubectl("describe", "pvc", "grows", "-n", namespace).stdout
+            return text if "VolumeResizeSuccessful" in text else None
+        text = wait_for(described, timeout=30, what="describe with the resize events")
+        assert "Capacity:      4Mi" in text
+        for line in ("ExternalExpanding", "waiting for an external controller to expand this PVC",
+                     f"External resizer is resizing volume {pv_name}", "Resize volume succeeded"):
+            assert line in text, text
+
+        shrink = server.kubectl("patch", "pvc", "grows", "-n", namespace, "-p",
+                                '{"spec":{"resources":{"requests":{"storage":"2Mi"}}}}', check=False)
+        assert shrink.returncode != 0
+        assert shrink.stderr.strip() == (
+            'The PersistentVolumeClaim "grows" is invalid: spec.resources.requests.storage: Forbidden: '
+            "field can not be less than status.capacity")
+        refused = server.kubectl("patch", "pvc", "fixed", "-n", namespace, "-p",
+                                 '{"spec":{"resources":{"requests":{"storage":"4Mi"}}}}', check=False)
+        assert refused.returncode != 0
+        assert refused.stderr.strip() == (
+            'Error from server (Forbidden): persistentvolumeclaims "fixed" is forbidden: only dynamically '
+            "provisioned pvc can be resized and the storageclass that provisions the pvc must support resize")
+        assert _get(server, "pvc", "fixed", namespace)["spec"]["resources"]["requests"]["storage"] == "1Mi"
+        assert _get(server, "pvc", "grows", namespace)["spec"]["resources"]["requests"]["storage"] == "4Mi"
+    finally:
+        server.kubectl("delete", "pvc", "grows", "fixed", "-n", namespace, "--ignore-not-found", "--timeout=60s",
+                       check=False)
+        server.kubectl("delete", "storageclass", f"{namespace}-grows", f"{namespace}-fixed", "--ignore-not-found",
+                       check=False)

@@ -203,3 +203,94 @@ def test_a_claim_local_path_refuses_gets_upstreams_event_and_nothing_is_made(nod
     finally:
         node.kubectl("delete", "pod", "sharer", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
         node.kubectl("delete", "pvc", "shared", "-n", NS, "--ignore-not-found", "--timeout=60s", check=False)
+
+
+STATEFULSET = """apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web, namespace: default}
+spec:
+  serviceName: web
+  replicas: 3
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox
+        command: [sh, -c, "hostname >> /data/boots; exec sleep 3600"]
+        volumeMounts: [{name: www, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: www, labels: {tier: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 10Mi}}
+"""
+
+
+def test_statefulset_ordinals_keep_their_claims_across_pod_deletion_and_scale_down_and_up(node):
+    """volumeClaimTemplates: one local-path claim per ordinal (`www-web-<i>`, with the set's
+    selector labels), made before the pod; each pod appends its name to /data/boots on start,
+    so the file counts the starts of that ordinal on that volume."""
+
+    def running(names):
+        pods = {p["metadata"]["name"]: p for p in node.kubectl_json("get", "pods", "-n", NS, "-l", "app=web")["items"]
+                if not p["metadata"].get("deletionTimestamp")}
+        return sorted(pods) == sorted(names) and all(p["status"].get("phase") == "Running" for p in pods.values())
+
+    def boots(ordinal):
+        claim = _get(node, "pvc", f"www-web-{ordinal}", "-n", NS)
+        volume = claim["spec"]["volumeName"]
+        path = node.data / "storage" / f"{volume}_{NS}_www-web-{ordinal}" / "boots"
+        return path.read_text() if path.exists() else ""
+
+    def wait_boots(ordinal, count):
+        wait_for(lambda: boots(ordinal) == f"web-{ordinal}\n" * count, timeout=60,
+                 what=f"web-{ordinal} started {count} time(s) on its volume")
+
+    node.kubectl("apply", "-f", "-", input=STATEFULSET)
+    try:
+        wait_for(lambda: running(["web-0", "web-1", "web-2"]), timeout=240, what="web-0..2 Running")
+        claims = {c["metadata"]["name"]: c for c in node.kubectl_json("get", "pvc", "-n", NS, "-l", "app=web")["items"]}
+        assert sorted(claims) == ["www-web-0", "www-web-1", "www-web-2"]
+        for claim in claims.values():
+            assert claim["metadata"]["labels"] == {"app": "web", "tier": "data"}
+            assert claim["status"]["phase"] == "Bound" and claim["spec"]["storageClassName"] == "local-path"
+            assert not claim["metadata"].get("ownerReferences")  # Retain/Retain by default
+        volumes = {name: c["spec"]["volumeName"] for name, c in claims.items()}
+        for ordinal in range(3):
+            wait_boots(ordinal, 1)
+
+        old_uid = _get(node, "pod", "web-1", "-n", NS)["metadata"]["uid"]
+        node.kubectl("delete", "pod", "web-1", "-n", NS, "--wait=false")
+        wait_for(lambda: (p := _get(node, "pod", "web-1", "-n", NS)) is not None and p["metadata"]["uid"] != old_uid
+                 and p["status"].get("phase") == "Running", timeout=120, what="web-1 made again and Running")
+        wait_boots(1, 2)  # the new web-1 found the old web-1's data
+
+        node.kubectl("scale", "statefulset", "web", "-n", NS, "--replicas=1")
+        wait_for(lambda: running(["web-0"]), timeout=120, what="scaled down to web-0")
+        wait_for(lambda: len(node.kubectl_json("get", "pods", "-n", NS, "-l", "app=web")["items"]) == 1,
+                 timeout=60, what="web-1 and web-2 gone")
+        kept = {c["metadata"]["name"]: c["spec"]["volumeName"]
+                for c in node.kubectl_json("get", "pvc", "-n", NS, "-l", "app=web")["items"]}
+        assert kept == volumes  # whenScaled: Retain keeps the scaled-down ordinals' claims, still Bound
+
+        node.kubectl("scale", "statefulset", "web", "-n", NS, "--replicas=3")
+        wait_for(lambda: running(["web-0", "web-1", "web-2"]), timeout=240, what="scaled up to web-0..2 again")
+        wait_boots(1, 3)
+        wait_boots(2, 2)
+        wait_boots(0, 1)
+        again = {c["metadata"]["name"]: c["spec"]["volumeName"]
+                 for c in node.kubectl_json("get", "pvc", "-n", NS, "-l", "app=web")["items"]}
+        assert again == volumes  # re-attached, not re-made
+        web2 = _get(node, "pod", "web-2", "-n", NS)
+        assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-2"}} in web2["spec"]["volumes"]
+        described = node.kubectl("describe", "pvc", "www-web-2", "-n", NS).stdout
+        assert "Used By:       web-2" in described and f"Volume:        {volumes['www-web-2']}" in described
+    finally:
+        node.kubectl("delete", "statefulset", "web", "-n", NS, "--ignore-not-found", "--wait=false", check=False)
+        wait_for(lambda: not node.kubectl_json("get", "pods", "-n", NS, "-l", "app=web")["items"], timeout=120,
+                 what="the set's pods gone")
+        node.kubectl("delete", "pvc", "-n", NS, "-l", "app=web", "--timeout=60s", check=False)

@@ -715,7 +715,19 @@ def test_bound_pvc_may_not_shrink():
     res = resource_of(old)
     defaults.prepare_update(res, new, old)
     assert [(c.field, c.message) for c in validation.validate_update(res, new, old)] == [
-        ("spec.resources.requests.storage", "Forbidden: field can not be less than previous value")]
+        ("spec.resources.requests.storage", "Forbidden: field can not be less than status.capacity")]
+
+
+def test_bound_pvc_may_take_back_a_failed_expansion_down_to_above_its_capacity():
+    # RecoverVolumeExpansionFailure (beta, on by default in v1.32)
+    old = _bound_pvc("1Gi")
+    old["spec"]["resources"]["requests"]["storage"] = "3Gi"
+    res = resource_of(old)
+    for size, allowed in (("2Gi", True), ("1Gi", False), ("512Mi", False)):
+        new = copy.deepcopy(old)
+        new["spec"]["resources"]["requests"]["storage"] = size
+        defaults.prepare_update(res, new, old)
+        assert (validation.validate_update(res, new, old) == []) == allowed, size
 
 
 def test_unbound_pvc_may_not_resize_at_all():

@@ -10,6 +10,7 @@ from k8py.controllers import daemonset_nodes as dn
 from k8py.controllers import disruption
 from k8py.controllers import jobpolicy as jp
 from k8py.controllers import revisions as rev
+from k8py.controllers import statefulset_claims as sc
 from k8py.controllers import statefulset_pods as sp
 from k8py.controllers.job import new_pod as new_job_pod
 
@@ -125,31 +126,65 @@ def sts(**spec):
 
 
 def test_pod_identity_and_claims():
-    s = sts(volumeClaimTemplates=[{"metadata": {"name": "www"}, "spec": {"resources": {}}}])
+    s = sts(volumeClaimTemplates=[{"metadata": {"name": "www", "labels": {"tier": "db"}}, "spec": {"resources": {}}}])
     pod = sp.new_pod(s, s["spec"]["template"], "web-rev1", 2)
     assert pod["metadata"]["name"] == "web-2"
     assert pod["spec"]["hostname"] == "web-2" and pod["spec"]["subdomain"] == "nginx"
     assert pod["metadata"]["labels"] == {"app": "d", "statefulset.kubernetes.io/pod-name": "web-2",
                                          "apps.kubernetes.io/pod-index": "2", "controller-revision-hash": "web-rev1"}
     assert pod["spec"]["volumes"] == [{"name": "www", "persistentVolumeClaim": {"claimName": "www-web-2"}}]
-    claim = sp.new_claim(s, s["spec"]["volumeClaimTemplates"][0], 2)
-    assert claim["metadata"]["name"] == "www-web-2" and claim["metadata"]["labels"] == {"app": "web"}
+    claim = sc.new_claim(s, s["spec"]["volumeClaimTemplates"][0], 2)
+    assert claim["metadata"]["name"] == "www-web-2"
+    assert claim["metadata"]["labels"] == {"tier": "db", "app": "web"}  # the set's selector labels added
     assert "ownerReferences" not in claim["metadata"]  # Retain by default
     deleting = sts(volumeClaimTemplates=s["spec"]["volumeClaimTemplates"],
                    persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"})
-    assert sp.new_claim(deleting, s["spec"]["volumeClaimTemplates"][0], 0)["metadata"]["ownerReferences"][0][
-        "kind"] == "StatefulSet"
+    ref = sc.new_claim(deleting, s["spec"]["volumeClaimTemplates"][0], 0)["metadata"]["ownerReferences"][0]
+    assert (ref["kind"], ref["uid"], ref["controller"]) == ("StatefulSet", "u", True)
     assert sp.identity_matches(s, pod, 2) and not sp.identity_matches(s, pod, 1)
 
 
-def test_claim_owner_refs_follow_the_when_deleted_policy():
-    pod_ref = {"kind": "Pod", "uid": "p1", "name": "web-0"}
-    retain = sts()
-    delete = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"})
-    set_ref = sp.claim_owner_refs(delete, [pod_ref])[-1]
-    assert set_ref["uid"] == "u" and set_ref["kind"] == "StatefulSet"
-    assert sp.claim_owner_refs(delete, [pod_ref, set_ref]) == [pod_ref, set_ref]
-    assert sp.claim_owner_refs(retain, [pod_ref, set_ref]) == [pod_ref]
+def _claim(*refs):
+    return {"metadata": {"name": "www-web-0", "ownerReferences": list(refs)}}
+
+
+def _owners(refs):
+    return sorted((r["kind"], r["uid"], r.get("controller")) for r in refs)
+
+
+POD0 = {"metadata": {"name": "web-0", "uid": "p0"}}
+POD4 = {"metadata": {"name": "web-4", "uid": "p4"}}  # beyond replicas=3: scaled down
+
+
+@pytest.mark.parametrize("when_scaled,when_deleted,in_range,scaled_down", [
+    ("Retain", "Retain", [], []),
+    ("Retain", "Delete", [("StatefulSet", "u", True)], [("StatefulSet", "u", True)]),
+    ("Delete", "Retain", [], [("Pod", "p4", True)]),
+    ("Delete", "Delete", [("StatefulSet", "u", True)], [("Pod", "p4", True)]),
+])
+def test_claim_owner_refs_follow_the_retention_policy(when_scaled, when_deleted, in_range, scaled_down):
+    s = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": when_deleted, "whenScaled": when_scaled})
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "c"}  # not a controller: kept
+    for pod, ordinal, wanted in ((POD0, 0, in_range), (POD4, 4, scaled_down)):
+        # from every starting point (none, the set's, the pod's, a non-controller ref of ours) to the policy
+        for start in ([], [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "u",
+                            "controller": True}],
+                      [{"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}]):
+            claim = _claim(other, *start)
+            refs = sc.updated_owner_refs(claim, s, pod, ordinal)
+            assert _owners(refs) == sorted([("ConfigMap", "c", None)] + wanted)
+            assert sc.owner_refs_up_to_date(_claim(*refs), s, pod, ordinal)
+            assert sc.owner_refs_up_to_date(claim, s, pod, ordinal) == (_owners(claim["metadata"]["ownerReferences"])
+                                                                        == _owners(refs))
+
+
+def test_claims_of_another_controller_or_a_stale_owner_are_left_alone():
+    s = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Delete"})
+    stale = _claim({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "old", "controller": True})
+    assert sc.owner_refs_up_to_date(stale, s, POD0, 0)
+    foreign = _claim({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "r", "controller": True})
+    assert sc.owner_refs_up_to_date(foreign, s, POD0, 0)
+    assert sc.updated_owner_refs(foreign, s, POD0, 0) == foreign["metadata"]["ownerReferences"]
 
 
 def test_ordinals():

@@ -508,7 +508,12 @@ def validate_pvc_update(new: dict, old: dict) -> list:
     old_size = quantity.try_parse(d(d(d(old.get("spec")).get("resources")).get("requests")).get("storage"))
     new_size = quantity.try_parse(d(d(d(new.get("spec")).get("resources")).get("requests")).get("storage"))
     if old_size is not None and new_size is not None and new_size.value < old_size.value:
-        errs.append(forbidden(path("spec", "resources", "requests", "storage"), "field can not be less than previous value"))
+        # RecoverVolumeExpansionFailure (beta, on in v1.32): a failed expansion may be taken
+        # back, but never to or below what the volume already has.
+        capacity = quantity.try_parse(d(d(new.get("status")).get("capacity")).get("storage"))
+        if new_size.value <= (capacity.value if capacity is not None else 0):
+            errs.append(forbidden(path("spec", "resources", "requests", "storage"),
+                                  "field can not be less than status.capacity"))
     errs += validate_immutable(d(new.get("spec")).get("volumeMode"), d(old.get("spec")).get("volumeMode"),
                                path("volumeMode"))
     return errs

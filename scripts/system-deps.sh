@@ -19,6 +19,9 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+# etcd for --datastore-endpoint (and its tests): the server and etcdctl.
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 if [ "${1:-}" = "--test" ]; then
   command -v docker-registry >/dev/null || need+=(docker-registry)
   dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)

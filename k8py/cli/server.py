@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                    help="the join token agents present (k3s-style; it becomes a bootstrap token, not an admin "
                         "credential)")
     p.add_argument("--token-file", type=Path, default=None, help="static tokens, CSV: token,user,uid,groups")
-    p.add_argument("--datastore-endpoint", default="", help="empty = embedded SQLite")
+    from k8py.cli.datastore_flags import add_datastore_flags
+    add_datastore_flags(p)
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
     p.add_argument("--service-cidr", default="10.43.0.0/16")
     p.add_argument("--cluster-dns", default="10.43.0.10")
@@ -77,19 +78,25 @@ def run(args) -> int:
     except ValueError as err:
         print(f"k8py: --authorization-mode: {err}", file=sys.stderr)
         return 2
-    if args.datastore_endpoint:
-        print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
-              file=sys.stderr)
+    from k8py.cli.datastore_flags import datastore_config
+    try:
+        args.datastore = datastore_config(args)
+    except ValueError as err:
+        print(f"k8py: --datastore-endpoint: {err}", file=sys.stderr)
         return 2
     from k8py.apiserver.admission_config import ConfigError
     from k8py.apiserver.audit.policy import PolicyError
     from k8py.apiserver.encryptionconfig import ConfigError as EncryptionConfigError
+    from k8py.storage.interface import StoreError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
     except (ConfigError, EncryptionConfigError, PolicyError) as err:  # a bad file named on the command line
         print(f"k8py: {err}", file=sys.stderr)
+        return 1
+    except StoreError as err:  # the datastore cannot be reached
+        print(f"k8py: datastore: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -125,6 +132,7 @@ async def serve(args) -> None:
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
                           authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
                           admission_control_config_file=args.admission_control_config_file,
+                          datastore=getattr(args, "datastore", None),
                           **security_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from k8py.storage.cache import WatchCache
-from k8py.storage.etcd import EtcdConfig, open_etcd_store
+from k8py.storage.etcd import EtcdConfig, EtcdUnavailableError, connection, open_etcd_store
 from k8py.storage.interface import CompactedError
 
 
@@ -82,3 +82,26 @@ def test_endpoint_flags(tmp_path):
         EtcdConfig.parse("https://a:1", cafile=tmp_path / "missing.crt")
     with pytest.raises(ValueError, match="go together"):
         EtcdConfig.parse("https://a:1", certfile=tmp_path / "c.crt")
+
+
+async def test_tls_with_client_certificates(tmp_path, monkeypatch):
+    """k3s's --datastore-cafile/certfile/keyfile against an etcd that requires client certificates."""
+    from k8py.apiserver.pki import ensure_pki
+    from tests.etcd_server import start_etcd
+    pki = ensure_pki(tmp_path / "tls")
+    etcd = await asyncio.to_thread(start_etcd, tmp_path / "etcd", pki=pki)
+    try:
+        store = await open_etcd_store(EtcdConfig.parse(etcd.endpoint, pki.ca_cert, pki.admin_cert, pki.admin_key))
+        try:
+            kv = await store.create("/registry/pods/ns/a", b"{}")
+            assert store.revision == kv.mod_revision
+        finally:
+            await store.close()
+        assert etcd.etcdctl("get", "/registry/pods/ns/a", "--print-value-only").stdout.strip() == "{}"
+        # Without a client certificate etcd refuses the connection: a clear error, no hang.
+        monkeypatch.setattr(connection, "RETRY_WINDOW_S", 0.5)  # no need to wait out the retries
+        unauthenticated = EtcdConfig.parse(etcd.endpoint, pki.ca_cert)
+        with pytest.raises(EtcdUnavailableError):
+            await asyncio.wait_for(open_etcd_store(unauthenticated), 60)
+    finally:
+        etcd.stop()

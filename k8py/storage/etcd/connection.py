@@ -123,6 +123,7 @@ class Connection:
         self.config = config
         self._credentials = config.credentials()
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[tuple[str, str], object] = {}
         self._current = 0
         self.closed = False
 
@@ -141,6 +142,13 @@ class Connection:
             self._channels[endpoint] = channel
         return channel
 
+    def _stub(self, service: str):
+        key = (self.endpoint, service)
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = getattr(rpc, f"{service}Stub")(self.channel())
+        return stub
+
     def failed(self, endpoint: str, err: BaseException) -> None:
         """`endpoint` did not answer: later requests start at the next member."""
         if len(self.config.endpoints) > 1 and endpoint == self.endpoint:
@@ -158,7 +166,7 @@ class Connection:
         delay = 0.05
         while True:
             endpoint = self.endpoint
-            stub = getattr(rpc, f"{service}Stub")(self.channel())
+            stub = self._stub(service)
             try:
                 return await getattr(stub, method)(request, timeout=REQUEST_TIMEOUT_S)
             except grpc.aio.AioRpcError as err:
@@ -171,6 +179,6 @@ class Connection:
 
     async def close(self) -> None:
         self.closed = True
-        channels, self._channels = list(self._channels.values()), {}
+        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
         for channel in channels:
             await channel.close()

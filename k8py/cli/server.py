@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
                    help="the join token agents present (k3s-style; it becomes a bootstrap token, not an admin "
                         "credential)")
     p.add_argument("--token-file", type=Path, default=None, help="static tokens, CSV: token,user,uid,groups")
-    from k8py.cli.datastore_flags import add_datastore_flags
+    from k8py.cli.datastore_flags import add_cluster_init_flags, add_datastore_flags
     add_datastore_flags(p)
+    add_cluster_init_flags(p)
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
     p.add_argument("--service-cidr", default="10.43.0.0/16")
     p.add_argument("--cluster-dns", default="10.43.0.10")
@@ -140,6 +141,10 @@ async def serve(args) -> None:
     pki = ensure_pki(data_dir / "server" / "tls", sans)
     if args.token:
         _write_secure_token(data_dir, pki.ca_cert, args.token)
+    from k8py.cli.datastore_flags import start_cluster_init
+    member = await start_cluster_init(args, data_dir, pki)
+    if member is not None:
+        config.datastore = member.config
     api = APIServer(config)
     api.authenticator = Authenticator.from_config(pki, token_file=args.token_file)
     await api.start()
@@ -167,3 +172,5 @@ async def serve(args) -> None:
     await stop_components(components)
     await runner.cleanup()
     await api.stop()
+    if member is not None:
+        await member.stop()

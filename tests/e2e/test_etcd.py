@@ -180,3 +180,47 @@ def test_paged_list_and_watch_resume(etcd, server, namespace):
         assert (kind, obj["metadata"]["name"]) == ("DELETED", "p1")
     finally:
         watcher.close()
+
+
+def test_cluster_init_runs_supervises_and_stops_its_own_etcd(tmp_path):
+    """`--cluster-init`: the server starts an etcd member (TLS from the cluster CA, client
+    certificates required), stores in it, starts it again when it dies, and stops it on exit."""
+    import os
+    import signal as signals
+
+    from tests.etcd_server import Etcd, _free_port
+    client_port = _free_port()
+    data_dir = tmp_path / "server-with-etcd"
+    srv = start_server(data_dir, extra=["--cluster-init", "--etcd-client-port", str(client_port),
+                                        "--etcd-peer-port", str(_free_port()), "--disable", "controller-manager"])
+    try:
+        tls = data_dir / "server" / "tls"
+        etcdctl = Etcd(None, data_dir, client_port, (tls / "server-ca.crt", tls / "etcd-client.crt",
+                                                     tls / "etcd-client.key"))
+        srv.kubectl("create", "configmap", "kept", "-n", "default", "--from-literal=a=1")
+        assert etcdctl.etcdctl("get", "/registry/configmaps/default/kept", "--keys-only").stdout.split() == [
+            "/registry/configmaps/default/kept"]
+        assert (data_dir / "server" / "db" / "etcd" / "member").is_dir()
+        # Without a client certificate etcd answers nobody.
+        assert Etcd(None, data_dir, client_port, None).etcdctl("get", "x", check=False).returncode != 0
+
+        def etcd_pid():
+            for pid in os.listdir("/proc"):
+                try:
+                    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                except (OSError, ValueError):
+                    continue
+                if cmdline[0].endswith(b"etcd") and str(data_dir).encode() in b" ".join(cmdline):
+                    if int(open(f"/proc/{pid}/stat").read().split()[3]) == srv.process.pid:
+                        return int(pid)
+            return None
+        first = etcd_pid()
+        assert first
+        os.kill(first, signals.SIGKILL)
+        second = wait_for(lambda: (p := etcd_pid()) != first and p, timeout=60, what="etcd to be restarted")
+        wait_for(lambda: srv.kubectl("create", "configmap", "after", "-n", "default", check=False).returncode == 0,
+                 timeout=60, interval=0.3, what="writes to work again")
+        assert srv.kubectl_json("get", "configmap", "kept", "-n", "default")["data"] == {"a": "1"}
+    finally:
+        srv.stop()
+    assert not os.path.exists(f"/proc/{second}") or open(f"/proc/{second}/stat").read().split()[2] == "Z"

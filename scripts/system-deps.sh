@@ -59,3 +59,8 @@ fi
 apt-get update -qq
 apt-get install -y -qq "${need[@]}"
 [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+# Debian enables an etcd service on 2379: k8py runs etcd itself (--cluster-init) or is pointed at one
+# (--datastore-endpoint), so the package's own service must not hold the ports at the next boot.
+if [[ " ${need[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

@@ -5,6 +5,7 @@ failover to the next member, and the endpoint flags."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import orjson
@@ -105,3 +106,35 @@ async def test_tls_with_client_certificates(tmp_path, monkeypatch):
             await asyncio.wait_for(open_etcd_store(unauthenticated), 60)
     finally:
         etcd.stop()
+
+
+async def test_a_watch_that_lost_its_history_resyncs_the_caches(etcd, store):
+    """The watch stream was down while others wrote and compacted: the store delivers the
+    difference between etcd and what the caches hold, and the watch goes on from there."""
+    def pod(name: str, v: int) -> bytes:
+        return orjson.dumps({"metadata": {"name": name}, "v": v})
+    kept = await store.create("/registry/pods/ns/kept", pod("kept", 1))
+    await store.create("/registry/pods/ns/changed", pod("changed", 1))
+    await store.create("/registry/pods/ns/gone", pod("gone", 1))
+    cache = WatchCache(store, "/registry/pods/")
+    await cache.start()
+    watcher = cache.watch("/registry/pods/", store.revision)
+    await store._follower.stop()  # the stream is down...
+    for args in (("put", "/registry/pods/ns/changed", pod("changed", 2).decode()),
+                 ("put", "/registry/pods/ns/new", pod("new", 1).decode()),
+                 ("del", "/registry/pods/ns/gone")):
+        await asyncio.to_thread(etcd.etcdctl, *args)
+    revision = int(json.loads((await asyncio.to_thread(etcd.etcdctl, "get", "x", "-w", "json")).stdout)
+                   ["header"]["revision"])
+    await asyncio.to_thread(etcd.etcdctl, "compact", str(revision))  # ...and its history is gone
+    store._follower.start()
+    events = [await asyncio.wait_for(watcher.next(), 10) for _ in range(3)]
+    assert sorted((e.type, e.obj.obj["metadata"]["name"]) for e in events) == [
+        ("ADDED", "new"), ("DELETED", "gone"), ("MODIFIED", "changed")]
+    assert cache.get("/registry/pods/ns/changed").obj["v"] == 2
+    assert cache.get("/registry/pods/ns/gone") is None
+    assert cache.get(kept.key).revision == kept.mod_revision  # unchanged keys are not sent again
+    assert store.compacted_revision == revision
+    # The watch goes on live after the resync.
+    later = await store.create("/registry/pods/ns/later", pod("later", 1))
+    assert cache.get(later.key) is not None and store.revision == later.mod_revision

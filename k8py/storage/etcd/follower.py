@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 import grpc
 from aetcd import rpc
@@ -60,11 +60,12 @@ def _create_request(start_revision: int, key: bytes = ALL_KEYS, range_end: bytes
 
 class CommitFollower:
     def __init__(self, connection: Connection, after: int,
-                 deliver: Callable[[list[Event]], None], on_compacted: Callable[[int], None]):
+                 deliver: Callable[[list[Event]], None],
+                 resync: Callable[[int], Awaitable[int]]):
         self._connection = connection
         self._after = after  # every revision up to here is delivered
         self._deliver = deliver
-        self._on_compacted = on_compacted
+        self._resync = resync
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
 
@@ -104,7 +105,7 @@ class CommitFollower:
             await call.write(_create_request(self._after + 1))
             async for response in call:
                 if response.compact_revision:
-                    self._history_lost(response.compact_revision)
+                    await self._history_lost(response.compact_revision)
                     return  # the server cancelled this watch: open a new one
                 if response.created:
                     self.connected.set()
@@ -117,15 +118,14 @@ class CommitFollower:
         finally:
             call.cancel()
 
-    def _history_lost(self, compact_revision: int) -> None:
+    async def _history_lost(self, compact_revision: int) -> None:
         """The revisions after our position were compacted while the stream
-        was down: those commits cannot be replayed. Resume at the compaction
-        point; the caches stay stale for the keys changed in the gap until
-        they change again (a relist of the caches would be needed)."""
-        log.error("etcd compacted revisions %d..%d before the watch caught up; changes in "
-                  "between are lost to the watch caches", self._after + 1, compact_revision)
-        self._on_compacted(compact_revision)
-        self._after = max(self._after, compact_revision)
+        was down, so those commits cannot be replayed: the store compares
+        the keyspace as it is now with what it last delivered and delivers
+        the difference instead; we go on after the revision of that read."""
+        log.warning("etcd compacted to revision %d before the watch caught up from %d; resyncing",
+                    compact_revision, self._after + 1)
+        self._after = max(self._after, await self._resync(compact_revision))
 
 
 async def read_history(connection: Connection, prefix: bytes, range_end: bytes, after: int,

@@ -80,15 +80,18 @@ class EtcdStore(Store):
         self._compacted = 0
         self._waiters: list[tuple[int, int, asyncio.Future]] = []  # heap of (revision, seq, future)
         self._seq = itertools.count()
+        # key -> mod revision of every key as delivered: what a resync compares etcd with.
+        self._mod_revisions: dict[str, int] = {}
         self._follower: CommitFollower | None = None
         self._closing = False
 
     async def _start(self) -> None:
         response = await self._call("KV", "Range", rpc.RangeRequest(
-            key=ALL_KEYS, range_end=ALL_KEYS, count_only=True))
+            key=ALL_KEYS, range_end=ALL_KEYS, keys_only=True))
         self._revision = response.header.revision
+        self._mod_revisions = {to_kv(kv).key: kv.mod_revision for kv in response.kvs}
         self._compacted = await self._find_compacted(self._revision)
-        self._follower = CommitFollower(self._connection, self._revision, self._deliver, self._learn_compacted)
+        self._follower = CommitFollower(self._connection, self._revision, self._deliver, self._resync)
         self._follower.start()
 
     async def _find_compacted(self, current: int) -> int:
@@ -124,15 +127,45 @@ class EtcdStore(Store):
 
     def _deliver(self, events: list[Event]) -> None:
         self._revision = max(self._revision, events[-1].kv.mod_revision)
+        for event in events:
+            if event.type == "DELETE":
+                self._mod_revisions.pop(event.kv.key, None)
+            else:
+                self._mod_revisions[event.kv.key] = event.kv.mod_revision
         for callback in self._subscribers:
             try:
                 callback(events)
             except Exception:
                 log.exception("store subscriber %r failed", callback)
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
         while self._waiters and self._waiters[0][0] <= self._revision:
             future = heapq.heappop(self._waiters)[2]
             if not future.done():
                 future.set_result(None)
+
+    async def _resync(self, compacted: int) -> int:
+        """The watch lost history (compacted while it was down): deliver, as
+        commits, the difference between etcd now and what subscribers saw —
+        changed or new keys as PUTs at their revisions, vanished keys as
+        DELETEs at the revision of the read (their last value is the
+        subscribers' own; etcd has no record of it any more). Returns that
+        revision, from which the watch goes on."""
+        self._learn_compacted(compacted)
+        response = await self._connection.call("KV", "Range", rpc.RangeRequest(key=ALL_KEYS, range_end=ALL_KEYS))
+        now = response.header.revision
+        current = {kv.key: kv for kv in map(to_kv, response.kvs)}
+        events = sorted((Event("PUT", kv, None) for key, kv in current.items()
+                         if self._mod_revisions.get(key) != kv.mod_revision), key=lambda e: e.kv.mod_revision)
+        events += [Event("DELETE", KV(key, b"", now, 0), None) for key in self._mod_revisions if key not in current]
+        log.warning("etcd resync at revision %d: %d keys changed or deleted while the watch was down",
+                    now, len(events))
+        if events:
+            self._deliver(events)
+        self._revision = max(self._revision, now)
+        self._wake_writers()
+        return now
 
     def _learn_compacted(self, revision: int) -> None:
         self._compacted = max(self._compacted, revision)

@@ -97,7 +97,8 @@ def run(args) -> int:
         print(f"k8py: {err}", file=sys.stderr)
         return 1
     except StoreError as err:  # the datastore cannot be reached
-        print(f"k8py: datastore: {err}", file=sys.stderr)
+        where = args.datastore_endpoint or ("the --cluster-init etcd" if args.cluster_init else "")
+        print(f"k8py: datastore {where}: {err}", file=sys.stderr)
         return 1
     return 0
 

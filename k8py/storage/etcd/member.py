@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from aetcd import rpc
 
-from k8py.storage.etcd.connection import Connection, EtcdConfig
+from k8py.storage.etcd.connection import Connection, EtcdConfig, EtcdUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class ManagedMember:
                 "--logger", "zap", "--log-outputs", str(self.data_dir.parent / "etcd.log"), "--log-level", "warn"]
 
     def _spawn(self) -> None:
+        if shutil.which("etcd") is None:
+            raise EtcdUnavailableError("no etcd binary on PATH: install Debian's etcd-server "
+                                       "(scripts/system-deps.sh does)")
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Spawned from the loop's thread: PDEATHSIG follows the thread that forked.
         self.process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -90,7 +94,8 @@ class ManagedMember:
                     return
                 except Exception as err:
                     if loop.time() > deadline:
-                        raise RuntimeError(f"etcd at {self.client_url} did not become ready: {err}") from None
+                        raise EtcdUnavailableError(f"etcd at {self.client_url} did not become ready "
+                                                   f"(log: {self.data_dir.parent / 'etcd.log'}): {err}") from None
                     await asyncio.sleep(0.2)
         finally:
             await connection.close()

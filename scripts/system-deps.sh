@@ -19,6 +19,9 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+# etcd for --datastore-endpoint (and its tests): the server and etcdctl.
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 if [ "${1:-}" = "--test" ]; then
   command -v docker-registry >/dev/null || need+=(docker-registry)
   dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
@@ -56,3 +59,8 @@ fi
 apt-get update -qq
 apt-get install -y -qq "${need[@]}"
 [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+# Debian enables an etcd service on 2379: k8py runs etcd itself (--cluster-init) or is pointed at one
+# (--datastore-endpoint), so the package's own service must not hold the ports at the next boot.
+if [[ " ${need[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

@@ -106,3 +106,12 @@ def host_left_as_found(tmp_path_factory):
                       "ours):\n  " + "\n  ".join(left))
     elif left:
         pytest.fail("the suite left the host changed:\n  " + "\n  ".join(left), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory):
+    """One real etcd for the whole run (tests that share it wipe it or use their own keys)."""
+    from tests.etcd_server import start_etcd
+    server = start_etcd(tmp_path_factory.mktemp("etcd"))
+    yield server
+    server.stop()

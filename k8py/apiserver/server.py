@@ -79,6 +79,7 @@ class ServerConfig:
     audit_log_maxage: int = 0
     audit_log_maxbackup: int = 0
     audit_log_maxsize: int = 0
+    datastore: object | None = None  # an EtcdConfig (k8py.storage.etcd), or None for the embedded SQLite
 
 
 def version_info() -> dict:
@@ -120,7 +121,11 @@ class APIServer:
     # ---- start-up ---------------------------------------------------------
 
     async def start(self) -> None:
-        self.store = await open_sqlite_store(datastore_path(self.config.data_dir))
+        if self.config.datastore is not None:
+            from k8py.storage.etcd import open_etcd_store
+            self.store = await open_etcd_store(self.config.datastore)
+        else:
+            self.store = await open_sqlite_store(datastore_path(self.config.data_dir))
         issuer = f"https://kubernetes.default.svc.{self.config.cluster_domain}"
         key = load_or_create_key(self.config.data_dir / "server" / "tls" / "service.key")
         self.tokens = ServiceAccountTokens(key, issuer, [issuer], self.lookup_object)

@@ -30,7 +30,9 @@ def add_parser(sub) -> None:
                    help="the join token agents present (k3s-style; it becomes a bootstrap token, not an admin "
                         "credential)")
     p.add_argument("--token-file", type=Path, default=None, help="static tokens, CSV: token,user,uid,groups")
-    p.add_argument("--datastore-endpoint", default="", help="empty = embedded SQLite")
+    from k8py.cli.datastore_flags import add_cluster_init_flags, add_datastore_flags
+    add_datastore_flags(p)
+    add_cluster_init_flags(p)
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
     p.add_argument("--service-cidr", default="10.43.0.0/16")
     p.add_argument("--cluster-dns", default="10.43.0.10")
@@ -85,19 +87,26 @@ def run(args) -> int:
         return 2
     if args.cluster_reset:
         return server_snapshots.cluster_reset(args)
-    if args.datastore_endpoint:
-        print("k8py: --datastore-endpoint (etcd) is not supported yet; use the embedded SQLite store",
-              file=sys.stderr)
+    from k8py.cli.datastore_flags import datastore_config
+    try:
+        args.datastore = datastore_config(args)
+    except ValueError as err:
+        print(f"k8py: --datastore-endpoint: {err}", file=sys.stderr)
         return 2
     from k8py.apiserver.admission_config import ConfigError
     from k8py.apiserver.audit.policy import PolicyError
     from k8py.apiserver.encryptionconfig import ConfigError as EncryptionConfigError
+    from k8py.storage.interface import StoreError
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
         pass
     except (ConfigError, EncryptionConfigError, PolicyError) as err:  # a bad file named on the command line
         print(f"k8py: {err}", file=sys.stderr)
+        return 1
+    except StoreError as err:  # the datastore cannot be reached
+        where = args.datastore_endpoint or ("the --cluster-init etcd" if args.cluster_init else "")
+        print(f"k8py: datastore {where}: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -133,6 +142,7 @@ async def serve(args) -> None:
                           cluster_domain=args.cluster_domain, tls_sans=args.tls_san,
                           authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
                           admission_control_config_file=args.admission_control_config_file,
+                          datastore=getattr(args, "datastore", None),
                           **security_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
@@ -140,6 +150,10 @@ async def serve(args) -> None:
     pki = ensure_pki(data_dir / "server" / "tls", sans)
     if args.token:
         _write_secure_token(data_dir, pki.ca_cert, args.token)
+    from k8py.cli.datastore_flags import start_cluster_init
+    member = await start_cluster_init(args, data_dir, pki)
+    if member is not None:
+        config.datastore = member.config
     api = APIServer(config)
     api.authenticator = Authenticator.from_config(pki, token_file=args.token_file)
     await api.start()
@@ -172,3 +186,5 @@ async def serve(args) -> None:
     await stop_components(components)
     await runner.cleanup()
     await api.stop()
+    if member is not None:
+        await member.stop()

@@ -247,6 +247,8 @@ class TransformingStore(Store):
                 self.unreadable.pop(event.kv.key, None)
                 self.stale.discard(event.kv.key)
             kv = self._read_quietly(event.kv) or prev
+            if kv is None and not event.kv.value and event.prev is None:
+                return event  # a deletion etcd no longer has the value of (storage/etcd resync)
             return replace(event, kv=kv, prev=prev) if kv is not None else None
         kv = self._read(event.kv) if live else self._read_quietly(event.kv)
         if kv is None:

@@ -53,6 +53,10 @@ class StoreError(Exception):
     pass
 
 
+class StoreClosedError(StoreError):
+    pass
+
+
 class KeyExistsError(StoreError):
     def __init__(self, key: str):
         super().__init__(f"key already exists: {key}")

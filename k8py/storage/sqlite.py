@@ -52,8 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k8py.storage.interface import (KV, CompactedError, Event, EventCallback, KeyExistsError,
-                                    KeyNotFoundError, RevisionConflictError, Store, StoreError,
-                                    prefix_end)
+                                    KeyNotFoundError, RevisionConflictError, Store, StoreClosedError,
+                                    StoreError, prefix_end)
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,6 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
 """
-
-
-class StoreClosedError(StoreError):
-    pass
 
 
 @dataclass(slots=True)

@@ -65,6 +65,7 @@ class Server:
     kubeconfig: Path
     cache_dir: Path
     log_path: Path
+    etcd: object = None  # the etcd this server stores in, under K8PY_TEST_DATASTORE=etcd
 
     @property
     def url(self) -> str:
@@ -103,6 +104,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.etcd is not None:
+            self.etcd.stop()
 
 
 def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ()) -> Server:
@@ -110,12 +113,18 @@ def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ())
     data_dir.mkdir(parents=True, exist_ok=True)
     kubeconfig = data_dir / "kubeconfig.yaml"
     log_path = data_dir / "server.log"
+    etcd = None
+    if os.environ.get("K8PY_TEST_DATASTORE") == "etcd" and not {"--datastore-endpoint", "--cluster-init"} & set(extra):
+        # The whole e2e suite on etcd: every server gets an etcd of its own (docs/etcd.md).
+        from tests.etcd_server import start_etcd
+        etcd = start_etcd(data_dir / "etcd")
+        extra = [*extra, "--datastore-endpoint", etcd.endpoint]
     log = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
          "--write-kubeconfig", str(kubeconfig), "--token", TOKEN, "--disable-agent", *extra],
         stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    server = Server(process, data_dir, port, kubeconfig, data_dir / "kube-cache", log_path)
+    server = Server(process, data_dir, port, kubeconfig, data_dir / "kube-cache", log_path, etcd)
     try:
         wait_for(lambda: process.poll() is not None or (server.ready() and kubeconfig.exists()), timeout=30,
                  what="server /readyz")
@@ -123,6 +132,7 @@ def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ())
         server.stop()
         raise
     if process.poll() is not None:
+        server.stop()  # its etcd, if any
         raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
     if "controller-manager" not in [b for a, b in zip(extra, extra[1:]) if a == "--disable"]:
         wait_for_default_service_account(server, "default")

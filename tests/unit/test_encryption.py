@@ -259,10 +259,18 @@ async def test_automatic_reload_switches_keys_of_running_views(tmp_path):
     assert view.transformers.to_storage(b"{}", KEY).startswith(b"k8s:enc:aescbc:v1:key2:")
 
 
-async def test_transforming_store_commits_history_and_unreadable_values(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "etcd"])
+async def test_transforming_store_commits_history_and_unreadable_values(tmp_path, backend, request):
     from k8py.storage.encryption import TransformingStore
-    from k8py.storage.sqlite import open_sqlite_store
-    inner = await open_sqlite_store(tmp_path / "state.db")
+    if backend == "etcd":  # what etcdctl shows of a secret is the envelope, as with SQLite
+        from k8py.storage.etcd import EtcdConfig, open_etcd_store
+        etcd = request.getfixturevalue("etcd")
+        etcd.wipe()
+        inner = await open_etcd_store(EtcdConfig.parse(etcd.endpoint))
+    else:
+        from k8py.storage.sqlite import open_sqlite_store
+        inner = await open_sqlite_store(tmp_path / "state.db")
+    start = inner.revision
     try:
         old, new = AESGCM("old", os.urandom(32)), AESGCM("new", os.urandom(32))
         view = TransformingStore(inner, "/registry/secrets/", PrefixTransformers([old]))
@@ -280,7 +288,7 @@ async def test_transforming_store_commits_history_and_unreadable_values(tmp_path
         assert KEY not in view.stale and (await inner.get(KEY)).value.startswith(b"k8s:enc:aesgcm:v1:new:")
         # replayed history holding the old key does not mark the current value unreadable
         view.transformers = PrefixTransformers([new])
-        history = await view.events_since("/registry/secrets/", 0)
+        history = await view.events_since("/registry/secrets/", start)
         assert [e.type for e in history] == ["PUT"] and not view.unreadable
         # a live commit nobody can read: the cache is told the object went, reads will say why
         seen.clear()

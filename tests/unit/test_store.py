@@ -1,5 +1,10 @@
-"""The SQLite Store: revisions, conditional writes, history, compaction,
-restart, group commit and durability under kill -9."""
+"""The Store contract on both backends (SQLite and a real etcd): revisions,
+conditional writes, history, compaction, reopening; and SQLite's own group
+commit and durability under kill -9.
+
+Revisions are compared relative to the store's revision when a test starts:
+a fresh etcd starts at revision 1, and the shared etcd keeps counting across
+tests (each test starts from an empty keyspace)."""
 
 from __future__ import annotations
 
@@ -16,14 +21,26 @@ import pytest
 from k8py.storage import sqlite as sqlite_module
 from k8py.storage.interface import (CompactedError, KeyExistsError, KeyNotFoundError,
                                     RevisionConflictError)
-from k8py.storage.sqlite import StoreClosedError, open_sqlite_store
+from k8py.storage.interface import StoreClosedError
+from k8py.storage.sqlite import open_sqlite_store
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(params=["sqlite", "etcd"])
+def open_store(request, tmp_path):
+    """An opener of the backend under test (called again to reopen the same data)."""
+    if request.param == "sqlite":
+        return lambda: open_sqlite_store(tmp_path / "db" / "state.db")
+    from k8py.storage.etcd import EtcdConfig, open_etcd_store
+    etcd = request.getfixturevalue("etcd")
+    etcd.wipe()
+    return lambda: open_etcd_store(EtcdConfig.parse(etcd.endpoint))
+
+
 @pytest.fixture
-async def store(tmp_path):
-    s = await open_sqlite_store(tmp_path / "db" / "state.db")
+async def store(open_store):
+    s = await open_store()
     yield s
     await s.close()
 
@@ -36,27 +53,29 @@ async def wait_for(condition, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def test_revisions_start_at_one_and_are_shared_by_all_keys(store):
-    assert store.revision == 0
+async def test_revisions_are_one_sequence_shared_by_all_keys(store):
+    r = store.revision
     a = await store.create("/registry/pods/ns/a", b"a1")
     b = await store.create("/registry/configmaps/ns/b", b"b1")
     a2 = await store.update("/registry/pods/ns/a", b"a2")
-    assert (a.mod_revision, b.mod_revision, a2.mod_revision) == (1, 2, 3)
-    assert a.create_revision == a.mod_revision == 1
-    assert a2.create_revision == 1  # an update keeps the key's creation revision
-    assert store.revision == 3
+    assert (a.mod_revision, b.mod_revision, a2.mod_revision) == (r + 1, r + 2, r + 3)
+    assert a.create_revision == a.mod_revision == r + 1
+    assert a2.create_revision == r + 1  # an update keeps the key's creation revision
+    assert store.revision == r + 3
     assert await store.get("/registry/pods/ns/a") == a2
 
 
 async def test_create_of_existing_key_fails_and_takes_no_revision(store):
+    r = store.revision
     await store.create("/registry/pods/ns/a", b"1")
     with pytest.raises(KeyExistsError):
         await store.create("/registry/pods/ns/a", b"2")
     assert (await store.get("/registry/pods/ns/a")).value == b"1"
-    assert (await store.create("/registry/pods/ns/b", b"x")).mod_revision == 2
+    assert (await store.create("/registry/pods/ns/b", b"x")).mod_revision == r + 2
 
 
 async def test_conditional_update(store):
+    r = store.revision
     kv = await store.create("/registry/pods/ns/a", b"1")
     updated = await store.update(kv.key, b"2", expected_revision=kv.mod_revision)
     with pytest.raises(RevisionConflictError) as err:
@@ -67,7 +86,7 @@ async def test_conditional_update(store):
         await store.update("/registry/pods/ns/missing", b"x")
     with pytest.raises(KeyNotFoundError):
         await store.update("/registry/pods/ns/missing", b"x", expected_revision=1)
-    assert store.revision == 2
+    assert store.revision == r + 2
 
 
 async def test_concurrent_conditional_updates_have_one_winner(store):
@@ -84,20 +103,22 @@ async def test_concurrent_conditional_updates_have_one_winner(store):
 
 
 async def test_delete(store):
+    r = store.revision
     kv = await store.create("/registry/pods/ns/a", b"last")
     with pytest.raises(RevisionConflictError):
         await store.delete(kv.key, expected_revision=kv.mod_revision + 5)
     deleted = await store.delete(kv.key, expected_revision=kv.mod_revision)
     assert deleted.value == b"last"
-    assert deleted.mod_revision == 2 and deleted.create_revision == 1
+    assert deleted.mod_revision == r + 2 and deleted.create_revision == r + 1
     assert await store.get(kv.key) is None
     with pytest.raises(KeyNotFoundError):
         await store.delete(kv.key)
     again = await store.create(kv.key, b"new")
-    assert again.create_revision == again.mod_revision == 3  # a new life for the key
+    assert again.create_revision == again.mod_revision == r + 3  # a new life for the key
 
 
 async def test_list_by_prefix_with_pagination(store):
+    r = store.revision
     names = ["e", "a", "d", "b", "c"]
     for name in names:
         await store.create(f"/registry/pods/ns/{name}", name.encode())
@@ -108,7 +129,7 @@ async def test_list_by_prefix_with_pagination(store):
 
     items, revision, more = await store.list("/registry/pods/ns/")
     assert [kv.value for kv in items] == [b"a", b"b", b"c", b"d", b"e"]
-    assert revision == 8 and more is False
+    assert revision == r + 8 and more is False
 
     pages, start_after = [], None
     while True:
@@ -122,75 +143,80 @@ async def test_list_by_prefix_with_pagination(store):
 
 
 async def test_events_since(store):
+    r = store.revision
     a = await store.create("/registry/pods/ns/a", b"a1")
     await store.create("/registry/secrets/ns/s", b"s1")
     await store.update(a.key, b"a2")
     await store.create("/registry/pods/ns/b", b"b1")
     await store.delete(a.key)
 
-    events = await store.events_since("/registry/pods/", 1)
+    events = await store.events_since("/registry/pods/", r + 1)
     assert [(e.type, e.kv.key, e.kv.mod_revision) for e in events] == [
-        ("PUT", "/registry/pods/ns/a", 3), ("PUT", "/registry/pods/ns/b", 4),
-        ("DELETE", "/registry/pods/ns/a", 5)]
+        ("PUT", "/registry/pods/ns/a", r + 3), ("PUT", "/registry/pods/ns/b", r + 4),
+        ("DELETE", "/registry/pods/ns/a", r + 5)]
     update, create, delete = events
-    assert update.prev.value == b"a1" and update.prev.mod_revision == 1
+    assert update.prev.value == b"a1" and update.prev.mod_revision == r + 1
     assert create.prev is None
     # A deletion carries the last value, at the deletion's revision.
-    assert delete.kv.value == b"a2" and delete.prev.mod_revision == 3
-    assert [e.kv.mod_revision for e in await store.events_since("/registry/pods/", 0)] == [1, 3, 4, 5]
-    assert await store.events_since("/registry/pods/", 5) == []
+    assert delete.kv.value == b"a2" and delete.prev.mod_revision == r + 3
+    assert delete.kv.create_revision == r + 1
+    assert [e.kv.mod_revision for e in await store.events_since("/registry/pods/", r)] == [
+        r + 1, r + 3, r + 4, r + 5]
+    assert await store.events_since("/registry/pods/", r + 5) == []
 
 
 async def test_compaction_forgets_history_but_not_state(store, monkeypatch):
-    monkeypatch.setattr(sqlite_module, "COMPACT_CHUNK", 3)  # exercise several steps
+    monkeypatch.setattr(sqlite_module, "COMPACT_CHUNK", 3)  # exercise several steps (SQLite)
+    r = store.revision
     kv = await store.create("/registry/pods/ns/a", b"0")
     for i in range(1, 10):
         kv = await store.update(kv.key, str(i).encode())
     await store.create("/registry/pods/ns/b", b"b")
-    await store.compact(8)
-    assert store.compacted_revision == 8
+    await store.compact(r + 8)
+    assert store.compacted_revision == r + 8
     with pytest.raises(CompactedError) as err:
-        await store.events_since("/registry/pods/", 7)
-    assert err.value.revision == 8
-    assert [e.kv.mod_revision for e in await store.events_since("/registry/pods/", 8)] == [9, 10, 11]
+        await store.events_since("/registry/pods/", r + 7)
+    assert err.value.revision == r + 8
+    assert [e.kv.mod_revision for e in await store.events_since("/registry/pods/", r + 8)] == [
+        r + 9, r + 10, r + 11]
     assert (await store.get(kv.key)).value == b"9"
     # Compacting to an older revision changes nothing; to a future one is refused.
-    await store.compact(3)
-    assert store.compacted_revision == 8
+    await store.compact(r + 3)
+    assert store.compacted_revision == r + 8
     with pytest.raises(ValueError):
         await store.compact(store.revision + 1)
 
 
-async def test_restart_keeps_data_and_revisions_keep_growing(tmp_path):
-    path = tmp_path / "state.db"
-    store = await open_sqlite_store(path)
+async def test_reopening_keeps_data_and_revisions_keep_growing(open_store):
+    store = await open_store()
     await store.create("/registry/pods/ns/a", b"1")
     await store.create("/registry/pods/ns/b", b"2")
-    await store.delete("/registry/pods/ns/b")
-    await store.compact(3)  # even with all history gone, revisions must not restart
+    r = (await store.delete("/registry/pods/ns/b")).mod_revision
+    await store.compact(r)  # even with all history gone, revisions must not restart
     await store.close()
     with pytest.raises(StoreClosedError):
         await store.create("/registry/pods/ns/c", b"3")
 
-    store = await open_sqlite_store(path)
+    store = await open_store()  # etcd: its compacted revision is found again, not remembered
     try:
-        assert store.revision == 3 and store.compacted_revision == 3
+        assert store.revision == r and store.compacted_revision == r
         assert (await store.get("/registry/pods/ns/a")).value == b"1"
         assert await store.get("/registry/pods/ns/b") is None
-        assert (await store.create("/registry/pods/ns/c", b"3")).mod_revision == 4
+        assert (await store.create("/registry/pods/ns/c", b"3")).mod_revision == r + 1
     finally:
         await store.close()
 
 
-async def test_group_commit_of_200_concurrent_writes(store):
+async def test_200_concurrent_writes_are_delivered_in_revision_order(store):
     commits = []
     store.subscribe(commits.append)
+    r = store.revision
     kvs = await asyncio.gather(*(store.create(f"/registry/pods/ns/p{i}", b"{}") for i in range(200)))
-    assert sorted(kv.mod_revision for kv in kvs) == list(range(1, 201))
+    assert sorted(kv.mod_revision for kv in kvs) == list(range(r + 1, r + 201))
     assert len((await store.list("/registry/pods/"))[0]) == 200
-    # Writes queued behind a commit share the next one.
-    assert len(commits) < 200
-    assert [e.kv.mod_revision for batch in commits for e in batch] == list(range(1, 201))
+    assert [e.kv.mod_revision for batch in commits for e in batch] == list(range(r + 1, r + 201))
+    if isinstance(store, sqlite_module.SqliteStore):  # group commit: writes queued behind a commit share the next
+        assert len(commits) < 200
 
 
 async def test_subscribers_see_a_commit_before_its_writer_resumes(store):
@@ -209,18 +235,20 @@ async def test_subscribers_see_a_commit_before_its_writer_resumes(store):
 async def test_periodic_compactor_keeps_recent_revisions(store):
     for i in range(30):
         await store.create(f"/registry/pods/ns/p{i}", b"{}")
+    before = store.compacted_revision
     store.start_compactor(interval_s=0.01, keep=10)
-    await wait_for(lambda: store.compacted_revision > 0)
+    await wait_for(lambda: store.compacted_revision > before)
     assert store.compacted_revision <= store.revision - 10
     assert len(await store.events_since("", store.revision - 10)) == 10
 
 
 async def test_bad_arguments_are_rejected_before_queueing(store):
+    r = store.revision
     with pytest.raises(TypeError):
         await store.create("/registry/pods/ns/a", "not bytes")
     with pytest.raises(TypeError):
         await store.create("", b"x")
-    assert (await store.create("/registry/pods/ns/a", b"x")).mod_revision == 1
+    assert (await store.create("/registry/pods/ns/a", b"x")).mod_revision == r + 1
 
 
 CHILD = textwrap.dedent("""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from k8py.client.paths import default_data_dir
 from k8py.storage import snapshot
+from k8py.storage.snapshot_backends import backend_for
 
 
 def _common(p, top: bool = False) -> None:
@@ -77,7 +78,7 @@ def run(args) -> int:
 
 
 def _save(args, data_dir: Path, directory: Path) -> int:
-    backend = snapshot.backend_for(data_dir, args.datastore_endpoint)
+    backend = backend_for(data_dir, args.datastore_endpoint)
     cluster_id = snapshot.cluster_id_of(snapshot.ca_path(data_dir))
     node = (args.node_name or socket.gethostname()).lower()
     name = snapshot.snapshot_name(args.name, node)

@@ -153,14 +153,5 @@ def prune_snapshots(directory: Path, base: str, retention: int) -> list[str]:
     return [s.name for s in doomed]
 
 
-def backend_for(data_dir: Path, datastore_endpoint: str = "") -> SnapshotBackend:
-    """The snapshot backend of the datastore a server with these flags uses."""
-    if datastore_endpoint:
-        raise SnapshotError("snapshots of an external datastore (--datastore-endpoint) are not supported yet")
-    from k8py.storage.sqlite import datastore_path
-    from k8py.storage.sqlite_snapshot import SqliteSnapshots
-    return SqliteSnapshots(datastore_path(data_dir))
-
-
 def ca_path(data_dir: Path) -> Path:
     return data_dir / "server" / "tls" / "server-ca.crt"

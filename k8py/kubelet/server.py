@@ -198,7 +198,7 @@ class KubeletServer:
 
     async def resource_metrics(self, request: web.Request) -> web.Response:
         from k8py.kubelet.resource_metrics import render
-        return web.Response(text=await render(self.runtime), content_type="text/plain",
+        return web.Response(text=render(await self.stats.sample()), content_type="text/plain",
                             headers={"X-Content-Type-Options": "nosniff"})
 
     async def stats_summary(self, request: web.Request) -> web.Response:

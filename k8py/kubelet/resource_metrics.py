@@ -14,6 +14,12 @@ def _labels(**values: str) -> str:
     return "{" + inner + "}"
 
 
+def _number(value: float) -> str:
+    """The shortest text that reads back as the same float (byte counts stay exact)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+
+
 def render(sample: Sample) -> str:
     now_ms = int(sample.time * 1000)
     lines: list[str] = []
@@ -23,7 +29,7 @@ def render(sample: Sample) -> str:
         lines.append(f"# HELP {name} [STABLE] {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
-            lines.append(f"{name}{labels} {value:.9g} {now_ms}" if stamped else f"{name}{labels} {value:.9g}")
+            lines.append(f"{name}{labels} {_number(value)} {now_ms}" if stamped else f"{name}{labels} {_number(value)}")
 
     def of_container(c) -> str:
         return _labels(container=c.name, namespace=c.namespace, pod=c.pod)

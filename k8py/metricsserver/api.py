@@ -84,8 +84,8 @@ class MetricsAPI:
         app = web.Application(middlewares=[self._guard])
         r = app.router
         for path in ("/healthz", "/livez", "/readyz"):
-            r.add_get(path, lambda request: web.Response(text="ok"))
-        r.add_get(PREFIX, lambda request: _json(RESOURCES))
+            r.add_get(path, _ok)
+        r.add_get(PREFIX, _discovery)
         r.add_get(PREFIX + "/nodes", self.list_nodes)
         r.add_get(PREFIX + "/nodes/{name}", self.get_node)
         r.add_get(PREFIX + "/pods", self.list_pods)
@@ -201,6 +201,14 @@ def _table(kind: str, items: list[dict]) -> dict:
                                 "metadata": item["metadata"]}})
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns,
             "rows": rows}
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _discovery(request: web.Request) -> web.Response:
+    return _json(RESOURCES)
 
 
 def _nanocores(text: str) -> int:

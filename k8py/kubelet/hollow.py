@@ -84,8 +84,12 @@ def _stats_server_factory(base: AgentConfig, default_usage: tuple[int, int]):
             return kubelet.informer.get(f"{namespace}/{name}") if kubelet.informer is not None else None
 
         kubelet.runtime.usage_model = SyntheticUsage(pod_of, default_usage)
-        return KubeletServer(kubelet.runtime, pod_of, cert, key, 0, bind_address="127.0.0.1",
-                             client_ca_file=base.client_ca_file, node_name=kubelet.config.node_name)
+        server = KubeletServer(kubelet.runtime, pod_of, cert, key, 0, bind_address="127.0.0.1",
+                               client_ca_file=base.client_ca_file, node_name=kubelet.config.node_name)
+        if base.client_ca_file:
+            from k8py.kubelet.authz import SubjectAccessReviewer
+            server.authorizer = SubjectAccessReviewer(kubelet.client, kubelet.config.node_name)
+        return server
     return build
 
 

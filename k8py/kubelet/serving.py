@@ -93,5 +93,8 @@ def server_factory(cert_dir: Path, *, ca_dir: Path | None = None, client_ca_file
                                bind_address=bind_address or node_ip, client_ca_file=client_ca_file,
                                node_name=cfg.node_name)
         server.stats.data_dir = str(cfg.data_dir)      # the node's filesystem figures are this one's
+        if client_ca_file:       # callers are known by certificate: RBAC decides what each may do
+            from k8py.kubelet.authz import SubjectAccessReviewer
+            server.authorizer = SubjectAccessReviewer(agent.client, cfg.node_name)
         return server
     return build

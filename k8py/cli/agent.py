@@ -109,18 +109,17 @@ async def serve(args, runtime: str) -> int:
         print(f"k8py agent: {e}", file=sys.stderr)
         return 1
     background: list[asyncio.Task] = []
+    config.client_ca_file = joined.ca_file      # kubelet API callers: cluster-CA certificates, checked by RBAC
     if hollow:
         async def client_for(name: str):
             return clients[name]
         from k8py.kubelet.synthetic_usage import parse_usage
-        config.client_ca_file = joined.ca_file
         kubelets = await run_hollow_nodes(client_for, config, args.count,
                                           lambda: make_runtime("simulated", data_dir)[0],
                                           network_client=joined.network,
                                           default_usage=parse_usage(args.simulated_usage))
         print(f"k8py: {args.count} hollow nodes registered ({config.node_name}-0 ...)", flush=True)
     else:
-        config.client_ca_file = joined.ca_file
         kubelet = build_kubelet(clients[config.node_name], config, runtime)
         kubelet.network_client = joined.network
         await kubelet.start()

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import TOKEN  # noqa: E402
 from bench.common import cpu_seconds, free_port, pinned, start_server  # noqa: E402
-from bench.pods import create_and_wait, delete_bench_pods, pod  # noqa: E402
+from bench.pods import create_and_wait, pod  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"scrape_cpu_s": ("<", 0.5)}
@@ -92,7 +93,6 @@ def run(pods: int, nodes: int, resolution: float) -> dict:
         figures.update({"pods": pods, "nodes": nodes, "pods_running": len(latencies),
                         "resolution_s": resolution, "server_cpu_s_per_interval": round(per_interval, 3),
                         "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
-        delete_bench_pods(work)
         return figures
     finally:
         if agent is not None:
@@ -100,6 +100,7 @@ def run(pods: int, nodes: int, resolution: float) -> dict:
             agent.wait(10)
         server.terminate()
         server.wait(10)
+        shutil.rmtree(work, ignore_errors=True)      # the server's data, its pods with it
 
 
 def main() -> None:

@@ -218,8 +218,10 @@ class KubeletServer:
 
     async def resource_metrics(self, request: web.Request) -> web.Response:
         from k8py.kubelet.resource_metrics import render
-        return web.Response(text=render(await self.stats.sample()), content_type="text/plain",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        # the Prometheus text exposition format's content type, as the kubelet sends it
+        return web.Response(body=render(await self.stats.sample()).encode(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+                                     "X-Content-Type-Options": "nosniff"})
 
     async def stats_summary(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(await self.stats.summary()), content_type="application/json")

@@ -9,13 +9,14 @@ authorized the caller named in X-Remote-User before proxying.
 from __future__ import annotations
 
 import datetime
+import time
 from fractions import Fraction
 
 import orjson
 from aiohttp import web
 
-from k8py.apimachinery import errors
-from k8py.apimachinery.quantity import BINARY_SI, DECIMAL_SI, Quantity, canonical
+from k8py.apimachinery import errors, meta
+from k8py.apimachinery.quantity import BINARY_SI, DECIMAL_SI, Quantity, canonical, parse
 from k8py.apimachinery.selectors import parse_field_selector, parse_label_selector
 from k8py.metricsserver.storage import Storage, Usage
 
@@ -56,7 +57,7 @@ def go_duration(seconds: float) -> str:
 
 
 def _time(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return meta.rfc3339(datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc))
 
 
 def _usage(u: Usage) -> dict:
@@ -212,12 +213,10 @@ async def _discovery(request: web.Request) -> web.Response:
 
 
 def _nanocores(text: str) -> int:
-    from k8py.apimachinery.quantity import parse
     return int(parse(text).value * 10 ** 9)
 
 
 def _bytes(text: str) -> int:
-    from k8py.apimachinery.quantity import parse
     return int(parse(text).value)
 
 
@@ -237,7 +236,6 @@ def _from_front_proxy(request: web.Request) -> bool:
 
 
 def _now() -> float:
-    import time
     return time.time()
 
 

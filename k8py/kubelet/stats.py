@@ -84,6 +84,7 @@ class SummaryProvider:
         self.runtime, self.node_name = runtime, node_name
         self.data_dir = str(data_dir) if data_dir else None
         self.real_host = getattr(runtime, "node_usage", None) is None
+        self.started = host_stats.boot_time() if self.real_host else time.time()   # a hollow node: its kubelet's start
         self._last: dict[str, tuple[float, int]] = {}     # key -> (monotonic time, cumulative CPU ns)
 
     async def sample(self) -> Sample:
@@ -107,7 +108,7 @@ class SummaryProvider:
         extras = await asyncio.to_thread(self._host_extras, sample) if self.real_host else {}
         memory = sample.node_memory
         node = {"nodeName": self.node_name, "systemContainers": [],
-                "startTime": ts(host_stats.boot_time() if self.real_host else sample.time),
+                "startTime": ts(self.started),
                 "cpu": self._cpu("node", now, sample.node_cpu_ns, seen),
                 "memory": _memory(now, memory.get("usage", 0), memory.get("working_set", 0), memory.get("rss", 0),
                                   memory.get("page_faults", 0), memory.get("major_page_faults", 0),

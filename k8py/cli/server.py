@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
-from k8py.client.paths import default_data_dir, default_kubeconfig
 from k8py import metricsserver
+from k8py.client.paths import default_data_dir, default_kubeconfig
 from k8py.provisioners import shared_folder
 
 log = logging.getLogger("k8py.server")

@@ -72,19 +72,21 @@ class HollowNetwork:
 
 
 def _stats_server_factory(base: AgentConfig, default_usage: tuple[int, int]):
-    """A kubelet API per hollow node on a port the OS picks, one self-signed certificate for all;
-    callers need a cluster-CA client certificate when the agent knows the CA (base.client_ca_file)."""
+    """A kubelet API per hollow node on its address and a port the OS picks, one self-signed
+    certificate for all; callers need a cluster-CA client certificate, checked by RBAC, when the
+    agent knows the CA (base.client_ca_file)."""
     from k8py.kubelet.server import KubeletServer
     from k8py.kubelet.serving import ensure_serving_cert
     from k8py.kubelet.synthetic_usage import SyntheticUsage
-    cert, key = ensure_serving_cert(base.data_dir / "hollow-tls", base.node_name, ["127.0.0.1"])
+    address = base.node_ip or "127.0.0.1"          # what run_hollow_nodes gives every node
+    cert, key = ensure_serving_cert(base.data_dir / "hollow-tls", base.node_name, [address])
 
     def build(kubelet: Kubelet) -> KubeletServer:
         def pod_of(namespace: str, name: str) -> dict | None:
             return kubelet.informer.get(f"{namespace}/{name}") if kubelet.informer is not None else None
 
         kubelet.runtime.usage_model = SyntheticUsage(pod_of, default_usage)
-        server = KubeletServer(kubelet.runtime, pod_of, cert, key, 0, bind_address="127.0.0.1",
+        server = KubeletServer(kubelet.runtime, pod_of, cert, key, 0, bind_address=address,
                                client_ca_file=base.client_ca_file, node_name=kubelet.config.node_name)
         if base.client_ca_file:
             from k8py.kubelet.authz import SubjectAccessReviewer

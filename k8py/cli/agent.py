@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--runtime", choices=("runc", "simulated"), default=None,
                    help="runc (default as root) or simulated (pods run no processes)")
     p.add_argument("--count", type=int, default=1, help="simulated runtime: how many hollow nodes to register")
+    p.add_argument("--simulated-usage", default="",
+                   help="simulated runtime: what each container uses unless its pod's k8py.io/simulated-usage "
+                        "annotation says otherwise, e.g. cpu=100m,memory=32Mi")
     p.add_argument("--pod-manifest-path", type=Path, default=None,
                    help="folder of static pod manifests (default <data-dir>/manifests)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
@@ -106,15 +109,17 @@ async def serve(args, runtime: str) -> int:
         print(f"k8py agent: {e}", file=sys.stderr)
         return 1
     background: list[asyncio.Task] = []
+    config.client_ca_file = joined.ca_file      # kubelet API callers: cluster-CA certificates, checked by RBAC
     if hollow:
         async def client_for(name: str):
             return clients[name]
+        from k8py.kubelet.synthetic_usage import parse_usage
         kubelets = await run_hollow_nodes(client_for, config, args.count,
                                           lambda: make_runtime("simulated", data_dir)[0],
-                                          network_client=joined.network)
+                                          network_client=joined.network,
+                                          default_usage=parse_usage(args.simulated_usage))
         print(f"k8py: {args.count} hollow nodes registered ({config.node_name}-0 ...)", flush=True)
     else:
-        config.client_ca_file = joined.ca_file
         kubelet = build_kubelet(clients[config.node_name], config, runtime)
         kubelet.network_client = joined.network
         await kubelet.start()

@@ -36,6 +36,7 @@ COMPONENTS: list[tuple[str, str]] = [
     ("scheduler", "k8py.cli.scheduler:run_in_server"),
     ("local-storage", "k8py.provisioners.local_path:run_in_server"),
     ("shared-folder", "k8py.provisioners.shared_folder:run_in_server"),
+    ("metrics-server", "k8py.metricsserver:run_in_server"),
 ]
 
 # component -> the user its client certificate names (no groups: RBAC binds these users by name)
@@ -47,6 +48,7 @@ COMPONENT_USERS: dict[str, str] = {
     # bound to system:k8py:volume-provisioner in bootstrap-policy.yaml
     "local-storage": "system:k8py:local-path-provisioner",
     "shared-folder": "system:k8py:shared-folder-provisioner",
+    "metrics-server": "system:metrics-server",       # bound to system:metrics-server in bootstrap-policy.yaml
 }
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
+from k8py import metricsserver
 from k8py.client.paths import default_data_dir, default_kubeconfig
 from k8py.provisioners import shared_folder
 
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
     p.add_argument("--disable", action="append", default=[], help="component to leave out (repeatable)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
     shared_folder.add_flags(p)
+    metricsserver.add_flags(p)
     p.add_argument("--authorization-mode", default="Node,RBAC",
                    help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default Node,RBAC)")
     p.add_argument("--anonymous-auth", nargs="?", const=True, default=False, type=_flag_bool,

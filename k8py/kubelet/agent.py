@@ -149,6 +149,7 @@ class Kubelet:
         if self.server_factory is not None:
             self.server = self.server_factory(self)
             await self.server.start()
+            self.node_manager.config.kubelet_port = getattr(self.server, "port", cfg.kubelet_port)  # port 0: the OS's
         self.node_manager.set_ready(True)
         await self.node_manager.report_status()
         self.node_manager.start()

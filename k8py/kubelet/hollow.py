@@ -1,7 +1,10 @@
 """Hollow nodes: many simulated kubelets in one process, for scale tests (like KWOK).
 
 Each node gets its own SimulatedRuntime (runtime/simulated.py) and a
-HollowNetwork handing out pod IPs; all share one API client.
+HollowNetwork handing out pod IPs; all share one API client. Each serves the
+kubelet API's stats endpoints (/stats/summary, /metrics/resource) on a port of
+its own on 127.0.0.1, reported in the Node's daemonEndpoints, with synthetic
+usage (synthetic_usage.py) so metrics-server and the autoscalers can be driven.
 """
 
 from __future__ import annotations
@@ -68,11 +71,37 @@ class HollowNetwork:
             self._released.append(ip)
 
 
+def _stats_server_factory(base: AgentConfig, default_usage: tuple[int, int]):
+    """A kubelet API per hollow node on its address and a port the OS picks, one self-signed
+    certificate for all; callers need a cluster-CA client certificate, checked by RBAC, when the
+    agent knows the CA (base.client_ca_file)."""
+    from k8py.kubelet.server import KubeletServer
+    from k8py.kubelet.serving import ensure_serving_cert
+    from k8py.kubelet.synthetic_usage import SyntheticUsage
+    address = base.node_ip or "127.0.0.1"          # what run_hollow_nodes gives every node
+    cert, key = ensure_serving_cert(base.data_dir / "hollow-tls", base.node_name, [address])
+
+    def build(kubelet: Kubelet) -> KubeletServer:
+        def pod_of(namespace: str, name: str) -> dict | None:
+            return kubelet.informer.get(f"{namespace}/{name}") if kubelet.informer is not None else None
+
+        kubelet.runtime.usage_model = SyntheticUsage(pod_of, default_usage)
+        server = KubeletServer(kubelet.runtime, pod_of, cert, key, 0, bind_address=address,
+                               client_ca_file=base.client_ca_file, node_name=kubelet.config.node_name)
+        if base.client_ca_file:
+            from k8py.kubelet.authz import SubjectAccessReviewer
+            server.authorizer = SubjectAccessReviewer(kubelet.client, kubelet.config.node_name)
+        return server
+    return build
+
+
 async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factory,
-                           network_client=None) -> list[Kubelet]:
+                           network_client=None, default_usage: tuple[int, int] = (0, 0)) -> list[Kubelet]:
     """Register `count` simulated nodes named <node-name>-<i>. `client` is one API client for
-    all, or an async function giving each node name its own (each node its own identity)."""
+    all, or an async function giving each node name its own (each node its own identity).
+    default_usage: what each container uses without the simulated-usage annotation."""
     kubelets = []
+    server_factory = _stats_server_factory(base, default_usage)
     for i in range(count):
         config = AgentConfig(node_name=f"{base.node_name}-{i}" if count > 1 else base.node_name,
                              data_dir=base.data_dir / f"hollow-{i}", node_ip=base.node_ip or "127.0.0.1",
@@ -81,7 +110,8 @@ async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factor
                              fixed_capacity=dict(HOLLOW_CAPACITY), relist_seconds=2.0,
                              node_labels={"type": "hollow", **base.node_labels})
         node_client = await client(config.node_name) if callable(client) else client
-        kubelet = Kubelet(node_client, config, runtime_factory(), network_factory=HollowNetwork)
+        kubelet = Kubelet(node_client, config, runtime_factory(), network_factory=HollowNetwork,
+                          server_factory=server_factory)
         kubelet.network_client = network_client or node_client
         kubelet.pod_cidr_wait = 0.0
         kubelet.recorder = ContainerlessEvents(kubelet.recorder)

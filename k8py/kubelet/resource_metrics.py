@@ -1,33 +1,11 @@
-"""The kubelet's /metrics/resource: CPU and memory of the node, its pods and
-their containers in Prometheus text format, the endpoint metrics-server
-scrapes (names and labels as upstream's resource metrics).
+"""The kubelet's /metrics/resource: CPU and memory of the node, its pods and their
+containers in Prometheus text format, the endpoint metrics-server scrapes (names,
+labels and help texts as upstream's resource metrics, GA since v1.29).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
-
-from k8py.kubelet.runtime.interface import LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE
-
-_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def node_usage() -> tuple[float, int]:
-    """(cpu seconds used since boot, memory working set bytes) of this machine."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()[1:]
-    # user nice system idle iowait irq softirq steal: busy = all but idle and iowait
-    values = [int(v) for v in fields[:8]] + [0] * max(0, 8 - len(fields))
-    busy = sum(values) - values[3] - values[4]
-    meminfo = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            meminfo[key] = int(rest.split()[0]) * 1024
-    working_set = meminfo.get("MemTotal", 0) - meminfo.get("MemAvailable", 0)
-    return busy / _HZ, working_set
+from k8py.kubelet.stats import Sample
 
 
 def _labels(**values: str) -> str:
@@ -36,45 +14,46 @@ def _labels(**values: str) -> str:
     return "{" + inner + "}"
 
 
-async def render(runtime) -> str:
-    now_ms = int(time.time() * 1000)
-    lines: list[str] = []
-    cpu, memory = await asyncio.to_thread(node_usage)
-    containers = []
-    for status in await runtime.list_containers():
-        if status.state != "running":
-            continue
-        stats = await runtime.stats(status.id)
-        if stats is None:
-            continue
-        labels = status.labels or {}
-        containers.append((labels.get(LABEL_POD_NAMESPACE, ""), labels.get(LABEL_POD_NAME, ""),
-                           labels.get(LABEL_CONTAINER_NAME, status.name), stats))
+def _number(value: float) -> str:
+    """The shortest text that reads back as the same float (byte counts stay exact)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
 
-    def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+
+def render(sample: Sample) -> str:
+    now_ms = int(sample.time * 1000)
+    lines: list[str] = []
+    containers = sorted(sample.containers, key=lambda c: (c.namespace, c.pod, c.name))
+
+    def family(name: str, kind: str, help_text: str, samples, stamped: bool = True) -> None:
         lines.append(f"# HELP {name} [STABLE] {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
-            lines.append(f"{name}{labels} {value:.9g} {now_ms}")
+            lines.append(f"{name}{labels} {_number(value)} {now_ms}" if stamped else f"{name}{labels} {_number(value)}")
+
+    def of_container(c) -> str:
+        return _labels(container=c.name, namespace=c.namespace, pod=c.pod)
 
     family("container_cpu_usage_seconds_total", "counter",
            "Cumulative cpu time consumed by the container in core-seconds",
-           [(_labels(container=c, namespace=ns, pod=p), s.cpu_usage_ns / 1e9) for ns, p, c, s in containers])
+           [(of_container(c), c.usage.cpu_usage_ns / 1e9) for c in containers])
     family("container_memory_working_set_bytes", "gauge", "Current working set of the container in bytes",
-           [(_labels(container=c, namespace=ns, pod=p), s.memory_working_set_bytes) for ns, p, c, s in containers])
+           [(of_container(c), c.usage.memory_working_set_bytes) for c in containers])
+    family("container_start_time_seconds", "gauge", "Start time of the container since unix epoch in seconds",
+           [(of_container(c), c.started_at) for c in containers])
     family("node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds",
-           [("", cpu)])
-    family("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes", [("", memory)])
+           [("", sample.node_cpu_ns / 1e9)])
+    family("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes",
+           [("", sample.node_memory.get("working_set", 0))])
     pods: dict[tuple[str, str], list[float]] = {}
-    for ns, p, _c, s in containers:
-        total = pods.setdefault((ns, p), [0.0, 0.0])
-        total[0] += s.cpu_usage_ns / 1e9
-        total[1] += s.memory_working_set_bytes
+    for c in containers:
+        total = pods.setdefault((c.namespace, c.pod), [0.0, 0.0])
+        total[0] += c.usage.cpu_usage_ns / 1e9
+        total[1] += c.usage.memory_working_set_bytes
     family("pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds",
            [(_labels(namespace=ns, pod=p), v[0]) for (ns, p), v in sorted(pods.items())])
     family("pod_memory_working_set_bytes", "gauge", "Current working set of the pod in bytes",
            [(_labels(namespace=ns, pod=p), v[1]) for (ns, p), v in sorted(pods.items())])
-    lines.append("# HELP scrape_error [ALPHA] 1 if there was an error while getting container metrics, 0 otherwise")
-    lines.append("# TYPE scrape_error gauge")
-    lines.append("scrape_error 0")
+    family("resource_scrape_error", "gauge", "1 if there was an error while getting container metrics, 0 otherwise",
+           [("", 1 if sample.errors else 0)], stamped=False)
     return "\n".join(lines) + "\n"

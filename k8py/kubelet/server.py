@@ -70,6 +70,9 @@ class KubeletServer:
         self.bind_address = bind_address
         self._runner: web.AppRunner | None = None
         self.stats = SummaryProvider(runtime, node_name)
+        # authz.SubjectAccessReviewer: callers' certificates are checked against RBAC (webhook mode);
+        # None: any holder of a cluster-CA certificate may do anything (or anyone, without a client CA)
+        self.authorizer = None
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -123,6 +126,10 @@ class KubeletServer:
     @web.middleware
     async def _errors(self, request: web.Request, handler):
         try:
+            if self.authorizer is not None:
+                denied = await self._authorize(request)
+                if denied is not None:
+                    return denied
             return await handler(request)
         except StatusError as err:
             return err.response()
@@ -188,6 +195,19 @@ class KubeletServer:
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _authorize(self, request: web.Request) -> web.Response | None:
+        from k8py.kubelet.authz import attributes, forbidden_text
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        subject = [pair[0] for pair in (peer or {}).get("subject", ())]
+        user = next((v for k, v in subject if k == "commonName"), "")
+        if not user:
+            return web.Response(status=401, text="Unauthorized")
+        groups = [v for k, v in subject if k == "organizationName"]
+        verb, subresource = attributes(request.path, request.method)
+        if await self.authorizer.allowed(user, groups, verb, subresource):
+            return None
+        return web.Response(status=403, text=forbidden_text(user, verb, subresource))
+
     async def pods(self, request: web.Request) -> web.Response:
         lister = getattr(self.pods_lookup, "list", None)
         items = lister() if callable(lister) else []
@@ -198,8 +218,10 @@ class KubeletServer:
 
     async def resource_metrics(self, request: web.Request) -> web.Response:
         from k8py.kubelet.resource_metrics import render
-        return web.Response(text=await render(self.runtime), content_type="text/plain",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        # the Prometheus text exposition format's content type, as the kubelet sends it
+        return web.Response(body=render(await self.stats.sample()).encode(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+                                     "X-Content-Type-Options": "nosniff"})
 
     async def stats_summary(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(await self.stats.summary()), content_type="application/json")

@@ -89,7 +89,12 @@ def server_factory(cert_dir: Path, *, ca_dir: Path | None = None, client_ca_file
             return informer.get(f"{namespace}/{name}") if informer is not None else None
 
         pods_lookup.list = lambda: list(agent.informer.list()) if getattr(agent, "informer", None) else []
-        return KubeletServer(agent.runtime, pods_lookup, cert, key, cfg.kubelet_port if port is None else port,
-                             bind_address=bind_address or node_ip, client_ca_file=client_ca_file,
-                             node_name=cfg.node_name)
+        server = KubeletServer(agent.runtime, pods_lookup, cert, key, cfg.kubelet_port if port is None else port,
+                               bind_address=bind_address or node_ip, client_ca_file=client_ca_file,
+                               node_name=cfg.node_name)
+        server.stats.data_dir = str(cfg.data_dir)      # the node's filesystem figures are this one's
+        if client_ca_file:       # callers are known by certificate: RBAC decides what each may do
+            from k8py.kubelet.authz import SubjectAccessReviewer
+            server.authorizer = SubjectAccessReviewer(agent.client, cfg.node_name)
+        return server
     return build

@@ -78,7 +78,9 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    nodes = node_in_namespace(tmp_path_factory, server_args=("--disable", "controller-manager"))
+    # metrics-server scrapes every 2 s here (15 s by default) for the `kubectl top` test
+    nodes = node_in_namespace(tmp_path_factory, server_args=("--disable", "controller-manager",
+                                                             "--metric-resolution", "2s"))
     c = Cluster(next(nodes))
     try:
         c.start_manager()
@@ -563,3 +565,50 @@ def test_cronjobs_run_each_minute_keep_their_history_limits_and_overlap(cluster,
                    {a["name"] for a in active} and running_in_runc(p)]
         return len(active) >= 2 and len(running) >= 2
     wait_for(two_running, timeout=150, interval=1, what="two overlapping runs at once")
+
+
+def test_top_pod_tracks_a_container_burning_a_core(cluster, ns):
+    """The built-in metrics-server over the kubelet's cgroup figures: `kubectl top` shows what a busy
+    loop really uses (one core on an idle machine) within 20%, measured against the process's own
+    CPU time in /proc over the same few seconds; its memory is busybox's shell, some hundred KiB."""
+    cluster.kubectl("run", "burn", "-n", ns, "--image=busybox", "--restart=Never", "--",
+                    "sh", "-c", "while :; do :; done")
+    try:
+        wait_for(lambda: all_running(cluster, ns, "run=burn", 1), timeout=60, what="the busy pod running")
+        container_id = cluster.kubectl_json("get", "pod", "burn", "-n", ns)["status"]["containerStatuses"][0][
+            "containerID"].split("://", 1)[1]
+        state = sh("runc", "--root", str(cluster.node.data / "agent" / "runc" / "runc"), "state", container_id)
+        pid = json.loads(state.stdout)["pid"]
+
+        def cpu_seconds() -> float:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        seen = []
+
+        def top_matches_the_process():
+            before, began = cpu_seconds(), time.monotonic()
+            time.sleep(3)                      # a measuring window, as long as metrics-server's (2 s) and more
+            actual = (cpu_seconds() - before) / (time.monotonic() - began) * 1000
+            out = cluster.kubectl("top", "pod", "burn", "-n", ns, "--containers", check=False)
+            seen.append((round(actual), out.stdout.strip().splitlines()[-1:], out.stderr.strip()))
+            if out.returncode != 0:
+                return None
+            [(_pod, container, cpu, memory)] = [line.split() for line in out.stdout.strip().splitlines()[1:]]
+            shown = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
+            return (container, memory) if actual > 0 and abs(shown - actual) <= 0.2 * actual else None
+        try:
+            container, memory = wait_for(top_matches_the_process, timeout=60, interval=0.1,
+                                         what="kubectl top tracking the busy loop")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; (actual millicores, top, error) seen: {seen}") from None
+        assert container == "burn" and memory.endswith("Mi") and int(memory[:-2]) < 64
+        kubelet = cluster.kubectl("get", "--raw", "/api/v1/nodes/svcnode/proxy/stats/summary").stdout
+        [pod] = [p for p in json.loads(kubelet)["pods"] if p["podRef"]["name"] == "burn"]
+        [stats] = pod["containers"]
+        assert 0 < stats["memory"]["workingSetBytes"] <= stats["memory"]["usageBytes"]
+        assert stats["rootfs"]["capacityBytes"] > 0 and stats["logs"]["usedBytes"] >= 0
+        assert pod["network"]["name"] == "eth0" and pod["network"]["rxBytes"] >= 0
+    finally:
+        cluster.kubectl("delete", "pod", "burn", "-n", ns, "--grace-period=0", "--force", check=False)

@@ -57,22 +57,30 @@ def _stat_field(text: str | None, key: str) -> int:
     return 0
 
 
-def usage(path: str) -> tuple[int, int] | None:
-    """(cpu nanoseconds, memory working set bytes), or None if the cgroup is gone."""
+def usage(path: str) -> dict | None:
+    """CPU and memory of a cgroup, or None if it is gone: cpu_ns (cumulative), usage, working_set
+    (usage minus inactive file pages, as cAdvisor counts it), rss, page_faults, major_page_faults."""
     rel = path.strip("/")
     if is_v2():
         base = CGROUP_ROOT / rel
         cpu, mem = _read(base / "cpu.stat"), _read(base / "memory.current")
         if cpu is None or mem is None:
             return None
-        inactive = _stat_field(_read(base / "memory.stat"), "inactive_file")
-        return _stat_field(cpu, "usage_usec") * 1000, max(0, int(mem) - inactive)
+        stat = _read(base / "memory.stat")
+        return _memory(_stat_field(cpu, "usage_usec") * 1000, int(mem), stat, "", "anon")
     cpu = _read(CGROUP_ROOT / "cpuacct" / rel / "cpuacct.usage")
     mem = _read(CGROUP_ROOT / "memory" / rel / "memory.usage_in_bytes")
     if cpu is None or mem is None:
         return None
-    inactive = _stat_field(_read(CGROUP_ROOT / "memory" / rel / "memory.stat"), "total_inactive_file")
-    return int(cpu), max(0, int(mem) - inactive)
+    stat = _read(CGROUP_ROOT / "memory" / rel / "memory.stat")
+    return _memory(int(cpu), int(mem), stat, "total_", "total_rss")
+
+
+def _memory(cpu_ns: int, usage_bytes: int, stat: str | None, prefix: str, rss_key: str) -> dict:
+    inactive = _stat_field(stat, prefix + "inactive_file")
+    return {"cpu_ns": cpu_ns, "usage": usage_bytes, "working_set": max(0, usage_bytes - inactive),
+            "rss": _stat_field(stat, rss_key), "page_faults": _stat_field(stat, prefix + "pgfault"),
+            "major_page_faults": _stat_field(stat, prefix + "pgmajfault")}
 
 
 def pids_in(path: str) -> list[int]:

@@ -106,8 +106,12 @@ class ContainerStatus:
 
 @dataclass
 class ContainerStats:
-    cpu_usage_ns: int
-    memory_working_set_bytes: int
+    cpu_usage_ns: int                    # cumulative CPU time
+    memory_working_set_bytes: int        # usage minus inactive file pages (what eviction and `top` count)
+    memory_usage_bytes: int = 0
+    memory_rss_bytes: int = 0
+    page_faults: int = 0
+    major_page_faults: int = 0
 
 
 @dataclass

@@ -478,9 +478,16 @@ class RuncRuntime(Runtime):
         finally:
             os.close(fd)
 
+    def writable_layer(self, container_id: str) -> str | None:
+        """The container's own files (the overlay's upper directory): its rootfs usage."""
+        upper = self._bundle(container_id) / "fs" / "upper"
+        return str(upper) if upper.is_dir() else None
+
     async def stats(self, container_id: str) -> ContainerStats | None:
         meta = self._meta(container_id)
         found = await asyncio.to_thread(cgroups.usage, meta["cgroups_path"])
         if found is None:
             return None
-        return ContainerStats(cpu_usage_ns=found[0], memory_working_set_bytes=found[1])
+        return ContainerStats(cpu_usage_ns=found["cpu_ns"], memory_working_set_bytes=found["working_set"],
+                              memory_usage_bytes=found["usage"], memory_rss_bytes=found["rss"],
+                              page_faults=found["page_faults"], major_page_faults=found["major_page_faults"])

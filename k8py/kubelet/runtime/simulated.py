@@ -3,6 +3,10 @@
 Everything lives in memory and costs a few dicts per pod, so one agent can
 carry a thousand pods. Containers start immediately and run until stopped;
 exec always succeeds. Tests may end a container with `finish(id, exit_code)`.
+
+Usage is synthetic: `usage_model(status)` says what a running container uses
+now, as (CPU nanocores, memory bytes); its CPU time accumulates at that rate,
+so the figures behave like a real container's for metrics-server and the HPA.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ class SimulatedRuntime(Runtime):
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, ContainerStatus] = {}
         self._pids = itertools.count(1000)
+        self.usage_model = None           # (ContainerStatus) -> (nanocores, bytes); None: idle containers
+        self._cpu: dict[str, tuple[float, float]] = {}     # container id -> (when, cumulative ns then)
+        self._retired_ns = 0.0        # CPU time of removed containers: the node's counter never goes back
 
     async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
         sandbox = Sandbox(id=secrets.token_hex(16), pod_uid=config.pod_uid, netns_path=None, ipc_ns_path=None,
@@ -37,6 +44,7 @@ class SimulatedRuntime(Runtime):
         self._sandboxes.pop(sandbox_id, None)
         for cid in [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]:
             del self._containers[cid]
+            self._forget(cid)
 
     async def list_sandboxes(self) -> list[Sandbox]:
         return list(self._sandboxes.values())
@@ -76,6 +84,7 @@ class SimulatedRuntime(Runtime):
 
     async def remove_container(self, container_id: str) -> None:
         self._containers.pop(container_id, None)
+        self._forget(container_id)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         return replace(self._get(container_id))
@@ -87,9 +96,33 @@ class SimulatedRuntime(Runtime):
         self._get(container_id)
         return 0, b""
 
+    def _forget(self, container_id: str) -> None:
+        self._retired_ns += self._cpu.pop(container_id, (0, 0.0))[1]
+
+    def _usage(self, status: ContainerStatus, now: float) -> tuple[int, int]:
+        """(cumulative CPU ns, memory bytes) of a container: the model's rate integrated over time."""
+        if status.state != "running" or self.usage_model is None:
+            return int(self._cpu.get(status.id, (0, 0))[1]), 0
+        nanocores, memory = self.usage_model(status)
+        since, total = self._cpu.get(status.id, (status.started_at or now, 0.0))
+        total += max(0.0, now - since) * nanocores
+        self._cpu[status.id] = (now, total)
+        return int(total), int(memory)
+
     async def stats(self, container_id: str) -> ContainerStats | None:
-        self._get(container_id)
-        return ContainerStats(cpu_usage_ns=0, memory_working_set_bytes=0)
+        cpu_ns, memory = self._usage(self._get(container_id), time.time())
+        return ContainerStats(cpu_usage_ns=cpu_ns, memory_working_set_bytes=memory, memory_usage_bytes=memory,
+                              memory_rss_bytes=memory)
+
+    async def node_usage(self) -> tuple[int, dict]:
+        """The node's usage is its pods' (a hollow node has no system of its own)."""
+        now = time.time()
+        cpu_ns, memory = int(self._retired_ns), 0
+        for status in self._containers.values():
+            used_ns, used_bytes = self._usage(status, now)
+            cpu_ns += used_ns
+            memory += used_bytes
+        return cpu_ns, {"usage": memory, "working_set": memory, "rss": memory}
 
     def container_pid(self, container_id: str) -> int | None:
         return self._get(container_id).pid

@@ -39,8 +39,18 @@ async def test_factory_builds_a_server_answering_for_the_agents_pods(tmp_path):
     pki = pki_mod.ensure_pki(tmp_path / "tls")
     pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {"containers": [{"name": "c"}]}}
     informer = SimpleNamespace(get=lambda key: pod if key == "default/p" else None, list=lambda: [pod])
-    agent = SimpleNamespace(config=SimpleNamespace(node_name="node-a", node_ip="127.0.0.1", kubelet_port=10250),
-                            runtime=FakeRuntime(), informer=informer)
+    reviews = []
+
+    class Reviews:      # the API server's SubjectAccessReview: masters may do anything, metrics readers metrics
+        async def create(self, review):
+            reviews.append(review["spec"])
+            attrs, groups = review["spec"]["resourceAttributes"], review["spec"]["groups"]
+            return {"status": {"allowed": "system:masters" in groups or (
+                review["spec"]["user"] == "system:metrics-server" and attrs["subresource"] == "metrics")}}
+    client = SimpleNamespace(resource=lambda group_version, plural: Reviews())
+    agent = SimpleNamespace(config=SimpleNamespace(node_name="node-a", node_ip="127.0.0.1", kubelet_port=10250,
+                                                   data_dir=tmp_path / "agent"),
+                            runtime=FakeRuntime(), informer=informer, client=client)
     server = server_factory(tmp_path / "agent", ca_dir=tmp_path / "tls", client_ca_file=pki.ca_cert,
                             port=0)(agent)
     await server.start()
@@ -54,5 +64,20 @@ async def test_factory_builds_a_server_answering_for_the_agents_pods(tmp_path):
                 assert r.status == 400   # known pod, container not started: a Status, not a crash
             async with s.get(f"https://127.0.0.1:{server.port}/containerLogs/default/q/c", ssl=ctx) as r:
                 assert r.status == 404
+        # webhook authorization: each caller's certificate is put to RBAC as nodes/<subresource>
+        cert, key = pki_mod.ensure_client_cert(pki, "client-metrics", "system:metrics-server")
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.load_cert_chain(str(cert), str(key))
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"https://127.0.0.1:{server.port}/metrics/resource", ssl=ctx) as r:
+                assert r.status == 200 and "resource_scrape_error 0" in await r.text()
+            async with s.get(f"https://127.0.0.1:{server.port}/stats/summary", ssl=ctx) as r:
+                assert r.status == 403 and await r.text() == \
+                    "Forbidden (user=system:metrics-server, verb=get, resource=nodes, subresource=stats)"
+            async with s.get(f"https://127.0.0.1:{server.port}/metrics/resource", ssl=ctx) as r:
+                assert r.status == 200
+        asked = [(r["user"], r["resourceAttributes"]["subresource"], r["resourceAttributes"]["name"]) for r in reviews]
+        assert asked.count(("system:metrics-server", "metrics", "node-a")) == 1      # the answer is cached
+        assert ("system:metrics-server", "stats", "node-a") in asked
     finally:
         await server.stop()

@@ -79,6 +79,8 @@ class ServerConfig:
     audit_log_maxage: int = 0
     audit_log_maxbackup: int = 0
     audit_log_maxsize: int = 0
+    default_not_ready_toleration_seconds: int = 300     # DefaultTolerationSeconds admission
+    default_unreachable_toleration_seconds: int = 300
 
 
 def version_info() -> dict:

@@ -219,6 +219,8 @@ def test_drain_moves_pods_waits_on_budget_skips_daemonsets_and_uncordon(both_up,
                               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}))
     wait_for(lambda: len([p for p in pods(server, ns, "app=agent") if is_ready(p)]) == 2, timeout=30,
              interval=0.2, what="a daemon pod Ready on each node")
+    # (two untainted, schedulable nodes, pods running on each: what conformance asks of a cluster)
+    assert {p["spec"]["nodeName"] for p in pods(server, ns, "app=agent")} == set(NODES)
     first = deployment_on(server, ns, "web", drained, other)
     server.kubectl("create", "poddisruptionbudget", "web", "-n", ns, "--selector=app=web", "--min-available=1")
     wait_for(lambda: (server.kubectl_json("get", "pdb", "web", "-n", ns).get("status") or {})

@@ -12,9 +12,9 @@ import base64
 from k8py.api import defaults, validation
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import (admission, certificates_admission, custom_resources, default_storage_class, default_tolerations,
-                           node_restriction, node_taint_admission, quota_admission, serviceaccount_admission,
-                           storage_protection)
+from k8py.apiserver import (admission, certificates_admission, custom_resources, default_storage_class,
+                           node_restriction, quota_admission, serviceaccount_admission, storage_protection)
+from k8py.apiserver import default_tolerations, node_taint_admission
 from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 

@@ -88,7 +88,8 @@ async def _serve(args, names: list[str]) -> None:
 def _options(args) -> dict:
     """What controllers need besides the API: pod GC settings, the CA to publish."""
     from k8py.cli.nodelifecycle_flags import controller_options
-    return {**controller_options(args), "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
+    return {**controller_options(args),
+            "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
             "allocate_node_cidrs": args.allocate_node_cidrs and bool(args.cluster_cidr),
             "cluster_cidr": args.cluster_cidr, "node_cidr_mask_size": args.node_cidr_mask_size,
             "cluster_signing_cert_file": args.cluster_signing_cert_file,

@@ -153,7 +153,8 @@ class NodeLifecycleController:
         for node in nodes:
             name = node["metadata"]["name"]
             if name not in self.known:
-                self._node_event(node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller")
+                self._node_event(node, "Normal", "RegisteredNode",
+                                 f"Node {name} event: Registered Node {name} in Controller")
                 self.zones.queue(zone_key(node))
                 await self.mark_reachable(node)
             self.known[name] = node
@@ -168,7 +169,8 @@ class NodeLifecycleController:
             try:
                 node, observed, current = await self.update_health(node)
             except ApiError as e:
-                log.warning("node %s: updating its health failed: %s; no pods will be evicted", node["metadata"]["name"], e)
+                log.warning("node %s: updating its health failed: %s; no pods will be evicted",
+                            node["metadata"]["name"], e)
                 continue
             if not excluded_from_disruption(node):
                 ready_by_zone[zone_key(node)].append(current.get("status") if current else None)

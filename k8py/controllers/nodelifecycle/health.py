@@ -98,7 +98,7 @@ def no_schedule_changes(node: dict) -> tuple[list[dict], list[dict]]:
     """(taints to add, taints to remove) so the node's condition NoSchedule taints match its conditions."""
     wanted = wanted_no_schedule_taints(node)
     have = [t for t in (node.get("spec") or {}).get("taints") or []
-            if t.get("effect") == "NoSchedule" and (t.get("key") in CONDITION_TAINT_KEYS or t.get("key") == UNSCHEDULABLE)]
+            if t.get("effect") == "NoSchedule" and t.get("key") in (*CONDITION_TAINT_KEYS, UNSCHEDULABLE)]
     add = [t for t in wanted if not has_taint(have, t["key"], "NoSchedule")]
     remove = [t for t in have if not has_taint(wanted, t["key"], "NoSchedule")]
     return add, remove

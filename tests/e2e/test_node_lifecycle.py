@@ -51,8 +51,13 @@ class Agents:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
+    def pause(self, name: str, paused: bool = True) -> None:
+        """SIGSTOP: the agent is alive but silent, as behind a network partition."""
+        self.procs[name].send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
+            proc.send_signal(signal.SIGCONT)
             proc.terminate()
         for proc in self.procs.values():
             try:
@@ -207,6 +212,39 @@ def test_stopped_agent_node_goes_unknown_pods_move_and_node_comes_back(both_up, 
     wait_for(lambda: healthy(server, dead), timeout=40, interval=0.2, what="the node Ready and untainted again")
     wait_for(lambda: not ({p["metadata"]["name"] for p in pods(server, ns, "app=web")} & old_names),
              timeout=30, interval=0.3, what="the evicted pods gone")
+
+
+def test_silent_agent_that_comes_back_in_time_gets_its_node_and_pods_ready_again(both_up, ns):
+    server, agents = both_up
+    silent = NODES[0]
+    server.kubectl("create", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "patient", "labels": {"app": "patient"}},
+        "spec": {"nodeName": silent, "containers": [{"name": "c", "image": "busybox"}],
+                 "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                  "effect": "NoExecute", "tolerationSeconds": 600}]}}))
+    server.kubectl("expose", "pod", "patient", "-n", ns, "--port=80")
+
+    def endpoints(field: str) -> list[str]:
+        subsets = server.kubectl_json("get", "endpoints", "patient", "-n", ns).get("subsets") or []
+        return [a["targetRef"]["name"] for s in subsets for a in s.get(field) or []]
+    wait_for(lambda: endpoints("addresses") == ["patient"], timeout=20, interval=0.2, what="the pod's endpoint")
+
+    agents.pause(silent)
+    try:
+        wait_for(lambda: condition(node(server, silent), "Ready").get("status") == "Unknown", timeout=30,
+                 interval=0.2, what="the silent node Unknown")
+        wait_for(lambda: endpoints("notReadyAddresses") == ["patient"] and not endpoints("addresses"), timeout=20,
+                 interval=0.2, what="the pod's endpoint not ready")
+        assert not is_ready(server.kubectl_json("get", "pod", "patient", "-n", ns))
+        wait_for(lambda: ("node.kubernetes.io/unreachable", "NoExecute") in taints(server, silent), timeout=20,
+                 interval=0.2, what="the NoExecute taint")
+    finally:
+        agents.pause(silent, False)
+    # The kubelet sees what was changed behind its back and puts it right: node and pod Ready again.
+    wait_for(lambda: healthy(server, silent), timeout=30, interval=0.2, what="the node Ready and untainted")
+    wait_for(lambda: endpoints("addresses") == ["patient"], timeout=30, interval=0.2, what="the pod ready again")
+    pod = server.kubectl_json("get", "pod", "patient", "-n", ns)
+    assert is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
 
 
 def test_drain_moves_pods_waits_on_budget_skips_daemonsets_and_uncordon(both_up, ns):

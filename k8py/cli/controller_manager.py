@@ -99,11 +99,13 @@ def _options(args) -> dict:
 
 def _seconds(duration: str) -> float:
     """A Go duration such as 8760h, 30m or 1h30m in seconds."""
-    import re
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", duration)
-    if not parts or "".join(n + u for n, u in parts) != duration:
-        raise SystemExit(f"k8py controller-manager: invalid duration {duration!r}")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    import argparse
+
+    from k8py.cli.nodelifecycle_flags import go_duration
+    try:
+        return go_duration(duration)
+    except argparse.ArgumentTypeError:
+        raise SystemExit(f"k8py controller-manager: invalid duration {duration!r}") from None
 
 
 def _root_ca(args) -> dict:

@@ -364,7 +364,8 @@ def node_lifecycle_options(args) -> dict:
     return {name: getattr(args, name) for name in OPTION_NAMES if getattr(args, name, None) is not None}
 
 
-def _seconds(value, default: float) -> float:
+def _option(value, default: float) -> float:
+    """An option's value, or its default when the flag was not given (0 is a value)."""
     return float(value) if value is not None else default
 
 
@@ -379,14 +380,14 @@ class NodeLifecycleManaged:
         o = getattr(self.ctx, "options", None) or {}
         defaults = EvictionSettings()
         settings = EvictionSettings(
-            node_eviction_rate=_seconds(o.get("node_eviction_rate"), defaults.node_eviction_rate),
-            secondary_node_eviction_rate=_seconds(o.get("secondary_node_eviction_rate"),
+            node_eviction_rate=_option(o.get("node_eviction_rate"), defaults.node_eviction_rate),
+            secondary_node_eviction_rate=_option(o.get("secondary_node_eviction_rate"),
                                                   defaults.secondary_node_eviction_rate),
-            unhealthy_zone_threshold=_seconds(o.get("unhealthy_zone_threshold"), defaults.unhealthy_zone_threshold),
-            large_cluster_size_threshold=int(o.get("large_cluster_size_threshold")
-                                             or defaults.large_cluster_size_threshold))
+            unhealthy_zone_threshold=_option(o.get("unhealthy_zone_threshold"), defaults.unhealthy_zone_threshold),
+            large_cluster_size_threshold=int(_option(o.get("large_cluster_size_threshold"),
+                                                      defaults.large_cluster_size_threshold)))
         controller = NodeLifecycleController(
-            self.ctx.client, monitor_period=_seconds(o.get("node_monitor_period"), 5.0),
-            grace_period=_seconds(o.get("node_monitor_grace_period"), 50.0),
-            startup_grace_period=_seconds(o.get("node_startup_grace_period"), 60.0), settings=settings)
+            self.ctx.client, monitor_period=_option(o.get("node_monitor_period"), 5.0),
+            grace_period=_option(o.get("node_monitor_grace_period"), 50.0),
+            startup_grace_period=_option(o.get("node_startup_grace_period"), 60.0), settings=settings)
         await controller.run()

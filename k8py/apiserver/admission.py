@@ -4,7 +4,8 @@ what users see on every cluster:
 - NamespaceLifecycle: no new objects in missing or terminating namespaces;
 - ServiceAccount (serviceaccount_admission.py): pods run as an existing service
   account and get its token volume;
-- DefaultTolerationSeconds: pods tolerate not-ready/unreachable nodes 300 s;
+- DefaultTolerationSeconds (default_tolerations.py): pods tolerate not-ready/unreachable
+  nodes 300 s;
 - Priority: pods get the numeric priority of their PriorityClass;
 - RuntimeClass: a pod's RuntimeClass must exist; its overhead and scheduling
   constraints are copied into the pod;
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 from k8py.api.registry import Resource
 from k8py.apimachinery import errors
-from k8py.apiserver import limitranger
+from k8py.apiserver import default_tolerations, limitranger
 
 # Objects that may still be written into a namespace being deleted, so that
 # controllers can report what happens during the teardown.
 _ALLOWED_IN_TERMINATING = {("", "Event"), ("events.k8s.io", "Event")}
 BUILTIN_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
-DEFAULT_TOLERATION_SECONDS = 300
 
 
 def check_namespace_open(api, resource: Resource, obj: dict) -> None:
@@ -43,25 +43,11 @@ def check_namespace_open(api, resource: Resource, obj: dict) -> None:
 
 
 def admit_pod(api, pod: dict) -> None:
-    spec = pod.setdefault("spec", {})
-    _admit_default_tolerations(spec)
+    pod.setdefault("spec", {})
+    default_tolerations.admit_pod(api, pod)
     _admit_priority(api, pod)
     _admit_runtime_class(api, pod)
     limitranger.admit_pod(api, pod)
-
-
-def _admit_default_tolerations(spec: dict) -> None:
-    tolerations = spec.get("tolerations")
-    if tolerations is not None and not isinstance(tolerations, list):
-        return
-    tolerations = tolerations or []
-    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        covered = any(isinstance(t, dict) and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
-                      and t.get("effect") in (None, "", "NoExecute") for t in tolerations)
-        if not covered:
-            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
-                                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS})
-    spec["tolerations"] = tolerations
 
 
 def _forbidden_pod(pod: dict, reason: str) -> errors.StatusError:

@@ -80,6 +80,8 @@ class ServerConfig:
     audit_log_maxbackup: int = 0
     audit_log_maxsize: int = 0
     datastore: object | None = None  # an EtcdConfig (k8py.storage.etcd), or None for the embedded SQLite
+    default_not_ready_toleration_seconds: int = 300     # DefaultTolerationSeconds admission
+    default_unreachable_toleration_seconds: int = 300
 
 
 def version_info() -> dict:

@@ -15,6 +15,7 @@ from k8py.apimachinery import errors
 from k8py.apiserver import (admission, certificates_admission, custom_resources, default_storage_class,
                            limitranger, node_restriction, pvc_resize, quota_admission,
                            serviceaccount_admission, storage_protection)
+from k8py.apiserver import default_tolerations, node_taint_admission
 from k8py.apiserver.authz import escalation
 from k8py.apiserver.crds import CLEANUP_FINALIZER, CRD_KEY
 
@@ -86,6 +87,7 @@ class Strategy:
         storage_protection.admit_create(resource, obj)
         if key == ("", "PersistentVolumeClaim"):
             limitranger.admit_claim(self.api, obj)
+        node_taint_admission.admit_create(resource, obj)
         # validating plugins see the object as the mutating ones left it (upstream's order)
         node_restriction.admit_create(self.api, resource, obj, user)
         certificates_admission.admit_create(self.api, resource, obj)
@@ -141,6 +143,10 @@ class Strategy:
         _fold_string_data(resource, new)
         defaults.apply_defaults(resource, new)
         defaults.prepare_update(resource, new, old)
+        if (resource.group, resource.kind) == ("", "Pod"):
+            # DefaultTolerationSeconds also admits updates, before validation: a client that
+            # replaces the toleration list (kubectl apply does) gets these back, not a rejection.
+            default_tolerations.admit_pod(self.api, new)
 
     def validate_update(self, resource: Resource, new: dict, old: dict, subresource: str) -> None:
         if subresource in SERVER_WRITES:

@@ -44,6 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("--kubelet-port", type=int, default=int(os.environ.get("K8PY_KUBELET_PORT", 10250)))
     p.add_argument("--cni-bridge", default=os.environ.get("K8PY_CNI_BRIDGE", "k8py0"),
                    help="Linux bridge the pods attach to")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40,
+                   help="the node Lease's duration; it is renewed every quarter of it (kubelet's "
+                        "nodeLeaseDurationSeconds)")
     p.add_argument("--node-label", action="append", default=[], help="key=value label for the node (repeatable)")
     p.add_argument("--client-cert-seconds", type=int, default=None,
                    help="validity asked for the agent's client certificates (CSR expirationSeconds, min 600)")
@@ -89,6 +92,7 @@ def agent_config(args, data_dir: Path, control_plane: bool = False):
                        kubelet_port=getattr(args, "kubelet_port", None)
                        or int(os.environ.get("K8PY_KUBELET_PORT", 10250)),
                        node_labels=labels,
+                       node_lease_duration_seconds=getattr(args, "node_lease_duration_seconds", None) or 40,
                        cni_bridge=getattr(args, "cni_bridge", None) or os.environ.get("K8PY_CNI_BRIDGE", "k8py0"))
 
 

@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cluster-signing-duration", default="8760h",
                    help="longest validity of a signed certificate (Go duration, e.g. 8760h)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
+    from k8py.cli.nodelifecycle_flags import add_controller_flags
+    add_controller_flags(p)
 
 
 def argparse_bool():
@@ -85,7 +87,9 @@ async def _serve(args, names: list[str]) -> None:
 
 def _options(args) -> dict:
     """What controllers need besides the API: pod GC settings, the CA to publish."""
-    return {"terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
+    from k8py.cli.nodelifecycle_flags import controller_options
+    return {**controller_options(args),
+            "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
             "allocate_node_cidrs": args.allocate_node_cidrs and bool(args.cluster_cidr),
             "cluster_cidr": args.cluster_cidr, "node_cidr_mask_size": args.node_cidr_mask_size,
             "cluster_signing_cert_file": args.cluster_signing_cert_file,
@@ -95,11 +99,13 @@ def _options(args) -> dict:
 
 def _seconds(duration: str) -> float:
     """A Go duration such as 8760h, 30m or 1h30m in seconds."""
-    import re
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", duration)
-    if not parts or "".join(n + u for n, u in parts) != duration:
-        raise SystemExit(f"k8py controller-manager: invalid duration {duration!r}")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    import argparse
+
+    from k8py.cli.nodelifecycle_flags import go_duration
+    try:
+        return go_duration(duration)
+    except argparse.ArgumentTypeError:
+        raise SystemExit(f"k8py controller-manager: invalid duration {duration!r}") from None
 
 
 def _root_ca(args) -> dict:

@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     add_security_flags(p)
     from k8py.cli import server_snapshots
     server_snapshots.add_flags(p)
+    from k8py.cli.nodelifecycle_flags import add_admission_flags, add_controller_flags
+    add_controller_flags(p)
+    add_admission_flags(p)
 
 
 def _flag_bool(text: str) -> bool:
@@ -134,6 +137,7 @@ async def serve(args) -> None:
     from k8py.apiserver.pki import ensure_pki, ssl_context
     from k8py.apiserver.server import APIServer, ServerConfig
     from k8py.cli.components import start_components, stop_components
+    from k8py.cli.nodelifecycle_flags import admission_config
     from k8py.cli.security_flags import security_config
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
@@ -145,7 +149,7 @@ async def serve(args) -> None:
                           authorization_modes=args.authorization_modes, anonymous_auth=args.anonymous_auth,
                           admission_control_config_file=args.admission_control_config_file,
                           datastore=getattr(args, "datastore", None),
-                          **security_config(args))
+                          **security_config(args), **admission_config(args))
     sans = list(args.tls_san)
     if args.bind_address not in ("127.0.0.1", "0.0.0.0"):
         sans.append(args.bind_address)

@@ -50,6 +50,7 @@ CONTROLLERS: dict[str, str] = {
     "endpointslice": "k8py.controllers.endpointslice:EndpointSliceController",
     "endpointslicemirroring": "k8py.controllers.endpointslice_mirroring:EndpointSliceMirroringController",
     "service-lb": "k8py.controllers.servicelb:ServiceLBController",
+    "node-lifecycle": "k8py.controllers.nodelifecycle.controller:NodeLifecycleManaged",
     "taint-eviction": "k8py.controllers.nodelifecycle.taint_eviction:TaintEvictionManaged",
     "clusterrole-aggregation": "k8py.controllers.clusterroleaggregation:ClusterRoleAggregationController",
     "persistentvolume-binder": "k8py.controllers.volume.binder:PersistentVolumeBinder",
@@ -217,6 +218,7 @@ class ControllerManager:
 async def run_in_server(args, client: Client) -> None:
     """`k8py server` runs the controller-manager as one of its components."""
     from k8py.client.paths import default_data_dir
+    from k8py.controllers.nodelifecycle.controller import node_lifecycle_options
     data_dir = (args.data_dir or default_data_dir()).resolve()
     # The server's own controller-manager keeps one identity across restarts,
     # so a restarted server takes its lease back at once.
@@ -225,7 +227,8 @@ async def run_in_server(args, client: Client) -> None:
     wanted = ["*"] + (["-service-lb"] if "servicelb" in (getattr(args, "disable", None) or []) else [])
     manager = ControllerManager(client, select_controllers(wanted), leader_elect=True, identity=identity,
                                 port=0, port_file=data_dir / "server" / "controller-manager.port",
-                                options={"data_dir": str(data_dir), "allocate_node_cidrs": True,
+                                options={**node_lifecycle_options(args),
+                                         "data_dir": str(data_dir), "allocate_node_cidrs": True,
                                          "cluster_cidr": getattr(args, "cluster_cidr", None),
                                          # as kube-controller-manager --cluster-signing-cert-file/-key-file
                                          "cluster_signing_cert_file": str(data_dir / "server/tls/server-ca.crt"),

@@ -58,6 +58,7 @@ class AgentConfig:
     run_probes: bool = True
     fixed_capacity: dict | None = None        # hollow nodes
     node_labels: dict = field(default_factory=dict)
+    node_lease_duration_seconds: int = 40     # the kubelet renews its Lease every quarter of it
     relist_seconds: float = RELIST_SECONDS
 
 
@@ -77,7 +78,8 @@ class Kubelet:
             runtime_version=f"{runtime.name}://{runtime.version}" if getattr(runtime, "name", "") else "k8py://0",
             control_plane=config.control_plane, node_ip=config.node_ip or "127.0.0.1",
             kubelet_port=config.kubelet_port, labels=dict(config.node_labels),
-            fixed_capacity=config.fixed_capacity), recorder=self.recorder,
+            fixed_capacity=config.fixed_capacity,
+            lease_duration_seconds=config.node_lease_duration_seconds), recorder=self.recorder,
             images_fn=self._node_images if images is not None else None)
         self.informer: Informer | None = None
         # Our own Node as the API has it now (labels change under us): what admission checks pods against.

@@ -108,7 +108,8 @@ async def run_hollow_nodes(client, base: AgentConfig, count: int, runtime_factor
                              cluster_dns=base.cluster_dns, cluster_domain=base.cluster_domain,
                              materialize_volumes=False, run_probes=False,
                              fixed_capacity=dict(HOLLOW_CAPACITY), relist_seconds=2.0,
-                             node_labels={"type": "hollow", **base.node_labels})
+                             node_labels={"type": "hollow", **base.node_labels},
+                             node_lease_duration_seconds=base.node_lease_duration_seconds)
         node_client = await client(config.node_name) if callable(client) else client
         kubelet = Kubelet(node_client, config, runtime_factory(), network_factory=HollowNetwork,
                           server_factory=server_factory)

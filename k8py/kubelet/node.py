@@ -1,7 +1,9 @@
 """The Node object: registration, heartbeat Lease, status updates, podCIDR.
 
 Like the kubelet: the Lease in kube-node-lease is the heartbeat (renewed every
-10 s); the Node's status is reported when it changes and at least every 5
+quarter of its 40 s duration); the Node's status is reported when it changes
+(compared with the Node the API has, so conditions the node lifecycle
+controller turned Unknown are put right at once) and at least every 5
 minutes, so a steady node writes its Node rarely.
 """
 
@@ -21,7 +23,6 @@ log = logging.getLogger("k8py.kubelet.node")
 KUBELET_VERSION = "v1.32.0-k8py"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
-LEASE_RENEW_SECONDS = 10.0
 STATUS_CHECK_SECONDS = 10.0
 STATUS_REPORT_SECONDS = 300.0
 NOT_READY_AT_START = "container runtime status check may not have completed yet"
@@ -51,6 +52,7 @@ class NodeConfig:
     max_pods: int = hostinfo.MAX_PODS
     # Hollow nodes report fixed numbers instead of reading the host.
     fixed_capacity: dict | None = None
+    lease_duration_seconds: int = LEASE_DURATION_SECONDS
 
 
 def node_labels(config: NodeConfig) -> dict[str, str]:
@@ -214,7 +216,8 @@ class NodeManager:
         images = self.images_fn() if self.images_fn else None
         status = node_status(self.config, self.ready, self.not_ready_message, previous, images)
         due = time.monotonic() - self._last_report_time >= STATUS_REPORT_SECONDS
-        if not force and not due and self._last_reported == _comparable(status):
+        if not force and not due and self._last_reported == _comparable(status) \
+                and _condition_statuses(previous) == _condition_statuses(status):
             return
         was_ready = _is_ready(previous)
         self.node = await self.nodes.patch(self.config.name, {"status": status}, subresource="status")
@@ -226,7 +229,7 @@ class NodeManager:
     async def renew_lease(self) -> None:
         from k8py.client import ApiError
         now = meta.rfc3339_micro()
-        spec = {"holderIdentity": self.config.name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+        spec = {"holderIdentity": self.config.name, "leaseDurationSeconds": self.config.lease_duration_seconds,
                 "renewTime": now}
         try:
             await self.leases.patch(self.config.name, {"spec": spec})
@@ -260,7 +263,7 @@ class NodeManager:
 
     async def _lease_loop(self) -> None:
         while True:
-            await asyncio.sleep(LEASE_RENEW_SECONDS)
+            await asyncio.sleep(self.config.lease_duration_seconds / 4)
             try:
                 await self.renew_lease()
             except Exception as e:          # the API may be briefly away: try again next period
@@ -274,6 +277,7 @@ class NodeManager:
                 pass
             self._wake.clear()
             try:
+                await self.refresh()       # the Node as the API has it: someone else may have changed it
                 await self.report_status()
             except Exception as e:
                 log.warning("node %s: status update failed: %s", self.config.name, e)
@@ -283,6 +287,10 @@ class NodeManager:
                         await self.register()
                     except Exception as e2:
                         log.warning("node %s: re-registering failed: %s", self.config.name, e2)
+
+
+def _condition_statuses(status: dict | None) -> dict:
+    return {c.get("type"): c.get("status") for c in (status or {}).get("conditions") or []}
 
 
 def _is_ready(status: dict | None) -> bool:

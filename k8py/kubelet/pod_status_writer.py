@@ -65,7 +65,9 @@ class PodStatusReporting:
 
     async def publish_status(self, terminal: bool = False) -> str:
         status = self.compute_status(terminal)
-        if status == self.last_status:
+        if status == self.last_status and _ready(self.pod.get("status")) == _ready(status):
+            # Nothing new, and nobody else (the node lifecycle controller, while this node
+            # looked dead) changed the pod's readiness behind our back.
             return status["phase"]
         previous = self.pod.get("status") or {}
         patch = dict(status)
@@ -90,3 +92,7 @@ class PodStatusReporting:
             self.pod = {**self.pod, "status": status}
         self.last_status = status
         return status["phase"]
+
+
+def _ready(status: dict | None) -> str | None:
+    return next((c.get("status") for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)

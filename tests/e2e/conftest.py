@@ -120,6 +120,10 @@ def start_server(data_dir: Path, port: int | None = None, extra: list[str] = ())
         etcd = start_etcd(data_dir / "etcd")
         extra = [*extra, "--datastore-endpoint", etcd.endpoint]
     log = open(log_path, "ab")
+    if "--node-monitor-grace-period" not in extra:
+        # Most e2e nodes are plain API objects (fake_nodes.py) with no kubelet renewing a Lease: keep
+        # the node lifecycle controller from declaring them Unknown in the middle of a test.
+        extra = [*extra, "--node-monitor-grace-period", "1h", "--node-startup-grace-period", "1h"]
     process = subprocess.Popen(
         [sys.executable, "-m", "k8py", "server", "--data-dir", str(data_dir), "--https-listen-port", str(port),
          "--write-kubeconfig", str(kubeconfig), "--token", TOKEN, "--disable-agent", *extra],

@@ -159,6 +159,9 @@ def test_restarted_server_takes_its_scheduler_lease_back_at_once(tmp_path):
     srv = start_server(tmp_path / "data", port=srv.port, extra=lean)
     try:
         srv.kubectl("create", "-f", "-", input=node_manifest("restart-n1"))
+        # TaintNodesByCondition registers it not-ready; with no node lifecycle controller here to
+        # see it Ready, take the taint off as that controller would.
+        srv.kubectl("taint", "node", "restart-n1", "node.kubernetes.io/not-ready:NoSchedule-")
         # No controller-manager here: make the account the pod is admitted with.
         srv.kubectl("create", "serviceaccount", "default", "-n", "default")
         srv.kubectl("create", "-n", "default", "-f", "-", input=pod_yaml("after-restart"))

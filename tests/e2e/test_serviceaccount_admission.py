@@ -25,6 +25,9 @@ def bare(tmp_path_factory):
     try:
         manager = ManagerProcess(srv, "--controllers", "replicaset,job,statefulset,daemonset", "--no-leader-elect")
         srv.kubectl("create", "-f", "-", input=node_manifest("sa-node"))
+        # Registered not-ready (TaintNodesByCondition); no node lifecycle controller runs here to
+        # take the taint off, so do it as it would.
+        srv.kubectl("taint", "node", "sa-node", "node.kubernetes.io/not-ready:NoSchedule-")
         srv.kubectl("create", "namespace", NS)
         yield srv
     finally:

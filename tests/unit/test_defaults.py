@@ -543,15 +543,6 @@ def test_service_type_change_drops_what_the_old_type_needed():
     assert not {"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"} & set(to_external["spec"])
 
 
-def test_pod_update_gets_node_problem_tolerations_back():
-    old = created(seed("08-scheduling.yaml", 1))
-    old["spec"]["tolerations"].append({"key": "node.kubernetes.io/not-ready", "operator": "Exists",
-                                       "effect": "NoExecute", "tolerationSeconds": 300})
-    new = updated(old, lambda o: o["spec"].__setitem__("tolerations", o["spec"]["tolerations"][:1]))
-    assert [t.get("key") for t in new["spec"]["tolerations"]] == [
-        "node-role.kubernetes.io/master", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]
-
-
 def test_persistent_volume_status_update_records_phase_changes():
     old = created(seed("01-pv-pvc-nfs.yaml", 0))
     old["status"]["lastPhaseTransitionTime"] = "2024-01-01T00:00:00Z"

@@ -268,25 +268,6 @@ def _spec_changed(new: dict, old: dict, key: tuple) -> bool:
     return False
 
 
-_NODE_PROBLEM_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
-
-
-def _default_toleration_seconds(pod: dict) -> None:
-    """The DefaultTolerationSeconds admission plugin also runs on pod updates,
-    before validation: a client that replaces the toleration list (kubectl
-    apply does) gets the node-problem tolerations back instead of a rejection."""
-    spec = pod.get("spec")
-    if not isinstance(spec, dict) or not isinstance(spec.get("tolerations", []), list):
-        return
-    tolerations = list(spec.get("tolerations") or [])
-    for taint in _NODE_PROBLEM_TAINTS:
-        covered = any(isinstance(t, dict) and (t.get("key") == taint or (not t.get("key") and t.get("operator") == "Exists"))
-                      and t.get("effect") in (None, "", "NoExecute") for t in tolerations)
-        if not covered:
-            tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
-    spec["tolerations"] = tolerations
-
-
 def prepare_update(resource, new: dict, old: dict) -> None:
     key = (resource.group, resource.kind)
     if key in STATUS_KINDS:
@@ -294,9 +275,7 @@ def prepare_update(resource, new: dict, old: dict) -> None:
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
-    if key == ("", "Pod"):
-        _default_toleration_seconds(new)
-    elif key == ("", "Namespace"):
+    if key == ("", "Namespace"):
         spec = new.get("spec")
         if not isinstance(spec, dict):
             spec = new["spec"] = {}

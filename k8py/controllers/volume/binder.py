@@ -100,7 +100,7 @@ class PersistentVolumeBinder(Controller):
     event_source = "persistentvolume-controller"
     # Claims and volumes are synced side by side; a volume being bound by one worker is
     # invisible to the others' choices (self._binding), so they never race for it.
-    workers = 64
+    workers = 32
 
     def __init__(self, ctx):
         super().__init__(ctx)

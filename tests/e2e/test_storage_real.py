@@ -128,7 +128,8 @@ def test_claim_mounts_fs_group_sub_path_read_only_nfs_failure_and_data_across_a_
     an nfs volume the host can't mount gets upstream's FailedMount and retries while other pods
     run; the data is there for the next pod after the server and its agent restart."""
     backing = tmp_path / "local-volume"
-    backing.mkdir()
+    backing.mkdir(mode=0o750)
+    os.chmod(backing, 0o750)
     node.kubectl("apply", "-f", "-", input=f"""apiVersion: v1
 kind: PersistentVolume
 metadata: {{name: local-pv}}
@@ -173,7 +174,7 @@ spec:
              what="writer Succeeded")
     out = node.kubectl("logs", "writer-local", "-n", "default").stdout.split("\n")
     assert out[0] == "ro-refused"
-    assert out[1] == "group=2345 mode=2777" or out[1].startswith("group=2345 mode=27"), out
+    assert out[1] == "group=2345 mode=2770", out      # 0750 + group rwx + setgid (upstream's rule)
     assert "2345" in out[2].split()
     assert (backing / "file").read_text() == "kept\n" and (backing / "app" / "file").read_text() == "in-sub\n"
     assert os.stat(backing / "file").st_gid == 2345       # made in a setgid folder of the fsGroup

@@ -202,8 +202,9 @@ async def test_delete_policy_fails_without_a_deleter_and_removes_a_tmp_host_path
     volume = await wait_phase(pvs(env), "nfs-del", "Failed")
     message = 'error getting deleter volume plugin for volume "nfs-del": no deletable volume plugin matched'
     assert volume["status"]["message"] == message
-    events = await events_for(env, "nfs-del")
-    assert ("Warning", "VolumeFailedDelete", message, "persistentvolume-controller") in events
+    # Events are posted after the status write: wait for it rather than race it.
+    event = await wait_event(env, "nfs-del", "VolumeFailedDelete")
+    assert event == ("Warning", "VolumeFailedDelete", message, "persistentvolume-controller")
 
     data = tmp_path / "scratch"
     (data / "sub").mkdir(parents=True)

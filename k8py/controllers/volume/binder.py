@@ -128,6 +128,9 @@ class PersistentVolumeBinder(Controller):
                                  on_delete=self._volume_deleted)
         self.claims.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                 on_delete=self._claim_deleted)
+        # A new class (a new default, one a claim names) may serve waiting claims: no need to
+        # wait for the resync.
+        self.classes.add_handler(on_add=lambda _: self._wake_waiting_claims())
         self.pods.add_handler(on_update=lambda old, new: self.reclaimer.pod_changed(new),
                               on_delete=self.reclaimer.pod_changed)
 

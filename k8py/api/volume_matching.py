@@ -90,7 +90,8 @@ class SelectorError(ValueError):
     pass
 
 
-def _selector(claim: dict):
+def claim_selector(claim: dict):
+    """The claim's label selector (None without one); SelectorError when it is broken."""
     spec = (claim.get("spec") or {}).get("selector")
     if spec is None:
         return None
@@ -142,7 +143,7 @@ def find_best_match(claim: dict, volumes: list[dict], delay_binding: bool = Fals
                     node: dict | None = None, excluded: set[str] = frozenset()) -> dict | None:
     """The volume the claim should bind to, or None; `excluded` names volumes not to consider
     (being bound to another claim right now). Raises SelectorError for a broken selector."""
-    selector = _selector(claim)
+    selector = claim_selector(claim)
     wanted_modes = set((claim.get("spec") or {}).get("accessModes") or [])
     groups: dict[frozenset, list[dict]] = {}
     for volume in volumes:

@@ -34,6 +34,8 @@ log = logging.getLogger("k8py.kubelet.pod")
 
 DEFAULT_GRACE = 30
 RETRY_SECONDS = 2.0
+MOUNT_RETRY_SECONDS = 0.5
+MOUNT_RETRY_MAX_SECONDS = 122.0
 
 
 class PodWorker(ContainerLifecycle, PodStatusReporting):
@@ -69,6 +71,7 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
         self._next_sync: float | None = None
         self._next_volume_refresh = 0.0
         self._volume_retry_at = 0.0
+        self._volume_failures = 0
         self._volume_tick = False
         self._task: asyncio.Task | None = None
         self._killing: set[str] = set()
@@ -380,9 +383,13 @@ class PodWorker(ContainerLifecycle, PodStatusReporting):
                 log.info("pod %s: %s", pod_description(self.pod), e)
                 return True
             self._event("Warning", "FailedMount", str(e))
-            self._volume_retry_at = time.monotonic() + RETRY_SECONDS
-            self.wake(RETRY_SECONDS)
+            # Upstream's volume operations back off exponentially (0.5 s doubling to 2m2s).
+            delay = min(MOUNT_RETRY_SECONDS * 2 ** self._volume_failures, MOUNT_RETRY_MAX_SECONDS)
+            self._volume_failures += 1
+            self._volume_retry_at = time.monotonic() + delay
+            self.wake(delay)
             return False
+        self._volume_failures = 0
         return True
 
     # ---- containers -------------------------------------------------------------

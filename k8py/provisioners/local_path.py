@@ -11,8 +11,9 @@ upstream provisioner.
 
 The directory is made and removed on this server's filesystem; the kubelet of
 the chosen node creates it too when it mounts the volume (DirectoryOrCreate),
-so a node on another machine still gets its directory, though removing it
-there is left undone (upstream runs a helper pod on the node for that).
+so a node on another machine gets its directory. Deleting a volume of any
+node but the server's own also runs a helper pod on that node to remove it
+there (helper_pod.py), as upstream's provisioner does.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from pathlib import Path
 
 from k8py.client import ApiError
+from k8py.provisioners import helper_pod
 from k8py.provisioners.controller import ProvisionController, ProvisioningError, ProvisionOptions, base_volume
 from k8py.provisioners.folders import make_directory, remove_directory
 
@@ -49,8 +52,10 @@ def folder_name(pv_name: str, claim: dict) -> str:
 class LocalPathProvisioner:
     name = NAME
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, client=None, own_node: str | None = None):
         self.base = Path(base)
+        self.client = client            # for helper pods; None: directories on this host only
+        self.own_node = own_node        # the server's embedded node, whose disk is this one
 
     def _volume_type(self, options: ProvisionOptions) -> str:
         annotations = (options.claim.get("metadata") or {}).get("annotations") or {}
@@ -91,6 +96,24 @@ class LocalPathProvisioner:
         if os.path.dirname(os.path.normpath(path)) != str(self.base):
             raise ProvisioningError(f"volume path {path} is not under {self.base}")
         await asyncio.to_thread(remove_directory, path)
+        node = volume_node(volume)
+        if self.client is not None and node and node != self.own_node:
+            try:
+                await helper_pod.remove_on_node(self.client, volume["metadata"]["name"], node, str(self.base),
+                                                os.path.basename(os.path.normpath(path)))
+            except helper_pod.HelperPodError as e:
+                raise ProvisioningError(str(e)) from None
+
+
+def volume_node(volume: dict) -> str | None:
+    """The node named by the node affinity local-path gives its volumes."""
+    terms = ((((volume.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {})
+             .get("nodeSelectorTerms") or [])
+    for term in terms:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("key") == HOSTNAME_LABEL and expr.get("operator") == "In" and expr.get("values"):
+                return expr["values"][0]
+    return None
 
 
 async def ensure_storage_class(client) -> None:
@@ -112,4 +135,8 @@ async def run_in_server(args, client) -> None:
         except Exception as e:  # the API server may still be starting
             log.info("cannot create StorageClass %s yet: %s", CLASS_NAME, e)
             await asyncio.sleep(2.0)
-    await ProvisionController(client, LocalPathProvisioner(base)).run()
+    own_node = None
+    if os.geteuid() == 0 and not getattr(args, "disable_agent", False):
+        own_node = (getattr(args, "node_name", None) or os.environ.get("K8PY_NODE_NAME")
+                    or socket.gethostname().lower())
+    await ProvisionController(client, LocalPathProvisioner(base, client, own_node)).run()

@@ -252,7 +252,8 @@ def _pod_phase(cluster, name):
 def test_wait_for_first_consumer_volume_is_made_on_the_node_the_scheduler_picked(cluster):
     """local-path: the claim waits for its pod; the scheduler puts the pod on the agent node
     (its nodeSelector), writes selected-node, the volume gets node affinity to that node, and a
-    second pod on the claim, free to go anywhere, lands there too."""
+    second pod on the claim, free to go anywhere, lands there too and reads the first one's data
+    after the agent restarted."""
     cluster.kubectl("apply", "-f", "-", input="""apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: wffc}
@@ -271,6 +272,9 @@ spec:
         terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
         assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
                                                 "values": [AGENT]}]}]
+        # The agent restarts (alone: the server keeps running); the data waits for the next pod.
+        cluster.agent.stop_agent()
+        cluster.agent.start()
         cluster.kubectl("apply", "-f", "-", input=_claim_pod("wffc-reader", "cat /data/file"))
         wait_for(lambda: _pod_phase(cluster, "wffc-reader") == "Succeeded", timeout=120, what="reader Succeeded")
         assert cluster.kubectl_json("get", "pod", "wffc-reader")["spec"]["nodeName"] == AGENT

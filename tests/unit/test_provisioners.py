@@ -258,3 +258,56 @@ async def test_a_refused_volume_is_reported_and_its_storage_undone(client):
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_local_path_removes_a_remote_nodes_directory_with_a_helper_pod(client, tmp_path):
+    """A volume on a node that is not the server's own: after the local removal, a helper pod
+    pinned to that node removes the folder there; the delete succeeds when the pod does, fails
+    when it fails, and the pod is removed either way (the test plays that node's kubelet)."""
+    from k8py.client import Client
+    from tests.unit.conftest import TOKEN
+    api = Client(str(client.make_url("")), token=TOKEN)
+    # What the serviceaccount controller makes in a cluster.
+    await api.resource("v1", "serviceaccounts", "kube-system").create({"metadata": {"name": "default"}})
+    pods = api.resource("v1", "pods", "kube-system")
+    provisioner = LocalPathProvisioner(tmp_path, api, own_node="server-node")
+    node = {"metadata": {"name": "far-node", "labels": {"kubernetes.io/hostname": "far-node"}}}
+    claim = {**CLAIM, "spec": {**CLAIM["spec"], "accessModes": ["ReadWriteOnce"]}}
+
+    async def kubelet(phase):
+        while True:
+            try:
+                pod = await pods.get("helper-pod-delete-pvc-1234")
+            except Exception:
+                await asyncio.sleep(0.05)
+                continue
+            seen.append(pod)
+            await pods.update_status({**pod, "status": {"phase": phase}})
+            return
+    try:
+        for phase in ("Failed", "Succeeded"):
+            volume = await provisioner.provision(_options(claim, {"metadata": {"name": "local-path"}}, node))
+            seen: list = []
+            playing = asyncio.create_task(kubelet(phase))
+            if phase == "Failed":
+                with pytest.raises(ProvisioningError, match="helper pod kube-system/helper-pod-delete-pvc-1234 "
+                                                            "failed on node far-node"):
+                    await asyncio.wait_for(provisioner.delete(volume, None), 30)
+            else:
+                await asyncio.wait_for(provisioner.delete(volume, None), 30)
+            await playing
+            spec = seen[0]["spec"]
+            assert spec["nodeName"] == "far-node" and spec["tolerations"] == [{"operator": "Exists"}]
+            assert spec["containers"][0]["command"] == ["rm", "-rf", "/data/pvc-1234_default_test-pvc"]
+            assert spec["volumes"][0]["hostPath"] == {"path": str(tmp_path), "type": "DirectoryOrCreate"}
+            assert (await pods.list())["items"] == [] or all(
+                p["metadata"].get("deletionTimestamp") for p in (await pods.list())["items"])
+        # The server's own node: no helper pod at all.
+        own = {"metadata": {"name": "server-node", "labels": {"kubernetes.io/hostname": "server-node"}}}
+        volume = await provisioner.provision(_options(claim, {"metadata": {"name": "local-path"}}, own))
+        await provisioner.delete(volume, None)
+        assert not (tmp_path / "pvc-1234_default_test-pvc").exists()
+        assert (await pods.list())["items"] == [] or all(
+            p["metadata"].get("deletionTimestamp") for p in (await pods.list())["items"])
+    finally:
+        await api.close()

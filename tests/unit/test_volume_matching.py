@@ -129,3 +129,44 @@ def test_why_a_named_volume_does_not_fit():
     assert matching.unsatisfied_reason(pv("v", "2Gi", sc="fast", deleting=True), claim) == \
         'the volume is marked for deletion "v"'
     assert matching.unsatisfied_reason(pv("v", "2Gi", sc="fast", modes=("ReadWriteMany",)), claim) is None
+
+
+def test_the_binders_index_chooses_what_find_best_match_chooses():
+    """AvailableVolumes (the binder's sorted index) must pick, for every claim, the volume the
+    plain rules pick from all of them: same access-mode group order, smallest fit, selector,
+    volumeMode, class; volumes bound or not Available are never offered."""
+    import random
+    from k8py.controllers.volume.available import AvailableVolumes
+    rng = random.Random(12)
+    mode_sets = [["ReadWriteOnce"], ["ReadWriteOnce", "ReadWriteMany"], ["ReadOnlyMany"],
+                 ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"]]
+    volumes = []
+    for i in range(300):
+        volume = {"metadata": {"name": f"pv-{i:03d}", "labels": {"tier": rng.choice(["a", "b"])}},
+                  "spec": {"capacity": {"storage": f"{rng.randint(1, 40)}Gi"}, "accessModes": rng.choice(mode_sets),
+                           "storageClassName": rng.choice(["", "fast"]),
+                           "volumeMode": rng.choice(["Filesystem", "Filesystem", "Block"])},
+                  "status": {"phase": rng.choice(["Available"] * 5 + ["Pending", "Bound"])}}
+        if rng.random() < 0.1:
+            volume["spec"]["claimRef"] = {"namespace": "ns", "name": "someone"}
+        volumes.append(volume)
+    index = AvailableVolumes()
+    for volume in volumes:
+        index.update(volume)
+    by_name = {v["metadata"]["name"]: v for v in volumes}
+    for i in range(300):
+        claim = {"metadata": {"name": f"c{i}", "namespace": "ns"},
+                 "spec": {"accessModes": rng.choice(mode_sets[:3]), "storageClassName": rng.choice(["", "fast"]),
+                          "resources": {"requests": {"storage": f"{rng.randint(1, 45)}Gi"}},
+                          "volumeMode": rng.choice(["Filesystem", "Block"])}}
+        if rng.random() < 0.3:
+            claim["spec"]["selector"] = {"matchLabels": {"tier": "a"}}
+        expected = matching.find_best_match(claim, volumes)
+        chosen = next((by_name[n] for n in index.candidates(claim)
+                       if matching.find_best_match(claim, [by_name[n]]) is by_name[n]), None)
+        assert chosen is expected, (claim, chosen and chosen["metadata"]["name"],
+                                    expected and expected["metadata"]["name"])
+        if expected is not None and rng.random() < 0.5:    # bind it: gone from the index
+            expected["spec"]["claimRef"] = {"namespace": "ns", "name": claim["metadata"]["name"]}
+            index.update(expected)
+    assert len(index) == sum(1 for v in volumes if v["status"]["phase"] == "Available" and "claimRef" not in v["spec"])

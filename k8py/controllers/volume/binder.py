@@ -34,7 +34,8 @@ import logging
 from k8py.api import volume_matching as matching
 from k8py.api.storageclass import claim_has_class, default_class
 from k8py.client import ApiError
-from k8py.controllers.base import Controller
+from k8py.controllers.base import Controller, without_managed_fields
+from k8py.controllers.volume.available import AvailableVolumes
 from k8py.controllers.volume.pods import CLAIM_INDEX, pod_claim_keys
 from k8py.controllers.volume.reclaim import RECYCLER_NAMESPACE, RECYCLER_PREFIX, Reclaimer
 
@@ -99,7 +100,7 @@ class PersistentVolumeBinder(Controller):
     event_source = "persistentvolume-controller"
     # Claims and volumes are synced side by side; a volume being bound by one worker is
     # invisible to the others' choices (self._binding), so they never race for it.
-    workers = 16
+    workers = 32
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -110,6 +111,7 @@ class PersistentVolumeBinder(Controller):
         self._wake_pending = False
         self._resync_task: asyncio.Task | None = None
         self.reclaimer = Reclaimer(self)
+        self.available = AvailableVolumes()
 
     # ---- informers and the two kinds of keys --------------------------------------
     # A claim's key is "namespace/name"; a volume's is its name, which has no "/".
@@ -122,15 +124,25 @@ class PersistentVolumeBinder(Controller):
         self.ctx.ensure_index(self.pods, CLAIM_INDEX, pod_claim_keys)
         self.ctx.ensure_index(self.volumes, CLASS_INDEX, lambda v: [matching.volume_class(v)])
         self.ctx.ensure_index(self.volumes, CLAIM_REF_INDEX, _claim_ref_keys)
-        self.volumes.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
+        self.volumes.add_handler(on_add=self._volume_changed, on_update=lambda old, new: self._volume_changed(new),
                                  on_delete=self._volume_deleted)
         self.claims.add_handler(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                 on_delete=self._claim_deleted)
+        # A new class (a new default, one a claim names) may serve waiting claims: no need to
+        # wait for the resync.
+        self.classes.add_handler(on_add=lambda _: self._wake_waiting_claims())
         self.pods.add_handler(on_update=lambda old, new: self.reclaimer.pod_changed(new),
                               on_delete=self.reclaimer.pod_changed)
 
+    def _volume_changed(self, volume: dict) -> None:
+        name = volume["metadata"]["name"]
+        written = self._written.get(name)
+        self.available.update(written if written is not None and _rv(written) > _rv(volume) else volume)
+        self.enqueue(volume)
+
     def _volume_deleted(self, volume: dict) -> None:
         self._written.pop(volume["metadata"]["name"], None)
+        self.available.remove(volume["metadata"]["name"])
         self.reclaimer.pod_changed({"metadata": {"namespace": RECYCLER_NAMESPACE,
                                                  "name": RECYCLER_PREFIX + volume["metadata"]["name"]}})
         ref = (volume.get("spec") or {}).get("claimRef")
@@ -184,8 +196,29 @@ class PersistentVolumeBinder(Controller):
         found = (self.volume(name) for name in sorted(names))
         return [v for v in found if v is not None]
 
+    def best_volume(self, claim: dict, delay: bool) -> dict | None:
+        """The volume an unbound claim should take (matching.find_best_match's choice), found
+        through the index of available volumes instead of a scan of all. Raises SelectorError."""
+        if self.volumes.by_index(CLAIM_REF_INDEX, claim_key(claim)):
+            # Pre-bound volumes (rare) win within their access-mode group: the full rules.
+            return matching.find_best_match(claim, self.candidates(claim), delay_binding=delay,
+                                            excluded=self._binding)
+        matching.claim_selector(claim)
+        if delay:
+            return None  # without a node only pre-bound volumes bind; the scheduler does the rest
+        for name in self.available.candidates(claim):
+            volume = None if name in self._binding else self.volume(name)
+            if volume is not None and matching.find_best_match(claim, [volume], excluded=self._binding) is volume:
+                return volume
+        return None
+
     def _remember(self, key: str, obj: dict) -> dict:
+        # Kept like the informer's copies, without managedFields: half an object's size,
+        # copied on every change and sent back with every write for nothing.
+        obj = without_managed_fields(obj)
         self._written[key] = obj
+        if "/" not in key:
+            self.available.update(obj)
         return obj
 
     async def sync(self, key: str) -> None:
@@ -231,10 +264,8 @@ class PersistentVolumeBinder(Controller):
 
     async def update_claim_status(self, claim: dict, phase: str, volume: dict | None) -> dict:
         status = claim.get("status") or {}
-        changed = copy.deepcopy(claim)
-        new_status = changed.setdefault("status", {})
+        new_status = {**status, "phase": phase}
         dirty = status.get("phase") != phase
-        new_status["phase"] = phase
         if volume is None:
             for field in ("accessModes", "capacity"):
                 if new_status.pop(field, None) is not None:
@@ -252,7 +283,8 @@ class PersistentVolumeBinder(Controller):
                     new_status["capacity"] = copy.deepcopy(volume["spec"]["capacity"])
                     dirty = True
         if not dirty:
-            return claim
+            return claim  # (most syncs of a bound claim: nothing copied, nothing written)
+        changed = {**claim, "status": copy.deepcopy(new_status)}
         return self._remember(claim_key(claim), await self._claim_api(claim).update_status(changed))
 
     async def update_claim_status_with_event(self, claim: dict, phase: str, type_: str, reason: str,
@@ -272,31 +304,32 @@ class PersistentVolumeBinder(Controller):
 
     async def _bind_volume_to_claim(self, volume: dict, claim: dict) -> dict:
         chosen_by_us = not matching.is_bound_to_claim(volume, claim)
-        changed = copy.deepcopy(volume)
-        ref = (changed.get("spec") or {}).get("claimRef") or {}
+        ref = (volume.get("spec") or {}).get("claimRef") or {}
         meta = claim["metadata"]
-        dirty = False
-        if (ref.get("name"), ref.get("namespace"), ref.get("uid")) != (meta["name"], meta.get("namespace"),
-                                                                         meta.get("uid")):
+        new_ref = (ref.get("name"), ref.get("namespace"), ref.get("uid")) != (meta["name"], meta.get("namespace"),
+                                                                             meta.get("uid"))
+        new_annotation = chosen_by_us and ANN_BOUND_BY_CONTROLLER not in _annotations(volume)
+        if not (new_ref or new_annotation):
+            return volume
+        changed = copy.deepcopy(volume)
+        if new_ref:
             changed["spec"]["claimRef"] = claim_reference(claim)
-            dirty = True
-        if chosen_by_us and ANN_BOUND_BY_CONTROLLER not in _annotations(changed):
+        if new_annotation:
             _set_annotation(changed, ANN_BOUND_BY_CONTROLLER, "yes")
-            dirty = True
-        return await self.update_volume(changed) if dirty else volume
+        return await self.update_volume(changed)
 
     async def _bind_claim_to_volume(self, claim: dict, volume: dict) -> dict:
+        new_name = (claim.get("spec") or {}).get("volumeName") != volume["metadata"]["name"]
+        if not new_name and ANN_BIND_COMPLETED in _annotations(claim):
+            return claim
         changed = copy.deepcopy(claim)
-        dirty = False
-        if (claim.get("spec") or {}).get("volumeName") != volume["metadata"]["name"]:
+        if new_name:
             changed["spec"]["volumeName"] = volume["metadata"]["name"]
             if ANN_BOUND_BY_CONTROLLER not in _annotations(changed):
                 _set_annotation(changed, ANN_BOUND_BY_CONTROLLER, "yes")
-            dirty = True
         if ANN_BIND_COMPLETED not in _annotations(changed):
             _set_annotation(changed, ANN_BIND_COMPLETED, "yes")
-            dirty = True
-        return await self.update_claim(changed) if dirty else claim
+        return await self.update_claim(changed)
 
     async def unbind_volume(self, volume: dict) -> dict:
         """Give a volume back to the pool: the controller's own binding is undone; a user's
@@ -334,8 +367,7 @@ class PersistentVolumeBinder(Controller):
     async def _sync_unbound_claim(self, claim: dict) -> None:
         delay = self._delays_binding(claim)
         try:
-            volume = matching.find_best_match(claim, self.candidates(claim), delay_binding=delay,
-                                              excluded=self._binding)
+            volume = self.best_volume(claim, delay)
         except matching.SelectorError as e:
             log.warning("claim %s: %s", claim_key(claim), e)
             return

@@ -9,13 +9,14 @@ subPathExpr, readOnly) into runtime mounts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from k8py.kubelet.expansion import expand
 from k8py.kubelet.runtime.interface import Mount
-from k8py.kubelet.volumes import configmap, downwardapi, emptydir, hostpath, projected, pvc, secret
+from k8py.kubelet.volumes import configmap, downwardapi, emptydir, hostpath, nfs, projected, pvc, secret
 from k8py.kubelet.volumes.base import VolumeContext, VolumeError
 
 # volume source key -> (module, folder name as upstream's plugin names)
@@ -27,11 +28,14 @@ PLUGINS = {
     "downwardAPI": (downwardapi, "kubernetes.io~downward-api"),
     "projected": (projected, "kubernetes.io~projected"),
     "persistentVolumeClaim": (pvc, "kubernetes.io~pvc"),
+    "nfs": (nfs, "kubernetes.io~nfs"),
 }
 # Volumes whose content comes from the API and is kept current.
 REFRESHED = ("configMap", "secret", "downwardAPI", "projected")
 # Volumes the kubelet always mounts read-only.
 READ_ONLY = ("configMap", "secret", "downwardAPI", "projected")
+
+log = logging.getLogger("k8py.kubelet.volumes")
 
 __all__ = ["VolumeContext", "VolumeError", "VolumeManager", "PLUGINS"]
 
@@ -67,6 +71,7 @@ class VolumeManager:
             try:
                 paths[name] = await module.setup(self.ctx, pod, volume, target)
             except VolumeError as e:
+                name = getattr(e, "volume_name", name)     # a claim's failure names its PersistentVolume
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
             except OSError as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {e}') from None
@@ -87,6 +92,10 @@ class VolumeManager:
                 if os.path.ismount(vol):
                     proc = await asyncio.create_subprocess_exec("umount", "-l", str(vol))
                     await proc.wait()
+                    if os.path.ismount(vol):
+                        # Removing the pod's folder now would delete the volume's data (an nfs share).
+                        log.warning("unmount of %s failed; the pod's folder is kept", vol)
+                        return
         await asyncio.to_thread(shutil.rmtree, base, True)
 
     def container_mounts(self, pod: dict, container: dict, paths: dict[str, Path],
@@ -104,9 +113,15 @@ class VolumeManager:
                 sub = expand(vm["subPathExpr"], env_map)
             if sub:
                 host = subpath(host, sub, source_type(volumes.get(name) or {}) not in READ_ONLY)
-            read_only = bool(vm.get("readOnly")) or source_type(volumes.get(name) or {}) in READ_ONLY
+            read_only = bool(vm.get("readOnly")) or volume_read_only(volumes.get(name) or {})
             mounts.append(Mount(container_path=vm.get("mountPath", ""), host_path=str(host), read_only=read_only))
         return mounts
+
+
+def volume_read_only(volume: dict) -> bool:
+    """Mounted read-only in every container, whatever the volumeMount says."""
+    kind = source_type(volume)
+    return kind in READ_ONLY or bool((volume.get(kind) or {}).get("readOnly")) if kind else False
 
 
 def subpath(volume_path: Path, sub: str, create: bool) -> Path:

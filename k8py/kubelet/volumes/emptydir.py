@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from k8py.kubelet import quantity
+from k8py.kubelet.volumes import ownership
 from k8py.kubelet.volumes.base import VolumeError
 
 
@@ -26,6 +27,7 @@ async def setup(ctx, pod: dict, volume: dict, target: Path) -> Path:
         if proc.returncode != 0:
             raise VolumeError(f"mount failed: {out.decode(errors='replace').strip()}")
     os.chmod(target, 0o777)    # containers running as any user may write here, as upstream
+    ownership.apply(pod, target)
     return target
 
 

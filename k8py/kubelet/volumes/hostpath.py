@@ -21,34 +21,38 @@ def _kind(path: str) -> str | None:
     return "other"
 
 
+# type -> (what the path must be, how upstream's FailedMount message names it)
+WANTED = {"Directory": ("Directory", "a directory"), "File": ("File", "a file"),
+          "Socket": ("Socket", "a socket file"), "CharDevice": ("CharDevice", "a character device"),
+          "BlockDevice": ("BlockDevice", "a block device")}
+
+
 def check(path: str, kind: str) -> None:
-    """Create or verify `path` as hostPath `type` says; raise VolumeError with upstream wording."""
-    found = _kind(path)
+    """Create or verify `path` as hostPath `type` says; raise VolumeError with upstream's wording
+    ("hostPath type check failed: PATH is not a directory", ...)."""
     if kind in ("", None):
         return
+    found = _kind(path)
     if kind == "DirectoryOrCreate":
         if found is None:
             os.makedirs(path, mode=0o755, exist_ok=True)
-        elif found != "Directory":
-            raise VolumeError(f"hostPath type check failed: {path} is not a directory")
-        return
-    if kind == "FileOrCreate":
+            return
+        kind = "Directory"
+    elif kind == "FileOrCreate":
         if found is None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+            # As upstream, the parent must exist: only the file itself is made (mode 0644).
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+            except OSError as e:
+                raise VolumeError(f"open {path}: {e.strerror.lower() if e.strerror else e}") from None
             os.close(fd)
-        elif found != "File":
-            raise VolumeError(f"hostPath type check failed: {path} is not a file")
-        return
-    wanted = {"Directory": ("Directory", "directory"), "File": ("File", "file"),
-              "Socket": ("Socket", "socket"), "CharDevice": ("CharDevice", "character device"),
-              "BlockDevice": ("BlockDevice", "block device")}.get(kind)
+            return
+        kind = "File"
+    wanted = WANTED.get(kind)
     if wanted is None:
-        raise VolumeError(f"hostPath type check failed: unknown type {kind}")
-    if found is None:
-        raise VolumeError(f"hostPath type check failed: {path} is not a {wanted[1]}")
+        raise VolumeError(f"{kind} is an invalid volume type")
     if found != wanted[0]:
-        raise VolumeError(f"hostPath type check failed: {path} is not a {wanted[1]}")
+        raise VolumeError(f"hostPath type check failed: {path} is not {wanted[1]}")
 
 
 async def setup(ctx, pod: dict, volume: dict, target: Path) -> Path:

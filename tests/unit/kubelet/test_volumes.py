@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import stat
 
 import pytest
 
-from k8py.kubelet.volumes import VolumeContext, VolumeError, VolumeManager, atomic_writer
+from k8py.kubelet.volumes import VolumeContext, VolumeError, VolumeManager, atomic_writer, ownership
 from k8py.kubelet.volumes.hostpath import check
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def make_manager(tmp_path, cms=None, secrets=None, token="tok"):
@@ -129,18 +136,133 @@ def test_host_path_type_checks(tmp_path):
     f.write_text("x")
     check(str(f), "File")
     check(str(tmp_path), "Directory")
-    check(str(tmp_path / "new" / "file"), "FileOrCreate")
-    assert (tmp_path / "new" / "file").is_file()
+    check(str(tmp_path / "made"), "DirectoryOrCreate")
+    assert stat.S_IMODE(os.stat(tmp_path / "made").st_mode) == 0o755 & ~current_umask()
+    check(str(tmp_path / "made" / "file"), "FileOrCreate")
+    assert (tmp_path / "made" / "file").is_file()
     check("/dev/null", "CharDevice")
-    for path, kind, message in ((str(f), "Directory", "is not a directory"),
-                                (str(tmp_path), "File", "is not a file"),
-                                (str(tmp_path / "nope"), "Directory", "is not a directory"),
-                                (str(f), "Socket", "is not a socket"),
-                                (str(f), "BlockDevice", "is not a block device"),
-                                (str(f), "DirectoryOrCreate", "is not a directory")):
+    check(str(f), "")                       # no type: no check
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    check(str(tmp_path / "sock"), "Socket")
+    sock.close()
+    # Upstream's FailedMount wording, for every type and mismatch (and a missing path).
+    for path, kind, message in (
+            (str(f), "Directory", f"hostPath type check failed: {f} is not a directory"),
+            (str(tmp_path), "File", f"hostPath type check failed: {tmp_path} is not a file"),
+            (str(tmp_path / "nope"), "Directory", f"hostPath type check failed: {tmp_path / 'nope'} is not a directory"),
+            (str(tmp_path / "nope"), "File", f"hostPath type check failed: {tmp_path / 'nope'} is not a file"),
+            (str(f), "Socket", f"hostPath type check failed: {f} is not a socket file"),
+            (str(f), "CharDevice", f"hostPath type check failed: {f} is not a character device"),
+            (str(f), "BlockDevice", f"hostPath type check failed: {f} is not a block device"),
+            ("/dev/null", "BlockDevice", "hostPath type check failed: /dev/null is not a block device"),
+            (str(f), "DirectoryOrCreate", f"hostPath type check failed: {f} is not a directory"),
+            (str(tmp_path), "FileOrCreate", f"hostPath type check failed: {tmp_path} is not a file"),
+            (str(f), "Pipe", "Pipe is an invalid volume type")):
         with pytest.raises(VolumeError) as e:
             check(path, kind)
-        assert message in str(e.value)
+        assert str(e.value) == message
+    # FileOrCreate makes the file, never its folder (as upstream): the pod can't start.
+    with pytest.raises(VolumeError) as e:
+        check(str(tmp_path / "new" / "file"), "FileOrCreate")
+    assert str(e.value) == f"open {tmp_path / 'new' / 'file'}: no such file or directory"
+    assert not (tmp_path / "new").exists()
+
+
+async def test_host_path_mismatch_is_a_mount_failure_naming_the_volume(tmp_path):
+    mgr = make_manager(tmp_path)
+    with pytest.raises(VolumeError) as e:
+        await mgr.setup(pod_with([{"name": "sock", "hostPath": {"path": str(tmp_path), "type": "Socket"}}]))
+    assert str(e.value) == (f'MountVolume.SetUp failed for volume "sock" : '
+                            f"hostPath type check failed: {tmp_path} is not a socket file")
+
+
+def claim_manager(tmp_path, pv, claim=None):
+    claim = claim or {"metadata": {"name": "data", "namespace": "ns"}, "spec": {"volumeName": pv["metadata"]["name"]}}
+
+    async def lookup(namespace, name):
+        return (claim, pv) if name == "data" else (None, None)
+    mgr = make_manager(tmp_path)
+    mgr.ctx.persistent_volume_claim = lookup
+    return mgr
+
+
+async def test_claim_volumes_read_only_as_the_pod_asks_and_sub_paths_into_claims(tmp_path):
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    pv = {"metadata": {"name": "pv-1"}, "spec": {"hostPath": {"path": str(backing), "type": "Directory"},
+                                                  "accessModes": ["ReadOnlyMany"]}}
+    mgr = claim_manager(tmp_path, pv)
+    pod = pod_with([{"name": "rw", "persistentVolumeClaim": {"claimName": "data"}},
+                    {"name": "ro", "persistentVolumeClaim": {"claimName": "data", "readOnly": True}}])
+    paths = await mgr.setup(pod)
+    assert paths == {"rw": backing, "ro": backing}
+    container = {"name": "c", "volumeMounts": [
+        {"name": "rw", "mountPath": "/rw"}, {"name": "ro", "mountPath": "/ro"},
+        {"name": "rw", "mountPath": "/ro-mount", "readOnly": True},
+        {"name": "rw", "mountPath": "/sub", "subPathExpr": "$(POD_NAME)/logs"}]}
+    mounts = mgr.container_mounts(pod, container, paths, [("POD_NAME", "p")])
+    # ReadOnlyMany alone does not make a mount read-only (upstream matches it at binding only).
+    assert [(m.container_path, m.read_only) for m in mounts] == [
+        ("/rw", False), ("/ro", True), ("/ro-mount", True), ("/sub", False)]
+    assert mounts[3].host_path == str(backing / "p" / "logs") and (backing / "p" / "logs").is_dir()
+    await mgr.teardown("uid-1")
+    assert (backing / "p" / "logs").is_dir()     # teardown never touches a claim's data
+
+
+async def test_claim_failures_name_the_persistent_volume(tmp_path):
+    pv = {"metadata": {"name": "pv-local"}, "spec": {"local": {"path": str(tmp_path / "missing")}}}
+    mgr = claim_manager(tmp_path, pv)
+    with pytest.raises(VolumeError) as e:
+        await mgr.setup(pod_with([{"name": "vol", "persistentVolumeClaim": {"claimName": "data"}}]))
+    assert str(e.value) == (f'MountVolume.SetUp failed for volume "pv-local" : '
+                            f"stat {tmp_path / 'missing'}: no such file or directory")
+    with pytest.raises(VolumeError) as e:
+        await mgr.setup(pod_with([{"name": "vol", "persistentVolumeClaim": {"claimName": "other"}}]))
+    assert str(e.value) == 'MountVolume.SetUp failed for volume "vol" : persistentvolumeclaim "other" not found'
+
+
+def test_fs_group_ownership_and_on_root_mismatch(tmp_path, monkeypatch):
+    root = tmp_path / "vol"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "file").write_text("x")
+    os.chmod(root / "sub" / "file", 0o600)
+    os.chmod(root / "sub", 0o700)
+    os.chmod(root, 0o755)
+    group = os.getgid() if os.geteuid() != 0 else 4321
+    pod = {"spec": {"securityContext": {"fsGroup": group}}}
+    ownership.apply(pod, root)
+    for path, mode in ((root, 0o2775), (root / "sub", 0o2770), (root / "sub" / "file", 0o660)):
+        st = os.stat(path)
+        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (group, mode), path
+    ownership.apply(pod, root, read_only=False)        # a second time changes nothing
+    assert stat.S_IMODE(os.stat(root / "sub" / "file").st_mode) == 0o660
+    # OnRootMismatch: a root that already fits means the walk is skipped.
+    (root / "late").write_text("y")
+    os.chmod(root / "late", 0o600)
+    ownership.apply({"spec": {"securityContext": {"fsGroup": group, "fsGroupChangePolicy": "OnRootMismatch"}}}, root)
+    assert stat.S_IMODE(os.stat(root / "late").st_mode) == 0o600
+    ownership.apply(pod, root)                          # Always walks everything
+    assert stat.S_IMODE(os.stat(root / "late").st_mode) == 0o660
+    # Read-only volumes get group read, not write.
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "f").write_text("z")
+    os.chmod(ro / "f", 0o600)
+    ownership.apply(pod, ro, read_only=True)
+    assert stat.S_IMODE(os.stat(ro / "f").st_mode) == 0o640
+    ownership.apply({"spec": {}}, ro)                   # no fsGroup: nothing to do
+    assert stat.S_IMODE(os.stat(ro / "f").st_mode) == 0o640
+
+
+async def test_empty_dir_gets_the_fs_group(tmp_path):
+    mgr = make_manager(tmp_path)
+    group = os.getgid() if os.geteuid() != 0 else 4321
+    pod = pod_with([{"name": "scratch", "emptyDir": {}}])
+    pod["spec"]["securityContext"] = {"fsGroup": group}
+    paths = await mgr.setup(pod)
+    st = os.stat(paths["scratch"])
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (group, 0o2777)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="tmpfs mounts need root")

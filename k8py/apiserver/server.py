@@ -30,7 +30,6 @@ from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
-from k8py.apiserver.authz.bootstrap_roles import BootstrapRoles
 from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
 from k8py.apiserver.authz.modes import build_chain
 from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -145,8 +144,6 @@ class APIServer:
             await ensure_join_token(self, self.config.token)
         self.authorizer, self.rbac = build_chain(self, self.config.authorization_modes)
         await reconcile_bootstrap_policy(self)
-        # the join flow's rules (authz/bootstrap_roles.py), after the configured modes
-        self.authorizer.add(BootstrapRoles())
         await self.crds.start()
         autoregister = AutoRegister(self, builtin_group_versions)
         await autoregister.sync_on_start()

@@ -54,6 +54,11 @@ class Strategy:
 
     # ---- create -----------------------------------------------------------
 
+    def check_escalation(self, resource: Resource, obj: dict, old: dict | None, user) -> None:
+        """RBAC privilege-escalation prevention: as upstream's policy-based RBAC storage, before
+        defaults and validation (an escalating Role is 403 even when it is also invalid)."""
+        escalation.check_write(self.api, resource.group, resource.kind, obj, old, user)
+
     def before_create(self, resource: Resource, obj: dict) -> None:
         if resource.custom:
             custom_resources.prepare_create(resource, obj)
@@ -76,7 +81,6 @@ class Strategy:
 
     async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
         admission.check_namespace_open(self.api, resource, obj)
-        escalation.check_write(self.api, resource.group, resource.kind, obj, None, user)
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             await serviceaccount_admission.admit_pod(self.api, obj)
@@ -149,7 +153,6 @@ class Strategy:
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
-        escalation.check_write(self.api, resource.group, resource.kind, new, old, user)
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
         certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
         self.api.pod_security.admit(self.api, resource, new, old, user=user, subresource=subresource)

@@ -111,6 +111,34 @@ def test_binding_cluster_admin_is_refused_and_writes_nothing(server, namespace, 
     assert as_token(server, token, "get", "secrets", "-n", namespace).returncode != 0
 
 
+def test_escalation_is_checked_before_validation(server, namespace, limited_user):
+    """As upstream's policy-based RBAC storage: an escalating Role is 403 even when it is also
+    invalid; an invalid Role within the writer's rights is 422; neither is stored."""
+    token, user = limited_user
+    server.kubectl("create", "role", "role-maker", "--verb=create", "--resource=roles.rbac.authorization.k8s.io",
+                   "-n", namespace)
+    server.kubectl("create", "rolebinding", "role-maker", "--role=role-maker",
+                   f"--serviceaccount={namespace}:limited", "-n", namespace)
+
+    def create_role(name: str, rules: list[dict]):
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace}, "rules": rules}
+        return as_token(server, token, "create", "-f", "-", input=json.dumps(role))
+
+    secrets = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    out = create_role("Bad_Name", secrets)
+    assert (f'roles.rbac.authorization.k8s.io "Bad_Name" is forbidden: user "{user}"' in out.stderr
+            and 'is attempting to grant RBAC permissions not currently held:\n'
+                '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}' in out.stderr), out.stderr
+    held = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    out = create_role("Bad_Name", held)
+    assert 'The Role "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"' in out.stderr, out.stderr
+    out = create_role("no-verbs", [{"apiGroups": [""], "resources": ["pods"], "verbs": []}])
+    assert 'The Role "no-verbs" is invalid: rules[0].verbs: Required value' in out.stderr, out.stderr
+    roles = {r["metadata"]["name"] for r in server.kubectl_json("get", "roles", "-n", namespace)["items"]}
+    assert roles == {"pod-reader", "role-maker"}
+
+
 def test_impersonation_without_rights_is_refused(server, namespace, limited_user):
     token, user = limited_user
     out = as_token(server, token, "get", "pods", "-n", namespace, "--as", "jane")

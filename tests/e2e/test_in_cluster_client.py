@@ -1,0 +1,117 @@
+"""A client inside a pod: kubectl in a runc container, authorized by its ServiceAccount's roles.
+
+The image is busybox plus the static kubectl binary, imported into the node's
+image store. The pod runs with its own ServiceAccount; kubectl inside it uses
+the in-cluster config (KUBERNETES_SERVICE_HOST/PORT, the projected token,
+ca.crt and namespace under /var/run/secrets/kubernetes.io/serviceaccount) and
+also reaches https://kubernetes.default.svc by name through cluster DNS and
+the Service VIP. Runs on a whole node in a network namespace (netns_cluster.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from k8py.kubelet.images.archive import import_rootfs
+from k8py.kubelet.images.store import ImageStore
+from tests.e2e.conftest import wait_for
+from tests.e2e.netns_cluster import node_in_namespace
+from tests.kubectl import kubectl_binary
+
+pytest_plugins = ["tests.e2e.registry"]     # registry_script: builds the busybox root filesystem
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+]
+
+IMAGE = "k8py.test/kubectl:1.32"
+NAMESPACE = "incluster"
+ACCOUNT = "reader"
+USER = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, registry_script):
+    for n in node_in_namespace(tmp_path_factory):
+        root = tmp_path_factory.mktemp("kubectl-image")
+        config = registry_script.build_busybox(root)
+        shutil.copy2(kubectl_binary("1.32"), root / "bin" / "kubectl")
+        import_rootfs(ImageStore(n.data / "agent" / "images"), root, IMAGE, config)
+        yield n
+
+
+@pytest.fixture(scope="module")
+def client_pod(node):
+    node.kubectl("create", "namespace", NAMESPACE)
+    wait_for(lambda: node.kubectl("get", "serviceaccount", "default", "-n", NAMESPACE, check=False).returncode == 0,
+             timeout=30, what="the default ServiceAccount")
+    node.kubectl("create", "serviceaccount", ACCOUNT, "-n", NAMESPACE)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": NAMESPACE},
+           "spec": {"serviceAccountName": ACCOUNT, "terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "kubectl", "image": IMAGE, "imagePullPolicy": "Never",
+                                    "command": ["sleep", "3600"]}]}}
+    node.kubectl("create", "-f", "-", input=json.dumps(pod))
+    wait_for(lambda: node.kubectl_json("get", "pod", "client", "-n", NAMESPACE)["status"].get("phase") == "Running",
+             timeout=90, interval=0.3, what="the client pod running")
+    return "client"
+
+
+def in_pod(node, pod: str, *argv: str):
+    """Run a command in the pod's container through the API (kubectl exec): the container's own environment."""
+    return node.kubectl("exec", pod, "-n", NAMESPACE, "--", *argv, check=False)
+
+
+def test_in_cluster_config_is_authorized_by_the_accounts_roles(node, client_pod):
+    # The projected service-account volume and the service environment are there.
+    env = in_pod(node, client_pod, "env").stdout
+    service_ip = node.kubectl_json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
+    assert f"KUBERNETES_SERVICE_HOST={service_ip}" in env and "KUBERNETES_SERVICE_PORT=443" in env, env
+    assert in_pod(node, client_pod, "cat", f"{SA_DIR}/namespace").stdout == NAMESPACE
+
+    # Who the pod is: its account, with the pod it is bound to (SelfSubjectReview).
+    whoami = in_pod(node, client_pod, "kubectl", "auth", "whoami", "-o", "json")
+    assert whoami.returncode == 0, whoami.stderr
+    info = json.loads(whoami.stdout)["status"]["userInfo"]
+    assert info["username"] == USER
+    assert info["extra"]["authentication.kubernetes.io/pod-name"] == [client_pod]
+    assert set(info["groups"]) == {"system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}",
+                                   "system:authenticated"}
+
+    # Nothing granted yet: forbidden, worded as upstream.
+    refused = in_pod(node, client_pod, "kubectl", "get", "pods")
+    assert refused.returncode != 0
+    assert (f'Error from server (Forbidden): pods is forbidden: User "{USER}" cannot list resource "pods" in API '
+            f'group "" in the namespace "{NAMESPACE}"') in refused.stderr, refused.stderr
+
+    # A Role in its namespace grants exactly list/get pods there.
+    node.kubectl("create", "role", "pod-lister", "--verb=get,list", "--resource=pods", "-n", NAMESPACE)
+    node.kubectl("create", "rolebinding", "pod-lister", "--role=pod-lister",
+                 f"--serviceaccount={NAMESPACE}:{ACCOUNT}", "-n", NAMESPACE)
+    listed = in_pod(node, client_pod, "kubectl", "get", "pods", "-o", "name")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [f"pod/{client_pod}"]
+    elsewhere = in_pod(node, client_pod, "kubectl", "get", "pods", "-n", "kube-system")
+    assert (f'User "{USER}" cannot list resource "pods" in API group "" in the namespace "kube-system"'
+            in elsewhere.stderr), elsewhere.stderr
+    secrets = in_pod(node, client_pod, "kubectl", "get", "secrets")
+    assert f'User "{USER}" cannot list resource "secrets" in API group ""' in secrets.stderr, secrets.stderr
+    deleted = in_pod(node, client_pod, "kubectl", "delete", "pod", client_pod)
+    assert f'User "{USER}" cannot delete resource "pods"' in deleted.stderr, deleted.stderr
+
+
+def test_the_api_by_its_service_name(node, client_pod):
+    """https://kubernetes.default.svc: cluster DNS gives the VIP, kube-proxy forwards it, and the
+    serving certificate names it (kubectl verifies it against the pod's ca.crt)."""
+    script = (f"kubectl --server=https://kubernetes.default.svc --certificate-authority={SA_DIR}/ca.crt "
+              f"--token=$(cat {SA_DIR}/token) auth can-i --list")
+    out = in_pod(node, client_pod, "sh", "-c", script)
+    assert out.returncode == 0, out.stderr
+    assert "selfsubjectreviews.authentication.k8s.io" in out.stdout
+    nslookup = in_pod(node, client_pod, "nslookup", "kubernetes.default.svc.cluster.local")
+    service_ip = node.kubectl_json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
+    assert f"Address: {service_ip}" in nslookup.stdout, nslookup.stdout

@@ -19,7 +19,7 @@ import pytest
 from k8py.kubelet.images.archive import import_rootfs
 from k8py.kubelet.images.store import ImageStore
 from tests.e2e.conftest import wait_for
-from tests.e2e.netns_cluster import node_in_namespace
+from tests.e2e.netns_cluster import NodeInNamespace
 from tests.kubectl import kubectl_binary
 
 pytest_plugins = ["tests.e2e.registry"]     # registry_script: builds the busybox root filesystem
@@ -35,14 +35,25 @@ USER = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
+class NodeWithLocalImages(NodeInNamespace):
+    """The node without the test registry: its only image is imported into its store."""
+
+    def start_registry(self):
+        (self.data / "agent").mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, registry_script):
-    for n in node_in_namespace(tmp_path_factory):
-        root = tmp_path_factory.mktemp("kubectl-image")
-        config = registry_script.build_busybox(root)
-        shutil.copy2(kubectl_binary("1.32"), root / "bin" / "kubectl")
+    root = tmp_path_factory.mktemp("kubectl-image")
+    config = registry_script.build_busybox(root)
+    shutil.copy2(kubectl_binary("1.32"), root / "bin" / "kubectl")
+    n = NodeWithLocalImages(tmp_path_factory.mktemp("netnscluster"))
+    try:
         import_rootfs(ImageStore(n.data / "agent" / "images"), root, IMAGE, config)
+        n.up()
         yield n
+    finally:
+        n.down()
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,12 @@ class Client:
         if self.ssl is not None:
             self.ssl.load_cert_chain(cert_file, key_file)
 
+    def set_token(self, token: str) -> None:
+        """Send a renewed bearer token with every request from now on."""
+        self.token = token
+        if self._session is not None and not self._session.closed:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
     @classmethod
     def from_kubeconfig(cls, path: str | Path, context: str | None = None, **kwargs) -> Client:
         config = yaml.safe_load(Path(path).read_text())

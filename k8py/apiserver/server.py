@@ -25,7 +25,7 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
-from k8py.apiserver import audit, request_context, streams
+from k8py.apiserver import audit, oidc_discovery, request_context, streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
@@ -296,6 +296,9 @@ class APIServer:
         self._authorize(user, info, request.method, request.query)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
+        if path in oidc_discovery.PATHS and request.method == "GET":
+            address = self.config.bind_address if self.config.bind_address != "0.0.0.0" else "127.0.0.1"
+            return oidc_discovery.response(path, self.tokens, f"{address}:{self.config.port}")
         if path.startswith("/openapi/"):
             return self._openapi(request)
         if not info.prefix:

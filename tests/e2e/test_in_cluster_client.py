@@ -10,11 +10,14 @@ the Service VIP. Runs on a whole node in a network namespace (netns_cluster.py).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from k8py.kubelet.images.archive import import_rootfs
 from k8py.kubelet.images.store import ImageStore
@@ -33,6 +36,7 @@ NAMESPACE = "incluster"
 ACCOUNT = "reader"
 USER = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+CONTAINERS = {"kubectl": "token", "ca": "ca.crt", "ns": "namespace"}   # container -> the file it reads
 
 
 class NodeWithLocalImages(NodeInNamespace):
@@ -64,17 +68,18 @@ def client_pod(node):
     node.kubectl("create", "serviceaccount", ACCOUNT, "-n", NAMESPACE)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": NAMESPACE},
            "spec": {"serviceAccountName": ACCOUNT, "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": "kubectl", "image": IMAGE, "imagePullPolicy": "Never",
-                                    "command": ["sleep", "3600"]}]}}
+                    # one container per file of the token mount, as upstream's AutoMount check
+                    "containers": [{"name": name, "image": IMAGE, "imagePullPolicy": "Never",
+                                    "command": ["sleep", "3600"]} for name in CONTAINERS]}}
     node.kubectl("create", "-f", "-", input=json.dumps(pod))
     wait_for(lambda: node.kubectl_json("get", "pod", "client", "-n", NAMESPACE)["status"].get("phase") == "Running",
              timeout=90, interval=0.3, what="the client pod running")
     return "client"
 
 
-def in_pod(node, pod: str, *argv: str):
-    """Run a command in the pod's container through the API (kubectl exec): the container's own environment."""
-    return node.kubectl("exec", pod, "-n", NAMESPACE, "--", *argv, check=False)
+def in_pod(node, pod: str, *argv: str, container: str = "kubectl"):
+    """Run a command in a container of the pod through the API (kubectl exec): the container's own environment."""
+    return node.kubectl("exec", pod, "-n", NAMESPACE, "-c", container, "--", *argv, check=False)
 
 
 def test_in_cluster_config_is_authorized_by_the_accounts_roles(node, client_pod):
@@ -126,3 +131,59 @@ def test_the_api_by_its_service_name(node, client_pod):
     nslookup = in_pod(node, client_pod, "nslookup", "kubernetes.default.svc.cluster.local")
     service_ip = node.kubectl_json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
     assert f"Address: {service_ip}" in nslookup.stdout, nslookup.stdout
+
+
+def test_service_account_token_mount_in_every_container(node, client_pod):
+    """Conformance: Service Account Tokens Must AutoMount; TokenRequestProjection."""
+    pod = node.kubectl_json("get", "pod", client_pod, "-n", NAMESPACE)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    for container in pod["spec"]["containers"]:
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == SA_DIR)
+        assert mount["readOnly"] is True
+        # the projected volume: a TokenRequest token, the cluster CA, the namespace
+        sources = volumes[mount["name"]]["projected"]["sources"]
+        assert sources[0]["serviceAccountToken"]["path"] == "token"
+        assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+        assert sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    ca = (node.data / "server" / "tls" / "server-ca.crt").read_text()
+    expected = {"token": None, "ca.crt": ca, "namespace": NAMESPACE}
+    for container, name in CONTAINERS.items():
+        content = in_pod(node, client_pod, "cat", f"{SA_DIR}/{name}", container=container).stdout
+        assert content and (expected[name] is None or content.strip() == expected[name].strip()), (container, name)
+    token = in_pod(node, client_pod, "cat", f"{SA_DIR}/token").stdout
+    claims = jwt_claims(token)
+    assert claims["kubernetes.io"]["pod"]["name"] == client_pod
+    assert claims["sub"] == USER
+
+
+def test_pod_verifies_its_token_with_oidc_discovery(node, client_pod):
+    """Conformance: OIDC Discovery (ServiceAccountIssuerDiscovery). Inside the pod, the account reads
+    the issuer's discovery document and keys (system:service-account-issuer-discovery); its own token
+    verifies against them."""
+    discovery = in_pod(node, client_pod, "kubectl", "get", "--raw", "/.well-known/openid-configuration")
+    assert discovery.returncode == 0, discovery.stderr
+    config = json.loads(discovery.stdout)
+    jwks = in_pod(node, client_pod, "kubectl", "get", "--raw", "/openid/v1/jwks")
+    assert jwks.returncode == 0, jwks.stderr
+    assert config["jwks_uri"].endswith("/openid/v1/jwks") and "RS256" in config["id_token_signing_alg_values_supported"]
+    token = in_pod(node, client_pod, "cat", f"{SA_DIR}/token").stdout
+    claims = jwt_claims(token)
+    assert claims["iss"] == config["issuer"]
+    verify_rs256(token, json.loads(jwks.stdout)["keys"])
+
+
+def _b64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def jwt_claims(token: str) -> dict:
+    return json.loads(_b64(token.split(".")[1]))
+
+
+def verify_rs256(token: str, keys: list[dict]) -> None:
+    """Raise unless one of the JWKS keys (by kid) signed the token."""
+    header, payload, signature = token.split(".")
+    kid = json.loads(_b64(header))["kid"]
+    jwk = next(k for k in keys if k["kid"] == kid)
+    public = rsa.RSAPublicNumbers(int.from_bytes(_b64(jwk["e"]), "big"), int.from_bytes(_b64(jwk["n"]), "big"))
+    public.public_key().verify(_b64(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())

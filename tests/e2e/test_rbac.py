@@ -275,6 +275,18 @@ def test_components_run_on_their_own_identities_without_refusals(server, namespa
     server.kubectl("create", "deployment", "ident", "--image=busybox", "--replicas=2", "-n", namespace)
     wait_for(lambda: len(server.kubectl_json("get", "pods", "-n", namespace)["items"]) == 2, timeout=60,
              what="the deployment's pods")
+    # each controller writes as its own ServiceAccount, with upstream's role for it
+    accounts = {sa["metadata"]["name"] for sa in server.kubectl_json("get", "serviceaccounts", "-n",
+                                                                     "kube-system")["items"]}
+    assert {"replicaset-controller", "deployment-controller", "endpointslice-controller",
+            "certificate-controller", "kube-proxy"} <= accounts
+    # (the Deployment's pods above show it: system:kube-controller-manager itself may not create them)
+    assert not allowed_by_review(server, "system:kube-controller-manager", [], "create", "apps", "replicasets",
+                                 namespace)
+    roles = server.kubectl("get", "clusterroles", "-o", "name").stdout.split()
+    assert "clusterrole.rbac.authorization.k8s.io/system:controller:replicaset-controller" in roles
+    assert not any("k8py:controller-manager" in r for r in roles)
     log = server.log_path.read_text()
-    for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns"):
-        assert f"forbidden: user '{user}'" not in log
+    for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns",
+                 "system:serviceaccount:kube-system:"):
+        assert f"forbidden: user '{user}" not in log

@@ -207,11 +207,10 @@ class StatefulSetSync:
         wanted = sp.claim_owner_refs(self.sts, refs)
         if wanted == refs:
             return
-        patch = [{"op": "test", "path": "/metadata/resourceVersion",
-                  "value": claim_obj["metadata"]["resourceVersion"]},
-                 {"op": "add", "path": "/metadata/ownerReferences", "value": wanted}]
+        # an update conditional on the cached version, as upstream (its role may update claims, not patch them)
+        claim = {**claim_obj, "metadata": {**claim_obj["metadata"], "ownerReferences": wanted}}
         try:
-            await self.claims_api.patch(claim_obj["metadata"]["name"], patch, patch_type="json")
+            await self.claims_api.update(claim)
         except ApiError as e:
             if not (e.not_found or e.code in (409, 422)):
                 raise
@@ -228,10 +227,11 @@ class StatefulSetSync:
             if claim_obj is None:
                 continue
             refs = [r for r in claim_obj["metadata"].get("ownerReferences") or [] if r.get("kind") != "Pod"]
+            claim = {**claim_obj, "metadata": {**claim_obj["metadata"], "ownerReferences": refs + [ref]}}
             try:
-                await self.claims_api.patch(name, {"metadata": {"ownerReferences": refs + [ref]}}, patch_type="merge")
+                await self.claims_api.update(claim)
             except ApiError as e:
-                if not e.not_found:
+                if not (e.not_found or e.code == 409):   # 409: the cache was stale; the next sync retries
                     raise
 
     async def _delete_pod(self, pod: dict, why: str) -> None:

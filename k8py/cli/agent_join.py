@@ -30,7 +30,7 @@ import aiohttp
 from k8py.apimachinery.bootstraptoken import bearer
 from k8py.client import ApiError, Client
 from k8py.client.certificates import KUBELET_CLIENT_SIGNER, CertificateRefused, ClientCertificate, Identity
-from k8py.client.sa_tokens import ServiceAccountToken
+from k8py.client.sa_tokens import ServiceAccountToken, client_as
 
 log = logging.getLogger("k8py.agent")
 
@@ -101,13 +101,9 @@ async def join(server: str, join_token: str, data_dir: Path, node_names: list[st
     tls = data_dir / "tls"
     ca_file = ca_file or await fetch_cluster_ca(server, join_token, tls)
     bootstrap = Client(server, token=bearer(join_token), ca_file=str(ca_file), user_agent="k8py-agent-bootstrap")
-    proxy_token = ServiceAccountToken(*KUBE_PROXY_ACCOUNT)
     joined = Joined(ca_file, bootstrap, network=None)
     try:
-        joined.network = Client(server, token=await proxy_token.request(bootstrap), ca_file=str(ca_file),
-                                user_agent="k8py-kube-proxy")
-        proxy_token.clients.append(joined.network)
-        proxy_token.start_renewal(bootstrap)
+        joined.network, proxy_token = await client_as(bootstrap, *KUBE_PROXY_ACCOUNT, "k8py-kube-proxy")
         joined.tokens.append(proxy_token)
         kubelets = {}
         for name in node_names:

@@ -65,3 +65,12 @@ class ServiceAccountToken:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+async def client_as(requester: Client, namespace: str, name: str, user_agent: str) -> tuple[Client, ServiceAccountToken]:
+    """A client of requester's server that is the ServiceAccount namespace/name, its token kept fresh."""
+    token = ServiceAccountToken(namespace, name)
+    client = requester.with_token(await token.request(requester), user_agent)
+    token.clients.append(client)
+    token.start_renewal(requester)
+    return client, token

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from k8py.client import ApiError, Client
-from k8py.client.sa_tokens import ServiceAccountToken
+from k8py.client.sa_tokens import ServiceAccountToken, client_as
 
 log = logging.getLogger("k8py.controller-manager")
 
@@ -71,12 +71,8 @@ class ServiceAccountCredentials:
             return self.manager_client
         if account not in self.clients:
             await self._ensure_account(account)
-            token = ServiceAccountToken(NAMESPACE, account)
-            client = self.manager_client.with_token(await token.request(self.manager_client),
-                                                    user_agent=f"k8py-controller-manager/{account}")
-            token.clients.append(client)
-            token.start_renewal(self.manager_client)
-            self.tokens[account], self.clients[account] = token, client
+            self.clients[account], self.tokens[account] = await client_as(
+                self.manager_client, NAMESPACE, account, f"k8py-controller-manager/{account}")
         return self.clients[account]
 
     async def _ensure_account(self, account: str) -> None:

@@ -149,9 +149,8 @@ class ControllerManager:
                     if cls is None:
                         log.info("controller %s is not built yet; skipped", name)
                         continue
-                    controller = cls(ctx)
-                    if credentials is not None:
-                        controller.client = await credentials.client_for(name)
+                    own = ctx.with_client(await credentials.client_for(name)) if credentials is not None else ctx
+                    controller = cls(own)
                 except Exception:  # one broken controller must not keep the others from running
                     log.exception("controller %s could not be set up; skipped", name)
                     continue

@@ -287,6 +287,7 @@ def test_components_run_on_their_own_identities_without_refusals(server, namespa
     assert "clusterrole.rbac.authorization.k8s.io/system:controller:replicaset-controller" in roles
     assert not any("k8py:controller-manager" in r for r in roles)
     log = server.log_path.read_text()
+    from k8py.controllers.credentials import ACCOUNTS
     for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns",
-                 "system:serviceaccount:kube-system:"):
-        assert f"forbidden: user '{user}" not in log
+                 *(f"system:serviceaccount:kube-system:{account}" for account in set(ACCOUNTS.values()))):
+        assert f"forbidden: user '{user}'" not in log

@@ -1,7 +1,8 @@
 """Objects every cluster has from its first start.
 
 The system namespaces, the `kubernetes` Service in `default` pointing at the
-API server (with its Endpoints and EndpointSlice), and the two system PriorityClasses. (Each namespace's `default`
+API server (with its Endpoints and EndpointSlice), the two system PriorityClasses, and the ServiceAccount
+kube-system/kube-proxy. (Each namespace's `default`
 ServiceAccount and `kube-root-ca.crt` ConfigMap come from controllers in the
 controller-manager, as upstream.) Creating them is idempotent: restarts keep what is
 there.
@@ -31,6 +32,9 @@ async def bootstrap(api) -> None:
         await _ensure(namespaces, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     await _ensure_kubernetes_service(api)
     await _ensure_authentication_configmap(api)
+    # A joined agent's kube-proxy runs as this account (kubeadm's kube-proxy ServiceAccount).
+    await _ensure(api.objects_for("", "v1", "serviceaccounts"), "kube-system", {
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kube-proxy", "namespace": "kube-system"}})
     classes = api.objects_for("scheduling.k8s.io", "v1", "priorityclasses")
     for name, value in BUILTIN_PRIORITIES.items():
         await _ensure(classes, "", {

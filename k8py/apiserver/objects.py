@@ -227,6 +227,7 @@ class ObjectStore:
             m.pop(field, None)
         m["uid"] = meta.new_uid()
         m["creationTimestamp"] = meta.rfc3339()
+        self.strategy.check_escalation(self.resource, obj, None, user)
         self.strategy.before_create(self.resource, obj)
         self.record_ownership(None, obj, field_manager)
         if not trusted:
@@ -307,6 +308,8 @@ class ObjectStore:
             if hasattr(new, "__await__"):
                 new = await new
             self._keep_system_metadata(new, old)
+            if not subresource:
+                self.strategy.check_escalation(self.resource, new, old, user)
             self.strategy.before_update(self.resource, new, old, subresource)
             self.record_ownership(old, new, field_manager, subresource)
             self.strategy.validate_update(self.resource, new, old, subresource)

@@ -25,12 +25,11 @@ from k8py.api.schema import schemas
 from k8py.apimachinery import errors
 from k8py.apiserver import eviction
 from k8py.apiserver import componentstatus, discovery, handlers, pki as pki_mod, reviews
-from k8py.apiserver import audit, request_context, streams
+from k8py.apiserver import audit, oidc_discovery, request_context, streams
 from k8py.apiserver.aggregator import Aggregator
 from k8py.apiserver.autoregister import AutoRegister
 from k8py.apiserver.authn import ALL_UNAUTHENTICATED, ANONYMOUS, Authenticator, UserInfo, bearer_token
 from k8py.apiserver.authz import Attributes, AuthorizerChain, BootstrapPolicy
-from k8py.apiserver.authz.bootstrap_roles import BootstrapRoles
 from k8py.apiserver.authz.node_graph import NodeGraph, feed_from_caches
 from k8py.apiserver.authz.modes import build_chain
 from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
@@ -150,8 +149,6 @@ class APIServer:
             await ensure_join_token(self, self.config.token)
         self.authorizer, self.rbac = build_chain(self, self.config.authorization_modes)
         await reconcile_bootstrap_policy(self)
-        # the join flow's rules (authz/bootstrap_roles.py), after the configured modes
-        self.authorizer.add(BootstrapRoles())
         await self.crds.start()
         autoregister = AutoRegister(self, builtin_group_versions)
         await autoregister.sync_on_start()
@@ -304,6 +301,9 @@ class APIServer:
         self._authorize(user, info, request.method, request.query)
         if path == "/version" or path == "/version/":
             return json_response(version_info())
+        if path in oidc_discovery.PATHS and request.method == "GET":
+            address = self.config.bind_address if self.config.bind_address != "0.0.0.0" else "127.0.0.1"
+            return oidc_discovery.response(path, self.tokens, f"{address}:{self.config.port}")
         if path.startswith("/openapi/"):
             return self._openapi(request)
         if not info.prefix:

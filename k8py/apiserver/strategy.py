@@ -56,6 +56,11 @@ class Strategy:
 
     # ---- create -----------------------------------------------------------
 
+    def check_escalation(self, resource: Resource, obj: dict, old: dict | None, user) -> None:
+        """RBAC privilege-escalation prevention: as upstream's policy-based RBAC storage, before
+        defaults and validation (an escalating Role is 403 even when it is also invalid)."""
+        escalation.check_write(self.api, resource.group, resource.kind, obj, old, user)
+
     def before_create(self, resource: Resource, obj: dict) -> None:
         if resource.custom:
             custom_resources.prepare_create(resource, obj)
@@ -78,7 +83,6 @@ class Strategy:
 
     async def admit_create(self, resource: Resource, obj: dict, *, user=None, dry_run=False) -> None:
         admission.check_namespace_open(self.api, resource, obj)
-        escalation.check_write(self.api, resource.group, resource.kind, obj, None, user)
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             await serviceaccount_admission.admit_pod(self.api, obj)
@@ -158,7 +162,6 @@ class Strategy:
 
     async def admit_update(self, resource: Resource, new: dict, old: dict, *, user=None,
                            dry_run=False, subresource: str = "") -> None:
-        escalation.check_write(self.api, resource.group, resource.kind, new, old, user)
         node_restriction.admit_update(self.api, resource, new, old, user, subresource)
         certificates_admission.admit_update(self.api, resource, new, old, user, subresource)
         if (resource.group, resource.kind) == ("", "PersistentVolumeClaim") and not subresource:

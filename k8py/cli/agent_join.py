@@ -7,13 +7,14 @@
    comes from a CSR for kubernetes.io/kube-apiserver-client-kubelet, which the
    controller-manager's csrapproving approves (the bootstrapper may create
    certificatesigningrequests/nodeclient) and csrsigning signs.
-3. kube-proxy's certificate (CN system:kube-proxy) comes the same way from a
-   CSR for kubernetes.io/kube-apiserver-client (approved because a
-   bootstrapper may create certificatesigningrequests/kubeproxyclient). The
-   agent's network side (peer routes) uses it too: nodes read only their own Node.
-Both pairs are kept in `<data-dir>/tls` (client-kubelet.*, client-kube-proxy.*),
-reused on restart and renewed at 70-90% of their lifetime: the kubelet's by
-itself (selfnodeclient), kube-proxy's with the join token.
+3. kube-proxy runs as the ServiceAccount kube-system/kube-proxy, as kubeadm's
+   kube-proxy does (bound to system:node-proxier by k8py:node-proxier): the join
+   token may create that account's tokens (TokenRequest; the Role
+   k8py:kube-proxy-token-requester), and a new one is asked for at 80% of its
+   life. The agent's network side (peer routes) uses it too: nodes read only
+   their own Node.
+The kubelet's pair is kept in `<data-dir>/tls` (client-kubelet.*), reused on
+restart and renewed by the node itself (selfnodeclient) at 70-90% of its life.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ import aiohttp
 from k8py.apimachinery.bootstraptoken import bearer
 from k8py.client import ApiError, Client
 from k8py.client.certificates import KUBELET_CLIENT_SIGNER, CertificateRefused, ClientCertificate, Identity
+from k8py.client.sa_tokens import ServiceAccountToken, client_as
 
 log = logging.getLogger("k8py.agent")
 
 KUBE_PROXY_USER = "system:kube-proxy"
+# kubeadm's kube-proxy identity; a joined agent's kube-proxy runs as it
+KUBE_PROXY_ACCOUNT = ("kube-system", "kube-proxy")
 
 
 class JoinError(Exception):
@@ -45,11 +49,14 @@ class Joined:
     bootstrap: Client
     network: Client         # kube-proxy's identity
     certificates: list[ClientCertificate] = field(default_factory=list)
+    tokens: list[ServiceAccountToken] = field(default_factory=list)
     clients: list[Client] = field(default_factory=list)
 
     async def close(self) -> None:
         for cert in self.certificates:
             await cert.stop()
+        for token in self.tokens:
+            await token.stop()
         for client in [*self.clients, self.network, self.bootstrap]:
             if client is not None:
                 await client.close()
@@ -94,14 +101,10 @@ async def join(server: str, join_token: str, data_dir: Path, node_names: list[st
     tls = data_dir / "tls"
     ca_file = ca_file or await fetch_cluster_ca(server, join_token, tls)
     bootstrap = Client(server, token=bearer(join_token), ca_file=str(ca_file), user_agent="k8py-agent-bootstrap")
-    proxy_cert = ClientCertificate(tls, "client-kube-proxy", Identity(
-        KUBE_PROXY_USER, csr_prefix="kube-proxy-csr-", expiration_seconds=cert_seconds))
     joined = Joined(ca_file, bootstrap, network=None)
     try:
-        await proxy_cert.ensure(bootstrap)
-        joined.network = _client(server, ca_file, proxy_cert, "k8py-kube-proxy")
-        proxy_cert.start_rotation(bootstrap)
-        joined.certificates.append(proxy_cert)
+        joined.network, proxy_token = await client_as(bootstrap, *KUBE_PROXY_ACCOUNT, "k8py-kube-proxy")
+        joined.tokens.append(proxy_token)
         kubelets = {}
         for name in node_names:
             cert = ClientCertificate(tls if len(node_names) == 1 else tls / name, "client-kubelet", Identity(

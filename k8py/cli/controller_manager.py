@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--cluster-signing-key-file", default=None, help="the key of --cluster-signing-cert-file")
     p.add_argument("--cluster-signing-duration", default="8760h",
                    help="longest validity of a signed certificate (Go duration, e.g. 8760h)")
+    p.add_argument("--use-service-account-credentials", action="store_true",
+                   help="run each controller as its own ServiceAccount in kube-system (upstream's flag)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
     from k8py.cli.nodelifecycle_flags import add_controller_flags
     add_controller_flags(p)
@@ -72,7 +74,8 @@ async def _serve(args, names: list[str]) -> None:
 
     client = Client.from_kubeconfig(args.kubeconfig, user_agent="k8py-controller-manager")
     manager = ControllerManager(client, names, leader_elect=args.leader_elect, host=args.bind_address,
-                                port=args.port, options=_options(args))
+                                port=args.port, options=_options(args),
+                                use_service_account_credentials=args.use_service_account_credentials)
     work = asyncio.create_task(manager.run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

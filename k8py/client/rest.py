@@ -73,6 +73,7 @@ class Client:
         self.timeout = qps_timeout
         self.ssl = self._ssl_context(ca_file, ca_data, cert_file, key_file, insecure) \
             if self.server.startswith("https") else None
+        self._trust = {"ca_file": ca_file, "ca_data": ca_data, "insecure": insecure}
         self._session: aiohttp.ClientSession | None = None
 
     @staticmethod
@@ -89,6 +90,16 @@ class Client:
         """Present a renewed client certificate on every new connection from now on."""
         if self.ssl is not None:
             self.ssl.load_cert_chain(cert_file, key_file)
+
+    def with_token(self, token: str, user_agent: str | None = None) -> Client:
+        """A client of the same server, trusting the same CA, that presents only this bearer token."""
+        return Client(self.server, token=token, user_agent=user_agent or self.user_agent, **self._trust)
+
+    def set_token(self, token: str) -> None:
+        """Send a renewed bearer token with every request from now on."""
+        self.token = token
+        if self._session is not None and not self._session.closed:
+            self._session.headers["Authorization"] = f"Bearer {token}"
 
     @classmethod
     def from_kubeconfig(cls, path: str | Path, context: str | None = None, **kwargs) -> Client:

@@ -34,6 +34,7 @@ counted in `ctx.metrics`; success forgets the back-off.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections import defaultdict
@@ -85,7 +86,8 @@ class ControllerContext:
     """Shared by all controllers of one controller-manager."""
 
     def __init__(self, client: Client, metrics: Metrics | None = None):
-        self.client = client
+        self.client = client                # what controllers write with
+        self.informer_client = client       # the shared informers and event recorders
         self.metrics = metrics or Metrics()
         self._informers: dict[tuple, Informer] = {}
         self._recorders: dict[str, EventRecorder] = {}
@@ -99,9 +101,16 @@ class ControllerContext:
     def informer(self, group_version: str, plural: str, namespace: str | None = None) -> Informer:
         key = (group_version, plural, namespace)
         if key not in self._informers:
-            self._informers[key] = Informer(self.client, group_version, plural, namespace=namespace,
+            self._informers[key] = Informer(self.informer_client, group_version, plural, namespace=namespace,
                                             transform=without_managed_fields)
         return self._informers[key]
+
+    def with_client(self, client: Client) -> ControllerContext:
+        """The same context (informers, recorders, metrics, options) for a controller that writes
+        with its own client (--use-service-account-credentials)."""
+        view = copy.copy(self)
+        view.client = client
+        return view
 
     def ensure_index(self, informer: Informer, name: str, fn) -> None:
         """Add an index to a shared informer once, however many controllers ask for it."""
@@ -116,7 +125,7 @@ class ControllerContext:
 
     def recorder(self, component: str) -> EventRecorder:
         if component not in self._recorders:
-            self._recorders[component] = EventRecorder(self.client, component=component)
+            self._recorders[component] = EventRecorder(self.informer_client, component=component)
         return self._recorders[component]
 
     async def stop(self) -> None:

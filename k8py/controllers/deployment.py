@@ -243,9 +243,10 @@ class DeploymentController(Controller):
         annotations = d["metadata"].get("annotations") or {}
         changed = False
         if annotations.get(rollout.REVISION) != revision:
-            patch = {"metadata": {"annotations": {rollout.REVISION: revision}}}
+            # an update, as upstream's controller writes it (its role may update deployments, not patch them)
+            d["metadata"]["annotations"] = {**annotations, rollout.REVISION: revision}
             api = self.client.resource("apps/v1", "deployments", d["metadata"]["namespace"])
-            updated = await api.patch(d["metadata"]["name"], patch)
+            updated = await api.update(d)
             d["metadata"] = updated["metadata"]
             changed = True
         if self._condition(d, "Progressing") is None:

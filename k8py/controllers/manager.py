@@ -25,6 +25,7 @@ from aiohttp import web
 
 from k8py.client import ApiError, Client, LeaderElector
 from k8py.controllers.base import ControllerContext, Metrics
+from k8py.controllers.credentials import ServiceAccountCredentials
 
 log = logging.getLogger("k8py.controller-manager")
 
@@ -100,8 +101,11 @@ def load_controller(name: str):
 class ControllerManager:
     def __init__(self, client: Client, controllers: list[str], leader_elect: bool = True,
                  identity: str | None = None, host: str = "127.0.0.1", port: int | None = 10257,
-                 port_file: Path | None = None, options: dict | None = None):
+                 port_file: Path | None = None, options: dict | None = None,
+                 use_service_account_credentials: bool = False):
         self.client = client
+        # kube-controller-manager --use-service-account-credentials: each controller as its own account
+        self.use_service_account_credentials = use_service_account_credentials
         self.names = controllers
         self.leader_elect = leader_elect
         self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -138,6 +142,7 @@ class ControllerManager:
         self.is_leader = True
         ctx = ControllerContext(self.client, self.metrics)
         ctx.options = dict(self.options)
+        credentials = ServiceAccountCredentials(self.client) if self.use_service_account_credentials else None
         tasks = []
         try:
             for name in self.names:
@@ -146,7 +151,8 @@ class ControllerManager:
                     if cls is None:
                         log.info("controller %s is not built yet; skipped", name)
                         continue
-                    controller = cls(ctx)
+                    own = ctx.with_client(await credentials.client_for(name)) if credentials is not None else ctx
+                    controller = cls(own)
                 except Exception:  # one broken controller must not keep the others from running
                     log.exception("controller %s could not be set up; skipped", name)
                     continue
@@ -161,6 +167,8 @@ class ControllerManager:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await ctx.stop()
+            if credentials is not None:
+                await credentials.close()
 
     async def _run_one(self, name: str, controller) -> None:
         backoff = 1.0
@@ -232,5 +240,6 @@ async def run_in_server(args, client: Client) -> None:
                                          "cluster_cidr": getattr(args, "cluster_cidr", None),
                                          # as kube-controller-manager --cluster-signing-cert-file/-key-file
                                          "cluster_signing_cert_file": str(data_dir / "server/tls/server-ca.crt"),
-                                         "cluster_signing_key_file": str(data_dir / "server/tls/server-ca.key")})
+                                         "cluster_signing_key_file": str(data_dir / "server/tls/server-ca.key")},
+                                use_service_account_credentials=True)   # as kubeadm and k3s run it
     await manager.run()

@@ -258,11 +258,11 @@ class StatefulSetSync:
             if claim_obj is None or sc.owner_refs_up_to_date(claim_obj, self.sts, pod, ordinal):
                 continue
             refs = sc.updated_owner_refs(claim_obj, self.sts, pod, ordinal)
-            patch = [{"op": "test", "path": "/metadata/resourceVersion",
-                      "value": claim_obj["metadata"]["resourceVersion"]},
-                     {"op": "add", "path": "/metadata/ownerReferences", "value": refs}]
+            # an update conditional on the cached resourceVersion: upstream's statefulset-controller
+            # role may update claims, not patch them
+            claim = {**claim_obj, "metadata": {**claim_obj["metadata"], "ownerReferences": refs}}
             try:
-                await self.claims_api.patch(name, patch, patch_type="json")
+                await self.claims_api.update(claim)
             except ApiError as e:
                 if not (e.not_found or e.code in (409, 422)):
                     raise

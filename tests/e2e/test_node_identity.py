@@ -93,7 +93,8 @@ def test_agent_joins_through_approved_csrs(server, agent):
     mine = {c["metadata"]["name"]: c for c in csrs if c["spec"]["username"] == f"system:bootstrap:{token_id}"}
     kubelet_csrs = [c for c in mine.values() if c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"]
     assert len(kubelet_csrs) >= 2
-    assert any(c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client" for c in mine.values())
+    # kube-proxy is a ServiceAccount (kubeadm's way), not a certificate the join token asked for
+    assert not any(c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client" for c in mine.values())
     for csr in kubelet_csrs:
         approved = [c for c in csr["status"]["conditions"] if c["type"] == "Approved"]
         assert approved and approved[0]["reason"] == "AutoApproved"
@@ -113,6 +114,20 @@ def test_bootstrap_token_only_requests_certificates(server, agent):
     assert raw_get(server, "/api/v1/namespaces/kube-system/secrets", token) == 403
     assert raw_get(server, "/apis/certificates.k8s.io/v1/certificatesigningrequests", token) == 200
     assert raw_get(server, "/api/v1/pods", "e2e-wrong-token") == 401
+    # ... and kube-proxy's tokens (kube-system/kube-proxy), no other account's
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    path = "/api/v1/namespaces/kube-system/serviceaccounts/{}/token"
+    code, body = raw_request(server, "POST", path.format("kube-proxy"), request, token=token)
+    assert code == 201, body
+    proxy_token = body["status"]["token"]
+    code, body = raw_request(server, "POST", path.format("default"), request, token=token)
+    assert code == 403 and body["message"].startswith(
+        'serviceaccounts "default" is forbidden: User "system:bootstrap:'), body
+    # that token is kube-proxy's role (system:node-proxier) and nothing more
+    assert raw_get(server, "/apis/discovery.k8s.io/v1/endpointslices", proxy_token) == 200
+    assert raw_get(server, "/api/v1/nodes", proxy_token) == 200
+    assert raw_get(server, "/api/v1/secrets", proxy_token) == 403
+    assert raw_get(server, "/api/v1/pods", proxy_token) == 403
 
 
 def test_kubelet_reads_only_what_its_pods_use(server, namespace, agent):

@@ -111,14 +111,43 @@ def test_binding_cluster_admin_is_refused_and_writes_nothing(server, namespace, 
     assert as_token(server, token, "get", "secrets", "-n", namespace).returncode != 0
 
 
+def test_escalation_is_checked_before_validation(server, namespace, limited_user):
+    """As upstream's policy-based RBAC storage: an escalating Role is 403 even when it is also
+    invalid; an invalid Role within the writer's rights is 422; neither is stored."""
+    token, user = limited_user
+    server.kubectl("create", "role", "role-maker", "--verb=create", "--resource=roles.rbac.authorization.k8s.io",
+                   "-n", namespace)
+    server.kubectl("create", "rolebinding", "role-maker", "--role=role-maker",
+                   f"--serviceaccount={namespace}:limited", "-n", namespace)
+
+    def create_role(name: str, rules: list[dict]):
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace}, "rules": rules}
+        return as_token(server, token, "create", "-f", "-", input=json.dumps(role))
+
+    no_verbs = {"apiGroups": [""], "resources": ["pods"], "verbs": []}
+    out = create_role("escalating", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}, no_verbs])
+    assert (f'roles.rbac.authorization.k8s.io "escalating" is forbidden: user "{user}"' in out.stderr
+            and 'is attempting to grant RBAC permissions not currently held:\n'
+                '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}' in out.stderr), out.stderr
+    out = create_role("within", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, no_verbs])
+    assert 'The Role "within" is invalid: rules[1].verbs: Required value' in out.stderr, out.stderr
+    roles = {r["metadata"]["name"] for r in server.kubectl_json("get", "roles", "-n", namespace)["items"]}
+    assert roles == {"pod-reader", "role-maker"}
+
+
 def test_impersonation_without_rights_is_refused(server, namespace, limited_user):
     token, user = limited_user
+    # kubectl's discovery cache first: with an empty cache, the refused discovery request is all
+    # kubectl reports ("Error from server (Forbidden): unknown", as against upstream)
+    assert as_token(server, token, "api-resources").returncode == 0
     out = as_token(server, token, "get", "pods", "-n", namespace, "--as", "jane")
     assert (f'users "jane" is forbidden: User "{user}" cannot impersonate resource "users" in API group "" at '
             "the cluster scope") in out.stderr
-    out = as_token(server, token, "get", "pods", "-n", namespace, "--as", "system:admin", "--as-group",
-                   "system:masters")
+    out = as_token(server, token, "create", "configmap", "smuggled", "-n", namespace, "--as", "system:admin",
+                   "--as-group", "system:masters")
     assert "cannot impersonate" in out.stderr
+    assert server.kubectl("get", "configmap", "smuggled", "-n", namespace, check=False).returncode != 0
 
 
 def test_exec_with_only_pods_get_is_refused(server, namespace, limited_user):
@@ -246,6 +275,19 @@ def test_components_run_on_their_own_identities_without_refusals(server, namespa
     server.kubectl("create", "deployment", "ident", "--image=busybox", "--replicas=2", "-n", namespace)
     wait_for(lambda: len(server.kubectl_json("get", "pods", "-n", namespace)["items"]) == 2, timeout=60,
              what="the deployment's pods")
+    # each controller writes as its own ServiceAccount, with upstream's role for it
+    accounts = {sa["metadata"]["name"] for sa in server.kubectl_json("get", "serviceaccounts", "-n",
+                                                                     "kube-system")["items"]}
+    assert {"replicaset-controller", "deployment-controller", "endpointslice-controller",
+            "certificate-controller", "kube-proxy"} <= accounts
+    # (the Deployment's pods above show it: system:kube-controller-manager itself may not create them)
+    assert not allowed_by_review(server, "system:kube-controller-manager", [], "create", "apps", "replicasets",
+                                 namespace)
+    roles = server.kubectl("get", "clusterroles", "-o", "name").stdout.split()
+    assert "clusterrole.rbac.authorization.k8s.io/system:controller:replicaset-controller" in roles
+    assert not any("k8py:controller-manager" in r for r in roles)
     log = server.log_path.read_text()
-    for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns"):
+    from k8py.controllers.credentials import ACCOUNTS
+    for user in ("system:kube-scheduler", "system:kube-controller-manager", "system:kube-proxy", "system:coredns",
+                 *(f"system:serviceaccount:kube-system:{account}" for account in set(ACCOUNTS.values()))):
         assert f"forbidden: user '{user}'" not in log

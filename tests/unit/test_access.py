@@ -75,6 +75,39 @@ async def test_token_request_validation_and_revocation_by_deletion(client):
     assert resp.status == 401
 
 
+async def test_expired_and_foreign_tokens_are_401_and_change_nothing(client):
+    """An expired token of ours, and a well-formed token for a live account signed by another key,
+    are 401 (also to TokenReview), and the write they carry is not made."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from k8py.apiserver.tokens import ServiceAccountTokens
+
+    await make_sa(client)
+    await post(client, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "robot-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]})
+    ours = client.api.tokens
+    account = client.api.objects_for("", "v1", "serviceaccounts").get_cached("default", "robot").obj
+    expired, _ = ours.issue(account, [], -1)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged, _ = ServiceAccountTokens(other_key, ours.issuer, ours.api_audiences, ours.lookup).issue(account, [], 3600)
+    good, _ = ours.issue(account, [], 3600)
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "written"}}
+    for token in (expired, forged):
+        status, body = await post(client, "/api/v1/namespaces/default/configmaps", configmap,
+                                  {"Authorization": f"Bearer {token}"})
+        assert (status, body["reason"], body["message"]) == (401, "Unauthorized", "Unauthorized")
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+        _, body = await post(client, f"{AUTHN}/tokenreviews", review)
+        assert body["status"]["authenticated"] is False
+    resp = await client.get("/api/v1/namespaces/default/configmaps/written", headers=HEADERS)
+    assert resp.status == 404
+    # the same account with a token of ours may (it is bound to cluster-admin)
+    status, _ = await post(client, "/api/v1/namespaces/default/configmaps", configmap,
+                           {"Authorization": f"Bearer {good}"})
+    assert status == 201
+
+
 async def test_token_review_reports_user_and_rejects_tampering(client):
     await make_sa(client)
     _, body = await request_token(client)

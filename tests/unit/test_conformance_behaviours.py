@@ -732,8 +732,11 @@ async def test_priority_class_mutable_and_immutable_fields(client):
 # Certificates, service accounts, access reviews
 
 async def test_csr_approval_and_status_subresources(client):
+    """Conformance: CertificateSigningRequest API (discovery, every verb of the resource, then
+    get/update/patch of approval and of status)."""
     await assert_discovered(client, "certificates.k8s.io", "v1", "certificatesigningrequests",
                             ("status", "approval"))
+    await test_api_operations(client, "certificatesigningrequests")
     path = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
     code, csr = await call(client, "POST", path, {
         "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "conf-csr"},
@@ -752,6 +755,10 @@ async def test_csr_approval_and_status_subresources(client):
     assert code == 200 and patched["metadata"]["annotations"]["patchedapproval"] == "true"
     code, status = await call(client, "GET", f"{path}/conf-csr/status")
     assert code == 200
+    status["status"]["conditions"].append({"type": "Failed", "status": "True", "reason": "E2E",
+                                           "message": "Set from the status subresource"})
+    code, updated = await call(client, "PUT", f"{path}/conf-csr/status", status)
+    assert code == 200 and [c["type"] for c in updated["status"]["conditions"]] == ["Approved", "Failed"], updated
     code, patched = await call(client, "PATCH", f"{path}/conf-csr/status",
                                {"metadata": {"annotations": {"patchedstatus": "true"}}}, MERGE)
     assert code == 200 and patched["metadata"]["annotations"]["patchedstatus"] == "true"

@@ -29,3 +29,17 @@ def test_expectations_only_for_controllers_that_ask():
     assert isinstance(ReplicaSetController(c).expectations, ControllerExpectations)
     assert isinstance(JobController(c).expectations, ControllerExpectations)
     assert DeploymentController(c).expectations is None
+
+
+async def test_a_controller_with_its_own_client_shares_the_informers_and_recorders():
+    """--use-service-account-credentials: a controller writes as itself; the shared informers and
+    event recorders keep the manager's client."""
+    manager, own = Client("http://127.0.0.1:9"), Client("http://127.0.0.1:9", token="controller")
+    ctx = ControllerContext(manager)
+    view = ctx.with_client(own)
+    assert (view.client, ctx.client) == (own, manager)
+    pods = view.informer("v1", "pods")
+    assert pods is ctx.informer("v1", "pods") and pods.resource.client is manager
+    assert view.recorder("x") is ctx.recorder("x")
+    assert view.metrics is ctx.metrics
+    await ctx.stop()

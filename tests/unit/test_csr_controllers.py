@@ -30,17 +30,16 @@ def csr_object(req, signer_name, username, usages=("digital signature", "client 
                      "usages": list(usages)}}
 
 
-def test_approver_recognizes_node_client_and_renewal_and_kube_proxy():
+def test_approver_recognizes_node_client_and_renewal_only():
     node = request("system:node:n1", ["system:nodes"])
     first = csr_object(node, csrs.KUBE_APISERVER_CLIENT_KUBELET, "system:bootstrap:abcdef")
     assert csrs.parse_request(first) is not None
     assert approver.recognized(first, node) == [approver.NODE_CLIENT]
     renewal = csr_object(node, csrs.KUBE_APISERVER_CLIENT_KUBELET, "system:node:n1")
     assert approver.recognized(renewal, node) == [approver.SELF_NODE_CLIENT, approver.NODE_CLIENT]
+    # Anything else is left for a human: kube-apiserver-client requests, other names, groups, SANs, usages.
     proxy = request("system:kube-proxy")
-    assert approver.recognized(csr_object(proxy, csrs.KUBE_APISERVER_CLIENT, "system:bootstrap:abcdef"), proxy) == \
-        [approver.KUBE_PROXY_CLIENT]
-    # Anything else is left for a human: other names, groups, SANs, usages or signers.
+    assert approver.recognized(csr_object(proxy, csrs.KUBE_APISERVER_CLIENT, "system:bootstrap:abcdef"), proxy) == []
     admin = request("system:admin", ["system:masters"])
     assert approver.recognized(csr_object(admin, csrs.KUBE_APISERVER_CLIENT, "system:bootstrap:abcdef"), admin) == []
     sans = request("system:node:n1", ["system:nodes"], dns=["evil.example"])

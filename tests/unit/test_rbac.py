@@ -322,3 +322,19 @@ def test_always_deny_still_lets_masters_in():
     assert not denied.allowed and denied.reason == "Everything is forbidden."
     assert chain.authorize(res(UserInfo("root", groups=("system:masters",)), "get", "pods", "ns")).allowed
     assert isinstance(chain.authorizers[1], AlwaysDeny)
+
+
+async def test_reconcile_deletes_retired_bootstrap_objects_only_while_still_ours(client):
+    from k8py.apiserver.authz.reconcile import reconcile_bootstrap_policy
+    roles = client.api.objects_for("rbac.authorization.k8s.io", "v1", "clusterroles")
+    name = "system:k8py:controller-manager"
+    await roles.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                        "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+                        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}, "")
+    await reconcile_bootstrap_policy(client.api)
+    assert roles.get_cached("", name) is None
+    # one an admin made their own (no bootstrapping label) stays
+    await roles.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                        "metadata": {"name": name}, "rules": []}, "")
+    await reconcile_bootstrap_policy(client.api)
+    assert roles.get_cached("", name) is not None

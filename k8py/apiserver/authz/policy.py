@@ -83,18 +83,6 @@ def _controller_roles(data: dict) -> tuple[list[dict], list[dict]]:
     return roles, bindings
 
 
-def _controller_manager_role(data: dict) -> tuple[dict, dict] | None:
-    spec = (data.get("k8py") or {}).get("controllerManager")
-    if not spec:
-        return None
-    controllers = data.get("controllers") or {}
-    rules = [rule for name in spec["controllers"] for rule in controllers[name]] + list(spec.get("extraRules") or [])
-    role = _cluster_role({"name": spec["role"], "rules": rules})
-    binding = _binding({"name": spec["role"], "role": spec["role"], "subjects": ["User:system:kube-controller-manager"]},
-                       "ClusterRoleBinding", "ClusterRole")
-    return role, binding
-
-
 def bootstrap_objects() -> list[dict]:
     """Every bootstrap object, roles before the bindings that refer to them."""
     data = _data()
@@ -103,10 +91,6 @@ def bootstrap_objects() -> list[dict]:
     cluster_bindings = [_binding(e, "ClusterRoleBinding", "ClusterRole")
                         for e in [*data["clusterRoleBindings"], *(extra.get("clusterRoleBindings") or [])]]
     controller_roles, controller_bindings = _controller_roles(data)
-    manager = _controller_manager_role(data)
-    if manager is not None:
-        controller_roles.append(manager[0])
-        controller_bindings.append(manager[1])
     roles = [{"apiVersion": API_VERSION, "kind": "Role", "metadata": _metadata(e["name"], e["namespace"]),
               "rules": _rules(e.get("rules"))} for e in [*data.get("roles", []), *extra.get("roles", [])]]
     role_bindings = [_binding(e, "RoleBinding", "Role")

@@ -62,9 +62,21 @@ def _same_subject(a: dict, b: dict) -> bool:
     return all(a.get(k, "") == b.get(k, "") for k in ("kind", "name", "namespace"))
 
 
+# Bootstrap objects earlier k8py versions made and this one does not: deleted at start
+# (only while they still carry the bootstrapping label), so no rights outlive them.
+RETIRED = [("ClusterRoleBinding", "system:k8py:controller-manager"), ("ClusterRole", "system:k8py:controller-manager")]
+
+
 async def reconcile_bootstrap_policy(api) -> None:
     # All at once: the store commits concurrent writes together, which keeps start-up fast.
     await asyncio.gather(*(_reconcile_logged(api, copy.deepcopy(o)) for o in bootstrap_objects()))
+    for kind, name in RETIRED:
+        store = api.objects_for(GROUP, "v1", PLURALS[kind])
+        cached = store.get_cached("", name)
+        if cached is not None and ((cached.obj.get("metadata") or {}).get("labels") or {}).get(
+                "kubernetes.io/bootstrapping") == "rbac-defaults":
+            await store.delete("", name, DeleteOptions())
+            log.info("bootstrap policy: deleted retired %s %s", kind, name)
 
 
 async def _reconcile_logged(api, expected: dict) -> None:

@@ -6,11 +6,8 @@ like a kubelet client certificate is approved when its requester may
 the node the certificate names) or `.../nodeclient` (a first certificate, from
 a bootstrap token), asked through a SubjectAccessReview for the requester.
 
-k8py addition: an agent's kube-proxy certificate (signer
-kubernetes.io/kube-apiserver-client, exactly CN=system:kube-proxy) is approved
-when its requester may `create certificatesigningrequests/kubeproxyclient`;
-upstream approves no kube-apiserver-client requests itself (k3s hands agents
-that certificate directly for the join token).
+Like upstream, it approves nothing else: other requests (kubernetes.io/kube-apiserver-client
+among them) wait for someone allowed to `approve` their signer.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ log = logging.getLogger("k8py.controllers.csrapproving")
 # (subresource the requester must be allowed to create, message)
 SELF_NODE_CLIENT = ("selfnodeclient", "Auto approving self kubelet client certificate after SubjectAccessReview.")
 NODE_CLIENT = ("nodeclient", "Auto approving kubelet client certificate after SubjectAccessReview.")
-KUBE_PROXY_CLIENT = ("kubeproxyclient", "Auto approving kube-proxy client certificate after SubjectAccessReview.")
 
 
 def recognized(csr: dict, request) -> list[tuple[str, str]]:
@@ -40,8 +36,6 @@ def recognized(csr: dict, request) -> list[tuple[str, str]]:
         if spec.get("username") == csrs.subject_cn(request):
             kinds.insert(0, SELF_NODE_CLIENT)
         return kinds
-    if signer == csrs.KUBE_APISERVER_CLIENT and csrs.is_kube_proxy_client(request, wanted):
-        return [KUBE_PROXY_CLIENT]
     return []
 
 

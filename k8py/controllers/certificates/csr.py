@@ -21,7 +21,6 @@ LEGACY_UNKNOWN = "kubernetes.io/legacy-unknown"
 
 KUBELET_CLIENT_USAGES = ({"digital signature", "key encipherment", "client auth"},
                          {"digital signature", "client auth"})
-KUBE_PROXY_USER = "system:kube-proxy"
 
 
 def parse_request(csr: dict) -> x509.CertificateSigningRequest | None:
@@ -65,12 +64,6 @@ def kubelet_client_problem(request: x509.CertificateSigningRequest, wanted_usage
     if wanted_usages not in KUBELET_CLIENT_USAGES:
         return "usages did not match [client auth digital signature key encipherment]"
     return ""
-
-
-def is_kube_proxy_client(request: x509.CertificateSigningRequest, wanted_usages: set[str]) -> bool:
-    """k8py's agent kube-proxy request: exactly CN=system:kube-proxy, no groups, no SANs, client usages."""
-    return (subject_cn(request) == KUBE_PROXY_USER and not subject_orgs(request) and not has_sans(request)
-            and wanted_usages in KUBELET_CLIENT_USAGES)
 
 
 def condition(csr: dict, kind: str) -> dict | None:

@@ -146,6 +146,7 @@ class TaintEvictionManaged:
 
     def __init__(self, ctx):
         self.ctx = ctx
+        self.client = ctx.client    # the manager may give it an identity of its own
 
     async def run(self) -> None:
-        await TaintEvictionController(self.ctx.client).run()
+        await TaintEvictionController(self.client).run()

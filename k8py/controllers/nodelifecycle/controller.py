@@ -47,18 +47,22 @@ def _timestamp(text: str | None) -> float | None:
 
 class NodeLifecycleController:
     def __init__(self, client, monitor_period: float = 5.0, grace_period: float = 50.0,
-                 startup_grace_period: float = 60.0, settings: EvictionSettings | None = None, clock=time.time):
+                 startup_grace_period: float = 60.0, settings: EvictionSettings | None = None, clock=time.time,
+                 informer_client=None):
+        # `client` writes (as upstream's node-controller account); `informer_client` watches and
+        # records events (the controller-manager's own identity, as upstream's shared informers)
         self.client = client
+        informer_client = informer_client or client
         self.monitor_period = monitor_period
         self.grace_period = grace_period
         self.startup_grace_period = startup_grace_period
         self.clock = clock
         self.nodes_api = client.resource("v1", "nodes")
-        self.nodes = Informer(client, "v1", "nodes")
-        self.pods = Informer(client, "v1", "pods")
+        self.nodes = Informer(informer_client, "v1", "nodes")
+        self.pods = Informer(informer_client, "v1", "pods")
         self.pods.add_index("node", lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
-        self.leases = Informer(client, "coordination.k8s.io/v1", "leases", namespace=LEASE_NAMESPACE)
-        self.recorder = EventRecorder(client, component=COMPONENT)
+        self.leases = Informer(informer_client, "coordination.k8s.io/v1", "leases", namespace=LEASE_NAMESPACE)
+        self.recorder = EventRecorder(informer_client, component=COMPONENT)
         self.zones = Zones(settings or EvictionSettings())
         self.health: dict[str, nh.NodeHealth] = {}
         self.known: dict[str, dict] = {}          # nodes seen by the last pass (RegisteredNode / RemovingNode)
@@ -389,5 +393,6 @@ class NodeLifecycleManaged:
         controller = NodeLifecycleController(
             self.ctx.client, monitor_period=_option(o.get("node_monitor_period"), 5.0),
             grace_period=_option(o.get("node_monitor_grace_period"), 50.0),
-            startup_grace_period=_option(o.get("node_startup_grace_period"), 60.0), settings=settings)
+            startup_grace_period=_option(o.get("node_startup_grace_period"), 60.0), settings=settings,
+            informer_client=getattr(self.ctx, "informer_client", None))
         await controller.run()

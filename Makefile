@@ -30,19 +30,24 @@ run: $(VENV)/.installed
 # machine has none) as commands on PATH.
 test unit e2e: export PATH := $(abspath $(BIN)):$(PATH)
 
+# Two xdist workers: a module's tests stay on one worker, host_network tests form one group
+# that runs one test at a time (docs/testing.md). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(VENV)/.test-installed
 	@scripts/system-deps.sh --test $(VENV)
 	$(BIN)/pyflakes $(LINTED)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests
 
 lint: $(VENV)/.test-installed
 	$(BIN)/pyflakes $(LINTED)
 
 unit: $(VENV)/.test-installed
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit
 
 e2e: $(VENV)/.test-installed
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/e2e
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/api.py

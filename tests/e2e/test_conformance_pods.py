@@ -20,6 +20,8 @@ from tests.e2e.test_node_agent import AgentServer
 
 pytest_plugins = ["tests.e2e.registry"]
 
+pytestmark = pytest.mark.host_network  # test_node_agent's AgentServer: its network is in the root namespace
+
 NS = "conformance-pods"
 
 

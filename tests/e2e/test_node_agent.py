@@ -25,6 +25,8 @@ pytest_plugins = ["tests.e2e.registry"]
 if os.geteuid() != 0:
     pytest.skip("real pods need root (runc, network namespaces)", allow_module_level=True)
 
+pytestmark = pytest.mark.host_network  # the node's bridge, routes and kube-proxy chains are in the root namespace
+
 
 class AgentServer:
     """A k8py server with its agent, restartable on the same data dir and port."""

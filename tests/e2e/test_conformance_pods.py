@@ -328,7 +328,7 @@ def node(tmp_path_factory, image_registry):
             body["spec"]["nodeName"] = agent_server.node
         # one kubectl for all of them: a kubectl process each took a minute on a loaded node
         server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(
-            {"apiVersion": "v1", "kind": "List", "items": list(FINISHING.values())}))
+            {"apiVersion": "v1", "kind": "List", "items": list(FINISHING.values())}), timeout=180)
         yield agent_server
     finally:
         try:

@@ -73,14 +73,14 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group))
 
 
-def pytest_collection_finish(session):
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
     """xdist carries a test's group to its scheduler as a node id suffix, which pytest 9.2 no
     longer lets it add (pytest-xdist#1386; hence the pytest pin in pyproject.toml): without the
     groups host_network tests would run at the same time, so the run stops instead."""
-    if _xdist_worker(session.config) and session.config.getvalue("loadgroup"):
-        ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
-        if ungrouped:
-            raise pytest.UsageError(f"--dist loadgroup lost the xdist groups (pytest-xdist#1386): {ungrouped[0]}")
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid]
+    if ungrouped:
+        raise pytest.UsageError(f"--dist loadgroup lost the xdist groups (pytest-xdist#1386): {ungrouped[0]}")
 
 
 def _skip_reason(report) -> str:
@@ -176,6 +176,9 @@ def host_left_as_found(request, tmp_path_factory):
 def pytest_sessionstart(session):
     # xdist's own sessionstart (trylast) starts the workers: the snapshot is taken before them.
     if _xdist_controller(session.config):
+        if session.config.getvalue("dist") != "loadgroup":
+            raise pytest.UsageError("k8py's tests run in xdist workers only with --dist loadgroup, which keeps "
+                                    "host_network tests apart (docs/testing.md)")
         own = [session.config._tmp_path_factory.getbasetemp().resolve()]   # the workers' basetemps are below
         session.config.stash[HOST_BEFORE] = (own, host_state.snapshot(own))
 

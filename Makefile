@@ -30,10 +30,15 @@ run: $(VENV)/.installed
 # machine has none) as commands on PATH.
 test test-etcd unit e2e: export PATH := $(abspath $(BIN)):$(PATH)
 
+# Two xdist workers: a module's tests stay on one worker, host_network tests form one group
+# that runs one test at a time (docs/testing.md). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(VENV)/.test-installed
 	@scripts/system-deps.sh --test $(VENV)
 	$(BIN)/pyflakes $(LINTED)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests
 
 # The store contract and the API/controller e2e modules again with every server on an etcd of
 # its own (K8PY_TEST_DATASTORE=etcd, tests/e2e/conftest.py); docs/etcd.md.
@@ -47,10 +52,10 @@ lint: $(VENV)/.test-installed
 	$(BIN)/pyflakes $(LINTED)
 
 unit: $(VENV)/.test-installed
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit
 
 e2e: $(VENV)/.test-installed
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/e2e
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/api.py

@@ -20,6 +20,8 @@ from tests.e2e.test_node_agent import AgentServer
 
 pytest_plugins = ["tests.e2e.registry"]
 
+pytestmark = pytest.mark.host_network  # test_node_agent's AgentServer: its network is in the root namespace
+
 NS = "conformance-pods"
 
 
@@ -326,7 +328,7 @@ def node(tmp_path_factory, image_registry):
             body["spec"]["nodeName"] = agent_server.node
         # one kubectl for all of them: a kubectl process each took a minute on a loaded node
         server.kubectl("create", "-n", NS, "-f", "-", input=json.dumps(
-            {"apiVersion": "v1", "kind": "List", "items": list(FINISHING.values())}))
+            {"apiVersion": "v1", "kind": "List", "items": list(FINISHING.values())}), timeout=180)
         yield agent_server
     finally:
         try:

@@ -31,6 +31,7 @@ from tests.e2e.test_workloads_real import all_running, census, make_namespace, p
 # The same fixtures as test_workloads_real.py: this module gets its own cluster, started the same way.
 cluster = workloads.cluster
 ns = workloads.ns
+pytestmark = pytest.mark.host_network  # a network-namespace cluster
 
 HTML = "/usr/share/nginx/html"
 OLD_IMAGE, NEW_IMAGE = "nginx", "docker.io/library/nginx"  # the same image, another template

@@ -29,6 +29,7 @@ pytest_plugins = ["tests.e2e.registry"]     # registry_script: builds the busybo
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+    pytest.mark.host_network,   # a netns-cluster node: one at a time (docs/testing.md)
 ]
 
 IMAGE = "k8py.test/kubectl:1.32"

@@ -25,6 +25,8 @@ pytest_plugins = ["tests.e2e.registry"]
 if os.geteuid() != 0:
     pytest.skip("real pods need root (runc, network namespaces)", allow_module_level=True)
 
+pytestmark = pytest.mark.host_network  # the node's bridge, routes and kube-proxy chains are in the root namespace
+
 
 class AgentServer:
     """A k8py server with its agent, restartable on the same data dir and port."""
@@ -56,7 +58,7 @@ class AgentServer:
         wait_for(lambda: process.poll() is not None or (self.server.ready() and kubeconfig.exists()), 30,
                  what="server ready")
         assert process.poll() is None, (self.data_dir / "server.log").read_text()[-3000:]
-        wait_for(lambda: self.node_ready(), 40, what="node Ready")
+        wait_for(lambda: self.node_ready(), 120, what="node Ready")   # its CNI setup is slow on a loaded node
         return self.server
 
     def node_ready(self) -> bool:

@@ -14,7 +14,8 @@ import pytest
 from tests.e2e.conftest import wait_for
 from tests.e2e.netns_cluster import node_in_namespace
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root")]
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+              pytest.mark.host_network]  # a network-namespace cluster
 
 NS = "default"
 

@@ -17,7 +17,7 @@ from k8py.proxy.proxier import Proxier, cleanup
 from k8py.proxy.rules import ProxyConfig
 from tests.netns import NetnsNode
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"), pytest.mark.host_network]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tests.e2e.netns_cluster import node_in_namespace, sh
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+    pytest.mark.host_network,  # a network-namespace cluster
 ]
 
 

@@ -23,6 +23,7 @@ from tests.e2e.netns_cluster import LINK, sh, two_nodes_in_namespaces
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+    pytest.mark.host_network,  # network-namespace clusters
 ]
 
 SERVER, AGENT = "svcnode", "agentnode"

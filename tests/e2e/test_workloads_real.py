@@ -30,6 +30,7 @@ from tests.e2e.netns_cluster import node_in_namespace, sh
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers and network namespaces need root"),
+    pytest.mark.host_network,  # a network-namespace cluster
 ]
 
 MANAGER_PORT = 10257  # inside the cluster's own network namespace: no clash with anything on the host

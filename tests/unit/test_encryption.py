@@ -91,7 +91,7 @@ def test_config_resource_matching_and_wildcards():
 
 @pytest.mark.parametrize("text,message", [
     (config("aescbc: {keys: [{name: a, secret: 'c2hvcnQ='}]}"), "secret is not of the expected length, got 5"),
-    (config("secretbox: {keys: [{name: a, secret: '%s'}]}" % b64key(16)), "expected one of [32]"),
+    (config("secretbox: {keys: [{name: a, secret: 'MDEyMzQ1Njc4OWFiY2RlZg=='}]}"), "expected one of [32]"),
     (config("aesgcm: {keys: []}"), "keys (list of at least one key) is required"),
     (config("kms: {name: x}"), "Unsupported value"),
     (config("{identity: {}, aescbc: {keys: [{name: a, secret: x}]}}"), "exactly one of"),

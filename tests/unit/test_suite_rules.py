@@ -23,12 +23,12 @@ def test_runs():
 """
 
 
-def run(pytester, monkeypatch, source: str, ci: bool):
+def run(pytester, monkeypatch, source: str, ci: bool, *args: str):
     pytester.makepyfile(test_small=source)
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("CI", "true" if ci else "")
     monkeypatch.delenv("K8PY_SHARED_HOST", raising=False)
-    return pytester.runpytest_subprocess("-p", "tests.conftest", "-p", "no:cacheprovider")
+    return pytester.runpytest_subprocess("-p", "tests.conftest", "-p", "no:cacheprovider", *args)
 
 
 def test_a_skip_fails_in_ci(pytester, monkeypatch):
@@ -60,6 +60,20 @@ def test_a_process_left_running_fails_the_run(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["*the suite left the host changed:*", "*process left: pid *: sleep 30*"])
     for line in result.stdout.lines:     # the leaked sleep is ours to end
         if "process left: pid" in line:
+            os.kill(int(line.split("pid ")[1].split(":")[0]), 9)
+
+
+def test_under_xdist_a_worker_skip_fails_ci_and_the_controller_checks_the_host_once(pytester, monkeypatch):
+    source = SKIPPING + "\nimport subprocess\n\ndef test_leaks():\n    subprocess.Popen(['sleep', '30'])\n"
+    result = run(pytester, monkeypatch, source, True, "-n", "2", "--dist", "loadgroup")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("failed"), outcomes.get("skipped")) == (2, 1, None), outcomes
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*skipped in CI: needs something this machine lacks*",
+                                 "*the suite left the host changed*", "*process left: pid *: sleep 30*"])
+    assert sum("the suite left the host changed" in line for line in result.stdout.lines) == 1
+    for line in result.stdout.lines:     # the leaked sleep is ours to end
+        if "process left: pid" in line and line.rstrip().endswith("sleep 30"):
             os.kill(int(line.split("pid ")[1].split(":")[0]), 9)
 
 

@@ -3,6 +3,7 @@ and a process's RSS and CPU time from /proc."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -71,3 +72,16 @@ def start_server(data_dir: Path, port: int, token: str, extra: tuple[str, ...] =
         time.sleep(0.01)
     proc.kill()
     raise SystemExit("server did not become ready")
+
+
+async def wait_nodes_ready(client, count: int) -> None:
+    """Until `count` nodes are Ready (hollow agents registering), at most two minutes."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        nodes = (await client.resource("v1", "nodes").list()).get("items") or []
+        ready = [n for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                         for c in (n.get("status") or {}).get("conditions") or [])]
+        if len(ready) >= count:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"hollow nodes did not become Ready ({count} wanted)")

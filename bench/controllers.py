@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_seconds, free_port, pinned, start_server  # noqa: E402
+from bench.common import cpu_seconds, free_port, pinned, start_server, wait_nodes_ready  # noqa: E402
 from k8py.client import Client  # noqa: E402
 
 TARGETS = {"running_s": ("<", 30), "writes_per_pod": ("<=", 6)}
@@ -55,18 +55,6 @@ def start_hollow_nodes(data_dir: Path, port: int, count: int) -> subprocess.Pope
            "--runtime", "simulated", "--count", str(count), "--node-name", "hollow",
            "--data-dir", str(data_dir / "agent"), "--kubelet-port", str(free_port())]
     return subprocess.Popen(pinned(cmd, 1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-
-
-async def wait_nodes_ready(client: Client, count: int) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        nodes = (await client.resource("v1", "nodes").list()).get("items") or []
-        ready = [n for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                         for c in (n.get("status") or {}).get("conditions") or [])]
-        if len(ready) >= count:
-            return
-        await asyncio.sleep(0.5)
-    raise SystemExit(f"hollow nodes did not become Ready ({count} wanted)")
 
 
 class Cluster:

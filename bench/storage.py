@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_seconds, free_port, pinned, start_server  # noqa: E402
+from bench.common import cpu_seconds, free_port, pinned, start_server, wait_nodes_ready  # noqa: E402
 from k8py.client import Client  # noqa: E402
 
 TOKEN = "bench-storage-token"
@@ -132,18 +132,6 @@ async def static_binding(url: str, count: int, server_pid: int) -> dict:
         return result
     finally:
         await client.close()
-
-
-async def wait_nodes_ready(client: Client, count: int) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        nodes = (await client.resource("v1", "nodes").list()).get("items") or []
-        ready = [n for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                         for c in (n.get("status") or {}).get("conditions") or [])]
-        if len(ready) >= count:
-            return
-        await asyncio.sleep(0.5)
-    raise SystemExit(f"hollow nodes did not become Ready ({count} wanted)")
 
 
 async def pods_running(url: str, prefix: str, pods: list[dict], claims: list[dict]) -> float:

@@ -101,6 +101,22 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def check_key(key: str) -> str:
+    """A store key is a non-empty str (both backends refuse anything else the same way)."""
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"key must be a non-empty str, not {key!r}")
+    return key
+
+
+def check_value(value: bytes) -> bytes:
+    """A store value is bytes (a bytearray or memoryview is copied into bytes)."""
+    if isinstance(value, (bytearray, memoryview)):
+        value = bytes(value)
+    if not isinstance(value, bytes):
+        raise TypeError(f"value must be bytes, not {type(value).__name__}")
+    return value
+
+
 EventCallback = Callable[[list[Event]], None]
 
 

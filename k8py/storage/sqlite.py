@@ -53,7 +53,7 @@ from pathlib import Path
 
 from k8py.storage.interface import (KV, CompactedError, Event, EventCallback, KeyExistsError,
                                     KeyNotFoundError, RevisionConflictError, Store, StoreClosedError,
-                                    StoreError, prefix_end)
+                                    StoreError, check_key, check_value, prefix_end)
 
 log = logging.getLogger(__name__)
 
@@ -252,13 +252,13 @@ class SqliteStore(Store):
         return future
 
     async def create(self, key: str, value: bytes) -> KV:
-        return await self._submit("create", _check_key(key), _check_value(value), None)
+        return await self._submit("create", check_key(key), check_value(value), None)
 
     async def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KV:
-        return await self._submit("update", _check_key(key), _check_value(value), expected_revision)
+        return await self._submit("update", check_key(key), check_value(value), expected_revision)
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KV:
-        return await self._submit("delete", _check_key(key), None, expected_revision)
+        return await self._submit("delete", check_key(key), None, expected_revision)
 
     async def compact(self, revision: int) -> None:
         if revision > self._revision:
@@ -441,20 +441,6 @@ class SqliteStore(Store):
 def _resolve(future: asyncio.Future, result) -> None:
     if not future.done():
         future.set_result(result)
-
-
-def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise TypeError(f"key must be a non-empty str, not {key!r}")
-    return key
-
-
-def _check_value(value: bytes) -> bytes:
-    if isinstance(value, (bytearray, memoryview)):
-        value = bytes(value)
-    if not isinstance(value, bytes):
-        raise TypeError(f"value must be bytes, not {type(value).__name__}")
-    return value
 
 
 # ---- read queries (run on a worker thread inside one read transaction) -----

@@ -31,7 +31,8 @@ from aetcd import rpc
 from k8py.storage.etcd.connection import Connection, EtcdConfig, translate
 from k8py.storage.etcd.follower import ALL_KEYS, CommitFollower, read_history, to_kv
 from k8py.storage.interface import (KV, CompactedError, Event, EventCallback, KeyExistsError, KeyNotFoundError,
-                                    RevisionConflictError, Store, StoreClosedError, StoreError, prefix_end)
+                                    RevisionConflictError, Store, StoreClosedError, StoreError, check_key,
+                                    check_value, prefix_end)
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,7 @@ CREATE, MOD = _Compare.CompareTarget.CREATE, _Compare.CompareTarget.MOD
 
 
 def _key_bytes(key: str) -> bytes:
-    if not isinstance(key, str) or not key:
-        raise TypeError(f"key must be a non-empty str, not {key!r}")
-    return key.encode("utf-8", "surrogateescape")
-
-
-def _value_bytes(value: bytes) -> bytes:
-    if isinstance(value, (bytearray, memoryview)):
-        value = bytes(value)
-    if not isinstance(value, bytes):
-        raise TypeError(f"value must be bytes, not {type(value).__name__}")
-    return value
+    return check_key(key).encode("utf-8", "surrogateescape")
 
 
 def _range(prefix: str) -> tuple[bytes, bytes]:
@@ -237,7 +228,7 @@ class EtcdStore(Store):
         return response, (to_kv(kvs[0]) if kvs else None)
 
     async def create(self, key: str, value: bytes) -> KV:
-        k, v = _key_bytes(key), _value_bytes(value)
+        k, v = _key_bytes(key), check_value(value)
         response, _ = await self._txn(
             _Compare(key=k, target=CREATE, result=EQUAL, create_revision=0),
             rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=v)), k)
@@ -247,7 +238,7 @@ class EtcdStore(Store):
         return KV(key, v, revision, revision)
 
     async def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KV:
-        k, v = _key_bytes(key), _value_bytes(value)
+        k, v = _key_bytes(key), check_value(value)
         response, current = await self._txn(
             _exists(k, expected_revision), rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=v, prev_kv=True)), k)
         if not response.succeeded:

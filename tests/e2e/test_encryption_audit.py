@@ -149,8 +149,9 @@ def test_audit_log_levels_stages_and_status(secured):
     assert done["annotations"]["authorization.k8s.io/decision"] == "allow"
     assert created[0]["auditID"] == done["auditID"]
 
+    # kubectl's list (controllers list pods too, cluster-wide)
     listed = find(lambda e: e.get("objectRef", {}).get("resource") == "pods" and e["verb"] == "list"
-                  and e["stage"] == "ResponseComplete")
+                  and e["stage"] == "ResponseComplete" and e.get("userAgent", "").startswith("kubectl"))
     assert listed and listed[-1]["objectRef"]["namespace"] == "kube-system"
     assert listed[-1]["responseStatus"] == {"metadata": {}, "code": 200}
 

@@ -235,13 +235,19 @@ class Reclaimer:
                 pass
 
     async def _repeat_pod_events(self, volume: dict, pod_name: str) -> None:
+        # A watch without a resourceVersion starts with the events there are now (as ADDED) and
+        # ends after its timeout: upstream's persistent-volume-binder role may watch events, not list them.
+        found = []
         try:
-            events = await self.client.resource("v1", "events", RECYCLER_NAMESPACE).list(
-                field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name}")
+            async for kind, event in self.client.resource("v1", "events", RECYCLER_NAMESPACE).watch(
+                    timeout_seconds=1, bookmarks=False,
+                    field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name}"):
+                if kind == "ADDED":
+                    found.append(event)
         except ApiError as e:
-            log.debug("recycler pod events for %s: %s", pod_name, e)
+            log.warning("recycler pod events for %s: %s", pod_name, e)
             return
-        items = sorted(events.get("items") or [], key=lambda ev: ev.get("firstTimestamp") or ev.get("eventTime") or "")
+        items = sorted(found, key=lambda ev: ev.get("firstTimestamp") or ev.get("eventTime") or "")
         for event in items:
             self.binder.recorder.event(volume, event.get("type") or "Normal", "RecyclerPod",
                                        f"Recycler pod: {event.get('message', '')}")

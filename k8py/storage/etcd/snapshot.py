@@ -30,6 +30,8 @@ restores it with etcd's own tools.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -95,7 +97,7 @@ class EtcdSnapshots(SnapshotBackend):
         partial.unlink(missing_ok=True)
         created = int(time.time())
         try:
-            asyncio.run(self._stream(partial, cluster_id))
+            _run(self._stream, partial, cluster_id)
             info = self._inspect(partial, cluster_id)
             os.replace(partial, dest)
         except grpc.aio.AioRpcError as err:
@@ -159,22 +161,22 @@ class EtcdSnapshots(SnapshotBackend):
         member_dir = self.member_dir
         db_root = member_dir.parent
         db_root.mkdir(parents=True, exist_ok=True)
-        with _member_stopped(member_dir):
-            old_revision = _member_revision(member_dir)
-            staged = Path(tempfile.mkdtemp(prefix=".etcd-restoring-", dir=db_root))
-            try:
-                revision = self._restore_into(Path(path), staged / "data", info.revision, old_revision)
-                old_data = None
-                if member_dir.exists():
-                    old_data = db_root / f"etcd-old-{int(time.time())}"
-                    suffix = 0
-                    while old_data.exists():
-                        suffix += 1
-                        old_data = db_root / f"etcd-old-{int(time.time())}-{suffix}"
-                    os.replace(member_dir, old_data)
-                os.replace(staged / "data", member_dir)
-            finally:
-                shutil.rmtree(staged, ignore_errors=True)
+        _check_stopped(member_dir)
+        old_revision = _run(_member_revision, member_dir, self.member_name)
+        staged = Path(tempfile.mkdtemp(prefix=".etcd-restoring-", dir=db_root))
+        try:
+            revision = self._restore_into(Path(path), staged / "data", info.revision, old_revision)
+            old_data = None
+            if member_dir.exists():
+                old_data = db_root / f"etcd-old-{int(time.time())}"
+                suffix = 0
+                while old_data.exists():
+                    suffix += 1
+                    old_data = db_root / f"etcd-old-{int(time.time())}-{suffix}"
+                os.replace(member_dir, old_data)
+            os.replace(staged / "data", member_dir)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
         log.info("restored %s at revision %d (snapshot revision %d, replaced member's %d)",
                  path, revision, info.revision, old_revision)
         return RestoreResult(info, revision, old_data)
@@ -196,10 +198,21 @@ class EtcdSnapshots(SnapshotBackend):
             raise SnapshotError(f"{tool[0]} snapshot restore failed: {result.stderr.strip()[-500:]}")
         if bumps:
             return snap_revision + gap + 1000
-        return asyncio.run(_bump_offline(data, self.member_name, old_revision))
+        return _run(_bump_offline, data, self.member_name, old_revision)
 
 
 # ---- helpers ---------------------------------------------------------------
+
+def _run(coroutine_function, *args):
+    """Run a coroutine to the end from synchronous code; on a thread of its own when the
+    caller's thread already runs a loop (the backend's methods are synchronous, as SQLite's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine_function(*args))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine_function(*args)).result()
+
 
 async def _record_cluster_id(connection: Connection, cluster_id: str) -> None:
     """Put the cluster id into the keyspace unless there; refuse another cluster's."""
@@ -263,42 +276,18 @@ def _find_cluster_id(path: Path) -> str | None:
     return None
 
 
-class _member_stopped:
-    """Hold the member's bolt database lock: fails at once if its etcd is running."""
-
-    def __init__(self, member_dir: Path):
-        self.db = member_dir / "member" / "snap" / "db"
-
-    def __enter__(self):
-        self.fd = None
-        if self.db.exists():
-            self.fd = os.open(self.db, os.O_RDONLY)
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(self.fd)
-                raise SnapshotError(f"the etcd member in {self.db.parents[2]} is running: stop the server "
-                                    f"before restoring") from None
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-
-
-def _member_revision(member_dir: Path) -> int:
-    """The revision the replaced member reached (0 without one)."""
-    db = member_dir / "member" / "snap" / "db"
-    if not db.exists():
-        return 0
-    status = _run_tool("snapshot", "status", str(db), "-w", "json")
-    try:
-        return int(json.loads(status.stdout.strip().splitlines()[-1])["revision"])
-    except (ValueError, IndexError, KeyError):
-        raise SnapshotError(f"cannot read the revision of the member being replaced ({db}: "
-                            f"{status.stderr.strip()[-300:]}); restoring without it could hand out "
-                            f"resourceVersions clients have already seen. Move {member_dir} away if it "
-                            f"is beyond repair, then restore again") from None
+def _check_stopped(member_dir: Path) -> None:
+    """Refuse while an etcd runs on `member_dir`: etcd holds (OFD) locks on its WAL files,
+    which conflict with the POSIX lock tried here (and released at once)."""
+    for wal in sorted((member_dir / "member" / "wal").glob("*.wal")):
+        fd = os.open(wal, os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SnapshotError(f"the etcd member in {member_dir} is running: stop the server "
+                                f"before restoring") from None
+        finally:
+            os.close(fd)
 
 
 def _free_port() -> int:
@@ -307,12 +296,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _bump_offline(data: Path, name: str, above: int) -> int:
-    """Run the restored member alone on loopback and raise its revision above `above`,
-    then compact there. Returns the new revision."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    # The member keeps its restored peer URL; only its client side is ours here.
+@contextlib.asynccontextmanager
+async def _temporary_member(data: Path, name: str):
+    """The member in `data` run alone, on loopback ports of its own, for our requests only.
+    Its WAL is replayed, so what it reports is what it had committed, crash or not."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    # The member keeps the peer URL it was restored with; only its listeners are ours.
     process = subprocess.Popen(
         ["etcd", "--name", name, "--data-dir", str(data), "--listen-client-urls", url,
          "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{_free_port()}",
@@ -324,17 +313,50 @@ async def _bump_offline(data: Path, name: str, above: int) -> int:
         deadline = loop.time() + 60
         while True:
             try:
-                revision = (await connection.call("KV", "Range", rpc.RangeRequest(key=b"\0", count_only=True))
-                            ).header.revision
+                await connection.call("KV", "Range", rpc.RangeRequest(key=b"\0", count_only=True))
                 break
             except grpc.aio.AioRpcError:
                 if process.poll() is not None or loop.time() > deadline:
-                    raise SnapshotError("the restored etcd member did not start: "
+                    raise SnapshotError(f"the etcd member in {data} did not start: "
                                         + (process.stderr.read().decode(errors="replace")[-500:]
                                            if process.poll() is not None else "timed out")) from None
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.1)
+        yield connection
+    finally:
+        await connection.close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def _member_revision(member_dir: Path, name: str) -> int:
+    """The revision the replaced member reached (0 without one)."""
+    if not member_dir.exists():
+        return 0
+    if not (member_dir / "member" / "wal").is_dir():
+        raise SnapshotError(f"{member_dir} is not an etcd member's data dir (no member/wal): move it away, "
+                            f"then restore again")
+    try:
+        async with _temporary_member(member_dir, name) as connection:
+            response = await connection.call("KV", "Range", rpc.RangeRequest(key=b"\0", count_only=True))
+            return response.header.revision
+    except SnapshotError as err:
+        raise SnapshotError(f"cannot read the revision of the member being replaced ({err}); restoring "
+                            f"without it could hand out resourceVersions clients have already seen. Move "
+                            f"{member_dir} away if it is beyond repair, then restore again") from None
+
+
+async def _bump_offline(data: Path, name: str, above: int) -> int:
+    """Raise the restored member's revision above `above` and compact there. Returns
+    the new revision."""
+    async with _temporary_member(data, name) as connection:
+        response = await connection.call("KV", "Range", rpc.RangeRequest(key=b"\0", count_only=True))
         key = b"/k8py/restore-revision-bump"
-        needed = max(0, above - revision) + 1
+        needed = max(0, above - response.header.revision) + 1
         semaphore = asyncio.Semaphore(BUMP_IN_FLIGHT)
 
         async def put() -> None:
@@ -347,12 +369,3 @@ async def _bump_offline(data: Path, name: str, above: int) -> int:
         revision = response.header.revision
         await connection.call("KV", "Compact", rpc.CompactionRequest(revision=revision, physical=True), write=True)
         return revision
-    finally:
-        await connection.close()
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()

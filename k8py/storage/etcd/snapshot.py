@@ -253,26 +253,44 @@ def _check_hash(path: Path) -> None:
 
 
 def _find_cluster_id(path: Path) -> str | None:
-    """The cluster id key's value, read from its mvccpb.KeyValue record in the bolt file
-    (field 1 key, varint fields 2-4, field 5 value). The key is written once and never
-    changed, so every version of it in the file holds the same value."""
+    """The cluster id key's value as of the snapshot's revision, read from the bolt file.
+
+    etcd keeps every version of a key in its "key" bucket: the bolt key is the revision
+    (8 bytes main, "_", 8 bytes sub, "t" if a deletion), and the value right after it is
+    an mvccpb.KeyValue (field 1 key, varint fields 2-4, field 5 value; a deletion has
+    the key only). The newest version wins; a deleted key says nothing."""
     data = path.read_bytes()
     needle = b"\x0a" + bytes([len(CLUSTER_ID_KEY)]) + CLUSTER_ID_KEY
+    newest: tuple[int, str | None] = (-1, None)
     start = data.find(needle)
     while start >= 0:
-        i = start + len(needle)
-        try:
-            while data[i] in (0x10, 0x18, 0x20):  # create_revision, mod_revision, version
-                i += 1
-                while data[i] & 0x80:
-                    i += 1
-                i += 1
-            if data[i] == 0x2a and data[i + 1] < 0x80:
-                value = data[i + 2:i + 2 + data[i + 1]]
-                return value.decode("ascii")
-        except (IndexError, UnicodeDecodeError):
-            pass
+        found = _version_at(data, start, len(needle))
+        if found is not None and found[0] > newest[0]:
+            newest = found
         start = data.find(needle, start + 1)
+    return newest[1]
+
+
+def _version_at(data: bytes, start: int, needle_len: int) -> tuple[int, str | None] | None:
+    """(main revision, value or None for a deletion) of the record at `start`, if it is one."""
+    tombstone = data[start - 1:start] == b"t"
+    rev_end = start - 1 if tombstone else start
+    if rev_end < 17 or data[rev_end - 9:rev_end - 8] != b"_":
+        return None
+    revision = int.from_bytes(data[rev_end - 17:rev_end - 9], "big")
+    if tombstone:
+        return revision, None
+    i = start + needle_len
+    try:
+        while data[i] in (0x10, 0x18, 0x20):  # create_revision, mod_revision, version
+            i += 1
+            while data[i] & 0x80:
+                i += 1
+            i += 1
+        if data[i] == 0x2a and data[i + 1] < 0x80:
+            return revision, data[i + 2:i + 2 + data[i + 1]].decode("ascii")
+    except (IndexError, UnicodeDecodeError):
+        pass
     return None
 
 

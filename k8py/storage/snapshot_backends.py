@@ -61,5 +61,7 @@ def _etcd(endpoint: str, cafile, certfile, keyfile, member: Path | None, peer_ur
     except ValueError as err:
         if member is None:
             raise SnapshotError(f"--datastore-endpoint: {err}") from None
-        config = None  # the member never ran here: restore still works, save says why it cannot
+        # The member never ran here (no client certificate yet): restore still works, save says why not.
+        return EtcdSnapshots(None, member, peer_url=peer_url,
+                             unreachable=f"{err} (start the server with --cluster-init once)")
     return EtcdSnapshots(config, member, peer_url=peer_url)

@@ -57,6 +57,7 @@ async def test_save_under_writes_then_restore_of_the_member_continues_revisions(
         assert snap.stat().st_mode & 0o777 == 0o600 and not list(snap.parent.glob(".*"))
         below = {k for k, rev in written.items() if rev <= info.revision}
         assert below and len(below) < len(written), "writes went on before and after the snapshot"
+        assert info.keys == len(below)
         # Changes after the snapshot: a delete, an update and new keys push the revision on.
         some = sorted(below)[0]
         await store.delete(some)
@@ -113,7 +114,7 @@ async def test_cli_save_ls_prune_against_an_external_etcd(etcd, tmp_path, capsys
     out = capsys.readouterr().out
     (saved,) = [s for s in snapshot.list_snapshots(directory) if s.created > 1000000000]
     assert saved.name.startswith("nightly-n1-") and f"Snapshot {saved.name} saved." in out
-    assert EtcdSnapshots(None).verify(saved.path, cluster).revision > 0
+    assert EtcdSnapshots(None).verify(saved.path, cluster).revision > 0 and ", 5 keys" in out
     assert main(base + ["ls"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["Name", "Location", "Size", "Created"]

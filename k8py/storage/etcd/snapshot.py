@@ -79,19 +79,20 @@ def _run_tool(*args: str) -> subprocess.CompletedProcess:
 
 class EtcdSnapshots(SnapshotBackend):
     def __init__(self, config: EtcdConfig | None, member_dir: Path | None = None,
-                 member_name: str | None = None, peer_url: str | None = None):
+                 member_name: str | None = None, peer_url: str | None = None, unreachable: str = ""):
         """`config` reaches the live cluster (save); `member_dir` is the --cluster-init
         member's data dir (restore), None for an external datastore."""
         self.config = config
         self.member_dir = member_dir
         self.member_name = member_name or socket.gethostname()
         self.peer_url = peer_url or "http://127.0.0.1:2380"
+        self.unreachable = unreachable or "no endpoint"  # why config is None
 
     # ---- save ---------------------------------------------------------------
 
     def save(self, dest: Path, cluster_id: str, node: str) -> SnapshotInfo:
         if self.config is None:
-            raise SnapshotError("no etcd endpoint to take a snapshot from")
+            raise SnapshotError(f"cannot reach the --cluster-init etcd member: {self.unreachable}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.partial")
         partial.unlink(missing_ok=True)
@@ -99,6 +100,7 @@ class EtcdSnapshots(SnapshotBackend):
         try:
             _run(self._stream, partial, cluster_id)
             info = self._inspect(partial, cluster_id)
+            keys = _run(self._objects_at, info.revision)
             os.replace(partial, dest)
         except grpc.aio.AioRpcError as err:
             partial.unlink(missing_ok=True)
@@ -107,7 +109,19 @@ class EtcdSnapshots(SnapshotBackend):
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return SnapshotInfo(dest, cluster_id, info.revision, node, created, info.keys)
+        return SnapshotInfo(dest, cluster_id, info.revision, node, created, keys)
+
+    async def _objects_at(self, revision: int) -> int:
+        """How many API objects the snapshot holds: the /registry/ keys at its revision."""
+        connection = Connection(self.config)
+        try:
+            response = await connection.call("KV", "Range", rpc.RangeRequest(
+                key=b"/registry/", range_end=b"/registry0", count_only=True, revision=revision))
+            return response.count
+        except grpc.aio.AioRpcError:  # compacted meanwhile: the count is only for the operator's eyes
+            return 0
+        finally:
+            await connection.close()
 
     async def _stream(self, partial: Path, cluster_id: str) -> None:
         connection = Connection(self.config)

@@ -36,6 +36,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import mmap
 import os
 import shutil
 import socket
@@ -273,19 +274,19 @@ def _find_cluster_id(path: Path) -> str | None:
     (8 bytes main, "_", 8 bytes sub, "t" if a deletion), and the value right after it is
     an mvccpb.KeyValue (field 1 key, varint fields 2-4, field 5 value; a deletion has
     the key only). The newest version wins; a deleted key says nothing."""
-    data = path.read_bytes()
     needle = b"\x0a" + bytes([len(CLUSTER_ID_KEY)]) + CLUSTER_ID_KEY
     newest: tuple[int, str | None] = (-1, None)
-    start = data.find(needle)
-    while start >= 0:
-        found = _version_at(data, start, len(needle))
-        if found is not None and found[0] > newest[0]:
-            newest = found
-        start = data.find(needle, start + 1)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:  # etcd's go to GBs
+        start = data.find(needle)
+        while start >= 0:
+            found = _version_at(data, start, len(needle))
+            if found is not None and found[0] > newest[0]:
+                newest = found
+            start = data.find(needle, start + 1)
     return newest[1]
 
 
-def _version_at(data: bytes, start: int, needle_len: int) -> tuple[int, str | None] | None:
+def _version_at(data, start: int, needle_len: int) -> tuple[int, str | None] | None:
     """(main revision, value or None for a deletion) of the record at `start`, if it is one."""
     tombstone = data[start - 1:start] == b"t"
     rev_end = start - 1 if tombstone else start

@@ -13,7 +13,10 @@ resource sees it) if it is absent, and refuses if it holds another cluster's.
 The key is inside the snapshot, so the file alone says which cluster it is
 of; verify finds the key's record in the bolt file.
 
-Restore (`--cluster-init` only, server stopped): `etcdutl snapshot restore
+Restore (`--cluster-init` only, server stopped: refused while etcd holds its
+WAL locks). The replaced member is first run alone on loopback to read the
+revision it reached (its WAL replayed: a crash loses nothing of it). Then
+`etcdutl snapshot restore
 --bump-revision --mark-compacted` when the installed etcd has it (3.5+).
 With etcd 3.4 (Debian bookworm), `etcdctl snapshot restore` into a staging
 dir, then a temporary etcd on loopback raises the revision above the replaced

@@ -51,9 +51,10 @@ class Etcd:
                 self.process.wait()
 
 
-def start_etcd(data_dir: Path, timeout: float = 30.0, pki=None) -> Etcd:
+def start_etcd(data_dir: Path, timeout: float = 30.0, pki=None, member: str = "member") -> Etcd:
     """With `pki` (k8py.apimachinery.certs.PKI) etcd serves TLS with the PKI's serving
-    certificate and asks clients for a certificate the PKI's CA signed (--client-cert-auth)."""
+    certificate and asks clients for a certificate the PKI's CA signed (--client-cert-auth).
+    etcd's data dir is <data_dir>/<member>."""
     data_dir.mkdir(parents=True, exist_ok=True)
     client, peer = _free_port(), _free_port()
     scheme, tls_flags, tls = "http", [], None
@@ -63,7 +64,7 @@ def start_etcd(data_dir: Path, timeout: float = 30.0, pki=None) -> Etcd:
                      "--client-cert-auth", "--trusted-ca-file", str(pki.ca_cert)]
     log = open(data_dir / "etcd.log", "ab")
     process = subprocess.Popen(
-        ["etcd", "--name", "test", "--data-dir", str(data_dir / "member"),
+        ["etcd", "--name", "test", "--data-dir", str(data_dir / member),
          "--listen-client-urls", f"{scheme}://127.0.0.1:{client}",
          "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}", *tls_flags,
          "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",

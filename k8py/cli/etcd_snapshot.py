@@ -17,7 +17,7 @@ from pathlib import Path
 
 from k8py.client.paths import default_data_dir
 from k8py.storage import snapshot
-from k8py.storage.snapshot_backends import backend_for
+from k8py.storage.snapshot_backends import backend_from_args
 
 
 def _common(p, top: bool = False) -> None:
@@ -28,7 +28,11 @@ def _common(p, top: bool = False) -> None:
     p.add_argument("--etcd-snapshot-dir", "--dir", dest="snapshot_dir", type=Path, default=default(None),
                    help="where snapshots are kept (default <data-dir>/server/db/snapshots)")
     p.add_argument("--datastore-endpoint", default=default(""),
-                   help="as given to the server (empty = embedded SQLite)")
+                   help="as given to the server (empty = embedded SQLite, or the --cluster-init etcd "
+                        "if the data dir has one)")
+    p.add_argument("--datastore-cafile", type=Path, default=default(None), help="as given to the server")
+    p.add_argument("--datastore-certfile", type=Path, default=default(None), help="as given to the server")
+    p.add_argument("--datastore-keyfile", type=Path, default=default(None), help="as given to the server")
     p.add_argument("--node-name", default=default(None),
                    help="the node name in snapshot names (default: the hostname)")
     p.add_argument("--etcd-snapshot-name", "--name", dest="name", default=default(snapshot.DEFAULT_ON_DEMAND_NAME),
@@ -78,7 +82,7 @@ def run(args) -> int:
 
 
 def _save(args, data_dir: Path, directory: Path) -> int:
-    backend = backend_for(data_dir, args.datastore_endpoint)
+    backend = backend_from_args(data_dir, args)
     cluster_id = snapshot.cluster_id_of(snapshot.ca_path(data_dir))
     node = (args.node_name or socket.gethostname()).lower()
     name = snapshot.snapshot_name(args.name, node)

@@ -21,7 +21,7 @@ from pathlib import Path
 from k8py.client.paths import default_data_dir
 from k8py.controllers.cronschedule import Schedule, ScheduleError
 from k8py.storage import snapshot
-from k8py.storage.snapshot_backends import backend_for
+from k8py.storage.snapshot_backends import backend_from_args
 
 log = logging.getLogger("k8py.server.snapshots")
 
@@ -67,7 +67,7 @@ def cluster_reset(args) -> int:
         return 1
     data_dir = (args.data_dir or default_data_dir()).resolve()
     try:
-        backend = backend_for(data_dir, args.datastore_endpoint)
+        backend = backend_from_args(data_dir, args)
         cluster_id = snapshot.cluster_id_of(snapshot.ca_path(data_dir))
         result = backend.restore(args.cluster_reset_restore_path, cluster_id)
     except snapshot.SnapshotError as err:
@@ -93,7 +93,7 @@ async def run_scheduled(args, data_dir: Path) -> None:
     """Take a snapshot at every activation of the schedule, then prune to the retention."""
     schedule = _schedule(args.etcd_snapshot_schedule_cron)
     directory = args.etcd_snapshot_dir or snapshot.default_dir(data_dir)
-    backend = backend_for(data_dir, args.datastore_endpoint)
+    backend = backend_from_args(data_dir, args)
     node = node_name(args)
     while True:
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -117,7 +117,7 @@ def start_scheduled(args, data_dir: Path) -> asyncio.Task | None:
     if args.etcd_disable_snapshots:
         return None
     try:
-        backend_for(data_dir, args.datastore_endpoint)
+        backend_from_args(data_dir, args)
     except snapshot.SnapshotError as err:
         log.warning("scheduled snapshots are off: %s", err)
         return None

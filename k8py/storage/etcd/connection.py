@@ -142,6 +142,10 @@ class Connection:
             self._channels[endpoint] = channel
         return channel
 
+    def stub(self, service: str):
+        """The current member's stub for `service`, for streaming calls (no failover)."""
+        return self._stub(service)
+
     def _stub(self, service: str):
         key = (self.endpoint, service)
         stub = self._stubs.get(key)

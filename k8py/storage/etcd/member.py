@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 RESTART_BACKOFF_S = (0.5, 10.0)  # first, largest
+CLIENT_URL_FILE = "etcd-client-url"  # next to the member's data dir
 
 
 def _die_with_parent() -> None:
@@ -80,6 +81,8 @@ class ManagedMember:
     async def start(self) -> None:
         """Start etcd and return once it answers requests."""
         self._spawn()
+        # Where `k8py etcd-snapshot` (another process) finds this member.
+        (self.data_dir.parent / CLIENT_URL_FILE).write_text(self.client_url + "\n")
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="etcd-member")
         await self._wait_ready()
 

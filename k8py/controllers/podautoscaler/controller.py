@@ -26,7 +26,7 @@ from k8py.apimachinery.errors import StatusError
 from k8py.apimachinery.meta import now as utc_now
 from k8py.apimachinery.selectors import parse_label_selector
 from k8py.client import ApiError
-from k8py.controllers.base import Controller, split_key
+from k8py.controllers.base import Controller
 from k8py.controllers.discovery import Discovery
 from k8py.controllers.podautoscaler import behavior as rules
 from k8py.controllers.podautoscaler.metrics import resource_samples

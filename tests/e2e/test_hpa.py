@@ -93,6 +93,10 @@ def test_seed_hpa_scales_the_deployment_up_then_back_down(cluster):
     wait_for(lambda: deployment_replicas(cluster) == 1, timeout=60, interval=0.5, what="nginx-deploy back at 1")
     described = cluster.kubectl("describe", "hpa", "hpa-nginx-deploy").stdout
     assert "reason: All metrics below target" in described
+    # it ran as its own account (system:controller:horizontal-pod-autoscaler) and was refused nothing
+    log = cluster.log_path.read_text()
+    assert "forbidden: user 'system:serviceaccount:kube-system:horizontal-pod-autoscaler'" not in log
+    assert "controller horizontal-pod-autoscaler failed" not in log
 
 
 def test_hpa_on_a_missing_target_reports_failed_get_scale(cluster):
@@ -111,3 +115,4 @@ def test_hpa_on_a_missing_target_reports_failed_get_scale(cluster):
     assert 'deployments.apps "nope" not found' in events
     assert "<unknown>/80%" in cluster.kubectl("get", "hpa", "orphan").stdout
     assert cluster.kubectl("get", "deployment", "nope", check=False).returncode != 0
+

@@ -84,7 +84,8 @@ def test_seed_hpa_scales_the_deployment_up_then_back_down(cluster):
     assert re.search(r"AbleToScale\s+True", described)
     assert re.search(r"ScalingActive\s+True\s+ValidMetricFound", described)
     assert "SuccessfulRescale" in described
-    assert "New size: 6; reason: cpu resource utilization (percentage of request) above target" in described
+    assert re.search(r"SuccessfulRescale\s.*New size: (6|10); reason: cpu resource utilization "
+                     r"\(percentage of request\) above target", described)
     assert re.search(r"ScalingLimited\s+True\s+TooManyReplicas", described)
 
     # the load stops: every pod now burns 1m (2%), and after the 5 s window the HPA scales back to 1
@@ -116,3 +117,32 @@ def test_hpa_on_a_missing_target_reports_failed_get_scale(cluster):
     assert "<unknown>/80%" in cluster.kubectl("get", "hpa", "orphan").stdout
     assert cluster.kubectl("get", "deployment", "nope", check=False).returncode != 0
 
+
+
+def test_pods_without_cpu_requests_get_failed_get_resource_metric_and_a_zero_target_is_left_alone(cluster):
+    # a ReplicationController (its /scale too) whose pods request no CPU
+    cluster.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "norequests"},
+        "spec": {"replicas": 2, "selector": {"app": "norequests"}, "template": {
+            "metadata": {"labels": {"app": "norequests"}},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}}))
+    cluster.kubectl("autoscale", "rc", "norequests", "--min=1", "--max=5", "--cpu-percent=50")
+    active = wait_for(lambda: condition(hpa_json(cluster, "norequests"), "ScalingActive") or None, timeout=60,
+                      interval=0.5, what="ScalingActive on the norequests HPA")
+    assert (active["status"], active["reason"]) == ("False", "FailedGetResourceMetric")
+    assert active["message"].startswith("the HPA was unable to compute the replica count: failed to get cpu "
+                                        "utilization: ")
+    wait_for(lambda: "missing request for cpu in container app of Pod norequests-" in condition(
+        hpa_json(cluster, "norequests"), "ScalingActive")["message"], timeout=30, interval=0.5,
+        what="the missing request reported once metrics exist")
+    described = cluster.kubectl("describe", "hpa", "norequests").stdout
+    assert "FailedGetResourceMetric" in described and "FailedComputeMetricsReplicas" in described
+    assert cluster.kubectl("get", "rc", "norequests", "-o", "jsonpath={.spec.replicas}").stdout == "2"
+    # a target scaled to 0 by hand switches autoscaling off, and stays at 0
+    cluster.kubectl("scale", "rc", "norequests", "--replicas=0")
+    wait_for(lambda: condition(hpa_json(cluster, "norequests"), "ScalingActive").get("reason") == "ScalingDisabled",
+             timeout=30, interval=0.5, what="ScalingDisabled")
+    active = condition(hpa_json(cluster, "norequests"), "ScalingActive")
+    assert (active["status"], active["message"]) == (
+        "False", "scaling is disabled since the replica count of the target is zero")
+    assert cluster.kubectl("get", "rc", "norequests", "-o", "jsonpath={.spec.replicas}").stdout == "0"

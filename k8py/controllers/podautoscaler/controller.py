@@ -143,7 +143,7 @@ class HorizontalController(Controller):
         history = self.histories.setdefault(key, rules.History())
         if not history.recommendations:
             history.recommendations.append((current, _now_seconds()))
-        min_replicas = spec.get("minReplicas", 1) if spec.get("minReplicas") is not None else 1
+        min_replicas = 1 if spec.get("minReplicas") is None else int(spec["minReplicas"])
         max_replicas = int(spec.get("maxReplicas") or 0)
 
         desired, reason, statuses, rescale = 0, "", [], True

@@ -36,11 +36,14 @@ def add_controller_flags(p) -> None:
                    help="share of not-Ready nodes (at least 3) that makes a zone unhealthy (default 0.55)")
     p.add_argument("--large-cluster-size-threshold", type=int, default=50,
                    help="zones up to this many nodes are not tainted at all while unhealthy (default 50)")
+    from k8py.controllers.podautoscaler.controller import add_hpa_flags
+    add_hpa_flags(p, go_duration)
 
 
 def controller_options(args) -> dict:
     from k8py.controllers.nodelifecycle.controller import node_lifecycle_options
-    return node_lifecycle_options(args)
+    from k8py.controllers.podautoscaler.controller import hpa_options
+    return {**node_lifecycle_options(args), **hpa_options(args)}
 
 
 def _seconds(text: str) -> int:

@@ -56,6 +56,7 @@ ACCOUNTS: dict[str, str] = {
     "persistentvolume-expander": "expand-controller",
     "csrapproving": "certificate-controller",
     "csrsigning": "certificate-controller",
+    "horizontal-pod-autoscaler": "horizontal-pod-autoscaler",
 }
 
 

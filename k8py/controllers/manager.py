@@ -60,9 +60,11 @@ CONTROLLERS: dict[str, str] = {
     "persistentvolume-expander": "k8py.controllers.volume.expand:ExpandController",
     "csrapproving": "k8py.controllers.certificates.approver:CSRApprovingController",
     "csrsigning": "k8py.controllers.certificates.signer:CSRSigningController",
+    "horizontal-pod-autoscaler": "k8py.controllers.podautoscaler.controller:HorizontalController",
 }
 ALIASES = {"garbagecollector": "garbage-collector", "replication-controller": "replicationcontroller",
-           "pvc-protection": "persistentvolumeclaim-protection", "pv-protection": "persistentvolume-protection"}
+           "pvc-protection": "persistentvolumeclaim-protection", "pv-protection": "persistentvolume-protection",
+           "horizontalpodautoscaling": "horizontal-pod-autoscaler"}
 OFF_BY_DEFAULT: set[str] = set()
 
 LEASE_NAME = "kube-controller-manager"
@@ -227,6 +229,7 @@ async def run_in_server(args, client: Client) -> None:
     """`k8py server` runs the controller-manager as one of its components."""
     from k8py.client.paths import default_data_dir
     from k8py.controllers.nodelifecycle.controller import node_lifecycle_options
+    from k8py.controllers.podautoscaler.controller import hpa_options
     data_dir = (args.data_dir or default_data_dir()).resolve()
     # The server's own controller-manager keeps one identity across restarts,
     # so a restarted server takes its lease back at once.
@@ -235,7 +238,7 @@ async def run_in_server(args, client: Client) -> None:
     wanted = ["*"] + (["-service-lb"] if "servicelb" in (getattr(args, "disable", None) or []) else [])
     manager = ControllerManager(client, select_controllers(wanted), leader_elect=True, identity=identity,
                                 port=0, port_file=data_dir / "server" / "controller-manager.port",
-                                options={**node_lifecycle_options(args),
+                                options={**node_lifecycle_options(args), **hpa_options(args),
                                          "data_dir": str(data_dir), "allocate_node_cidrs": True,
                                          "cluster_cidr": getattr(args, "cluster_cidr", None),
                                          # as kube-controller-manager --cluster-signing-cert-file/-key-file

@@ -100,19 +100,27 @@ def _changed_within(events: list[ScaleEvent], period: float, now: float) -> int:
     return sum(e.change for e in events if e.at > now - period and not e.outdated)
 
 
-def scale_up_limit(current: int, history: History, rules: dict, now: float) -> int:
-    select = rules.get("selectPolicy") or "Max"
-    if select == "Disabled":
-        return current
-    proposals = []
+def _policy_limits(current: int, history: History, rules: dict, now: float, up: bool) -> list[int]:
+    """Each policy's bound: counted from the replicas at the start of its period (the changes
+    made within the period taken back), plus (scale-up) or minus (scale-down) what it allows."""
+    limits = []
     for policy in rules.get("policies") or []:
         period = policy.get("periodSeconds", 15)
         start = current - _changed_within(history.scale_ups, period, now) \
             + _changed_within(history.scale_downs, period, now)
+        value = policy["value"]
         if policy.get("type") == "Pods":
-            proposals.append(start + policy["value"])
+            limits.append(start + value if up else start - value)
+        elif up:
+            limits.append(math.ceil(start * (1 + value / 100)))
         else:
-            proposals.append(math.ceil(start * (1 + policy["value"] / 100)))
+            limits.append(int(start * (1 - value / 100)))
+    return limits
+
+
+def scale_up_limit(current: int, history: History, rules: dict, now: float) -> int:
+    select = rules.get("selectPolicy") or "Max"
+    proposals = [] if select == "Disabled" else _policy_limits(current, history, rules, now, up=True)
     if not proposals:
         return current
     return min(proposals) if select == "Min" else max(proposals)
@@ -120,17 +128,7 @@ def scale_up_limit(current: int, history: History, rules: dict, now: float) -> i
 
 def scale_down_limit(current: int, history: History, rules: dict, now: float) -> int:
     select = rules.get("selectPolicy") or "Max"
-    if select == "Disabled":
-        return current
-    proposals = []
-    for policy in rules.get("policies") or []:
-        period = policy.get("periodSeconds", 15)
-        start = current - _changed_within(history.scale_ups, period, now) \
-            + _changed_within(history.scale_downs, period, now)
-        if policy.get("type") == "Pods":
-            proposals.append(start - policy["value"])
-        else:
-            proposals.append(int(start * (1 - policy["value"] / 100)))
+    proposals = [] if select == "Disabled" else _policy_limits(current, history, rules, now, up=False)
     if not proposals:
         return current
     # "Max" picks the policy allowing the biggest change: the lowest floor

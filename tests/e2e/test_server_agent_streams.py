@@ -240,11 +240,18 @@ def test_kubectl_debug_runs_ephemeral_containers(netns_server):
 
     # no target, added by an update (PUT) of pods/ephemeralcontainers as upstream's conformance
     # test does: the pod's namespaces, a process namespace of its own
-    pod = json.loads(server.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers").stdout)
-    pod["spec"]["ephemeralContainers"].append({"name": "alone", "image": "busybox", "imagePullPolicy": "IfNotPresent",
-                                               "command": ["sleep", "3600"], "terminationMessagePolicy": "File"})
-    server.kubectl("replace", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers", "-f", "-",
-                   input=json.dumps(pod))
+    def add_alone() -> bool:
+        """Get and update, again on a 409: the kubelet and the node controller write the pod's
+        status meanwhile (client-go's RetryOnConflict)."""
+        pod = json.loads(server.kubectl("get", "--raw",
+                                        "/api/v1/namespaces/default/pods/target/ephemeralcontainers").stdout)
+        pod["spec"]["ephemeralContainers"].append({"name": "alone", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                                   "command": ["sleep", "3600"], "terminationMessagePolicy": "File"})
+        out = server.kubectl("replace", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers",
+                             "-f", "-", input=json.dumps(pod), check=False)
+        assert out.returncode == 0 or "(Conflict)" in out.stderr, out.stderr
+        return out.returncode == 0
+    wait_for(add_alone, timeout=30, what="the ephemeral container added by an update")
     running("alone")
     assert ephemeral_names() == ["dbg", "alone"]
     for kind in ("net", "ipc", "uts"):

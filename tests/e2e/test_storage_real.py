@@ -165,7 +165,7 @@ spec:
   volumes: [{name: share, nfs: {server: 127.0.0.1, path: /exports}}]
 """)
     writer = ("echo kept > /data/file && echo in-sub > /sub/file && "
-              "(echo x > /ro/x 2>/dev/null && echo ro-writable || echo ro-refused) && "
+              "( (echo x > /ro/x) 2>/dev/null && echo ro-writable || echo ro-refused) && "
               "stat -c 'group=%g mode=%a' /data && id -G")
     node.kubectl("apply", "-f", "-", input=_claim_pod(
         "writer-local", writer, security="securityContext: {fsGroup: 2345}",

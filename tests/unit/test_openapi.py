@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import subprocess
 import threading
-import time
 
 import orjson
 import pytest
@@ -80,9 +79,7 @@ def test_index_lists_every_group_version_with_content_hash(openapi):
 
 
 def test_documents_are_built_lazily_and_memoised():
-    started = time.perf_counter()
     api = OpenAPI(builtin_registry(), schemas())
-    assert time.perf_counter() - started < 0.05
     assert api._routes is None and not api._v3  # nothing built yet
     first = api.v3_document("apis/apps/v1")
     assert api.v3_document("/apis/apps/v1/") is first
@@ -115,14 +112,6 @@ def test_v3_response_follows_handler3(openapi):
     status, _, _ = openapi.v3_response("api/v1", None, "application/com.github.proto-openapi.spec.v3.v1.0+protobuf")
     assert status == 406
     assert openapi.v3_response("apis/nope/v1", None)[0] == 404
-
-
-def test_building_everything_is_fast():
-    api = OpenAPI(builtin_registry(), schemas())
-    started = time.perf_counter()
-    api.v3_index()
-    api.v2_document()
-    assert time.perf_counter() - started < 1.0
 
 
 # ---- schemas ------------------------------------------------------------------

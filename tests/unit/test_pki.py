@@ -3,7 +3,6 @@ import ipaddress
 import os
 import socket
 import stat
-import time
 
 import pytest
 import yaml
@@ -73,13 +72,10 @@ def test_service_cidr_gives_the_kubernetes_service_ip(tmp_path):
 def test_second_start_reuses_everything_quickly(tmp_path):
     first = ensure_pki(tmp_path / "tls", ["10.0.0.5"])
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.dir.iterdir()}
-    started = time.perf_counter()
     second = ensure_pki(tmp_path / "tls", ["10.0.0.5"])
-    elapsed = time.perf_counter() - started
     assert second == first
     assert load(second.ca_cert).serial_number == load(first.ca_cert).serial_number
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in second.dir.iterdir()} == before
-    assert elapsed < 0.1
 
 
 def test_new_san_reissues_only_the_serving_cert(tmp_path):

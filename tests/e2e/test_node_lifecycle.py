@@ -199,7 +199,7 @@ def test_stopped_agent_node_goes_unknown_pods_move_and_node_comes_back(both_up, 
     def replaced():
         items = pods(server, ns, "app=web")
         live = [p for p in items if not p["metadata"].get("deletionTimestamp")]
-        return len(live) == 2 and all(p["spec"]["nodeName"] == alive and is_ready(p) for p in live) \
+        return len(live) == 2 and all(p["spec"].get("nodeName") == alive and is_ready(p) for p in live) \
             and all(p["metadata"].get("deletionTimestamp") for p in items if p["metadata"]["name"] in old_names)
     wait_for(replaced, timeout=40, interval=0.3, what="pods evicted and replaced on the live node")
     evicted = [p for p in pods(server, ns, "app=web") if p["metadata"]["name"] in old_names]

@@ -125,6 +125,10 @@ class Store(ABC):
 
     def __init__(self) -> None:
         self._compactors: set[asyncio.Task] = set()
+        # what every backend keeps the same way: who hears commits, and how far they have heard
+        self._subscribers: list[EventCallback] = []
+        self._revision = 0
+        self._compacted = 0
 
     # ---- reads ------------------------------------------------------------
 
@@ -160,22 +164,22 @@ class Store(ABC):
 
     # ---- commits and history ----------------------------------------------
 
-    @abstractmethod
     def subscribe(self, callback: EventCallback) -> None:
         """`callback(events)` runs on the event loop after every commit, in
         revision order, before the writers' awaits return: whatever it feeds
         (a watch cache) is up to date when a client gets its response. It
         must not block and should not raise (errors are logged)."""
+        self._subscribers.append(callback)
 
     @property
-    @abstractmethod
     def revision(self) -> int:
         """The revision of the last commit delivered to subscribers."""
+        return self._revision
 
     @property
-    @abstractmethod
     def compacted_revision(self) -> int:
         """History at or before this revision is gone (0 = nothing compacted)."""
+        return self._compacted
 
     @abstractmethod
     async def compact(self, revision: int) -> None:

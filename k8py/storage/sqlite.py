@@ -51,7 +51,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8py.storage.interface import (KV, CompactedError, Event, EventCallback, KeyExistsError,
+from k8py.storage.interface import (KV, CompactedError, Event, KeyExistsError,
                                     KeyNotFoundError, RevisionConflictError, Store, StoreClosedError,
                                     StoreError, check_key, check_value, prefix_end)
 
@@ -204,10 +204,7 @@ class SqliteStore(Store):
         self.path = str(path)
         self._loop = loop
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._subscribers: list[EventCallback] = []
-        # Loop-side view, advanced by _deliver.
-        self._revision = 0
-        self._compacted = 0
+        # (the loop-side _revision/_compacted are Store's, advanced by _deliver)
         # Writer-thread-side state (only the writer thread touches these).
         self._w_revision = 0
         self._w_compacted = 0
@@ -265,17 +262,6 @@ class SqliteStore(Store):
             raise ValueError(f"cannot compact to future revision {revision} (current {self._revision})")
         while await self._submit("compact", "", None, revision):
             pass
-
-    def subscribe(self, callback: EventCallback) -> None:
-        self._subscribers.append(callback)
-
-    @property
-    def revision(self) -> int:
-        return self._revision
-
-    @property
-    def compacted_revision(self) -> int:
-        return self._compacted
 
     def _deliver(self, batch: list[_Op], outcomes: list, events: list[Event], revision: int,
                  compacted: int) -> None:

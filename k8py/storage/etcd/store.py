@@ -30,7 +30,7 @@ from aetcd import rpc
 
 from k8py.storage.etcd.connection import Connection, EtcdConfig, translate
 from k8py.storage.etcd.follower import ALL_KEYS, CommitFollower, read_history, to_kv
-from k8py.storage.interface import (KV, CompactedError, Event, EventCallback, KeyExistsError, KeyNotFoundError,
+from k8py.storage.interface import (KV, CompactedError, Event, KeyExistsError, KeyNotFoundError,
                                     RevisionConflictError, Store, StoreClosedError, StoreError, check_key,
                                     check_value, prefix_end)
 
@@ -66,9 +66,6 @@ class EtcdStore(Store):
         super().__init__()
         self.config = config
         self._connection = Connection(config)
-        self._subscribers: list[EventCallback] = []
-        self._revision = 0
-        self._compacted = 0
         self._waiters: list[tuple[int, int, asyncio.Future]] = []  # heap of (revision, seq, future)
         self._seq = itertools.count()
         # key -> mod revision of every key as delivered: what a resync compares etcd with.
@@ -172,17 +169,6 @@ class EtcdStore(Store):
         except TimeoutError:
             log.warning("etcd watch has not delivered revision %d after %.0fs; answering the writer anyway",
                         revision, WATCH_LAG_TIMEOUT_S)
-
-    def subscribe(self, callback: EventCallback) -> None:
-        self._subscribers.append(callback)
-
-    @property
-    def revision(self) -> int:
-        return self._revision
-
-    @property
-    def compacted_revision(self) -> int:
-        return self._compacted
 
     # ---- reads ------------------------------------------------------------
 

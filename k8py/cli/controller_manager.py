@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--use-service-account-credentials", action="store_true",
                    help="run each controller as its own ServiceAccount in kube-system (upstream's flag)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity")
-    from k8py.cli.nodelifecycle_flags import add_controller_flags
+    from k8py.cli.controller_flags import add_controller_flags
     add_controller_flags(p)
 
 
@@ -90,7 +90,7 @@ async def _serve(args, names: list[str]) -> None:
 
 def _options(args) -> dict:
     """What controllers need besides the API: pod GC settings, the CA to publish."""
-    from k8py.cli.nodelifecycle_flags import controller_options
+    from k8py.cli.controller_flags import controller_options
     return {**controller_options(args),
             "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "podgc_period": args.pod_gc_period,
             "allocate_node_cidrs": args.allocate_node_cidrs and bool(args.cluster_cidr),
@@ -104,7 +104,7 @@ def _seconds(duration: str) -> float:
     """A Go duration such as 8760h, 30m or 1h30m in seconds."""
     import argparse
 
-    from k8py.cli.nodelifecycle_flags import go_duration
+    from k8py.cli.controller_flags import go_duration
     try:
         return go_duration(duration)
     except argparse.ArgumentTypeError:

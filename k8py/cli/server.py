@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
     add_security_flags(p)
     from k8py.cli import server_snapshots
     server_snapshots.add_flags(p)
-    from k8py.cli.nodelifecycle_flags import add_admission_flags, add_controller_flags
+    from k8py.cli.controller_flags import add_admission_flags, add_controller_flags
     add_controller_flags(p)
     add_admission_flags(p)
 
@@ -137,7 +137,7 @@ async def serve(args) -> None:
     from k8py.apiserver.pki import ensure_pki, ssl_context
     from k8py.apiserver.server import APIServer, ServerConfig
     from k8py.cli.components import start_components, stop_components
-    from k8py.cli.nodelifecycle_flags import admission_config
+    from k8py.cli.controller_flags import admission_config
     from k8py.cli.security_flags import security_config
 
     data_dir = (args.data_dir or default_data_dir()).resolve()

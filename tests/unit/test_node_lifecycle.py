@@ -11,7 +11,7 @@ import pytest
 
 from k8py.apiserver import default_tolerations, node_taint_admission
 from k8py.apiserver.strategy import Strategy
-from k8py.cli.nodelifecycle_flags import go_duration
+from k8py.cli.controller_flags import go_duration
 from k8py.client import ApiError
 from k8py.controllers.nodelifecycle import health as nh
 from k8py.controllers.nodelifecycle.controller import NodeLifecycleController

@@ -1,4 +1,6 @@
-"""Node lifecycle flags, kube-controller-manager's and kube-apiserver's names and v1.32 defaults.
+"""Flags of the controllers that take options (node lifecycle, horizontal pod autoscaler) and of
+the DefaultTolerationSeconds admission: kube-controller-manager's and kube-apiserver's names and
+v1.32 defaults, with Go durations (`50s`, `1m0s`).
 
 `k8py server` takes both sets; `k8py controller-manager` the controller ones.
 """

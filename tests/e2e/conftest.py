@@ -150,6 +150,32 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+class HollowAgent:
+    """A simulated agent of `count` nodes (`k8py agent --runtime simulated`) for a test server,
+    stopped by PID: `with HollowAgent(srv, tmp, "name", 2, "--simulated-usage", "cpu=20m"):`."""
+
+    def __init__(self, server: Server, data_dir: Path, node_name: str, count: int, *extra: str):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "k8py", "agent", "--server", server.url, "--token", TOKEN,
+             "--runtime", "simulated", "--count", str(count), "--node-name", node_name,
+             "--data-dir", str(data_dir / "agent"), *extra],
+            stdout=open(data_dir / "agent.log", "wb"), stderr=subprocess.STDOUT, cwd=REPO)
+        wait_for(lambda: server.kubectl("get", "nodes", check=False).stdout.count(" Ready") == count,
+                 timeout=60, what=f"{count} hollow nodes Ready")
+
+    def __enter__(self) -> "HollowAgent":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def wait_for_default_service_account(cluster, namespace: str, timeout: float = 30) -> None:
     """Pods are admitted only once their namespace's `default` ServiceAccount exists (the
     serviceaccount controller makes it): wait for it, as upstream's e2e framework does."""

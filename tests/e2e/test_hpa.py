@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, TOKEN, start_server, wait_for, wait_for_default_service_account
+from tests.e2e.conftest import SEED, HollowAgent, start_server, wait_for, wait_for_default_service_account
 
-SEED = Path("/work/shared/manifests/seed")
 ANNOTATION = "k8py.io/simulated-usage"
 
 
@@ -28,24 +24,12 @@ def cluster(tmp_path_factory):
         "--metric-resolution", "1s", "--horizontal-pod-autoscaler-sync-period", "1s",
         "--horizontal-pod-autoscaler-downscale-stabilization", "5s",
         "--disable", "dns", "--disable", "local-storage"])
-    log = open(tmp / "agent.log", "wb")
-    # every pod burns 20m: 40% of the seed's 50m request, four times the HPA's 10% target
-    agent = subprocess.Popen([sys.executable, "-m", "k8py", "agent", "--server", srv.url, "--token", TOKEN,
-                              "--runtime", "simulated", "--count", "2", "--node-name", "hpahollow",
-                              "--simulated-usage", "cpu=20m,memory=16Mi", "--data-dir", str(tmp / "agent")],
-                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        wait_for(lambda: srv.kubectl("get", "nodes", check=False).stdout.count(" Ready") == 2, timeout=60,
-                 what="two hollow nodes Ready")
-        wait_for_default_service_account(srv, "default")
-        yield srv
+        # every pod burns 20m: 40% of the seed's 50m request, four times the HPA's 10% target
+        with HollowAgent(srv, tmp, "hpahollow", 2, "--simulated-usage", "cpu=20m,memory=16Mi"):
+            wait_for_default_service_account(srv, "default")
+            yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
         srv.stop()
 
 

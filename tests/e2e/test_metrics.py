@@ -8,14 +8,12 @@ One server (scraping every second) and one hollow agent (two nodes) serve the mo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.e2e.conftest import REPO, TOKEN, start_server, wait_for, wait_for_default_service_account
+from tests.e2e.conftest import HollowAgent, start_server, wait_for, wait_for_default_service_account
 
 ANNOTATION = "k8py.io/simulated-usage"
 
@@ -25,36 +23,24 @@ def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("metrics")
     srv = start_server(tmp / "server", extra=["--metric-resolution", "1s", "--disable", "dns",
                                               "--disable", "local-storage"])
-    log = open(tmp / "agent.log", "wb")
-    agent = subprocess.Popen([sys.executable, "-m", "k8py", "agent", "--server", srv.url, "--token", TOKEN,
-                              "--runtime", "simulated", "--count", "2", "--node-name", "mhollow",
-                              "--simulated-usage", "cpu=50m,memory=16Mi", "--data-dir", str(tmp / "agent")],
-                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        wait_for(lambda: srv.kubectl("get", "nodes", check=False).stdout.count(" Ready") == 2, timeout=60,
-                 what="two hollow nodes Ready")
-        srv.kubectl("create", "namespace", "top")
-        wait_for_default_service_account(srv, "top")
-        for name, labels, usage, containers in (
-                ("busy", {"tier": "busy"}, {"app": {"cpu": "750m", "memory": "100Mi"},
-                                           "side": {"cpu": "10m", "memory": "8Mi"}}, ["app", "side"]),
-                ("idle", {"tier": "idle"}, None, ["app"])):
-            annotations = {ANNOTATION: json.dumps(usage)} if usage else {}
-            srv.kubectl("create", "-n", "top", "-f", "-", input=json.dumps({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": labels, "annotations": annotations},
-                "spec": {"containers": [{"name": c, "image": "busybox"} for c in containers]}}))
-        wait_for(lambda: "idle" in srv.kubectl("top", "pods", "-n", "top", check=False).stdout
-                 and "busy" in srv.kubectl("top", "pods", "-n", "top", check=False).stdout,
-                 timeout=60, interval=0.5, what="both pods in kubectl top")
-        yield srv
+        with HollowAgent(srv, tmp, "mhollow", 2, "--simulated-usage", "cpu=50m,memory=16Mi"):
+            srv.kubectl("create", "namespace", "top")
+            wait_for_default_service_account(srv, "top")
+            for name, labels, usage, containers in (
+                    ("busy", {"tier": "busy"}, {"app": {"cpu": "750m", "memory": "100Mi"},
+                                               "side": {"cpu": "10m", "memory": "8Mi"}}, ["app", "side"]),
+                    ("idle", {"tier": "idle"}, None, ["app"])):
+                annotations = {ANNOTATION: json.dumps(usage)} if usage else {}
+                srv.kubectl("create", "-n", "top", "-f", "-", input=json.dumps({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "labels": labels, "annotations": annotations},
+                    "spec": {"containers": [{"name": c, "image": "busybox"} for c in containers]}}))
+            wait_for(lambda: "idle" in srv.kubectl("top", "pods", "-n", "top", check=False).stdout
+                     and "busy" in srv.kubectl("top", "pods", "-n", "top", check=False).stdout,
+                     timeout=60, interval=0.5, what="both pods in kubectl top")
+            yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
         srv.stop()
 
 
